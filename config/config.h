@@ -1,0 +1,159 @@
+/* config — the JSON config file turned into a validated, typed, immutable struct.
+ *
+ * config_load() parses with jansson (duplicate keys rejected), walks the document once,
+ * collects *every* error (each naming its JSON path, e.g.
+ * "pools.web.backends[1].weight: 300 is out of range 1..256", or "line:column" for syntax
+ * errors) and either returns a complete struct config or NULL with the errors filled in.
+ * Nothing downstream reads JSON or re-checks types: a struct config is always valid.
+ * All strings and arrays inside are owned by the struct and freed by config_free().
+ */
+#ifndef FERRY_CONFIG_H
+#define FERRY_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+enum log_level { LOG_LEVEL_DEBUG, LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_ERROR };
+enum log_format { LOG_FORMAT_JSON, LOG_FORMAT_TEXT };
+enum listener_mode { MODE_HTTP, MODE_TCP };
+enum balance_algo { BALANCE_ROUND_ROBIN, BALANCE_LEAST_CONN };
+enum health_check_type { HEALTH_CHECK_NONE, HEALTH_CHECK_TCP, HEALTH_CHECK_HTTP };
+enum verify_client { VERIFY_CLIENT_OFF, VERIFY_CLIENT_OPTIONAL, VERIFY_CLIENT_REQUIRED };
+/* Values are the TLS wire versions, equal to OpenSSL's TLS1_2_VERSION / TLS1_3_VERSION. */
+enum tls_min_version { TLS_MIN_1_2 = 0x0303, TLS_MIN_1_3 = 0x0304 };
+
+/* A socket address as written ("127.0.0.1:80", "[::1]:80", "0.0.0.0:8443"), resolved
+ * numerically (no DNS at load time). */
+struct cfg_addr {
+    struct sockaddr_storage sa;
+    socklen_t len;
+    char text[64];              /* as written in the file */
+};
+
+struct cfg_tls_certificate {
+    char *cert;                 /* PEM file, full chain */
+    char *key;                  /* PEM private key */
+    char *ocsp_response;        /* DER file or NULL */
+};
+
+struct cfg_listener_tls {
+    struct cfg_tls_certificate *certificates;   /* >= 1; the first is the default */
+    size_t n_certificates;
+    enum tls_min_version min_version;           /* default TLS_MIN_1_2 */
+    char *ciphers;              /* TLS <= 1.2 cipher list; default Mozilla intermediate */
+    char *ciphersuites;         /* TLS 1.3 suites; default OpenSSL's */
+    char **alpn;                /* default {"http/1.1"} for http, none for tcp */
+    size_t n_alpn;
+    char *client_ca;            /* PEM file or NULL (mTLS off) */
+    enum verify_client verify_client;  /* default OFF, REQUIRED when client_ca is set */
+    bool session_tickets;       /* default true */
+    unsigned session_cache;     /* server-side cache entries, default 20480; 0 = off */
+};
+
+struct cfg_route {
+    char *host;                 /* lower-case exact host or "*.suffix"; NULL = any */
+    char *path_prefix;          /* NULL = any */
+    char *sni;                  /* tcp listeners without tls: ClientHello SNI; NULL = any */
+    size_t pool;                /* index into config.pools */
+};
+
+struct cfg_listener {
+    char *name;
+    struct cfg_addr listen;
+    enum listener_mode mode;
+    struct cfg_listener_tls *tls;  /* NULL = plaintext */
+    struct cfg_route *routes;   /* a bare "pool" key becomes one catch-all route */
+    size_t n_routes;
+};
+
+struct cfg_backend {
+    char *name;                 /* default: the address text */
+    struct cfg_addr address;
+    unsigned weight;            /* 1..256, default 1 */
+    unsigned max_connections;   /* 0 = unlimited */
+};
+
+struct cfg_health_check {
+    enum health_check_type type;   /* NONE when the key is absent */
+    char *path;                 /* http: default "/" */
+    char *host;                 /* http: Host header; NULL = the backend address */
+    int *expect_status;         /* http: default {200} */
+    size_t n_expect_status;
+    unsigned interval_ms;       /* default 2000 */
+    unsigned timeout_ms;        /* default 1000 */
+    unsigned rise;              /* default 2 */
+    unsigned fall;              /* default 3 */
+};
+
+struct cfg_pool_tls {
+    bool verify;                /* default true */
+    char *ca;                   /* PEM file; NULL = system store */
+    char *sni;                  /* NULL = none sent */
+    char *cert;                 /* client certificate (optional, with key) */
+    char *key;
+};
+
+struct cfg_pool {
+    char *name;
+    enum balance_algo balance;  /* default round_robin */
+    struct cfg_backend *backends;   /* >= 1 */
+    size_t n_backends;
+    struct cfg_health_check health_check;
+    unsigned keepalive_max_idle;        /* default 32; 0 = no upstream keep-alive */
+    unsigned keepalive_idle_timeout_ms; /* default 60000 */
+    unsigned retries;           /* default 1 */
+    struct cfg_pool_tls *tls;   /* NULL = plaintext to backends */
+};
+
+struct config {
+    char *path;                 /* the file it was loaded from */
+    unsigned workers;           /* resolved: "auto" = online CPUs; >= 1 */
+    struct {
+        bool enabled;           /* false when "admin" is null */
+        struct cfg_addr listen; /* default 127.0.0.1:9901 */
+        char *token;            /* NULL = no auth */
+    } admin;
+    struct {
+        enum log_level level;   /* default info */
+        char *access;           /* "stdout", "stderr" or a path; NULL = off */
+        enum log_format format; /* default json */
+    } log;
+    struct {
+        unsigned connect_ms, client_header_ms, client_idle_ms,
+                 upstream_response_ms, tcp_idle_ms, drain_ms;
+    } timeouts;
+    struct {
+        unsigned max_connections;   /* default 20000 */
+        unsigned max_header_bytes;  /* default 16384 */
+        unsigned max_headers;       /* default 100 */
+        uint64_t max_body_bytes;    /* default 0 = unlimited */
+    } limits;
+    struct cfg_listener *listeners;
+    size_t n_listeners;
+    struct cfg_pool *pools;
+    size_t n_pools;
+};
+
+/* Every problem found in one pass, each a complete human-readable line. */
+struct config_errors {
+    char **messages;            /* owned */
+    size_t count;
+};
+
+/* Loads and validates FILE. Returns an owned config, or NULL with errs filled
+ * (including "cannot open FILE: reason"). errs must be zero-initialised. */
+struct config *config_load(const char *path, struct config_errors *errs);
+
+/* Same, from text already in memory; `path` is used for messages and config.path. */
+struct config *config_parse(const char *text, size_t len, const char *path,
+                            struct config_errors *errs);
+
+void config_free(struct config *cfg);
+void config_errors_clear(struct config_errors *errs);
+
+/* Index of the pool named `name`, or -1. */
+int config_pool_index(const struct config *cfg, const char *name);
+
+#endif

@@ -1,0 +1,268 @@
+#include "admin/admin.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+
+#include "admin/render.h"
+#include "core/clock.h"
+#include "core/daemon.h"
+#include "core/log.h"
+#include "http1/parse.h"
+#include "runtime/runtime.h"
+
+/* The admin API takes small requests only; anything bigger is refused. */
+enum { ADMIN_MAX_HEAD = 8192, ADMIN_MAX_HEADERS = 32, ADMIN_TIMEOUT_MS = 5000 };
+
+struct admin {
+    struct daemon *daemon;          /* borrowed */
+    struct event_base *base;        /* borrowed: the main thread's */
+    int fd;                         /* owned: listening socket */
+    struct event *accept_event;     /* owned */
+    struct admin_conn *conns;       /* live connections */
+};
+
+struct admin_conn {
+    struct admin *admin;            /* borrowed */
+    struct bufferevent *bev;        /* owned */
+    size_t scanned;                 /* head bytes already looked at */
+    bool responded;
+    struct admin_conn *prev, *next;
+};
+
+static void conn_free(struct admin_conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        c->admin->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    bufferevent_free(c->bev);
+    free(c);
+}
+
+static const char *reason_of(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 431: return "Request Header Fields Too Large";
+    default: return "Internal Server Error";
+    }
+}
+
+static void respond(struct admin_conn *c, int status, const char *type, const char *body)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    size_t len = strlen(body);
+    evbuffer_add_printf(out,
+                        "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                        "Cache-Control: no-store\r\nConnection: close\r\n%s\r\n",
+                        status, reason_of(status), type, len,
+                        status == 401 ? "WWW-Authenticate: Bearer\r\n" : "");
+    evbuffer_add(out, body, len);
+    c->responded = true;
+    bufferevent_disable(c->bev, EV_READ);
+}
+
+static void respond_json(struct admin_conn *c, int status, char *body /* owned */)
+{
+    respond(c, body ? status : 500, "application/json", body ? body : "{\"ok\":false}");
+    free(body);
+}
+
+static bool is_authorized(const struct admin_conn *c, const struct http1_request *req)
+{
+    struct runtime *rt = daemon_runtime(c->admin->daemon);
+    const char *token = rt->cfg->admin.token;
+    bool ok = token == NULL;
+    for (size_t i = 0; !ok && i < req->num_headers; i++) {
+        const struct http1_header *h = &req->headers[i];
+        size_t tlen = strlen(token);
+        if (http1_token_eq(h->name, h->name_len, "authorization") &&
+            h->value_len == 7 + tlen && strncasecmp(h->value, "Bearer ", 7) == 0 &&
+            CRYPTO_memcmp(h->value + 7, token, tlen) == 0)
+            ok = true;
+    }
+    runtime_unref(rt);
+    return ok;
+}
+
+static char *reload_body(struct daemon *d)
+{
+    struct config_errors errs = { 0 };
+    json_t *body;
+    if (daemon_reload(d, &errs) == 0) {
+        struct runtime *rt = daemon_runtime(d);
+        body = json_pack("{s:b, s:I}", "ok", 1, "generation", (json_int_t)rt->generation);
+        runtime_unref(rt);
+    } else {
+        json_t *list = json_array();
+        for (size_t i = 0; i < errs.count; i++)
+            json_array_append_new(list, json_string(errs.messages[i]));
+        body = json_pack("{s:b, s:o}", "ok", 0, "errors", list);
+    }
+    config_errors_clear(&errs);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    return text;
+}
+
+static bool path_is(const struct http1_request *req, const char *path)
+{
+    size_t n = strlen(path);
+    return req->target_len >= n && memcmp(req->target, path, n) == 0 &&
+           (req->target_len == n || req->target[n] == '?');
+}
+
+static void dispatch(struct admin_conn *c, const struct http1_request *req)
+{
+    struct daemon *d = c->admin->daemon;
+    bool get = req->method_id == HTTP1_METHOD_GET;
+    if (!is_authorized(c, req))
+        respond(c, 401, "application/json", "{\"error\":\"unauthorized\"}");
+    else if (path_is(req, "/status"))
+        get ? respond_json(c, 200, admin_render_status(d))
+            : respond(c, 405, "application/json", "{\"error\":\"use GET\"}");
+    else if (path_is(req, "/metrics")) {
+        if (!get) {
+            respond(c, 405, "application/json", "{\"error\":\"use GET\"}");
+            return;
+        }
+        char *text = admin_render_metrics(d);
+        respond(c, text ? 200 : 500, "text/plain; version=0.0.4", text ? text : "");
+        free(text);
+    } else if (path_is(req, "/reload")) {
+        if (req->method_id != HTTP1_METHOD_POST) {
+            respond(c, 405, "application/json", "{\"error\":\"use POST\"}");
+            return;
+        }
+        char *body = reload_body(d);
+        respond_json(c, body && strstr(body, "\"ok\":true") ? 200 : 400, body);
+    } else
+        respond(c, 404, "application/json", "{\"error\":\"not found\"}");
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    struct admin_conn *c = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    size_t len = evbuffer_get_length(in);
+    if (c->responded)
+        return;
+    size_t window = len < ADMIN_MAX_HEAD ? len : ADMIN_MAX_HEAD;
+    const char *buf = (const char *)evbuffer_pullup(in, (ssize_t)window);
+    if (!http1_head_ready(buf, window, c->scanned, ADMIN_MAX_HEAD)) {
+        c->scanned = window;
+        return;
+    }
+    c->scanned = window;
+    struct http1_header headers[ADMIN_MAX_HEADERS];
+    struct http1_limits lim = { ADMIN_MAX_HEAD, ADMIN_MAX_HEADERS, 2048, 0 };
+    struct http1_request req = { .headers = headers };
+    int rc = http1_parse_request(buf, window, &lim, &req);
+    if (rc == HTTP1_INCOMPLETE)
+        return;
+    if (rc < 0) {
+        int status = http1_error_status(rc) == 431 ? 431 : 400;
+        char body[128];
+        snprintf(body, sizeof body, "{\"error\":\"%s\"}", http1_error_str(rc));
+        respond(c, status, "application/json", body);
+        return;
+    }
+    dispatch(c, &req);
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+    struct admin_conn *c = arg;
+    if (c->responded)
+        conn_free(c);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    conn_free(arg);
+}
+
+static void on_accept(evutil_socket_t fd, short what, void *arg)
+{
+    struct admin *a = arg;
+    int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (cfd < 0)
+        return;
+    struct admin_conn *c = calloc(1, sizeof *c);
+    struct bufferevent *bev = c ? bufferevent_socket_new(a->base, cfd, BEV_OPT_CLOSE_ON_FREE) : NULL;
+    if (!bev) {
+        free(c);
+        close(cfd);
+        return;
+    }
+    c->admin = a;
+    c->bev = bev;
+    c->next = a->conns;
+    if (a->conns)
+        a->conns->prev = c;
+    a->conns = c;
+    struct timeval tv = clock_tv_from_ms(ADMIN_TIMEOUT_MS);
+    bufferevent_set_timeouts(bev, &tv, &tv);
+    bufferevent_setwatermark(bev, EV_READ, 0, ADMIN_MAX_HEAD);
+    bufferevent_setcb(bev, on_read, on_write, on_event, c);
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+}
+
+struct admin *admin_new(struct daemon *d, struct event_base *base, const struct cfg_addr *listen_addr,
+                        struct err *err)
+{
+    struct admin *a = calloc(1, sizeof *a);
+    if (!a) {
+        err_set(err, "out of memory");
+        return NULL;
+    }
+    a->daemon = d;
+    a->base = base;
+    a->fd = socket(listen_addr->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int on = 1;
+    if (a->fd < 0 || setsockopt(a->fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0 ||
+        bind(a->fd, (const struct sockaddr *)&listen_addr->sa, listen_addr->len) < 0 ||
+        listen(a->fd, 64) < 0) {
+        err_set(err, "%s: cannot listen: %s", listen_addr->text, strerror(errno));
+        goto fail;
+    }
+    a->accept_event = event_new(base, a->fd, EV_READ | EV_PERSIST, on_accept, a);
+    if (!a->accept_event || event_add(a->accept_event, NULL) < 0) {
+        err_set(err, "out of memory");
+        goto fail;
+    }
+    log_info("admin listen=%s", listen_addr->text);
+    return a;
+fail:
+    admin_free(a);
+    return NULL;
+}
+
+void admin_free(struct admin *a)
+{
+    if (!a)
+        return;
+    while (a->conns)
+        conn_free(a->conns);
+    if (a->accept_event)
+        event_free(a->accept_event);
+    if (a->fd >= 0)
+        close(a->fd);
+    free(a);
+}

@@ -1,0 +1,24 @@
+/* admin — the admin API on admin.listen, served by the main thread.
+ *
+ *   GET  /status    200 JSON: generation, listeners, pools and backends (design.md)
+ *   GET  /metrics   200 Prometheus text exposition
+ *   POST /reload    200 {"ok":true,"generation":N} or 400 {"ok":false,"errors":[...]}
+ * With admin.token set every request needs "Authorization: Bearer TOKEN", else 401.
+ * One request per connection (responses carry Connection: close): the API is for
+ * operators and scrapers, not for traffic.
+ */
+#ifndef FERRY_ADMIN_H
+#define FERRY_ADMIN_H
+
+#include "config/config.h"
+#include "core/err.h"
+
+struct admin;
+struct daemon;
+struct event_base;
+
+struct admin *admin_new(struct daemon *d, struct event_base *base, const struct cfg_addr *listen,
+                        struct err *err);
+void admin_free(struct admin *a);
+
+#endif

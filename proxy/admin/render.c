@@ -1,0 +1,198 @@
+#include "admin/render.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <jansson.h>
+
+#include "balance/balance.h"
+#include "core/daemon.h"
+#include "core/listen.h"
+#include "runtime/backend.h"
+#include "runtime/runtime.h"
+#include "tls/tls.h"
+
+static json_t *backend_json(const struct backend *b, unsigned weight)
+{
+    return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I}", "name", b->name, "address",
+                     b->addr.text, "state", backend_state_name(atomic_load(&b->state)),
+                     "weight", (json_int_t)weight, "active",
+                     (json_int_t)atomic_load(&b->active), "requests",
+                     (json_int_t)atomic_load(&b->requests), "failures",
+                     (json_int_t)atomic_load(&b->failures));
+}
+
+static json_t *pools_json(const struct runtime *rt)
+{
+    json_t *pools = json_object();
+    for (size_t i = 0; i < rt->n_pools; i++) {
+        const struct rt_pool *p = &rt->pools[i];
+        json_t *backends = json_array();
+        for (size_t b = 0; b < p->n_backends; b++)
+            json_array_append_new(backends, backend_json(p->backends[b], p->cfg->backends[b].weight));
+        json_object_set_new(pools, p->cfg->name,
+                            json_pack("{s:s, s:o}", "balance",
+                                      balance_algo_name(p->cfg->balance), "backends", backends));
+    }
+    return pools;
+}
+
+static json_t *listeners_json(const struct runtime *rt)
+{
+    json_t *listeners = json_object();
+    for (size_t i = 0; i < rt->n_listeners; i++) {
+        const struct rt_listener *l = &rt->listeners[i];
+        json_object_set_new(listeners, l->cfg->name,
+                            json_pack("{s:s, s:s, s:b, s:I, s:I}", "listen", l->cfg->listen.text,
+                                      "mode", l->cfg->mode == MODE_TCP ? "tcp" : "http", "tls",
+                                      l->tls != NULL, "active",
+                                      (json_int_t)atomic_load(&l->socket->active), "accepted",
+                                      (json_int_t)atomic_load(&l->socket->accepted)));
+    }
+    return listeners;
+}
+
+char *admin_render_status(struct daemon *d)
+{
+    struct runtime *rt = daemon_runtime(d);
+    struct daemon_info info = daemon_info(d);
+    json_t *status = json_pack("{s:I, s:s, s:I, s:I, s:o, s:o}", "generation",
+                               (json_int_t)rt->generation, "config", info.config_path,
+                               "uptime_s", (json_int_t)info.uptime_s, "connections",
+                               (json_int_t)info.connections, "listeners", listeners_json(rt),
+                               "pools", pools_json(rt));
+    runtime_unref(rt);
+    char *text = status ? json_dumps(status, JSON_COMPACT) : NULL;
+    json_decref(status);
+    return text;
+}
+
+/* A growing text buffer for the exposition format. */
+struct text {
+    char *buf;
+    size_t len, cap;
+    bool failed;
+};
+
+static void put(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct text *t, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = t->failed ? 0 : vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
+        va_end(ap);
+        if (t->failed || n < 0)
+            return;
+        if ((size_t)n < t->cap - t->len) {
+            t->len += (size_t)n;
+            return;
+        }
+        size_t cap = (t->cap + (size_t)n) * 2;
+        char *grown = realloc(t->buf, cap);
+        if (!grown) {
+            t->failed = true;
+            return;
+        }
+        t->buf = grown;
+        t->cap = cap;
+    }
+}
+
+static void listener_metrics(struct text *t, const struct runtime *rt)
+{
+    put(t, "# HELP ferry_connections_accepted_total Client connections accepted.\n"
+           "# TYPE ferry_connections_accepted_total counter\n");
+    for (size_t i = 0; i < rt->n_listeners; i++)
+        put(t, "ferry_connections_accepted_total{listener=\"%s\"} %llu\n", rt->listeners[i].cfg->name,
+            (unsigned long long)atomic_load(&rt->listeners[i].socket->accepted));
+    put(t, "# HELP ferry_connections_active Client connections open now.\n"
+           "# TYPE ferry_connections_active gauge\n");
+    for (size_t i = 0; i < rt->n_listeners; i++)
+        put(t, "ferry_connections_active{listener=\"%s\"} %u\n", rt->listeners[i].cfg->name,
+            atomic_load(&rt->listeners[i].socket->active));
+    put(t, "# HELP ferry_http_responses_total HTTP responses sent, by status class.\n"
+           "# TYPE ferry_http_responses_total counter\n");
+    for (size_t i = 0; i < rt->n_listeners; i++)
+        for (int c = 0; c < 5; c++)
+            put(t, "ferry_http_responses_total{listener=\"%s\",class=\"%dxx\"} %llu\n",
+                rt->listeners[i].cfg->name, c + 1,
+                (unsigned long long)atomic_load(&rt->listeners[i].socket->responses[c]));
+    put(t, "# HELP ferry_bytes_total Bytes from and to clients.\n"
+           "# TYPE ferry_bytes_total counter\n");
+    for (size_t i = 0; i < rt->n_listeners; i++) {
+        const struct listen_socket *s = rt->listeners[i].socket;
+        put(t, "ferry_bytes_total{listener=\"%s\",direction=\"in\"} %llu\n",
+            rt->listeners[i].cfg->name, (unsigned long long)atomic_load(&s->bytes_in));
+        put(t, "ferry_bytes_total{listener=\"%s\",direction=\"out\"} %llu\n",
+            rt->listeners[i].cfg->name, (unsigned long long)atomic_load(&s->bytes_out));
+    }
+}
+
+static void backend_metrics(struct text *t, const struct runtime *rt)
+{
+    static const char *const names[] = { "ferry_backend_up", "ferry_backend_active",
+                                         "ferry_backend_requests_total",
+                                         "ferry_backend_failures_total" };
+    static const char *const help[] = {
+        "1 when the backend is up.\n# TYPE ferry_backend_up gauge",
+        "Connections or requests in flight.\n# TYPE ferry_backend_active gauge",
+        "Connections or requests sent.\n# TYPE ferry_backend_requests_total counter",
+        "Connect failures, broken responses, timeouts.\n# TYPE ferry_backend_failures_total counter",
+    };
+    for (int m = 0; m < 4; m++) {
+        put(t, "# HELP %s %s\n", names[m], help[m]);
+        for (size_t i = 0; i < rt->n_pools; i++) {
+            for (size_t j = 0; j < rt->pools[i].n_backends; j++) {
+                const struct backend *b = rt->pools[i].backends[j];
+                unsigned long long v = m == 0   ? backend_is_up(b)
+                                       : m == 1 ? atomic_load(&b->active)
+                                       : m == 2 ? atomic_load(&b->requests)
+                                                : atomic_load(&b->failures);
+                put(t, "%s{pool=\"%s\",backend=\"%s\",address=\"%s\"} %llu\n", names[m],
+                    b->pool, b->name, b->addr.text, v);
+            }
+        }
+    }
+}
+
+static void process_metrics(struct text *t, struct daemon *d)
+{
+    struct daemon_info info = daemon_info(d);
+    struct tls_stats tls = tls_stats_snapshot();
+    put(t, "# HELP ferry_reloads_total Config reloads.\n# TYPE ferry_reloads_total counter\n"
+           "ferry_reloads_total{result=\"ok\"} %llu\nferry_reloads_total{result=\"failed\"} %llu\n",
+        (unsigned long long)info.reloads_ok, (unsigned long long)info.reloads_failed);
+    put(t, "# HELP ferry_tls_handshakes_total Completed TLS handshakes with clients.\n"
+           "# TYPE ferry_tls_handshakes_total counter\nferry_tls_handshakes_total %llu\n"
+           "# HELP ferry_tls_resumptions_total Handshakes completed by resumption.\n"
+           "# TYPE ferry_tls_resumptions_total counter\nferry_tls_resumptions_total %llu\n"
+           "# HELP ferry_tls_handshake_failures_total Failed TLS handshakes with clients.\n"
+           "# TYPE ferry_tls_handshake_failures_total counter\n",
+        (unsigned long long)tls.handshakes, (unsigned long long)tls.resumed);
+    for (int r = 0; r < TLS_FAIL_COUNT; r++)
+        put(t, "ferry_tls_handshake_failures_total{reason=\"%s\"} %llu\n",
+            tls_failure_reason_name((enum tls_failure_reason)r),
+            (unsigned long long)tls.failures[r]);
+    put(t, "# HELP ferry_uptime_seconds Seconds since start.\n# TYPE ferry_uptime_seconds gauge\n"
+           "ferry_uptime_seconds %lld\n", (long long)info.uptime_s);
+}
+
+char *admin_render_metrics(struct daemon *d)
+{
+    struct text t = { 0 };
+    struct runtime *rt = daemon_runtime(d);
+    put(&t, "# HELP ferry_generation Config generation serving new connections.\n"
+            "# TYPE ferry_generation gauge\nferry_generation %llu\n",
+        (unsigned long long)rt->generation);
+    listener_metrics(&t, rt);
+    backend_metrics(&t, rt);
+    runtime_unref(rt);
+    process_metrics(&t, d);
+    if (t.failed) {
+        free(t.buf);
+        return NULL;
+    }
+    return t.buf;
+}

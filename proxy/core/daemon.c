@@ -1,0 +1,428 @@
+#include "core/daemon.h"
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "balance/balance.h"
+#include "admin/admin.h"
+#include "core/clock.h"
+#include "core/listen.h"
+#include "core/log.h"
+#include "core/worker.h"
+#include "runtime/backend.h"
+#include "runtime/runtime.h"
+#include "tls/tls.h"
+
+struct daemon {
+    struct event_base *base;            /* owned: the main thread's loop */
+    char *config_path;                  /* owned */
+    pthread_mutex_t runtime_lock;       /* guards `current` against concurrent readers */
+    struct runtime *current;            /* ref */
+    uint64_t next_generation;
+    struct backend_table *backends;     /* owned */
+    struct listen_set *sockets;         /* owned */
+    struct tls_ticket_keys *ticket_keys;/* owned */
+    struct worker **workers;            /* owned */
+    size_t n_workers;
+    _Atomic unsigned connections;
+    _Atomic unsigned max_connections;
+    _Atomic bool draining;
+    _Atomic bool stopping;
+    _Atomic size_t workers_running;
+    struct event *signals[5];           /* owned */
+    struct event *drain_timer;          /* owned */
+    struct event *worker_exit;          /* owned: activated by exiting workers */
+    struct event *ticket_timer;         /* owned */
+    struct admin *admin;                /* owned; NULL when admin is off */
+    int64_t started_ms;
+    _Atomic uint64_t reloads_ok, reloads_failed;
+};
+
+struct runtime *daemon_runtime(struct daemon *d)
+{
+    pthread_mutex_lock(&d->runtime_lock);
+    struct runtime *rt = d->current;
+    runtime_ref(rt);
+    pthread_mutex_unlock(&d->runtime_lock);
+    return rt;
+}
+
+bool daemon_conn_take(struct daemon *d)
+{
+    unsigned max = atomic_load_explicit(&d->max_connections, memory_order_relaxed);
+    unsigned n = atomic_load_explicit(&d->connections, memory_order_relaxed);
+    do {
+        if (n >= max)
+            return false;
+    } while (!atomic_compare_exchange_weak(&d->connections, &n, n + 1));
+    return true;
+}
+
+static void wake_workers(struct daemon *d)
+{
+    for (size_t i = 0; i < d->n_workers; i++)
+        worker_wakeup(d->workers[i]);
+}
+
+void daemon_conn_release(struct daemon *d)
+{
+    unsigned before = atomic_fetch_sub(&d->connections, 1);
+    /* Leaving a full state: workers that paused accepting may resume. */
+    if (before >= atomic_load_explicit(&d->max_connections, memory_order_relaxed))
+        wake_workers(d);
+}
+
+bool daemon_is_draining(const struct daemon *d) { return atomic_load(&d->draining); }
+bool daemon_is_stopping(const struct daemon *d) { return atomic_load(&d->stopping); }
+
+/* Event activations coalesce, so the count is kept here and only the last exit
+ * wakes the main loop. */
+void daemon_worker_exited(struct daemon *d)
+{
+    if (atomic_fetch_sub(&d->workers_running, 1) == 1)
+        event_active(d->worker_exit, EV_TIMEOUT, 0);
+}
+
+static void log_generation(const struct runtime *rt)
+{
+    const struct config *cfg = rt->cfg;
+    for (size_t i = 0; i < cfg->n_listeners; i++) {
+        const struct cfg_listener *l = &cfg->listeners[i];
+        const char *first_pool = cfg->pools[l->routes[0].pool].name;
+        log_info("listener %s listen=%s mode=%s tls=%s %s=%s", l->name, l->listen.text,
+                 l->mode == MODE_TCP ? "tcp" : "http", l->tls ? "on" : "off",
+                 l->n_routes > 1 ? "routes" : "pool",
+                 l->n_routes > 1 ? "several" : first_pool);
+    }
+    for (size_t i = 0; i < cfg->n_pools; i++) {
+        const struct cfg_pool *p = &cfg->pools[i];
+        char list[1024];
+        size_t used = 0;
+        list[0] = '\0';
+        for (size_t b = 0; b < p->n_backends && used < sizeof list; b++)
+            used += (size_t)snprintf(list + used, sizeof list - used, "%s%s=%s/w%u",
+                                     b ? "," : "", p->backends[b].name,
+                                     p->backends[b].address.text, p->backends[b].weight);
+        static const char *const checks[] = { "none", "tcp", "http" };
+        log_info("pool %s balance=%s backends=%s health_check=%s tls=%s", p->name,
+                 balance_algo_name(p->balance), list, checks[p->health_check.type],
+                 p->tls ? "on" : "off");
+    }
+}
+
+static void publish(struct daemon *d, struct runtime *rt)
+{
+    pthread_mutex_lock(&d->runtime_lock);
+    struct runtime *old = d->current;
+    d->current = rt;
+    pthread_mutex_unlock(&d->runtime_lock);
+    atomic_store(&d->max_connections, rt->cfg->limits.max_connections);
+    log_set_level(rt->cfg->log.level);
+    runtime_unref(old);
+}
+
+static int apply_access_log(const struct config *cfg)
+{
+    if (access_log_open(cfg->log.access, cfg->log.format) < 0) {
+        log_error("log.access: cannot open %s: %m", cfg->log.access);
+        return -1;
+    }
+    return 0;
+}
+
+static void begin_drain(struct daemon *d, const char *why)
+{
+    if (!d->current || atomic_exchange(&d->draining, true))
+        return;
+    unsigned drain_ms = d->current->cfg->timeouts.drain_ms;
+    log_info("%s: draining connections=%u drain_ms=%u", why, atomic_load(&d->connections),
+             drain_ms);
+    struct timeval tv = clock_tv_from_ms(drain_ms);
+    evtimer_add(d->drain_timer, &tv);
+    listen_set_stop_accepting(d->sockets);
+    wake_workers(d);
+}
+
+static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct daemon *d = arg;
+    log_warn("drain_ms elapsed: closing connections=%u", atomic_load(&d->connections));
+    atomic_store(&d->stopping, true);
+    wake_workers(d);
+}
+
+static void on_worker_exit(evutil_socket_t fd, short what, void *arg)
+{
+    struct daemon *d = arg;
+    event_base_loopbreak(d->base);
+}
+
+static void add_error(struct config_errors *errs, const char *msg)
+{
+    char **grown = realloc(errs->messages, (errs->count + 1) * sizeof *grown);
+    char *copy = strdup(msg);
+    if (!grown || !copy) {
+        free(copy);
+        if (grown)
+            errs->messages = grown;
+        return;
+    }
+    errs->messages = grown;
+    errs->messages[errs->count++] = copy;
+}
+
+/* Builds the new generation off to the side; on any failure the running one stays. */
+static int try_reload(struct daemon *d, struct config_errors *errs)
+{
+    if (atomic_load(&d->draining)) {
+        add_error(errs, "ferry is stopping");
+        return -1;
+    }
+    struct config *cfg = config_load(d->config_path, errs);
+    if (!cfg)
+        return -1;
+    struct err err = { { 0 } };
+    struct runtime_deps deps = { d->backends, d->sockets, d->ticket_keys };
+    struct runtime *rt = runtime_build(cfg, &deps, d->next_generation, &err);
+    if (!rt) {
+        add_error(errs, err.msg);
+        return -1;
+    }
+    if (apply_access_log(rt->cfg) < 0) {
+        add_error(errs, "log.access: cannot open the access log");
+        runtime_unref(rt);
+        return -1;
+    }
+    d->next_generation++;
+    log_generation(rt);
+    publish(d, rt);
+    wake_workers(d);
+    return 0;
+}
+
+int daemon_reload(struct daemon *d, struct config_errors *errs)
+{
+    if (try_reload(d, errs) < 0) {
+        atomic_fetch_add(&d->reloads_failed, 1);
+        for (size_t i = 0; i < errs->count; i++)
+            log_error("reload rejected: %s", errs->messages[i]);
+        return -1;
+    }
+    atomic_fetch_add(&d->reloads_ok, 1);
+    log_info("reload ok generation=%llu", (unsigned long long)d->current->generation);
+    return 0;
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct daemon *d = arg;
+    switch (sig) {
+    case SIGTERM:
+    case SIGINT:
+        begin_drain(d, sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        break;
+    case SIGHUP: {
+        struct config_errors errs = { 0 };
+        daemon_reload(d, &errs);
+        config_errors_clear(&errs);
+        break;
+    }
+    case SIGUSR1:
+        if (access_log_reopen() < 0)
+            log_error("SIGUSR1: cannot reopen the access log: %m");
+        else
+            log_info("SIGUSR1: access log reopened");
+        break;
+    }
+}
+
+static void on_ticket_rotate(evutil_socket_t fd, short what, void *arg)
+{
+    struct daemon *d = arg;
+    struct err err = { { 0 } };
+    if (tls_ticket_keys_rotate(d->ticket_keys, &err) < 0)
+        log_error("TLS session ticket key rotation failed: %s", err.msg);
+    else
+        log_info("TLS session ticket keys rotated");
+}
+
+static int add_events(struct daemon *d)
+{
+    static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        d->signals[i] = evsignal_new(d->base, sigs[i], on_signal, d);
+        if (!d->signals[i] || evsignal_add(d->signals[i], NULL) < 0)
+            return -1;
+    }
+    d->drain_timer = evtimer_new(d->base, on_drain_timeout, d);
+    d->worker_exit = event_new(d->base, -1, 0, on_worker_exit, d);
+    d->ticket_timer = event_new(d->base, -1, EV_PERSIST, on_ticket_rotate, d);
+    if (!d->drain_timer || !d->worker_exit || !d->ticket_timer)
+        return -1;
+    struct timeval tv = { .tv_sec = TLS_TICKET_ROTATE_INTERVAL_S };
+    return event_add(d->ticket_timer, &tv);
+}
+
+struct daemon *daemon_new(struct config *cfg)
+{
+    struct daemon *d = calloc(1, sizeof *d);
+    if (!d) {
+        config_free(cfg);
+        return NULL;
+    }
+    pthread_mutex_init(&d->runtime_lock, NULL);
+    d->started_ms = clock_now_ms();
+    d->config_path = strdup(cfg->path);
+    d->base = event_base_new();
+    d->backends = backend_table_new();
+    d->sockets = listen_set_new();
+    struct err err = { { 0 } };
+    d->ticket_keys = tls_ticket_keys_new(&err);
+    if (!d->config_path || !d->base || !d->backends || !d->sockets || !d->ticket_keys) {
+        log_error("cannot start: %s", err.msg[0] ? err.msg : "out of memory");
+        config_free(cfg);
+        goto fail;
+    }
+    /* Signal handlers first: a SIGHUP arriving once the ports listen must not kill us. */
+    if (add_events(d) < 0) {
+        log_error("cannot set up signal handling");
+        config_free(cfg);
+        goto fail;
+    }
+    struct runtime_deps deps = { d->backends, d->sockets, d->ticket_keys };
+    d->current = runtime_build(cfg, &deps, 1, &err);
+    if (!d->current) {
+        log_error("%s", err.msg);
+        goto fail;
+    }
+    d->next_generation = 2;
+    atomic_store(&d->max_connections, d->current->cfg->limits.max_connections);
+    log_set_level(d->current->cfg->log.level);
+    if (apply_access_log(d->current->cfg) < 0)
+        goto fail;
+    if (d->current->cfg->admin.enabled) {
+        d->admin = admin_new(d, d->base, &d->current->cfg->admin.listen, &err);
+        if (!d->admin) {
+            log_error("admin.listen: %s", err.msg);
+            goto fail;
+        }
+    }
+    log_generation(d->current);
+    return d;
+fail:
+    daemon_free(d);
+    return NULL;
+}
+
+static int start_workers(struct daemon *d)
+{
+    size_t n = d->current->cfg->workers;
+    d->workers = calloc(n, sizeof *d->workers);
+    if (!d->workers)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        d->workers[i] = worker_new(d, (int)i);
+        if (!d->workers[i])
+            return -1;
+        d->n_workers = i + 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        atomic_fetch_add(&d->workers_running, 1);
+        if (worker_start(d->workers[i]) < 0) {
+            atomic_fetch_sub(&d->workers_running, 1);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int daemon_run(struct daemon *d)
+{
+    if (start_workers(d) < 0) {
+        log_error("cannot start workers");
+        atomic_store(&d->stopping, true);
+        wake_workers(d);
+        return 1;
+    }
+    log_info("ferry %s started workers=%zu generation=%llu", FERRY_VERSION, d->n_workers,
+             (unsigned long long)d->current->generation);
+    event_base_dispatch(d->base);
+    log_info("stopped");
+    return 0;
+}
+
+void daemon_free(struct daemon *d)
+{
+    if (!d)
+        return;
+    for (size_t i = 0; i < d->n_workers; i++)
+        worker_free(d->workers[i]);
+    free(d->workers);
+    for (size_t i = 0; i < sizeof d->signals / sizeof d->signals[0]; i++)
+        if (d->signals[i])
+            event_free(d->signals[i]);
+    if (d->drain_timer)
+        event_free(d->drain_timer);
+    if (d->worker_exit)
+        event_free(d->worker_exit);
+    if (d->ticket_timer)
+        event_free(d->ticket_timer);
+    admin_free(d->admin);
+    runtime_unref(d->current);
+    listen_set_free(d->sockets);
+    backend_table_free(d->backends);
+    tls_ticket_keys_free(d->ticket_keys);
+    access_log_close();
+    if (d->base)
+        event_base_free(d->base);
+    free(d->config_path);
+    pthread_mutex_destroy(&d->runtime_lock);
+    free(d);
+}
+
+struct daemon_info daemon_info(struct daemon *d)
+{
+    return (struct daemon_info){
+        .config_path = d->config_path,
+        .uptime_s = (clock_now_ms() - d->started_ms) / 1000,
+        .connections = atomic_load(&d->connections),
+        .reloads_ok = atomic_load(&d->reloads_ok),
+        .reloads_failed = atomic_load(&d->reloads_failed),
+    };
+}
+
+int daemon_check_config(const char *path)
+{
+    struct config_errors errs = { 0 };
+    struct config *cfg = config_load(path, &errs);
+    if (!cfg) {
+        for (size_t i = 0; i < errs.count; i++)
+            fprintf(stderr, "%s\n", errs.messages[i]);
+        config_errors_clear(&errs);
+        return 1;
+    }
+    struct backend_table *backends = backend_table_new();
+    struct err err = { { 0 } };
+    struct tls_ticket_keys *keys = tls_ticket_keys_new(&err);
+    struct runtime_deps deps = { backends, NULL, keys };
+    struct runtime *rt = NULL;
+    if (backends && keys)
+        rt = runtime_build(cfg, &deps, 1, &err);
+    else
+        config_free(cfg);
+    int rc = rt ? 0 : 1;
+    if (rt)
+        printf("ok\n");
+    else
+        fprintf(stderr, "%s\n", err.msg[0] ? err.msg : "out of memory");
+    runtime_unref(rt);
+    tls_ticket_keys_free(keys);
+    backend_table_free(backends);
+    return rc;
+}

@@ -1,0 +1,126 @@
+#include "core/listen.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+struct listen_set {
+    pthread_mutex_t lock;
+    struct set_entry *entries;
+};
+
+struct set_entry {
+    struct listen_socket socket;
+    struct listen_set *set;         /* borrowed: removes itself on last unref */
+    struct set_entry *next;
+};
+
+enum { LISTEN_BACKLOG = 4096 };
+
+struct listen_set *listen_set_new(void)
+{
+    struct listen_set *set = calloc(1, sizeof *set);
+    if (set)
+        pthread_mutex_init(&set->lock, NULL);
+    return set;
+}
+
+/* Every socket must have been released by now; what is left is closed. */
+void listen_set_free(struct listen_set *set)
+{
+    if (!set)
+        return;
+    struct set_entry *e = set->entries;
+    while (e) {
+        struct set_entry *next = e->next;
+        close(e->socket.fd);
+        free(e);
+        e = next;
+    }
+    pthread_mutex_destroy(&set->lock);
+    free(set);
+}
+
+static int bind_socket(const struct cfg_addr *addr, struct err *err)
+{
+    int fd = socket(addr->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return err_set(err, "%s: socket: %s", addr->text, strerror(errno));
+    int on = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    if (addr->sa.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+    if (bind(fd, (const struct sockaddr *)&addr->sa, addr->len) < 0 ||
+        listen(fd, LISTEN_BACKLOG) < 0) {
+        int saved = errno;
+        close(fd);
+        return err_set(err, "%s: cannot listen: %s", addr->text, strerror(saved));
+    }
+    return fd;
+}
+
+int listen_set_acquire(struct listen_set *set, const struct cfg_addr *addr,
+                       struct listen_socket **out, struct err *err)
+{
+    pthread_mutex_lock(&set->lock);
+    for (struct set_entry *e = set->entries; e; e = e->next) {
+        if (strcmp(e->socket.addr.text, addr->text) == 0) {
+            listen_socket_ref(&e->socket);
+            pthread_mutex_unlock(&set->lock);
+            *out = &e->socket;
+            return 0;
+        }
+    }
+    pthread_mutex_unlock(&set->lock);
+
+    int fd = bind_socket(addr, err);
+    if (fd < 0)
+        return -1;
+    struct set_entry *e = calloc(1, sizeof *e);
+    if (!e) {
+        close(fd);
+        return err_set(err, "%s: out of memory", addr->text);
+    }
+    e->socket.addr = *addr;
+    e->socket.fd = fd;
+    atomic_init(&e->socket.refs, 1);
+    e->set = set;
+    pthread_mutex_lock(&set->lock);
+    e->next = set->entries;
+    set->entries = e;
+    pthread_mutex_unlock(&set->lock);
+    *out = &e->socket;
+    return 0;
+}
+
+void listen_set_stop_accepting(struct listen_set *set)
+{
+    pthread_mutex_lock(&set->lock);
+    for (struct set_entry *e = set->entries; e; e = e->next)
+        shutdown(e->socket.fd, SHUT_RD);
+    pthread_mutex_unlock(&set->lock);
+}
+
+void listen_socket_ref(struct listen_socket *ls) { atomic_fetch_add(&ls->refs, 1); }
+
+void listen_socket_unref(struct listen_socket *ls)
+{
+    if (!ls || atomic_fetch_sub(&ls->refs, 1) != 1)
+        return;
+    struct set_entry *entry = (struct set_entry *)ls;   /* socket is the first member */
+    struct listen_set *set = entry->set;
+    pthread_mutex_lock(&set->lock);
+    for (struct set_entry **p = &set->entries; *p; p = &(*p)->next) {
+        if (*p == entry) {
+            *p = entry->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&set->lock);
+    close(ls->fd);
+    free(entry);
+}

@@ -1,0 +1,47 @@
+/* listen — listening sockets, owned by the daemon and carried across generations.
+ *
+ * A listen_socket is identified by its address text. Reload asks the set for the
+ * addresses of the new config: an address that is already open is handed back (the
+ * same fd, never closed and re-bound, so no connection attempt is refused), a new one
+ * is bound. Sockets no generation uses any more are closed when the last reference
+ * goes. Per-address counters live here so they survive reloads.
+ */
+#ifndef FERRY_LISTEN_H
+#define FERRY_LISTEN_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "core/err.h"
+
+struct listen_socket {
+    struct cfg_addr addr;
+    int fd;
+    _Atomic int refs;
+    _Atomic uint64_t accepted;      /* connections accepted since the socket opened */
+    _Atomic unsigned active;        /* connections open now */
+    _Atomic uint64_t responses[5];  /* http: responses sent by status class 1xx..5xx */
+    _Atomic uint64_t bytes_in;      /* from clients */
+    _Atomic uint64_t bytes_out;     /* to clients */
+};
+
+struct listen_set;
+
+struct listen_set *listen_set_new(void);
+void listen_set_free(struct listen_set *set);
+
+/* The socket for `addr`, bound now or carried over; a new reference. -1 on failure
+ * with the reason (e.g. "127.0.0.1:80: Address already in use") in err. */
+int listen_set_acquire(struct listen_set *set, const struct cfg_addr *addr,
+                       struct listen_socket **out, struct err *err);
+
+/* Graceful stop: refuse new connections on every socket (shutdown SHUT_RD) while the
+ * sessions already accepted finish. */
+void listen_set_stop_accepting(struct listen_set *set);
+
+void listen_socket_ref(struct listen_socket *ls);
+/* Dropping the last reference closes the socket and removes it from its set. */
+void listen_socket_unref(struct listen_socket *ls);
+
+#endif

@@ -1,0 +1,50 @@
+#include "core/session.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+
+#include <event2/bufferevent.h>
+
+#include "core/daemon.h"
+#include "core/listen.h"
+#include "core/worker.h"
+#include "runtime/runtime.h"
+
+static void format_peer(const struct sockaddr *sa, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, (socklen_t)len);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf, (socklen_t)len);
+}
+
+void session_attach(struct session *s, struct worker *w, struct runtime *rt,
+                    struct rt_listener *listener, struct bufferevent *client,
+                    const struct sockaddr *peer, socklen_t peer_len)
+{
+    s->worker = w;
+    s->runtime = rt;
+    s->listener = listener;
+    s->client = client;
+    if (peer_len > sizeof s->peer)
+        peer_len = sizeof s->peer;
+    memcpy(&s->peer, peer, peer_len);
+    format_peer(peer, s->peer_text, sizeof s->peer_text);
+    atomic_fetch_add_explicit(&listener->socket->active, 1, memory_order_relaxed);
+    worker_session_add(w, s);
+}
+
+void session_detach(struct session *s)
+{
+    struct worker *w = s->worker;
+    atomic_fetch_sub_explicit(&s->listener->socket->active, 1, memory_order_relaxed);
+    if (s->client)
+        bufferevent_free(s->client);
+    s->client = NULL;
+    runtime_unref(s->runtime);
+    s->runtime = NULL;
+    daemon_conn_release(worker_daemon(w));
+    worker_session_remove(w, s);
+}

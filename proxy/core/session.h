@@ -1,0 +1,46 @@
+/* session — what every client connection has in common, whatever its mode.
+ *
+ * Mode-specific sessions (tcp relay, http) embed struct session as their first member.
+ * The worker that accepted the connection owns the session and keeps it on a list so
+ * that drain and shutdown can reach it. Rule (style.md §4): a session is freed only by
+ * its own code, and a callback that frees it touches nothing afterwards.
+ */
+#ifndef FERRY_SESSION_H
+#define FERRY_SESSION_H
+
+#include <stdbool.h>
+#include <sys/socket.h>
+
+struct bufferevent;
+struct runtime;
+struct rt_listener;
+struct session;
+struct worker;
+
+struct session_ops {
+    /* Free everything now (forced stop, or drain timeout). */
+    void (*close)(struct session *s);
+    /* Drain began: close if idle (between requests), else finish what is in flight. */
+    void (*drain)(struct session *s);
+};
+
+struct session {
+    const struct session_ops *ops;
+    struct worker *worker;              /* borrowed: the owner */
+    struct session *prev, *next;        /* the worker's list */
+    struct runtime *runtime;            /* ref: generation in use */
+    struct rt_listener *listener;       /* borrowed from runtime */
+    struct bufferevent *client;         /* owned */
+    struct sockaddr_storage peer;
+    char peer_text[64];                 /* bare address, as X-Forwarded-For wants it */
+};
+
+/* Links s into its worker and takes the connection slot accounting over. */
+void session_attach(struct session *s, struct worker *w, struct runtime *rt,
+                    struct rt_listener *listener, struct bufferevent *client,
+                    const struct sockaddr *peer, socklen_t peer_len);
+/* Unlinks s, frees the client bufferevent (closing the socket), drops the runtime
+ * reference and gives the connection slot back. Does not free s itself. */
+void session_detach(struct session *s);
+
+#endif

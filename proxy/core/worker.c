@@ -1,0 +1,316 @@
+#include "core/worker.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+#include "core/daemon.h"
+#include "core/listen.h"
+#include "core/log.h"
+#include "core/session.h"
+#include "http/proxy.h"
+#include "runtime/runtime.h"
+#include "tcp/relay.h"
+#include "tls/tls.h"
+#include "upstream/pool.h"
+
+/* Accepting more than this per wakeup would starve the sessions already open. */
+enum { ACCEPT_BATCH = 64 };
+
+struct watch {
+    struct worker *worker;          /* borrowed */
+    struct listen_socket *socket;   /* ref */
+    struct event *event;            /* owned */
+};
+
+struct worker {
+    struct daemon *daemon;          /* borrowed */
+    int id;
+    pthread_t thread;
+    bool started;
+    struct event_base *base;        /* owned */
+    struct event *wakeup;           /* owned: activated by other threads */
+    struct runtime *runtime;        /* ref: generation for new connections */
+    struct watch *watches;          /* owned array, one per listening socket */
+    size_t n_watches;
+    bool accepting;
+    bool draining;
+    struct session *sessions;       /* list of live sessions */
+    size_t n_sessions;
+    struct upstream_pool *upstream_pool;    /* owned: idle keep-alive backend connections */
+};
+
+static void unwatch_all(struct worker *w)
+{
+    for (size_t i = 0; i < w->n_watches; i++) {
+        event_free(w->watches[i].event);
+        listen_socket_unref(w->watches[i].socket);
+    }
+    free(w->watches);
+    w->watches = NULL;
+    w->n_watches = 0;
+    w->accepting = false;
+}
+
+static void set_accepting(struct worker *w, bool on)
+{
+    if (w->accepting == on)
+        return;
+    for (size_t i = 0; i < w->n_watches; i++) {
+        if (on)
+            event_add(w->watches[i].event, NULL);
+        else
+            event_del(w->watches[i].event);
+    }
+    w->accepting = on;
+}
+
+static void tune_client_socket(int fd)
+{
+    int on = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+}
+
+static struct bufferevent *client_bufferevent_new(struct worker *w, struct rt_listener *rl, int fd)
+{
+    if (!rl->tls)
+        return bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    SSL *ssl = tls_server_ssl_new(rl->tls);
+    if (!ssl)
+        return NULL;
+    struct bufferevent *bev = bufferevent_openssl_socket_new(
+        w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+    if (!bev) {
+        SSL_free(ssl);
+        return NULL;
+    }
+    /* A client that closes without close_notify has simply gone (see ARCHITECTURE.md). */
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    return bev;
+}
+
+static void start_session(struct worker *w, struct listen_socket *ls, int fd,
+                          const struct sockaddr *peer, socklen_t peer_len)
+{
+    struct rt_listener *rl = runtime_listener_for(w->runtime, ls);
+    struct bufferevent *bev = rl ? client_bufferevent_new(w, rl, fd) : NULL;
+    if (!bev) {
+        log_error("listener %s: cannot set up connection: out of memory", ls->addr.text);
+        close(fd);
+        daemon_conn_release(w->daemon);
+        return;
+    }
+    atomic_fetch_add_explicit(&ls->accepted, 1, memory_order_relaxed);
+    runtime_ref(w->runtime);
+    int rc = rl->cfg->mode == MODE_TCP
+                 ? tcp_session_start(w, w->runtime, rl, bev, peer, peer_len)
+                 : http_session_start(w, w->runtime, rl, bev, peer, peer_len);
+    if (rc < 0) {
+        /* The session constructor freed nothing it was given: undo here. */
+        bufferevent_free(bev);
+        runtime_unref(w->runtime);
+        daemon_conn_release(w->daemon);
+    }
+}
+
+static void on_acceptable(evutil_socket_t fd, short what, void *arg)
+{
+    struct watch *watch = arg;
+    struct worker *w = watch->worker;
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        if (!daemon_conn_take(w->daemon)) {
+            /* Full: leave new connections in the kernel backlog until a slot frees. */
+            set_accepting(w, false);
+            return;
+        }
+        struct sockaddr_storage peer;
+        socklen_t peer_len = sizeof peer;
+        int cfd = accept4(fd, (struct sockaddr *)&peer, &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0) {
+            daemon_conn_release(w->daemon);
+            /* EINVAL: the socket was shut down for a graceful stop. */
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+                errno != ECONNABORTED && errno != EINVAL)
+                log_warn("listener %s: accept: %s", watch->socket->addr.text, strerror(errno));
+            if (errno == EINVAL)
+                set_accepting(w, false);
+            return;
+        }
+        tune_client_socket(cfd);
+        start_session(w, watch->socket, cfd, (struct sockaddr *)&peer, peer_len);
+    }
+}
+
+static int watch_generation(struct worker *w)
+{
+    size_t n = w->runtime->n_listeners;
+    w->watches = calloc(n, sizeof *w->watches);
+    if (!w->watches)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        struct watch *watch = &w->watches[i];
+        watch->worker = w;
+        watch->socket = w->runtime->listeners[i].socket;
+        watch->event = event_new(w->base, watch->socket->fd, EV_READ | EV_PERSIST,
+                                 on_acceptable, watch);
+        if (!watch->event)
+            return -1;
+        listen_socket_ref(watch->socket);
+        w->n_watches = i + 1;
+    }
+    return 0;
+}
+
+/* Picks up a new generation: new connections use it from now on. */
+static void switch_generation(struct worker *w)
+{
+    struct runtime *rt = daemon_runtime(w->daemon);
+    if (rt == w->runtime) {
+        runtime_unref(rt);
+        return;
+    }
+    unwatch_all(w);
+    runtime_unref(w->runtime);
+    w->runtime = rt;
+    if (watch_generation(w) < 0)
+        log_error("worker %d: out of memory watching listeners", w->id);
+}
+
+static void maybe_finish(struct worker *w)
+{
+    if (w->draining && w->n_sessions == 0)
+        event_base_loopbreak(w->base);
+}
+
+static void close_all_sessions(struct worker *w)
+{
+    while (w->sessions)
+        w->sessions->ops->close(w->sessions);
+}
+
+static void start_drain(struct worker *w)
+{
+    w->draining = true;
+    set_accepting(w, false);
+    unwatch_all(w);
+    /* drain() may close the session, unlinking it: walk with a saved next. */
+    for (struct session *s = w->sessions, *next; s; s = next) {
+        next = s->next;
+        s->ops->drain(s);
+    }
+    maybe_finish(w);
+}
+
+static void on_wakeup(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    if (daemon_is_stopping(w->daemon)) {
+        close_all_sessions(w);
+        event_base_loopbreak(w->base);
+        return;
+    }
+    if (w->draining)
+        return;
+    if (daemon_is_draining(w->daemon)) {
+        start_drain(w);
+        return;
+    }
+    switch_generation(w);
+    set_accepting(w, true);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    set_accepting(w, true);
+    event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
+    close_all_sessions(w);
+    unwatch_all(w);
+    daemon_worker_exited(w->daemon);
+    return NULL;
+}
+
+struct worker *worker_new(struct daemon *d, int id)
+{
+    struct worker *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    w->daemon = d;
+    w->id = id;
+    w->base = event_base_new();
+    w->runtime = daemon_runtime(d);
+    if (!w->base || !(w->wakeup = event_new(w->base, -1, 0, on_wakeup, w)) ||
+        !(w->upstream_pool = upstream_pool_new(w->base)) || watch_generation(w) < 0) {
+        worker_free(w);
+        return NULL;
+    }
+    return w;
+}
+
+int worker_start(struct worker *w)
+{
+    if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
+        return -1;
+    w->started = true;
+    return 0;
+}
+
+void worker_free(struct worker *w)
+{
+    if (!w)
+        return;
+    if (w->started)
+        pthread_join(w->thread, NULL);
+    unwatch_all(w);
+    if (w->wakeup)
+        event_free(w->wakeup);
+    runtime_unref(w->runtime);
+    upstream_pool_free(w->upstream_pool);
+    if (w->base)
+        event_base_free(w->base);
+    free(w);
+}
+
+void worker_wakeup(struct worker *w) { event_active(w->wakeup, EV_TIMEOUT, 0); }
+
+struct event_base *worker_base(struct worker *w) { return w->base; }
+
+struct daemon *worker_daemon(struct worker *w) { return w->daemon; }
+
+struct runtime *worker_runtime(struct worker *w) { return w->runtime; }
+
+struct upstream_pool *worker_upstream_pool(struct worker *w) { return w->upstream_pool; }
+
+int worker_id(const struct worker *w) { return w->id; }
+
+void worker_session_add(struct worker *w, struct session *s)
+{
+    s->prev = NULL;
+    s->next = w->sessions;
+    if (w->sessions)
+        w->sessions->prev = s;
+    w->sessions = s;
+    w->n_sessions++;
+}
+
+void worker_session_remove(struct worker *w, struct session *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        w->sessions = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->prev = s->next = NULL;
+    w->n_sessions--;
+    maybe_finish(w);
+}

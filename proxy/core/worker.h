@@ -1,0 +1,42 @@
+/* worker — one thread, one event_base, the sessions it accepted.
+ *
+ * Workers share the listening sockets: each watches every socket of its generation and
+ * accepts in batches. The main thread talks to a worker only by publishing state
+ * (the current generation, the drain flag) and activating the worker's wakeup event;
+ * everything a worker owns is touched only by its own thread.
+ */
+#ifndef FERRY_WORKER_H
+#define FERRY_WORKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct daemon;
+struct event_base;
+struct runtime;
+struct session;
+struct upstream_pool;
+struct worker;
+
+struct worker *worker_new(struct daemon *d, int id);
+int worker_start(struct worker *w);
+/* Joins the thread and frees the worker; it must have stopped (drained or forced). */
+void worker_free(struct worker *w);
+
+/* Thread-safe: asks the worker to look at the daemon's state again (new generation,
+ * resume accepting, drain, forced stop). */
+void worker_wakeup(struct worker *w);
+
+struct event_base *worker_base(struct worker *w);
+int worker_id(const struct worker *w);
+struct daemon *worker_daemon(struct worker *w);
+/* The newest generation this worker has seen (borrowed; runtime_ref to keep it).
+ * HTTP sessions move to it at the start of each request. */
+struct runtime *worker_runtime(struct worker *w);
+/* This worker's idle upstream keep-alive connections (borrowed; its thread only). */
+struct upstream_pool *worker_upstream_pool(struct worker *w);
+
+void worker_session_add(struct worker *w, struct session *s);
+void worker_session_remove(struct worker *w, struct session *s);
+
+#endif

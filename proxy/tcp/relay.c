@@ -1,0 +1,294 @@
+#include "tcp/relay.h"
+
+#include <stdlib.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/session.h"
+#include "core/worker.h"
+#include "runtime/backend.h"
+#include "runtime/runtime.h"
+#include "tls/tls.h"
+#include "upstream/connect.h"
+
+/* Back-pressure: stop reading a side once this much waits for the other side's
+ * socket, resume when half of it has been written. */
+enum { RELAY_HIGH_WATER = 256 * 1024, RELAY_LOW_WATER = RELAY_HIGH_WATER / 2 };
+
+enum relay_state { R_CONNECTING, R_RELAYING, R_CLOSED };
+
+/* One direction's end: the bufferevent and what has happened to its stream. */
+struct end {
+    struct bufferevent *bev;        /* client: owned by session base; upstream: owned */
+    bool read_eof;                  /* the peer sent EOF */
+    bool write_shut;                /* we sent EOF (shutdown SHUT_WR) */
+    bool throttled;                 /* reading paused: the other side is full */
+};
+
+struct relay {
+    struct session base;
+    enum relay_state state;
+    struct rt_pool *pool;           /* borrowed from base.runtime */
+    struct backend *backend;        /* borrowed from pool; active counted while set */
+    struct backend *tried[RT_MAX_ATTEMPTS];
+    size_t n_tried;
+    struct end client, upstream;
+    struct event *idle_timer;       /* owned */
+    int64_t last_activity_ms;
+    unsigned idle_ms;
+    bool handshake_done;            /* TLS listeners: client handshake completed */
+};
+
+static void relay_close(struct session *s);
+static void connect_next(struct relay *r);
+
+static const char *const state_names[] = { "connecting", "relaying", "closed" };
+
+static void set_state(struct relay *r, enum relay_state next)
+{
+    log_debug("tcp session %p %s -> %s", (void *)r, state_names[r->state], state_names[next]);
+    r->state = next;
+}
+
+static struct end *other_end(struct relay *r, struct end *e)
+{
+    return e == &r->client ? &r->upstream : &r->client;
+}
+
+static void release_backend(struct relay *r)
+{
+    if (r->backend)
+        atomic_fetch_sub_explicit(&r->backend->active, 1, memory_order_relaxed);
+    r->backend = NULL;
+}
+
+static void relay_close(struct session *s)
+{
+    struct relay *r = (struct relay *)s;
+    set_state(r, R_CLOSED);
+    release_backend(r);
+    if (r->upstream.bev)
+        bufferevent_free(r->upstream.bev);
+    if (r->idle_timer)
+        event_free(r->idle_timer);
+    session_detach(&r->base);
+    free(r);
+}
+
+/* Both directions finished and flushed: nothing more can happen. */
+static bool is_finished(struct relay *r)
+{
+    return r->client.read_eof && r->upstream.read_eof &&
+           evbuffer_get_length(bufferevent_get_output(r->client.bev)) == 0 &&
+           evbuffer_get_length(bufferevent_get_output(r->upstream.bev)) == 0;
+}
+
+/* `to` has everything `from` will ever send: pass the EOF on. TLS cannot half-close
+ * (close_notify ends the whole connection), so there the session simply ends. */
+static void propagate_eof(struct relay *r, struct end *to)
+{
+    if (to->write_shut || evbuffer_get_length(bufferevent_get_output(to->bev)) > 0)
+        return;
+    to->write_shut = true;
+    if (upstream_is_tls(to->bev))
+        to->read_eof = other_end(r, to)->read_eof = true;
+    else
+        shutdown(bufferevent_getfd(to->bev), SHUT_WR);
+}
+
+/* Returns false when the session was closed. */
+static bool check_progress(struct relay *r)
+{
+    if (r->client.read_eof)
+        propagate_eof(r, &r->upstream);
+    if (r->upstream.read_eof)
+        propagate_eof(r, &r->client);
+    if (is_finished(r)) {
+        relay_close(&r->base);
+        return false;
+    }
+    return true;
+}
+
+static void forward(struct relay *r, struct end *from)
+{
+    struct end *to = other_end(r, from);
+    struct evbuffer *out = bufferevent_get_output(to->bev);
+    evbuffer_add_buffer(out, bufferevent_get_input(from->bev));
+    if (evbuffer_get_length(out) >= RELAY_HIGH_WATER && !from->throttled) {
+        from->throttled = true;
+        bufferevent_disable(from->bev, EV_READ);
+        bufferevent_setwatermark(to->bev, EV_WRITE, RELAY_LOW_WATER, 0);
+    }
+}
+
+static struct end *end_of(struct relay *r, struct bufferevent *bev)
+{
+    return bev == r->client.bev ? &r->client : &r->upstream;
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    struct relay *r = arg;
+    if (r->state != R_RELAYING)
+        return;     /* client bytes wait in its input until the upstream is connected */
+    r->last_activity_ms = clock_now_ms();
+    forward(r, end_of(r, bev));
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+    struct relay *r = arg;
+    struct end *to = end_of(r, bev);
+    struct end *from = other_end(r, to);
+    if (from->throttled) {
+        from->throttled = false;
+        bufferevent_setwatermark(to->bev, EV_WRITE, 0, 0);
+        if (!from->read_eof)
+            bufferevent_enable(from->bev, EV_READ);
+    }
+    check_progress(r);
+}
+
+static void on_connected(struct relay *r)
+{
+    upstream_connected(r->upstream.bev);
+    backend_report_success(r->backend);
+    set_state(r, R_RELAYING);
+    forward(r, &r->client);
+    bufferevent_enable(r->upstream.bev, EV_READ | EV_WRITE);
+    check_progress(r);
+}
+
+static void on_connect_failed(struct relay *r, short what)
+{
+    struct backend *b = r->backend;
+    log_warn("tcp listener=%s backend=%s/%s connect failed: %s", r->base.listener->cfg->name,
+             b->pool, b->name, (what & BEV_EVENT_TIMEOUT) ? "timeout" : "refused or error");
+    rt_pool_report_failure(r->pool, b);
+    release_backend(r);
+    bufferevent_free(r->upstream.bev);
+    r->upstream.bev = NULL;
+    connect_next(r);
+}
+
+static void on_upstream_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct relay *r = arg;
+    if (r->state == R_CONNECTING) {
+        if (what & BEV_EVENT_CONNECTED)
+            on_connected(r);
+        else
+            on_connect_failed(r, what);
+        return;
+    }
+    if (what & BEV_EVENT_EOF) {
+        r->upstream.read_eof = true;
+        forward(r, &r->upstream);
+        check_progress(r);
+        return;
+    }
+    relay_close(&r->base);
+}
+
+static void on_client_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct relay *r = arg;
+    if (what & BEV_EVENT_CONNECTED) {
+        /* TLS handshake done: only now is the client worth a backend connection. */
+        r->handshake_done = true;
+        connect_next(r);
+        return;
+    }
+    if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR)) {
+        r->client.read_eof = true;
+        if (r->state == R_RELAYING) {
+            forward(r, &r->client);
+            check_progress(r);
+        }
+        return;
+    }
+    if (r->base.listener->tls && !r->handshake_done)
+        tls_count_handshake_failure(bufferevent_openssl_get_ssl(bev),
+                                    bufferevent_get_openssl_error(bev));
+    relay_close(&r->base);
+}
+
+static void connect_next(struct relay *r)
+{
+    unsigned attempts = r->pool->cfg->retries + 1;
+    struct event_base *base = worker_base(r->base.worker);
+    while (r->n_tried < attempts && r->n_tried < RT_MAX_ATTEMPTS) {
+        struct backend *b = rt_pool_pick(r->pool, r->tried, r->n_tried);
+        if (!b)
+            break;
+        r->tried[r->n_tried++] = b;
+        r->upstream.bev = upstream_connect(base, r->pool, b, r->base.runtime->cfg->timeouts.connect_ms);
+        if (!r->upstream.bev) {
+            rt_pool_report_failure(r->pool, b);
+            continue;
+        }
+        r->backend = b;
+        atomic_fetch_add_explicit(&b->active, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&b->requests, 1, memory_order_relaxed);
+        bufferevent_setcb(r->upstream.bev, on_read, on_write, on_upstream_event, r);
+        return;
+    }
+    log_warn("tcp listener=%s pool=%s: no backend reachable after %zu attempts, closing client",
+             r->base.listener->cfg->name, r->pool->cfg->name, r->n_tried);
+    relay_close(&r->base);
+}
+
+static void on_idle_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct relay *r = arg;
+    int64_t idle = clock_now_ms() - r->last_activity_ms;
+    if (idle >= (int64_t)r->idle_ms) {
+        log_debug("tcp session %p idle for %lld ms: closing", (void *)r, (long long)idle);
+        relay_close(&r->base);
+        return;
+    }
+    struct timeval tv = clock_tv_from_ms(r->idle_ms - (unsigned)idle);
+    evtimer_add(r->idle_timer, &tv);
+}
+
+/* Drain: a relay has no request boundary to stop at; it runs until done or drain_ms. */
+static void relay_drain(struct session *s) { (void)s; }
+
+static const struct session_ops relay_ops = { .close = relay_close, .drain = relay_drain };
+
+int tcp_session_start(struct worker *w, struct runtime *rt, struct rt_listener *listener,
+                      struct bufferevent *client, const struct sockaddr *peer,
+                      socklen_t peer_len)
+{
+    struct relay *r = calloc(1, sizeof *r);
+    if (!r)
+        return -1;
+    r->idle_timer = evtimer_new(worker_base(w), on_idle_timer, r);
+    if (!r->idle_timer) {
+        free(r);
+        return -1;
+    }
+    r->base.ops = &relay_ops;
+    session_attach(&r->base, w, rt, listener, client, peer, peer_len);
+    r->state = R_CONNECTING;
+    r->pool = listener->routes[0].pool;
+    r->client.bev = client;
+    r->idle_ms = rt->cfg->timeouts.tcp_idle_ms;
+    r->last_activity_ms = clock_now_ms();
+    struct timeval tv = clock_tv_from_ms(r->idle_ms);
+    evtimer_add(r->idle_timer, &tv);
+    /* Reading stops by itself once RELAY_HIGH_WATER bytes wait for the upstream. */
+    bufferevent_setwatermark(client, EV_READ, 0, RELAY_HIGH_WATER);
+    bufferevent_setcb(client, on_read, on_write, on_client_event, r);
+    bufferevent_enable(client, EV_READ | EV_WRITE);
+    if (!listener->tls)
+        connect_next(r);
+    return 0;
+}

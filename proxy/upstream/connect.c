@@ -1,0 +1,57 @@
+#include "upstream/connect.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/ssl.h>
+
+#include "core/clock.h"
+#include "runtime/backend.h"
+#include "runtime/runtime.h"
+#include "tls/tls.h"
+
+static struct bufferevent *new_bufferevent(struct event_base *base, struct rt_pool *pool,
+                                           struct backend *b)
+{
+    if (!pool->tls)
+        return bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    SSL *ssl = tls_client_ssl_new(pool->tls, b->addr.text);
+    if (!ssl)
+        return NULL;
+    struct bufferevent *bev = bufferevent_openssl_socket_new(
+        base, -1, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+    if (!bev) {
+        SSL_free(ssl);
+        return NULL;
+    }
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    return bev;
+}
+
+struct bufferevent *upstream_connect(struct event_base *base, struct rt_pool *pool,
+                                     struct backend *b, unsigned connect_ms)
+{
+    struct bufferevent *bev = new_bufferevent(base, pool, b);
+    if (!bev)
+        return NULL;
+    /* libevent applies the write timeout to the connect itself. */
+    struct timeval tv = clock_tv_from_ms(connect_ms);
+    bufferevent_set_timeouts(bev, NULL, &tv);
+    if (bufferevent_socket_connect(bev, (const struct sockaddr *)&b->addr.sa,
+                                   (int)b->addr.len) < 0) {
+        bufferevent_free(bev);
+        return NULL;
+    }
+    return bev;
+}
+
+void upstream_connected(struct bufferevent *bev)
+{
+    bufferevent_set_timeouts(bev, NULL, NULL);
+    int on = 1;
+    setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+}
+
+bool upstream_is_tls(struct bufferevent *bev) { return bufferevent_openssl_get_ssl(bev) != NULL; }

@@ -1,0 +1,25 @@
+/* upstream connect — open a connection to a backend: a bufferevent (TLS when the pool
+ * says so) with the connect timeout armed. Shared by the tcp relay and http sessions.
+ */
+#ifndef FERRY_UPSTREAM_CONNECT_H
+#define FERRY_UPSTREAM_CONNECT_H
+
+#include <stdbool.h>
+
+struct backend;
+struct bufferevent;
+struct event_base;
+struct rt_pool;
+
+/* A bufferevent connecting to b, or NULL (socket or TLS setup failed; nothing left
+ * behind). BEV_EVENT_CONNECTED, or ERROR / TIMEOUT after connect_ms, follows. */
+struct bufferevent *upstream_connect(struct event_base *base, struct rt_pool *pool,
+                                     struct backend *b, unsigned connect_ms);
+
+/* After BEV_EVENT_CONNECTED: clears the connect timeout and sets TCP_NODELAY. */
+void upstream_connected(struct bufferevent *bev);
+
+/* Is this bufferevent TLS (no TCP half-close possible)? */
+bool upstream_is_tls(struct bufferevent *bev);
+
+#endif

@@ -1,0 +1,44 @@
+/* upstream pool — a worker's idle keep-alive connections to backends.
+ *
+ * One pool per worker (single-threaded: only that worker's thread touches it). Idle
+ * connections are grouped by backend and `flavor` (0 for plaintext; for TLS the
+ * generation that built the pool's client context, so a reload that changes TLS
+ * settings never reuses a connection made under the old ones). Reuse is LIFO (the
+ * warmest connection first); when a backend already has max_idle idle connections
+ * the oldest one is closed.
+ *
+ * While idle a connection is watched: any byte or EOF from the backend, an error, or
+ * idle_timeout_ms without use closes it at once, so a connection the backend closed
+ * is never handed out again (one closed in the very last moment can still be; the
+ * HTTP session retries such a request itself, see design.md).
+ */
+#ifndef FERRY_UPSTREAM_POOL_H
+#define FERRY_UPSTREAM_POOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct backend;
+struct bufferevent;
+struct event_base;
+struct upstream_pool;
+
+/* NULL on allocation failure. */
+struct upstream_pool *upstream_pool_new(struct event_base *base /* borrowed */);
+/* Closes every idle connection; the event_base must still exist. */
+void upstream_pool_free(struct upstream_pool *p);
+
+/* An idle connection to b of this flavor, or NULL. The caller owns it from now on:
+ * its callbacks are cleared, its timeouts off, EV_READ disabled, input empty. */
+struct bufferevent *upstream_pool_take(struct upstream_pool *p, struct backend *b,
+                                       uint64_t flavor);
+
+/* Hands bev (owned, connected to b, no request in flight, nothing buffered) to the
+ * pool; it is closed instead when max_idle is 0 or memory is short. */
+void upstream_pool_put(struct upstream_pool *p, struct backend *b, uint64_t flavor,
+                       struct bufferevent *bev, unsigned max_idle, unsigned idle_timeout_ms);
+
+/* Idle connections held for b (all flavors), for tests and metrics. */
+size_t upstream_pool_idle(const struct upstream_pool *p, const struct backend *b);
+
+#endif

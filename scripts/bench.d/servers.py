@@ -1,0 +1,384 @@
+"""The processes under test for scripts/bench: two nginx backends and the three proxies
+(ferry, nginx, HAProxy), rendered from templates/ into a private temp dir each, run as
+the current user in the foreground, never touching system services or files.
+"""
+import json
+import os
+import pwd
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import time
+
+import procs
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+NGINX_STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
+LISTENERS = ("http", "https", "https_rsa", "tcp")
+
+
+def render(template, values, dest):
+    """Fill @NAME@ placeholders; every placeholder must be known (typos fail loudly)."""
+    with open(os.path.join(HERE, "templates", template)) as f:
+        text = f.read()
+    for key, val in values.items():
+        text = text.replace("@%s@" % key, str(val))
+    left = re.findall(r"@[A-Z0-9_]+@", text)
+    if left:
+        raise RuntimeError("%s: unfilled placeholders %s" % (template, left))
+    with open(dest, "w") as f:
+        f.write(text)
+    return dest
+
+
+def user_directive():
+    """nginx started as root would run its workers as 'nobody'; keep the current user."""
+    if os.geteuid() == 0:
+        return "user %s;" % pwd.getpwuid(0).pw_name
+    return ""
+
+
+def nginx_dirs(base):
+    for sub in ("tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"):
+        os.makedirs(os.path.join(base, sub), exist_ok=True)
+
+
+# ---------------------------------------------------------------- one request, checked
+
+def http_get(port, path="/", tls=None, timeout=5.0):
+    """GET PATH on 127.0.0.1:PORT with Connection: close. TLS is None or a dict
+    {'ca': file, 'cert': expected leaf PEM file}. Returns (status, body) or raises
+    OSError/ValueError with what went wrong."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        if tls:
+            ctx = ssl.create_default_context(cafile=tls["ca"])
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+            sock = ctx.wrap_socket(sock, server_hostname="localhost")
+            with open(tls["cert"]) as f:
+                want = ssl.PEM_cert_to_DER_cert(f.read())
+            if sock.getpeercert(binary_form=True) != want:
+                raise ValueError("served certificate is not %s" % tls["cert"])
+        sock.sendall(("GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+                      % path).encode())
+        chunks = []
+        while True:
+            try:
+                data = sock.recv(262144)
+            except ssl.SSLError as e:  # peer closed without close_notify
+                if "EOF" in str(e) or "eof" in str(e):
+                    break
+                raise
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        sock.close()
+    raw = b"".join(chunks)
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    if not sep:
+        raise ValueError("no complete response header (%d bytes)" % len(raw))
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "content-length" and int(value) != len(body):
+            raise ValueError("body %d bytes, Content-Length %s" % (len(body), value.strip()))
+    return status, body
+
+
+# ---------------------------------------------------------------- backends
+
+class Backend:
+    def __init__(self, env, name, port):
+        self.env, self.name, self.port = env, name, port
+        self.dir = os.path.join(env.tmp, "backend-" + name)
+        self.proc = None
+
+    def start(self):
+        nginx_dirs(self.dir)
+        conf = render("backend-nginx.conf", {
+            "NAME": self.name, "USER": user_directive(), "DIR": self.dir,
+            "PORT": self.port, "WWW": self.env.www}, os.path.join(self.dir, "nginx.conf"))
+        argv = self.env.pin.prefix("backend") + [
+            "nginx", "-p", self.dir, "-c", conf, "-g", "daemon off;"]
+        self.proc = self.env.registry.spawn(argv, "backend " + self.name,
+                                            os.path.join(self.dir, "stderr.log"))
+        if not procs.wait_port(self.port, 10):
+            raise RuntimeError("backend %s did not start: %s" % (self.name, self.log_tail()))
+        for pid in procs.children(self.proc.pid):
+            self.env.registry.remember(pid)
+
+    def pids(self):
+        if self.proc is None or self.proc.poll() is not None:
+            return []
+        return [self.proc.pid] + procs.children(self.proc.pid)
+
+    def log_tail(self):
+        return tail(os.path.join(self.dir, "stderr.log"))
+
+
+def tail(path, lines=8):
+    try:
+        with open(path, errors="replace") as f:
+            return "".join(f.readlines()[-lines:]).strip()
+    except OSError:
+        return ""
+
+
+# ---------------------------------------------------------------- proxies
+
+class Proxy:
+    """One proxy under test. Subclasses say how to configure, start and reload it."""
+    name = "?"
+    log_name = "stderr.log"
+    log_hint = False  # add the log's last line to a failed readiness check
+
+    def __init__(self, env):
+        self.env = env
+        self.dir = os.path.join(env.tmp, self.name)
+        os.makedirs(self.dir, exist_ok=True)
+        ports = procs.free_ports(5)
+        self.ports = dict(zip(LISTENERS + ("admin",), ports))
+        self.proc = None
+        self.start_error = None
+
+    # -- configuration shared by all three
+    def values(self):
+        c = self.env.certs
+        v = {"DIR": self.dir, "USER": user_directive(), "STREAM_MODULE": NGINX_STREAM_MODULE,
+             "BACKEND1": self.env.backends[0].port, "BACKEND2": self.env.backends[1].port,
+             "CERT_EC": c["ec_cert"], "KEY_EC": c["ec_key"],
+             "CERT_RSA": c["rsa_cert"], "KEY_RSA": c["rsa_key"],
+             "PEM_EC": c["ec_pem"], "PEM_RSA": c["rsa_pem"], "ADMIN": self.ports["admin"]}
+        for k in LISTENERS:
+            v[k.upper()] = self.ports[k]
+        return v
+
+    def available(self):
+        """(True, '') or (False, why) before even trying to start."""
+        return True, ""
+
+    def argv(self):
+        raise NotImplementedError
+
+    def write_config(self):
+        raise NotImplementedError
+
+    def start(self):
+        """Start and wait until the http listener accepts. False (with start_error) if
+        the proxy is unavailable, exits or never listens."""
+        ok, why = self.available()
+        if not ok:
+            self.start_error = why
+            return False
+        self.write_config()
+        argv = self.env.pin.prefix("proxy") + self.argv()
+        self.proc = self.env.registry.spawn(argv, "proxy " + self.name,
+                                            os.path.join(self.dir, self.log_name))
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                self.start_error = "exited with status %s: %s" % (self.proc.returncode,
+                                                                  self.log_tail())
+                return False
+            if procs.wait_port(self.ports["http"], 0.1) and self.worker_pids():
+                for pid in self.worker_pids():
+                    self.env.registry.remember(pid)
+                self.start_error = None
+                return True
+        self.start_error = "http listener 127.0.0.1:%d never accepted" % self.ports["http"]
+        self.stop()
+        return False
+
+    def stop(self):
+        if self.proc is not None:
+            self.env.registry.stop(self.proc)
+            self.proc = None
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def worker_pids(self):
+        """The process(es) that serve traffic: what CPU and RSS are measured on."""
+        if not self.alive():
+            return []
+        kids = procs.children(self.proc.pid)
+        return kids
+
+    def all_pids(self):
+        return ([self.proc.pid] + procs.children(self.proc.pid)) if self.alive() else []
+
+    def reload(self):
+        """Ask for a config reload. Returns None when sent, or a reason it can't."""
+        raise NotImplementedError
+
+    def mark_log(self):
+        """Remember where the log ends, so reload_problem() reads only what follows."""
+        try:
+            self.log_mark = os.path.getsize(os.path.join(self.dir, self.log_name))
+        except OSError:
+            self.log_mark = 0
+
+    def reload_problem(self):
+        """None while reloads work, else why they don't (the reload row is then n/a)."""
+        if not self.alive():
+            return "exited after a reload signal (status %s): %s" % (
+                self.proc.returncode if self.proc else "?", self.log_tail(3))
+        return None
+
+    def log_tail(self, lines=8):
+        return tail(os.path.join(self.dir, self.log_name), lines)
+
+    # -- readiness: one real request through the listener a test needs
+    def check(self, listener, path="/"):
+        """None if LISTENER answers PATH with 200 and a full body from a backend, else
+        the reason (the row then prints n/a)."""
+        if not self.alive():
+            return "not running (%s)" % (self.start_error or self.log_tail(3))
+        tls = None
+        if listener == "https":
+            tls = {"ca": self.env.certs["ca"], "cert": self.env.certs["ec_cert"]}
+        elif listener == "https_rsa":
+            tls = {"ca": self.env.certs["ca"], "cert": self.env.certs["rsa_cert"]}
+        why = None
+        try:
+            status, body = http_get(self.ports[listener], path, tls, timeout=5)
+        except (OSError, ValueError, IndexError) as e:
+            why = "%s %s: %s" % (listener, path, e)
+        else:
+            want = self.env.file_sizes.get(path)
+            if status != 200:
+                why = "%s %s: status %d" % (listener, path, status)
+            elif path == "/" and not body.startswith(b"ok b"):
+                why = "%s /: unexpected body %r" % (listener, body[:40])
+            elif want is not None and len(body) != want:
+                why = "%s %s: %d bytes, want %d" % (listener, path, len(body), want)
+        if why and self.log_hint:
+            last = self.log_tail(1)
+            if last:
+                why += " (%s log: %s)" % (self.name, last[-160:])
+        return why
+
+    def reload_marker(self):
+        """Something that changes when a reload took effect: here the set of worker
+        PIDs (a reload forks new workers)."""
+        return frozenset(self.worker_pids())
+
+    @staticmethod
+    def reloaded(before, after):
+        return bool(after - before)
+
+
+class NginxProxy(Proxy):
+    name = "nginx"
+
+    def available(self):
+        if not os.path.exists(NGINX_STREAM_MODULE):
+            return False, "%s missing (apt-get install libnginx-mod-stream)" % NGINX_STREAM_MODULE
+        return True, ""
+
+    def write_config(self):
+        nginx_dirs(self.dir)
+        self.conf = render("proxy-nginx.conf", self.values(),
+                           os.path.join(self.dir, "nginx.conf"))
+
+    def argv(self):
+        return ["nginx", "-p", self.dir, "-c", self.conf, "-g", "daemon off;"]
+
+    def reload(self):
+        # Same as `nginx -p DIR -c CONF -s reload`, which just sends SIGHUP to the master.
+        self.env.cmdlog.add(["kill", "-HUP", str(self.proc.pid)], "nginx reload")
+        os.kill(self.proc.pid, signal.SIGHUP)
+        return None
+
+
+class HaproxyProxy(Proxy):
+    name = "haproxy"
+
+    def write_config(self):
+        self.conf = render("proxy-haproxy.cfg", self.values(),
+                           os.path.join(self.dir, "haproxy.cfg"))
+
+    def argv(self):
+        return ["haproxy", "-W", "-f", self.conf]
+
+    def reload(self):
+        self.env.cmdlog.add(["kill", "-USR2", str(self.proc.pid)], "haproxy master-worker reload")
+        os.kill(self.proc.pid, signal.SIGUSR2)
+        return None
+
+
+class FerryProxy(Proxy):
+    name = "ferry"
+    log_name = "ferry.log"
+    log_hint = True
+    NO_RELOAD = "reload not yet supported"
+
+    def available(self):
+        if not os.access(self.env.ferry_bin, os.X_OK):
+            return False, "%s not built" % self.env.ferry_bin
+        return True, ""
+
+    def write_config(self):
+        self.conf = render("proxy-ferry.json", self.values(),
+                           os.path.join(self.dir, "ferry.json"))
+        argv = [self.env.ferry_bin, "-t", "-c", self.conf]
+        self.env.cmdlog.add(argv, "ferry config check")
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+        if r.returncode != 0:
+            with open(os.path.join(self.dir, self.log_name), "a") as f:
+                f.write("ferry -t failed (%d): %s%s\n" % (r.returncode, r.stdout, r.stderr))
+
+    def argv(self):
+        return [self.env.ferry_bin, "-c", self.conf]
+
+    def worker_pids(self):
+        # One process; its worker and main threads all count.
+        return [self.proc.pid] if self.alive() else []
+
+    def all_pids(self):
+        return self.worker_pids()
+
+    def reload(self):
+        self.env.cmdlog.add(["kill", "-HUP", str(self.proc.pid)], "ferry reload")
+        os.kill(self.proc.pid, signal.SIGHUP)
+        return None
+
+    def reload_marker(self):
+        """The config generation from the admin API (None if it doesn't answer)."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.ports["admin"]), timeout=2) as s:
+                s.sendall(b"GET /status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                data = b""
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+            return int(json.loads(data.partition(b"\r\n\r\n")[2])["generation"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    @staticmethod
+    def reloaded(before, after):
+        return before is not None and after is not None and after > before
+
+    def reload_problem(self):
+        problem = Proxy.reload_problem(self)
+        if problem:
+            return problem
+        with open(os.path.join(self.dir, self.log_name), errors="replace") as f:
+            f.seek(getattr(self, "log_mark", 0))
+            if self.NO_RELOAD in f.read():
+                return "ferry log says: %s" % self.NO_RELOAD
+        return None
+
+
+PROXIES = {"ferry": FerryProxy, "nginx": NginxProxy, "haproxy": HaproxyProxy}

@@ -1,0 +1,358 @@
+"""The tests of scripts/bench. Each test takes (env, proxy, seconds), drives load at one
+proxy and returns {metric: value}; it raises NA(reason) when the proxy can't be measured
+(readiness check failed, too many errors, proxy died), which prints as "n/a".
+
+CPU is accounted around the measured window only: the proxy's serving process(es) from
+/proc/PID/stat, the load tools' own CPU from the kernel when they are reaped, and the
+machine's busy share from /proc/stat.
+"""
+import json
+import os
+import re
+import subprocess
+import time
+
+import procs
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CLIENTS = os.path.join(HERE, "clients")
+PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else "python3"
+CONNECTIONS = 50       # wrk and ab concurrency
+WRK_THREADS = int(os.environ.get("WRK_THREADS", "1"))
+S_TIME_PROCS = 16      # parallel `openssl s_time -reuse` clients (each is sequential)
+IDLE_PLAIN, IDLE_TLS = 5000, 1000
+RELOADS, RELOAD_GAP = 10, 0.4
+MAX_ERROR_SHARE = 0.01  # more failed requests than this and the run is n/a
+MIB, GIB = float(1 << 20), float(1 << 30)
+
+
+class NA(Exception):
+    """The proxy can't be measured in this run; the message says why."""
+
+
+class Window:
+    """CPU accounting for one measured run."""
+
+    def __init__(self, env, proxy):
+        self.env, self.proxy = env, proxy
+
+    def __enter__(self):
+        self.pids = self.proxy.worker_pids()
+        self.proxy0 = {p: procs.proc_cpu_seconds(p) for p in self.pids}
+        self.backend_pids = [p for b in self.env.backends for p in b.pids()]
+        self.backend0 = {p: procs.proc_cpu_seconds(p) for p in self.backend_pids}
+        self.sys0 = procs.system_cpu()
+        self.child = procs.ChildCpu().start()
+        self.t0 = time.monotonic()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall = time.monotonic() - self.t0
+        self.client_cpu = self.child.stop()
+        self.sys1 = procs.system_cpu()
+        self.proxy_cpu = _delta(self.proxy0)
+        self.backend_cpu = _delta(self.backend0) or 0.0
+        return False
+
+    def busy(self):
+        """Busy % of client, proxy, backends (of one CPU) and the machine (of all)."""
+        pct = lambda s: 100.0 * s / self.wall if self.wall > 0 and s is not None else None
+        out = {"busy_client": pct(self.client_cpu), "busy_proxy": pct(self.proxy_cpu),
+               "busy_backends": pct(self.backend_cpu),
+               "busy_system": procs.busy_percent(self.sys0, self.sys1, "all")}
+        # Whatever else kept the machine busy (other users, unattributed kernel work),
+        # in the same unit as the others: 100 = one CPU.
+        ours = sum(out[k] or 0 for k in ("busy_client", "busy_proxy", "busy_backends"))
+        ncpu = len(self.sys1) - 1  # keys: "all" and one per CPU
+        out["busy_other"] = max(0.0, out["busy_system"] * ncpu - ours)
+        pin = self.env.pin
+        if pin.enabled:
+            out["busy_proxy_core"] = procs.busy_percent(self.sys0, self.sys1, "cpu%d" % pin.proxy_cpu)
+            out["busy_other_core"] = procs.busy_percent(self.sys0, self.sys1, "cpu%d" % pin.other_cpu)
+        return out
+
+
+def _delta(before):
+    """CPU seconds used since BEFORE by those PIDs; None if one exited meanwhile."""
+    total = 0.0
+    for pid, t0 in before.items():
+        t1 = procs.proc_cpu_seconds(pid)
+        if t0 is None or t1 is None:
+            return None
+        total += t1 - t0
+    return total
+
+
+def client_argv(env, argv):
+    return env.pin.prefix("client") + argv
+
+
+def require(proxy, listener, path="/"):
+    why = proxy.check(listener, path)
+    if why:
+        raise NA(why)
+
+
+def check_alive(proxy):
+    if not proxy.alive():
+        raise NA("proxy exited during the run: %s" % proxy.log_tail(3))
+
+
+# ---------------------------------------------------------------- wrk
+
+def run_wrk(env, proxy, seconds, listener, path):
+    require(proxy, listener, path)
+    scheme = "https" if listener.startswith("https") else "http"
+    url = "%s://127.0.0.1:%d%s" % (scheme, proxy.ports[listener], path)
+    argv = client_argv(env, ["wrk", "-t%d" % WRK_THREADS, "-c%d" % CONNECTIONS,
+                             "-d%ds" % seconds, "--timeout", "5s", "--latency",
+                             "-s", os.path.join(CLIENTS, "wrk-report.lua"), url])
+    with Window(env, proxy) as w:
+        rc, out, err = procs.run_client(argv, env.cmdlog, seconds + 60)
+    check_alive(proxy)
+    m = re.search(r"^BENCH_JSON (.*)$", out, re.M)
+    if rc != 0 or not m:
+        raise NA("wrk failed (%s): %s" % (rc, (err or out).strip()[-200:]))
+    r = json.loads(m.group(1))
+    errors = r["connect"] + r["read"] + r["write"] + r["status"] + r["timeout"]
+    if r["requests"] == 0 or errors > MAX_ERROR_SHARE * r["requests"]:
+        raise NA("%d requests, %d errors (connect %d read %d write %d status %d timeout %d)"
+                 % (r["requests"], errors, r["connect"], r["read"], r["write"],
+                    r["status"], r["timeout"]))
+    secs = r["duration_us"] / 1e6
+    res = {"rps": r["requests"] / secs, "mib_s": r["bytes"] / MIB / secs,
+           "p50_ms": r["p50_us"] / 1000.0, "p99_ms": r["p99_us"] / 1000.0,
+           "errors": errors, "requests": r["requests"], "bytes": r["bytes"]}
+    if w.proxy_cpu is not None:
+        res["cpu_s_per_100k"] = w.proxy_cpu / r["requests"] * 1e5
+        res["cpu_s_per_gib"] = w.proxy_cpu / (r["bytes"] / GIB) if r["bytes"] else None
+    res.update(w.busy())
+    return res
+
+
+def test_http(env, proxy, seconds):
+    return run_wrk(env, proxy, seconds, "http", "/")
+
+
+def test_https(env, proxy, seconds):
+    return run_wrk(env, proxy, seconds, "https", "/")
+
+
+def test_big(env, proxy, seconds):
+    return run_wrk(env, proxy, seconds, "http", "/f/1m.bin")
+
+
+def test_mk64(env, proxy, seconds):
+    return run_wrk(env, proxy, seconds, "http", "/f/64k.bin")
+
+
+def test_tcp(env, proxy, seconds):
+    return run_wrk(env, proxy, seconds, "tcp", "/f/1m.bin")
+
+
+# ---------------------------------------------------------------- full handshakes: ab
+
+def _ab_number(pattern, text):
+    m = re.search(pattern, text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+def run_ab(env, proxy, seconds, listener):
+    require(proxy, listener)
+    url = "https://127.0.0.1:%d/" % proxy.ports[listener]
+    # -t before -n: -t alone caps the run at 50000 requests. -r: keep going on errors.
+    total = max(200000, seconds * 30000)
+    argv = client_argv(env, ["ab", "-q", "-r", "-c", str(CONNECTIONS), "-t", str(seconds),
+                             "-n", str(total), url])
+    with Window(env, proxy) as w:
+        rc, out, err = procs.run_client(argv, env.cmdlog, seconds + 60)
+    check_alive(proxy)
+    done = _ab_number(r"^Complete requests:\s+(\d+)", out)
+    failed = _ab_number(r"^Failed requests:\s+(\d+)", out)
+    non2xx = _ab_number(r"^Non-2xx responses:\s+(\d+)", out)
+    taken = _ab_number(r"^Time taken for tests:\s+([\d.]+)", out)
+    proto = re.search(r"^SSL/TLS Protocol:\s+(\S+)", out, re.M)
+    if rc != 0 or done == 0 or taken == 0:
+        raise NA("ab failed (%s): %s" % (rc, (err or out).strip()[-200:]))
+    if proto and not proto.group(1).startswith("TLSv1.3"):
+        raise NA("negotiated %s, not TLS 1.3" % proto.group(1))
+    if failed + non2xx > MAX_ERROR_SHARE * done:
+        raise NA("%d handshakes+requests, %d failed, %d non-2xx" % (done, failed, non2xx))
+    res = {"hs_s": done / taken, "errors": failed + non2xx, "requests": done}
+    if w.proxy_cpu is not None:
+        res["cpu_ms_per_1k"] = w.proxy_cpu * 1000.0 / done * 1000.0
+    res.update(w.busy())
+    return res
+
+
+def test_hs(env, proxy, seconds):
+    return run_ab(env, proxy, seconds, "https")
+
+
+def test_hs_rsa(env, proxy, seconds):
+    return run_ab(env, proxy, seconds, "https_rsa")
+
+
+# ---------------------------------------------------------------- resumption: s_time
+
+def test_resume(env, proxy, seconds):
+    """S_TIME_PROCS parallel `openssl s_time -reuse`: each does one full handshake, then
+    reconnects for SECONDS resuming that session (a TLS 1.3 PSK from the server's
+    ticket; psk_dhe_ke, so an X25519 exchange per connection as in real clients), sends
+    one request and reads the response to EOF. s_time prints 'r' per resumed connection."""
+    require(proxy, "https")
+    # s_time sends "GET <page> HTTP/1.0\r\n\r\n"; smuggle a Host header into <page> so
+    # every proxy forwards the same valid request.
+    page = "/ HTTP/1.0\r\nHost: localhost\r\nX-Bench:"
+    argv = client_argv(env, ["openssl", "s_time", "-connect",
+                             "127.0.0.1:%d" % proxy.ports["https"], "-reuse", "-tls1_3",
+                             "-time", str(seconds), "-www", page])
+    env.cmdlog.add(argv, "x%d in parallel" % S_TIME_PROCS)
+    with Window(env, proxy) as w:
+        kids = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL, preexec_fn=procs._child_setup)
+                for _ in range(S_TIME_PROCS)]
+        outs = []
+        for k in kids:
+            try:
+                outs.append(k.communicate(timeout=seconds + 60)[0].decode(errors="replace"))
+            except subprocess.TimeoutExpired:
+                k.kill()
+                outs.append(k.communicate()[0].decode(errors="replace"))
+    check_alive(proxy)
+    conns = reused = 0
+    for out in outs:
+        m = re.search(r"^(\d+) connections in [\d.]+s", out, re.M)
+        if m:
+            conns += int(m.group(1))
+        reused += sum(line.count("r") for line in out.splitlines()
+                      if line and set(line) <= set("r*t3"))
+    if conns == 0:
+        raise NA("s_time made no connections: %s" % outs[0].strip()[-200:])
+    res = {"resumed_s": reused / w.wall, "conn_s": conns / w.wall,
+           "reuse_pct": 100.0 * reused / conns, "requests": conns}
+    if w.proxy_cpu is not None:
+        res["cpu_ms_per_1k"] = w.proxy_cpu * 1000.0 / conns * 1000.0
+    res.update(w.busy())
+    return res
+
+
+# ---------------------------------------------------------------- memory
+
+def _sum(fn, pids):
+    vals = [fn(p) for p in pids]
+    return None if not vals or None in vals else sum(vals)
+
+
+def _idle_phase(env, proxy, listener, count):
+    """Restart the proxy, measure it fresh, hold COUNT idle connections, measure again.
+    Returns (fresh_rss, fresh_pss_all, bytes_per_connection)."""
+    if not proxy.restart():
+        raise NA("restart failed: %s" % proxy.start_error)
+    require(proxy, listener)
+    time.sleep(0.3)
+    fresh = _sum(procs.rss_bytes, proxy.worker_pids())
+    fresh_pss = _sum(procs.pss_bytes, proxy.all_pids())
+    argv = client_argv(env, [PYTHON, os.path.join(CLIENTS, "idle.py"),
+                             str(proxy.ports[listener]), str(count)])
+    if listener != "http":
+        argv += ["--tls", env.certs["ca"]]
+    env.cmdlog.add(argv)
+    kid = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, preexec_fn=procs._child_setup)
+    try:
+        line = _readline_timeout(kid, 120)
+        if not line.startswith("READY "):
+            raise NA("idle client: %s %s" % (line, kid.stderr.read1(500).decode(errors="replace")))
+        ready = json.loads(line[6:])
+        time.sleep(0.5)
+        loaded = _sum(procs.rss_bytes, proxy.worker_pids())
+    finally:
+        kid.stdin.close()
+        try:
+            kid.wait(30)
+        except subprocess.TimeoutExpired:
+            kid.kill()
+            kid.wait()
+    check_alive(proxy)
+    if ready["open"] < 0.99 * count:
+        raise NA("only %d of %d idle %s connections stayed open (%s)"
+                 % (ready["open"], count, listener, ready["errors"]))
+    if fresh is None or loaded is None:
+        raise NA("could not read RSS")
+    return fresh, fresh_pss, (loaded - fresh) / ready["open"]
+
+
+def _readline_timeout(kid, timeout):
+    import selectors
+    sel = selectors.DefaultSelector()
+    sel.register(kid.stdout, selectors.EVENT_READ)
+    if not sel.select(timeout):
+        kid.kill()
+        raise NA("idle client timed out")
+    return kid.stdout.readline().decode(errors="replace").strip()
+
+
+def test_mem(env, proxy, seconds):
+    fresh, fresh_pss, per_conn = _idle_phase(env, proxy, "http", IDLE_PLAIN)
+    _, _, per_tls = _idle_phase(env, proxy, "https", IDLE_TLS)
+    proxy.restart()  # leave it fresh (and without a bloated heap) for the next test
+    return {"rss_fresh_mib": fresh / MIB,
+            "pss_all_mib": fresh_pss / MIB if fresh_pss is not None else None,
+            "bytes_per_conn": per_conn, "bytes_per_tls_conn": per_tls}
+
+
+# ---------------------------------------------------------------- reload
+
+def test_reload(env, proxy, seconds):
+    """Keep-alive + new-connection load (clients/reloadload.py) on the http listener
+    while the proxy reloads its unchanged config RELOADS times, RELOAD_GAP s apart."""
+    require(proxy, "http")
+    load_secs = 1.0 + RELOADS * RELOAD_GAP + 1.0
+    argv = client_argv(env, [PYTHON, os.path.join(CLIENTS, "reloadload.py"),
+                             str(proxy.ports["http"]), "%.1f" % load_secs])
+    env.cmdlog.add(argv)
+    proxy.mark_log()
+    marker = proxy.reload_marker()
+    applied = 0
+    kid = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           stdin=subprocess.DEVNULL, preexec_fn=procs._child_setup)
+    problem = None
+    try:
+        time.sleep(1.0)
+        for _ in range(RELOADS):
+            problem = proxy.reload() or problem
+            time.sleep(RELOAD_GAP)
+            problem = problem or proxy.reload_problem()
+            now = proxy.reload_marker()
+            if proxy.reloaded(marker, now):
+                applied += 1
+            marker = now
+            if problem:
+                kid.kill()
+                break
+        out, err = kid.communicate(timeout=load_secs + 30)
+    finally:
+        if kid.poll() is None:
+            kid.kill()
+            kid.wait()
+    if problem:
+        proxy.restart()
+        raise NA(problem)
+    check_alive(proxy)
+    try:
+        r = json.loads(out.decode().strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise NA("load client failed: %s" % err.decode(errors="replace")[-200:])
+    res = {"failed": r["failed"], "refused": r["refused_total"],
+           "failed_idle_ka": r["ka_failed_idle"], "ok_requests": r["ok"],
+           "reloads_seen": applied}
+    proxy.restart()  # drop old workers still draining; next test starts clean
+    return res
+
+
+TESTS = {
+    "http": test_http, "https": test_https, "hs": test_hs, "hs_rsa": test_hs_rsa,
+    "resume": test_resume, "big": test_big, "mk64": test_mk64, "tcp": test_tcp,
+    "mem": test_mem, "reload": test_reload,
+}
