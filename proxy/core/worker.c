@@ -13,6 +13,7 @@
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
+#include "core/clock.h"
 #include "core/daemon.h"
 #include "core/listen.h"
 #include "core/log.h"
@@ -24,7 +25,7 @@
 #include "upstream/pool.h"
 
 /* Accepting more than this per wakeup would starve the sessions already open. */
-enum { ACCEPT_BATCH = 64 };
+enum { ACCEPT_BATCH = 64, ACCEPT_RETRY_MS = 100 };
 
 struct watch {
     struct worker *worker;          /* borrowed */
@@ -39,6 +40,7 @@ struct worker {
     bool started;
     struct event_base *base;        /* owned */
     struct event *wakeup;           /* owned: activated by other threads */
+    struct event *accept_retry;     /* owned: resumes accepting after EMFILE */
     struct runtime *runtime;        /* ref: generation for new connections */
     struct watch *watches;          /* owned array, one per listening socket */
     size_t n_watches;
@@ -122,6 +124,41 @@ static void start_session(struct worker *w, struct listen_socket *ls, int fd,
     }
 }
 
+static void on_accept_retry(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    if (!w->draining)
+        set_accepting(w, true);
+}
+
+static void on_accept_error(struct worker *w, struct watch *watch, int error)
+{
+    switch (error) {
+    case EAGAIN:
+    case EINTR:
+    case ECONNABORTED:
+        return;
+    case EINVAL:        /* the socket was shut down for a graceful stop */
+        set_accepting(w, false);
+        return;
+    case EMFILE:
+    case ENFILE:
+    case ENOBUFS:
+    case ENOMEM: {
+        /* Out of descriptors or memory: the socket stays readable, so stop watching
+         * for a moment instead of spinning; pending clients wait in the backlog. */
+        log_warn("listener %s: accept: %s; pausing accepts for %d ms", watch->socket->addr.text,
+                 strerror(error), ACCEPT_RETRY_MS);
+        set_accepting(w, false);
+        struct timeval tv = clock_tv_from_ms(ACCEPT_RETRY_MS);
+        evtimer_add(w->accept_retry, &tv);
+        return;
+    }
+    default:
+        log_warn("listener %s: accept: %s", watch->socket->addr.text, strerror(error));
+    }
+}
+
 static void on_acceptable(evutil_socket_t fd, short what, void *arg)
 {
     struct watch *watch = arg;
@@ -136,13 +173,9 @@ static void on_acceptable(evutil_socket_t fd, short what, void *arg)
         socklen_t peer_len = sizeof peer;
         int cfd = accept4(fd, (struct sockaddr *)&peer, &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (cfd < 0) {
+            int error = errno;
             daemon_conn_release(w->daemon);
-            /* EINVAL: the socket was shut down for a graceful stop. */
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-                errno != ECONNABORTED && errno != EINVAL)
-                log_warn("listener %s: accept: %s", watch->socket->addr.text, strerror(errno));
-            if (errno == EINVAL)
-                set_accepting(w, false);
+            on_accept_error(w, watch, error);
             return;
         }
         tune_client_socket(cfd);
@@ -249,6 +282,7 @@ struct worker *worker_new(struct daemon *d, int id)
     w->base = event_base_new();
     w->runtime = daemon_runtime(d);
     if (!w->base || !(w->wakeup = event_new(w->base, -1, 0, on_wakeup, w)) ||
+        !(w->accept_retry = evtimer_new(w->base, on_accept_retry, w)) ||
         !(w->upstream_pool = upstream_pool_new(w->base)) || watch_generation(w) < 0) {
         worker_free(w);
         return NULL;
@@ -273,6 +307,8 @@ void worker_free(struct worker *w)
     unwatch_all(w);
     if (w->wakeup)
         event_free(w->wakeup);
+    if (w->accept_retry)
+        event_free(w->accept_retry);
     runtime_unref(w->runtime);
     upstream_pool_free(w->upstream_pool);
     if (w->base)
