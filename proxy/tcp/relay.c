@@ -206,7 +206,8 @@ static void on_client_event(struct bufferevent *bev, short what, void *arg)
         connect_next(r);
         return;
     }
-    if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR)) {
+    bool handshaking = r->base.listener->tls && !r->handshake_done;
+    if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) && !handshaking) {
         r->client.read_eof = true;
         if (r->state == R_RELAYING) {
             forward(r, &r->client);
@@ -214,7 +215,7 @@ static void on_client_event(struct bufferevent *bev, short what, void *arg)
         }
         return;
     }
-    if (r->base.listener->tls && !r->handshake_done)
+    if (handshaking)
         tls_count_handshake_failure(bufferevent_openssl_get_ssl(bev),
                                     bufferevent_get_openssl_error(bev));
     relay_close(&r->base);
