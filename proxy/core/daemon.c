@@ -15,6 +15,7 @@
 #include "core/listen.h"
 #include "core/log.h"
 #include "core/worker.h"
+#include "health/health.h"
 #include "runtime/backend.h"
 #include "runtime/runtime.h"
 #include "tls/tls.h"
@@ -40,6 +41,7 @@ struct daemon {
     struct event *worker_exit;          /* owned: activated by exiting workers */
     struct event *ticket_timer;         /* owned */
     struct admin *admin;                /* owned; NULL when admin is off */
+    struct health *health;              /* owned: active checks of `current` */
     int64_t started_ms;
     _Atomic uint64_t reloads_ok, reloads_failed;
 };
@@ -116,6 +118,15 @@ static void log_generation(const struct runtime *rt)
     }
 }
 
+static void restart_health(struct daemon *d)
+{
+    health_free(d->health);
+    d->health = health_new(d->base, d->current);
+    if (!d->health)
+        log_error("out of memory: active health checks are off for generation %llu",
+                  (unsigned long long)d->current->generation);
+}
+
 static void publish(struct daemon *d, struct runtime *rt)
 {
     pthread_mutex_lock(&d->runtime_lock);
@@ -124,6 +135,7 @@ static void publish(struct daemon *d, struct runtime *rt)
     pthread_mutex_unlock(&d->runtime_lock);
     atomic_store(&d->max_connections, rt->cfg->limits.max_connections);
     log_set_level(rt->cfg->log.level);
+    restart_health(d);
     runtime_unref(old);
 }
 
@@ -146,6 +158,8 @@ static void begin_drain(struct daemon *d, const char *why)
     struct timeval tv = clock_tv_from_ms(drain_ms);
     evtimer_add(d->drain_timer, &tv);
     listen_set_stop_accepting(d->sockets);
+    health_free(d->health);
+    d->health = NULL;
     wake_workers(d);
 }
 
@@ -304,6 +318,7 @@ struct daemon *daemon_new(struct config *cfg)
     d->next_generation = 2;
     atomic_store(&d->max_connections, d->current->cfg->limits.max_connections);
     log_set_level(d->current->cfg->log.level);
+    restart_health(d);
     if (apply_access_log(d->current->cfg) < 0)
         goto fail;
     if (d->current->cfg->admin.enabled) {
@@ -374,6 +389,7 @@ void daemon_free(struct daemon *d)
     if (d->ticket_timer)
         event_free(d->ticket_timer);
     admin_free(d->admin);
+    health_free(d->health);
     runtime_unref(d->current);
     listen_set_free(d->sockets);
     backend_table_free(d->backends);

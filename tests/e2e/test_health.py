@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Active health checks: rise/fall, traffic only to healthy backends, recovery."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ferrytest as ft  # noqa: E402
+
+
+def config(backends, check):
+    return {
+        "workers": 1,
+        "log": {"access": "off"},
+        "listeners": {"tcp": {"listen": "127.0.0.1:%d" % ft.free_port(), "mode": "tcp",
+                              "pool": "p"}},
+        "pools": {"p": {"backends": [{"address": b.address, "name": b.name} for b in backends],
+                        "health_check": check}},
+    }
+
+
+def state_of(f, name):
+    for b in f.status()["pools"]["p"]["backends"]:
+        if b["name"] == name:
+            return b["state"]
+    raise AssertionError("no backend %s" % name)
+
+
+def answer(port):
+    raw = ft.http_request(port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    return ft.parse_response(raw)[2].strip().decode()
+
+
+HTTP_CHECK = {"type": "http", "path": "/healthz", "interval_ms": 100, "timeout_ms": 80,
+              "rise": 2, "fall": 2}
+
+
+def test_failing_http_check_takes_backend_out_and_rise_brings_it_back():
+    health = os.path.join(ft.tmpdir(), "a-unhealthy")
+    with ft.Backend("a", health_file=health) as a, ft.Backend("b") as b:
+        with ft.Ferry(config([a, b], HTTP_CHECK)) as f:
+            port = f.port("tcp")
+            a.set_healthy(False)
+            ft.poll_until(lambda: state_of(f, "a") == "down", timeout=5, message="a down")
+            f.wait_log("backend p/a down: GET /healthz answered 503 (2/2)")
+            assert {answer(port) for _ in range(6)} == {"b"}, "traffic reached a down backend"
+            a.set_healthy(True)
+            ft.poll_until(lambda: state_of(f, "a") == "up", timeout=5, message="a up again")
+            assert {answer(port) for _ in range(6)} == {"a", "b"}
+
+
+def test_tcp_check_marks_a_stopped_backend_down():
+    with ft.Backend("a", mode="echo") as a, ft.Backend("b", mode="echo") as b:
+        check = {"type": "tcp", "interval_ms": 100, "timeout_ms": 80, "rise": 1, "fall": 1}
+        with ft.Ferry(config([a, b], check)) as f:
+            assert state_of(f, "a") == "up"
+            a.stop()
+            ft.poll_until(lambda: state_of(f, "a") == "down", timeout=5, message="a down")
+            assert state_of(f, "b") == "up"
+
+
+def test_backend_that_never_answers_fails_by_timeout():
+    with ft.Backend("a") as a:
+        check = dict(HTTP_CHECK, path="/hang", fall=1)
+        with ft.Ferry(config([a], check)) as f:
+            ft.poll_until(lambda: state_of(f, "a") == "down", timeout=5, message="a down")
+            f.wait_log("no answer after 80 ms")
+
+
+if __name__ == "__main__":
+    ft.main()
