@@ -34,6 +34,13 @@ static int run(const char *path)
     }
     /* Writes to a closed peer must fail with EPIPE, not kill the process. */
     signal(SIGPIPE, SIG_IGN);
+    /* libevent restores these dispositions when the daemon removes its signal events
+     * at exit: a late SIGTERM (or SIGHUP) must then not kill a process that is already
+     * finishing its graceful stop with exit code 0. */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGUSR1, SIG_IGN);
     if (evthread_use_pthreads() < 0) {
         log_error("libevent has no pthreads support");
         config_free(cfg);
