@@ -30,9 +30,12 @@ enum chunked_state {
     CS_TRAILER_LF,
     CS_END_LF,
     CS_DONE,
+    CS_FAILED,          /* an error was returned; dec->error repeats it */
 };
 
 #define MAX_SIZE_DIGITS 16
+
+_Static_assert(HTTP1_ERR_MIN >= INT8_MIN, "errors fit struct http1_chunked.error");
 
 void http1_chunked_init(struct http1_chunked *dec, const struct http1_limits *lim)
 {
@@ -256,7 +259,7 @@ static int data_end_byte(struct http1_chunked *dec, unsigned char c)
 
 static int framing_byte(struct http1_chunked *dec, unsigned char c)
 {
-    if (dec->state >= CS_TRAILER_START)
+    if (dec->state >= CS_TRAILER_START && dec->state <= CS_END_LF)
         return trailer_byte(dec, c);
     if (dec->state == CS_DATA_CR || dec->state == CS_DATA_LF)
         return data_end_byte(dec, c);
@@ -268,9 +271,15 @@ int http1_chunked_step(struct http1_chunked *dec, const char *p, size_t len,
 {
     size_t i = 0;
     *data_len = 0;
+    *consumed = 0;
+    if (dec->state == CS_FAILED)
+        return dec->error;
     while (i < len && dec->state != CS_DATA && dec->state != CS_DONE) {
         int rc = framing_byte(dec, (unsigned char)p[i++]);
         if (rc != 0) {
+            /* Errors stick: the state machine may have moved on past the bad byte. */
+            dec->state = CS_FAILED;
+            dec->error = (int8_t)rc;
             *consumed = i;
             return rc;
         }

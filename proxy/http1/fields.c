@@ -48,29 +48,33 @@ bool http1_list_next(const char **pos, const char *end, const char **elem, size_
     return false;
 }
 
+#define KNOWN(name, id, flags) { name, sizeof(name) - 1, id, flags }
+
 void http1_classify_header(struct http1_header *h)
 {
-    static const struct { const char *name; uint8_t id, flags; } known[] = {
-        { "host", HTTP1_H_HOST, 0 },
-        { "content-length", HTTP1_H_CONTENT_LENGTH, HTTP1_HF_FRAMING },
-        { "transfer-encoding", HTTP1_H_TRANSFER_ENCODING,
-          HTTP1_HF_HOP_BY_HOP | HTTP1_HF_FRAMING },
-        { "connection", HTTP1_H_CONNECTION, HTTP1_HF_HOP_BY_HOP },
-        { "keep-alive", HTTP1_H_KEEP_ALIVE, HTTP1_HF_HOP_BY_HOP },
-        { "proxy-connection", HTTP1_H_PROXY_CONNECTION, HTTP1_HF_HOP_BY_HOP },
-        { "te", HTTP1_H_TE, HTTP1_HF_HOP_BY_HOP },
-        { "trailer", HTTP1_H_TRAILER, HTTP1_HF_HOP_BY_HOP },
-        { "upgrade", HTTP1_H_UPGRADE, HTTP1_HF_HOP_BY_HOP },
-        { "expect", HTTP1_H_EXPECT, 0 },
-        { "x-forwarded-for", HTTP1_H_X_FORWARDED_FOR, 0 },
-        { "x-forwarded-proto", HTTP1_H_X_FORWARDED_PROTO, 0 },
-        { "x-forwarded-host", HTTP1_H_X_FORWARDED_HOST, 0 },
-        { "x-client-cert-subject", HTTP1_H_X_CLIENT_CERT_SUBJECT, 0 },
+    static const struct { const char *name; size_t len; uint8_t id, flags; } known[] = {
+        KNOWN("host", HTTP1_H_HOST, 0),
+        KNOWN("content-length", HTTP1_H_CONTENT_LENGTH, HTTP1_HF_FRAMING),
+        KNOWN("transfer-encoding", HTTP1_H_TRANSFER_ENCODING,
+              HTTP1_HF_HOP_BY_HOP | HTTP1_HF_FRAMING),
+        KNOWN("connection", HTTP1_H_CONNECTION, HTTP1_HF_HOP_BY_HOP),
+        KNOWN("keep-alive", HTTP1_H_KEEP_ALIVE, HTTP1_HF_HOP_BY_HOP),
+        KNOWN("proxy-connection", HTTP1_H_PROXY_CONNECTION, HTTP1_HF_HOP_BY_HOP),
+        KNOWN("te", HTTP1_H_TE, HTTP1_HF_HOP_BY_HOP),
+        KNOWN("trailer", HTTP1_H_TRAILER, HTTP1_HF_HOP_BY_HOP),
+        KNOWN("upgrade", HTTP1_H_UPGRADE, HTTP1_HF_HOP_BY_HOP),
+        KNOWN("expect", HTTP1_H_EXPECT, 0),
+        KNOWN("x-forwarded-for", HTTP1_H_X_FORWARDED_FOR, 0),
+        KNOWN("x-forwarded-proto", HTTP1_H_X_FORWARDED_PROTO, 0),
+        KNOWN("x-forwarded-host", HTTP1_H_X_FORWARDED_HOST, 0),
+        KNOWN("x-client-cert-subject", HTTP1_H_X_CLIENT_CERT_SUBJECT, 0),
     };
     h->id = HTTP1_H_OTHER;
     h->flags = 0;
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
-        if (http1_token_eq(h->name, h->name_len, known[i].name)) {
+        /* Length and first letter first: this runs for every field of every message. */
+        if (known[i].len == h->name_len && known[i].name[0] == (h->name[0] | 0x20)
+            && http1_token_eq(h->name, h->name_len, known[i].name)) {
             h->id = known[i].id;
             h->flags = known[i].flags;
             return;

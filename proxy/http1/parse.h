@@ -2,6 +2,9 @@
  *
  * Pure code: no I/O, no malloc, no global state. Everything it returns points into
  * the caller's buffer (borrowed), so the buffer must outlive the parsed result.
+ * Strict where leniency lets two parsers disagree about framing: CRLF line ends only
+ * (bare CR or LF is an error), no obs-fold, no whitespace before ':', one valid
+ * Content-Length or a final "chunked", never both.
  *
  * Return convention (style.md §3) for the head parsers:
  *     > 0                 the head is complete and valid; the value is the number of
@@ -206,7 +209,12 @@ bool http1_token_eq(const char *s, size_t len, const char *lower);
  * message ended with the last-chunk, trailers and blank line; bytes after consumed
  * belong to the next message; further calls consume nothing), or HTTP1_ERR_*. With
  * len > 0 and MORE, consumed > 0. To relay the body verbatim forward the consumed
- * bytes; to de-chunk forward only the payload spans. */
+ * bytes; to de-chunk forward only the payload spans. After an error, later calls
+ * return the same error and consume nothing: close the connection.
+ * Only CRLF line ends are accepted. Trailers follow the header-field rules; those
+ * naming Content-Length, Transfer-Encoding, Host, X-Forwarded-For/-Host/-Proto or
+ * X-Client-Cert-Subject are refused, since a backend that merges trailers into the
+ * head would see fields the proxy strips or sets. */
 #define HTTP1_MAX_CHUNK_EXT 4096 /* bytes of extensions per chunk line */
 
 enum http1_chunked_result { HTTP1_CHUNKED_MORE = 0, HTTP1_CHUNKED_END = 1 };
@@ -214,6 +222,7 @@ enum http1_chunked_result { HTTP1_CHUNKED_MORE = 0, HTTP1_CHUNKED_END = 1 };
 struct http1_chunked {
     /* Private state: initialise with http1_chunked_init, read with the accessors. */
     uint8_t state;
+    int8_t error;            /* the HTTP1_ERR_* returned, repeated by later calls */
     uint8_t name_len;        /* trailer name bytes; > sizeof(name) when longer */
     uint16_t digits;         /* hex digits of the chunk size so far */
     uint32_t line_bytes;     /* extension bytes of this chunk line */

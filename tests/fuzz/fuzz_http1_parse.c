@@ -204,6 +204,12 @@ static void decode(const uint8_t *data, size_t size, const struct http1_limits *
     }
     if (out->rc >= 0)
         CHECK(http1_chunked_payload_bytes(&dec) == out->payload_len);
+    if (out->rc != HTTP1_CHUNKED_MORE) {
+        /* Finished or failed: later calls repeat the result and consume nothing. */
+        size_t n, data_len;
+        CHECK(http1_chunked_step(&dec, "0\r\n\r\n", 5, &n, &data_len) == out->rc);
+        CHECK(n == 0 && data_len == 0);
+    }
     CHECK(!lim->max_body_bytes || out->payload_len <= lim->max_body_bytes);
 }
 

@@ -185,6 +185,19 @@ static void test_stops_at_message_end(void **state)
     assert_int_equal(data, 0);
 }
 
+static void test_error_sticks(void **state)
+{
+    struct http1_chunked dec;
+    struct http1_limits lim = t_limits();
+    size_t n, data;
+    http1_chunked_init(&dec, &lim);
+    assert_int_equal(http1_chunked_step(&dec, "0\r\n\rX", 5, &n, &data), HTTP1_ERR_BARE_CR);
+    assert_int_equal(n, 5);
+    assert_int_equal(http1_chunked_step(&dec, "\r\n", 2, &n, &data), HTTP1_ERR_BARE_CR);
+    assert_int_equal(n, 0);
+    assert_int_equal(data, 0);
+}
+
 static void test_step_returns_payload_as_tail_of_consumed(void **state)
 {
     const char *msg = "4\r\nabcd\r\n0\r\n\r\n";
@@ -334,6 +347,16 @@ static void test_rejects_unterminated_quoted_extension(void **state)
 static void test_rejects_junk_after_quoted_extension(void **state)
 {
     assert_chunk_rejects("5;a=\"x\"y\r\nhello\r\n0\r\n\r\n", HTTP1_ERR_CHUNK_EXT);
+}
+
+static void test_rejects_cr_in_quoted_extension(void **state)
+{
+    assert_chunk_rejects("5;a=\"\\\r\"\r\nhello\r\n0\r\n\r\n", HTTP1_ERR_CHUNK_EXT);
+}
+
+static void test_rejects_space_inside_extension_value(void **state)
+{
+    assert_chunk_rejects("5;a=b c\r\nhello\r\n0\r\n\r\n", HTTP1_ERR_CHUNK_EXT);
 }
 
 static void test_rejects_ctl_in_extension(void **state)
@@ -512,6 +535,7 @@ int main(void)
         cmocka_unit_test(test_zero_chunk_with_trailers),
         cmocka_unit_test(test_zero_chunk_with_extension_and_trailer),
         cmocka_unit_test(test_stops_at_message_end),
+        cmocka_unit_test(test_error_sticks),
         cmocka_unit_test(test_step_returns_payload_as_tail_of_consumed),
         cmocka_unit_test(test_incomplete_body_wants_more),
         cmocka_unit_test(test_accepts_largest_chunk_size),
@@ -537,6 +561,8 @@ int main(void)
         cmocka_unit_test(test_rejects_extension_trailing_space),
         cmocka_unit_test(test_rejects_unterminated_quoted_extension),
         cmocka_unit_test(test_rejects_junk_after_quoted_extension),
+        cmocka_unit_test(test_rejects_cr_in_quoted_extension),
+        cmocka_unit_test(test_rejects_space_inside_extension_value),
         cmocka_unit_test(test_rejects_ctl_in_extension),
         cmocka_unit_test(test_rejects_bare_lf_in_extension),
         cmocka_unit_test(test_accepts_extension_at_limit),
