@@ -195,5 +195,16 @@ def test_round_robin_spreads_connections_over_backends():
             assert counts == [5, 5], counts
 
 
+def test_ipv6_listener_and_backend():
+    with ft.Backend("e6", mode="echo", host="::1") as b:
+        config = tcp_config([b.address])
+        config["listeners"]["tcp"]["listen"] = "[::1]:%d" % ft.free_port("::1")
+        with ft.Ferry(config) as f:
+            with ft.connect(f.port("tcp"), host="::1") as sock:
+                sock.sendall(b"six")
+                sock.shutdown(socket.SHUT_WR)
+                assert ft.read_until_close(sock) == b"six"
+
+
 if __name__ == "__main__":
     ft.main()
