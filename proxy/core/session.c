@@ -6,6 +6,7 @@
 
 #include <event2/bufferevent.h>
 
+#include "core/bev.h"
 #include "core/daemon.h"
 #include "core/listen.h"
 #include "core/worker.h"
@@ -41,7 +42,7 @@ void session_detach(struct session *s)
     struct worker *w = s->worker;
     atomic_fetch_sub_explicit(&s->listener->socket->active, 1, memory_order_relaxed);
     if (s->client)
-        bufferevent_free(s->client);
+        bev_close(s->client);
     s->client = NULL;
     runtime_unref(s->runtime);
     s->runtime = NULL;

@@ -8,7 +8,9 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
+#include "core/bev.h"
 #include "core/clock.h"
+#include "core/listen.h"
 #include "core/log.h"
 #include "core/session.h"
 #include "core/worker.h"
@@ -74,7 +76,7 @@ static void relay_close(struct session *s)
     set_state(r, R_CLOSED);
     release_backend(r);
     if (r->upstream.bev)
-        bufferevent_free(r->upstream.bev);
+        bev_close(r->upstream.bev);
     if (r->idle_timer)
         event_free(r->idle_timer);
     session_detach(&r->base);
@@ -120,7 +122,11 @@ static void forward(struct relay *r, struct end *from)
 {
     struct end *to = other_end(r, from);
     struct evbuffer *out = bufferevent_get_output(to->bev);
-    evbuffer_add_buffer(out, bufferevent_get_input(from->bev));
+    struct evbuffer *in = bufferevent_get_input(from->bev);
+    struct listen_socket *socket = r->base.listener->socket;
+    atomic_fetch_add_explicit(from == &r->client ? &socket->bytes_in : &socket->bytes_out,
+                              evbuffer_get_length(in), memory_order_relaxed);
+    evbuffer_add_buffer(out, in);
     if (evbuffer_get_length(out) >= RELAY_HIGH_WATER && !from->throttled) {
         from->throttled = true;
         bufferevent_disable(from->bev, EV_READ);
@@ -133,13 +139,27 @@ static struct end *end_of(struct relay *r, struct bufferevent *bev)
     return bev == r->client.bev ? &r->client : &r->upstream;
 }
 
+/* Before the upstream is connected, client bytes wait in the client's input, up to
+ * RELAY_HIGH_WATER. Reading is paused with bufferevent_disable rather than a read
+ * watermark: a TLS bufferevent suspended by a watermark can leave decrypted bytes
+ * inside OpenSSL that nothing reads once it resumes (libevent 2.1). */
+static void hold_early_bytes(struct relay *r)
+{
+    if (evbuffer_get_length(bufferevent_get_input(r->client.bev)) >= RELAY_HIGH_WATER &&
+        !r->client.throttled) {
+        r->client.throttled = true;
+        bufferevent_disable(r->client.bev, EV_READ);
+    }
+}
+
 static void on_read(struct bufferevent *bev, void *arg)
 {
     struct relay *r = arg;
-    if (r->state != R_RELAYING)
-        return;     /* client bytes wait in its input until the upstream is connected */
     r->last_activity_ms = clock_now_ms();
-    forward(r, end_of(r, bev));
+    if (r->state != R_RELAYING)
+        hold_early_bytes(r);
+    else
+        forward(r, end_of(r, bev));
 }
 
 static void on_write(struct bufferevent *bev, void *arg)
@@ -285,8 +305,6 @@ int tcp_session_start(struct worker *w, struct runtime *rt, struct rt_listener *
     r->last_activity_ms = clock_now_ms();
     struct timeval tv = clock_tv_from_ms(r->idle_ms);
     evtimer_add(r->idle_timer, &tv);
-    /* Reading stops by itself once RELAY_HIGH_WATER bytes wait for the upstream. */
-    bufferevent_setwatermark(client, EV_READ, 0, RELAY_HIGH_WATER);
     bufferevent_setcb(client, on_read, on_write, on_client_event, r);
     bufferevent_enable(client, EV_READ | EV_WRITE);
     if (!listener->tls)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 
@@ -93,6 +94,28 @@ static int set_sessions(SSL_CTX *ctx, const struct build *b, struct err *err)
     return 0;
 }
 
+/* DHE-RSA suites use the RFC 7919 group, as the guidelines say; OpenSSL's automatic
+ * choice would be the older RFC 3526 prime (flagged by scanners as a common prime). */
+static int set_dh_group(SSL_CTX *ctx, const char *path, struct err *err)
+{
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)"ffdhe2048", 0),
+        OSSL_PARAM_construct_end(),
+    };
+    EVP_PKEY *dh = NULL;
+    EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_name(NULL, "DH", NULL);
+    int ok = pctx != NULL && EVP_PKEY_paramgen_init(pctx) > 0
+             && EVP_PKEY_CTX_set_params(pctx, params) > 0
+             && EVP_PKEY_paramgen(pctx, &dh) > 0
+             && SSL_CTX_set0_tmp_dh_pkey(ctx, dh) == 1;
+    EVP_PKEY_CTX_free(pctx);
+    if (!ok) {
+        EVP_PKEY_free(dh);
+        return err_set_ssl(err, "%s: cannot set up the ffdhe2048 DH group", path);
+    }
+    return 0;   /* the context owns dh */
+}
+
 static int apply_policy(SSL_CTX *ctx, const struct build *b, struct err *err)
 {
     if (SSL_CTX_set_min_proto_version(ctx, (int)b->cfg->min_version) != 1)
@@ -115,9 +138,7 @@ static int apply_policy(SSL_CTX *ctx, const struct build *b, struct err *err)
         return -1;
     if (SSL_CTX_set1_groups_list(ctx, INTERMEDIATE_GROUPS) != 1)
         return err_set_ssl(err, "%s: cannot set key exchange groups", b->path);
-    /* DHE-RSA suites: RFC 7919 ffdhe group sized to the certificate's key. */
-    SSL_CTX_set_dh_auto(ctx, 1);
-    if (set_sessions(ctx, b, err) < 0)
+    if (set_dh_group(ctx, b->path, err) < 0 || set_sessions(ctx, b, err) < 0)
         return -1;
     if (tls_mtls_setup(ctx, b->cfg, b->path, err) < 0)
         return -1;

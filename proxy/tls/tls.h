@@ -46,10 +46,11 @@
  * disk. Installed on every server SSL_CTX of every generation; guarded by a rwlock so
  * workers read while the main thread rotates. */
 #define TLS_TICKET_KEYS_KEPT 2
-/* The daemon calls tls_ticket_keys_rotate() from a timer with this period. Tickets
- * live TLS_SESSION_LIFETIME_S, much less than one period, so a rotation never
- * invalidates a ticket a client may still use; a stolen key stops decrypting
- * new traffic after two periods. */
+/* The daemon calls tls_ticket_keys_rotate() from a timer with this period (and
+ * nowhere else). A key encrypts tickets for one period and is forgotten after the
+ * next, so it protects at most two periods of resumable sessions; tickets live
+ * TLS_SESSION_LIFETIME_S, less than one period, so a rotation never invalidates a
+ * ticket a client may still use. */
 #define TLS_TICKET_ROTATE_INTERVAL_S (12 * 3600)
 #define TLS_SESSION_LIFETIME_S 7200
 

@@ -7,6 +7,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "core/bev.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "runtime/backend.h"
@@ -106,7 +107,7 @@ static void close_idle(struct idle_conn *c, const char *why)
     log_debug("upstream pool: closing idle connection to %s/%s: %s", k->backend->pool,
               k->backend->name, why);
     unlink_conn(c);
-    bufferevent_free(c->bev);
+    bev_close(c->bev);
     recycle(k->pool, c);
 }
 
@@ -140,7 +141,6 @@ struct bufferevent *upstream_pool_take(struct upstream_pool *p, struct backend *
     recycle(p, c);
     maybe_drop_bucket(p, k);
     bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
-    bufferevent_disable(bev, EV_READ);
     bufferevent_set_timeouts(bev, NULL, NULL);
     return bev;
 }
@@ -180,7 +180,7 @@ void upstream_pool_put(struct upstream_pool *p, struct backend *b, uint64_t flav
     struct bucket *k = is_wanted ? get_bucket(p, b, flavor) : NULL;
     struct idle_conn *c = k ? new_entry(p) : NULL;
     if (!c) {
-        bufferevent_free(bev);
+        bev_close(bev);
         return;
     }
     if (k->count >= max_idle)
@@ -222,7 +222,7 @@ void upstream_pool_free(struct upstream_pool *p)
             while (k->newest) {
                 struct idle_conn *c = k->newest;
                 unlink_conn(c);
-                bufferevent_free(c->bev);
+                bev_close(c->bev);
                 free(c);
             }
             p->table[i] = k->next;

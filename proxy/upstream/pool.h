@@ -29,7 +29,8 @@ struct upstream_pool *upstream_pool_new(struct event_base *base /* borrowed */);
 void upstream_pool_free(struct upstream_pool *p);
 
 /* An idle connection to b of this flavor, or NULL. The caller owns it from now on:
- * its callbacks are cleared, its timeouts off, EV_READ disabled, input empty. */
+ * its callbacks are cleared, its timeouts off, input empty. EV_READ stays enabled
+ * (the caller is about to read the response; toggling it costs two syscalls). */
 struct bufferevent *upstream_pool_take(struct upstream_pool *p, struct backend *b,
                                        uint64_t flavor);
 

@@ -1,0 +1,412 @@
+/* HTTP session: lifecycle, libevent callbacks, the pump, flow control and timers.
+ * The client side of requests is in request.c, the backend side in exchange.c. See
+ * internal.h for the control-flow rules. */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/worker.h"
+#include "http/internal.h"
+#include "http/proxy.h"
+#include "tls/tls.h"
+#include "upstream/connect.h"
+
+/* Request targets longer than this get 414 (nginx's large_client_header_buffers). */
+enum { MAX_TARGET_BYTES = 8192 };
+
+static const char *const state_names[] = {
+    [HS_IDLE] = "idle", [HS_HEAD] = "head", [HS_EXCHANGE] = "exchange",
+    [HS_TUNNEL] = "tunnel", [HS_FLUSH] = "flush", [HS_LINGER] = "linger",
+    [HS_CLOSED] = "closed",
+};
+
+void http_set_state(struct http_session *s, enum hs_state next)
+{
+    log_debug("http session %p %s -> %s", (void *)s, state_names[s->state], state_names[next]);
+    s->state = next;
+}
+
+const struct config *http_cfg(const struct http_session *s) { return s->base.runtime->cfg; }
+
+struct http1_limits http_limits(const struct http_session *s, bool for_request)
+{
+    const struct config *cfg = http_cfg(s);
+    struct http1_limits lim = {
+        .max_header_bytes = cfg->limits.max_header_bytes,
+        .max_headers = cfg->limits.max_headers,
+        .max_target_bytes = MAX_TARGET_BYTES,
+        .max_body_bytes = for_request ? cfg->limits.max_body_bytes : 0,
+    };
+    return lim;
+}
+
+static struct evbuffer *client_in(struct http_session *s) { return bufferevent_get_input(s->base.client); }
+static struct evbuffer *client_out(struct http_session *s) { return bufferevent_get_output(s->base.client); }
+
+/* ---- timer and freeing ------------------------------------------------------------ */
+
+/* Bytes waiting in both outputs: when this moves, a peer is reading, slowly maybe,
+ * but without any callback telling us (they come at the watermarks only). */
+static size_t queued_bytes(struct http_session *s)
+{
+    size_t n = evbuffer_get_length(client_out(s));
+    return s->up ? n + evbuffer_get_length(bufferevent_get_output(s->up)) : n;
+}
+
+void http_arm_timer(struct http_session *s, unsigned ms, bool on_activity)
+{
+    s->timer_ms = ms;
+    s->timer_on_activity = on_activity;
+    s->activity_ms = clock_now_ms();
+    s->timer_queued = queued_bytes(s);
+    struct timeval tv = clock_tv_from_ms(ms);
+    evtimer_add(s->timer, &tv);
+}
+
+static void session_free(struct http_session *s)
+{
+    if (s->req_dispatched) {
+        /* Cut short (client gone, forced stop): 499 as nginx says when no status. */
+        if (!s->resp_started && s->status == 0)
+            s->status = 499;
+        http_record_request(s);
+    }
+    if (s->up)
+        http_upstream_release(s, false);
+    event_free(s->timer);
+    evbuffer_free(s->fwd_head);
+    session_detach(&s->base);
+    free(s);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_session *s = arg;
+    if (s->state == HS_CLOSED) {
+        session_free(s);
+        return;
+    }
+    if (s->timer_on_activity) {
+        size_t queued = queued_bytes(s);
+        if (queued != s->timer_queued) {
+            s->timer_queued = queued;
+            s->activity_ms = clock_now_ms();
+        }
+        int64_t idle = clock_now_ms() - s->activity_ms;
+        if (idle < (int64_t)s->timer_ms) {
+            struct timeval tv = clock_tv_from_ms(s->timer_ms - (unsigned)idle);
+            evtimer_add(s->timer, &tv);
+            return;
+        }
+    }
+    s->timer_expired = true;
+    http_kick(s);
+}
+
+void http_close(struct http_session *s)
+{
+    if (s->state == HS_CLOSED)
+        return;
+    http_set_state(s, HS_CLOSED);
+    bufferevent_setcb(s->base.client, NULL, NULL, NULL, NULL);
+    bufferevent_disable(s->base.client, EV_READ | EV_WRITE);
+    if (s->up) {
+        bufferevent_setcb(s->up, NULL, NULL, NULL, NULL);
+        bufferevent_disable(s->up, EV_READ | EV_WRITE);
+    }
+    /* Freed from the event loop, once every callback on the stack has returned. */
+    evtimer_del(s->timer);
+    event_active(s->timer, EV_TIMEOUT, 1);
+}
+
+void http_abort_client(struct http_session *s)
+{
+    struct linger reset = { .l_onoff = 1, .l_linger = 0 };
+    int fd = bufferevent_getfd(s->base.client);
+    if (fd >= 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    http_close(s);
+}
+
+/* ---- the pump ---------------------------------------------------------------------- */
+
+static void on_timeout(struct http_session *s)
+{
+    switch (s->state) {
+    case HS_HEAD:
+        log_debug("http session %p: request head not complete after %u ms", (void *)s,
+                  s->timer_ms);
+        http_respond_error(s, 408, false);
+        break;
+    case HS_EXCHANGE:
+        http_exchange_timeout(s);
+        break;
+    case HS_IDLE:
+    case HS_TUNNEL:
+    case HS_FLUSH:
+    case HS_LINGER:
+        http_close(s);
+        break;
+    case HS_CLOSED:
+        break;
+    }
+}
+
+static void set_reading(struct bufferevent *bev, bool *is_reading, bool want)
+{
+    if (*is_reading == want)
+        return;
+    if (want)
+        bufferevent_enable(bev, EV_READ);
+    else
+        bufferevent_disable(bev, EV_READ);
+    *is_reading = want;
+}
+
+/* Throttles `*flag` (reading the side that fills `to`) by the length of to's output,
+ * with the write low watermark telling us when it has drained. */
+static void update_throttle(struct bufferevent *to, bool *flag)
+{
+    size_t queued = evbuffer_get_length(bufferevent_get_output(to));
+    if (!*flag && queued >= HTTP_HIGH_WATER) {
+        *flag = true;
+        bufferevent_setwatermark(to, EV_WRITE, HTTP_LOW_WATER, 0);
+    } else if (*flag && queued <= HTTP_LOW_WATER) {
+        *flag = false;
+        bufferevent_setwatermark(to, EV_WRITE, 0, 0);
+    }
+}
+
+/* Reading is enabled exactly when the state wants input and the buffers have room.
+ * (We bound inputs ourselves rather than with read watermarks: a TLS bufferevent of
+ * libevent 2.1 suspended by its watermark can strand decrypted bytes.) */
+static void update_flow(struct http_session *s)
+{
+    size_t in_max = http_cfg(s)->limits.max_header_bytes + HTTP_INPUT_SLACK;
+    if (s->up)
+        update_throttle(s->up, &s->client_throttled);
+    update_throttle(s->base.client, &s->up_throttled);
+    bool client_want = !s->client_eof && !s->client_throttled &&
+                       evbuffer_get_length(client_in(s)) < in_max;
+    set_reading(s->base.client, &s->client_reading, client_want);
+    if (!s->up)
+        return;
+    bool up_active = s->state == HS_TUNNEL || s->up_state == UP_WAIT_HEAD || s->up_state == UP_BODY;
+    bool up_want = up_active && !s->up_eof && !s->up_throttled &&
+                   evbuffer_get_length(bufferevent_get_input(s->up)) < in_max;
+    set_reading(s->up, &s->up_reading, up_want);
+}
+
+static bool step(struct http_session *s)
+{
+    switch (s->state) {
+    case HS_IDLE: return http_idle_step(s);
+    case HS_HEAD: return http_head_step(s);
+    case HS_EXCHANGE: return http_exchange_step(s);
+    case HS_TUNNEL: return http_tunnel_step(s);
+    case HS_FLUSH: return http_flush_step(s);
+    case HS_LINGER: return http_linger_step(s);
+    case HS_CLOSED: return false;
+    }
+    return false;
+}
+
+/* Plain TCP outputs are written at the end of each pump round, and libevent's write
+ * event is armed only while a socket is full: a bufferevent with EV_WRITE enabled arms
+ * it (epoll_ctl) whenever data is added and disarms it when the output empties, two
+ * syscalls per response and side. TLS bufferevents write through OpenSSL their way.
+ * Returns true when it wrote something or failed (another round is worth it). */
+static bool write_through(struct bufferevent *bev, bool *failed)
+{
+    if (bufferevent_openssl_get_ssl(bev))
+        return false;
+    struct evbuffer *out = bufferevent_get_output(bev);
+    bool is_armed = (bufferevent_get_enabled(bev) & EV_WRITE) != 0;
+    if (evbuffer_get_length(out) == 0) {
+        if (is_armed)   /* libevent already disarmed the event: no syscall here */
+            bufferevent_disable(bev, EV_WRITE);
+        return false;
+    }
+    if (is_armed)
+        return false;   /* the socket was full: libevent writes when it drains */
+    /* A socket bufferevent keeps the start of its output frozen for everyone but
+     * its own write callback; we write the way that callback does. */
+    evbuffer_unfreeze(out, 1);
+    errno = 0;
+    int n = evbuffer_write(out, bufferevent_getfd(bev));
+    evbuffer_freeze(out, 1);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        *failed = true;
+        return true;
+    }
+    if (evbuffer_get_length(out) > 0)
+        bufferevent_enable(bev, EV_WRITE);
+    return n > 0;
+}
+
+static bool flush_outputs(struct http_session *s)
+{
+    bool failed = false;
+    bool again = write_through(s->base.client, &failed);
+    if (failed)
+        s->client_error = true;
+    if (s->up && s->up_state != UP_CONNECTING) {
+        failed = false;
+        again |= write_through(s->up, &failed);
+        if (failed)
+            s->up_eof = s->up_error = true;
+    }
+    return again;
+}
+
+static void pump(struct http_session *s)
+{
+    for (;;) {
+        if (s->client_error) {
+            http_close(s);
+            return;
+        }
+        if (s->timer_expired) {
+            s->timer_expired = false;
+            on_timeout(s);
+        }
+        while (s->state != HS_CLOSED && step(s))
+            ;
+        if (s->state == HS_CLOSED)
+            return;
+        if (!flush_outputs(s))
+            break;
+    }
+    update_flow(s);
+}
+
+void http_kick(struct http_session *s)
+{
+    if (s->busy) {
+        s->again = true;
+        return;
+    }
+    s->busy = true;
+    do {
+        s->again = false;
+        pump(s);
+    } while (s->again && s->state != HS_CLOSED);
+    s->busy = false;
+}
+
+/* ---- callbacks: record, then kick -------------------------------------------------- */
+
+static void on_readable_or_written(struct bufferevent *bev, void *arg)
+{
+    struct http_session *s = arg;
+    s->activity_ms = clock_now_ms();
+    http_kick(s);
+}
+
+static void on_client_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct http_session *s = arg;
+    if (what & BEV_EVENT_CONNECTED) {
+        s->handshake_done = true;
+        return;
+    }
+    bool is_tls = bufferevent_openssl_get_ssl(bev) != NULL;
+    if (is_tls && !s->handshake_done) {
+        tls_count_handshake_failure(bufferevent_openssl_get_ssl(bev),
+                                    bufferevent_get_openssl_error(bev));
+        s->client_error = true;
+    } else if ((what & BEV_EVENT_EOF) ||
+               (is_tls && tls_error_is_dirty_eof(bufferevent_get_openssl_error(bev)))) {
+        s->client_eof = true;
+    } else {
+        s->client_error = true;
+    }
+    http_kick(s);
+}
+
+static void on_upstream_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct http_session *s = arg;
+    if (s->up_state == UP_CONNECTING) {
+        if (what & BEV_EVENT_CONNECTED) {
+            s->up_connected = true;
+        } else {
+            s->up_connect_failed = true;
+            s->up_timed_out = (what & BEV_EVENT_TIMEOUT) != 0;
+        }
+    } else if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+        s->up_eof = true;
+        s->up_error = !(what & BEV_EVENT_EOF) &&
+                      !(upstream_is_tls(bev) &&
+                        tls_error_is_dirty_eof(bufferevent_get_openssl_error(bev)));
+    }
+    http_kick(s);
+}
+
+void http_watch_upstream(struct http_session *s)
+{
+    bufferevent_setcb(s->up, on_readable_or_written, on_readable_or_written, on_upstream_event, s);
+}
+
+/* ---- session ops and start ------------------------------------------------------- */
+
+static void op_close(struct session *base)
+{
+    session_free((struct http_session *)base);
+}
+
+static void op_drain(struct session *base)
+{
+    struct http_session *s = (struct http_session *)base;
+    s->draining = true;
+    if (s->state != HS_IDLE)
+        return;     /* in flight: the response says Connection: close, then we close */
+    if (evbuffer_get_length(client_out(s)) == 0 && evbuffer_get_length(client_in(s)) == 0) {
+        session_free(s);
+        return;
+    }
+    http_kick(s);
+}
+
+static const struct session_ops http_ops = { .close = op_close, .drain = op_drain };
+
+int http_session_start(struct worker *w, struct runtime *rt, struct rt_listener *listener,
+                       struct bufferevent *client, const struct sockaddr *peer,
+                       socklen_t peer_len)
+{
+    struct http_session *s = calloc(1, sizeof *s);
+    if (!s)
+        return -1;
+    s->timer = evtimer_new(worker_base(w), on_timer, s);
+    s->fwd_head = evbuffer_new();
+    if (!s->timer || !s->fwd_head) {
+        if (s->timer)
+            event_free(s->timer);
+        if (s->fwd_head)
+            evbuffer_free(s->fwd_head);
+        free(s);
+        return -1;
+    }
+    s->base.ops = &http_ops;
+    session_attach(&s->base, w, rt, listener, client, peer, peer_len);
+    s->state = HS_IDLE;
+    s->start_ms = clock_now_ms();
+    bufferevent_setcb(client, on_readable_or_written, on_readable_or_written, on_client_event, s);
+    bufferevent_setwatermark(client, EV_READ | EV_WRITE, 0, 0);
+    /* Plain sockets write through (see write_through()); TLS the libevent way. */
+    if (bufferevent_openssl_get_ssl(client))
+        bufferevent_enable(client, EV_READ | EV_WRITE);
+    else
+        bufferevent_disable(client, EV_WRITE);
+    bufferevent_enable(client, EV_READ);
+    s->client_reading = true;
+    http_arm_timer(s, rt->cfg->timeouts.client_idle_ms, false);
+    return 0;
+}
