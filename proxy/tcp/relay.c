@@ -16,43 +16,15 @@
 #include "core/worker.h"
 #include "runtime/backend.h"
 #include "runtime/runtime.h"
+#include "tcp/internal.h"
 #include "tls/tls.h"
 #include "upstream/connect.h"
 
-/* Back-pressure: stop reading a side once this much waits for the other side's
- * socket, resume when half of it has been written. */
-enum { RELAY_HIGH_WATER = 256 * 1024, RELAY_LOW_WATER = RELAY_HIGH_WATER / 2 };
-
-enum relay_state { R_CONNECTING, R_RELAYING, R_CLOSED };
-
-/* One direction's end: the bufferevent and what has happened to its stream. */
-struct end {
-    struct bufferevent *bev;        /* client: owned by session base; upstream: owned */
-    bool read_eof;                  /* the peer sent EOF */
-    bool write_shut;                /* we sent EOF (shutdown SHUT_WR) */
-    bool throttled;                 /* reading paused: the other side is full */
-};
-
-struct relay {
-    struct session base;
-    enum relay_state state;
-    struct rt_pool *pool;           /* borrowed from base.runtime */
-    struct backend *backend;        /* borrowed from pool; active counted while set */
-    struct backend *tried[RT_MAX_ATTEMPTS];
-    size_t n_tried;
-    struct end client, upstream;
-    struct event *idle_timer;       /* owned */
-    int64_t last_activity_ms;
-    unsigned idle_ms;
-    bool handshake_done;            /* TLS listeners: client handshake completed */
-};
-
-static void relay_close(struct session *s);
 static void connect_next(struct relay *r);
 
-static const char *const state_names[] = { "connecting", "relaying", "closed" };
+static const char *const state_names[] = { "connecting", "relaying", "splicing", "closed" };
 
-static void set_state(struct relay *r, enum relay_state next)
+void relay_set_state(struct relay *r, enum relay_state next)
 {
     log_debug("tcp session %p %s -> %s", (void *)r, state_names[r->state], state_names[next]);
     r->state = next;
@@ -70,10 +42,11 @@ static void release_backend(struct relay *r)
     r->backend = NULL;
 }
 
-static void relay_close(struct session *s)
+void relay_close(struct session *s)
 {
     struct relay *r = (struct relay *)s;
-    set_state(r, R_CLOSED);
+    relay_set_state(r, R_CLOSED);
+    relay_splice_free(r);
     release_backend(r);
     if (r->upstream.bev)
         bev_close(r->upstream.bev);
@@ -104,6 +77,21 @@ static void propagate_eof(struct relay *r, struct end *to)
         shutdown(bufferevent_getfd(to->bev), SHUT_WR);
 }
 
+static bool buffers_empty(const struct end *e)
+{
+    return evbuffer_get_length(bufferevent_get_input(e->bev)) == 0 &&
+           evbuffer_get_length(bufferevent_get_output(e->bev)) == 0;
+}
+
+/* Splicing takes over from the bufferevents only at a moment when they hold nothing,
+ * so no byte can be reordered; half-closed relays stay where they are. */
+static bool can_splice(struct relay *r)
+{
+    return r->state == R_RELAYING && !r->client.read_eof && !r->upstream.read_eof &&
+           !upstream_is_tls(r->client.bev) && !upstream_is_tls(r->upstream.bev) &&
+           buffers_empty(&r->client) && buffers_empty(&r->upstream);
+}
+
 /* Returns false when the session was closed. */
 static bool check_progress(struct relay *r)
 {
@@ -115,6 +103,8 @@ static bool check_progress(struct relay *r)
         relay_close(&r->base);
         return false;
     }
+    if (can_splice(r))
+        relay_splice_start(r);
     return true;
 }
 
@@ -180,7 +170,7 @@ static void on_connected(struct relay *r)
 {
     upstream_connected(r->upstream.bev);
     backend_report_success(r->backend);
-    set_state(r, R_RELAYING);
+    relay_set_state(r, R_RELAYING);
     forward(r, &r->client);
     bufferevent_enable(r->upstream.bev, EV_READ | EV_WRITE);
     check_progress(r);
