@@ -12,7 +12,13 @@
  * socket, resume when half of it has been written. */
 enum { RELAY_HIGH_WATER = 256 * 1024, RELAY_LOW_WATER = RELAY_HIGH_WATER / 2 };
 
-enum relay_state { R_CONNECTING, R_RELAYING, R_SPLICING, R_CLOSED };
+enum relay_state {
+    R_PEEKING,      /* routes by SNI: waiting for the ClientHello (client_header_ms) */
+    R_CONNECTING,   /* backend chosen, connecting (TLS listeners: handshake first) */
+    R_RELAYING,     /* bufferevents copy both ways */
+    R_SPLICING,     /* plain both sides: splice(2) pumps */
+    R_CLOSED,
+};
 
 /* One direction's end: the bufferevent and what has happened to its stream. */
 struct end {

@@ -1,6 +1,7 @@
 #include "tcp/relay.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
@@ -14,15 +15,17 @@
 #include "core/log.h"
 #include "core/session.h"
 #include "core/worker.h"
+#include "http/route.h"
 #include "runtime/backend.h"
 #include "runtime/runtime.h"
+#include "sni/clienthello.h"
 #include "tcp/internal.h"
 #include "tls/tls.h"
 #include "upstream/connect.h"
 
 static void connect_next(struct relay *r);
 
-static const char *const state_names[] = { "connecting", "relaying", "splicing", "closed" };
+static const char *const state_names[] = { "peeking", "connecting", "relaying", "splicing", "closed" };
 
 void relay_set_state(struct relay *r, enum relay_state next)
 {
@@ -129,6 +132,12 @@ static struct end *end_of(struct relay *r, struct bufferevent *bev)
     return bev == r->client.bev ? &r->client : &r->upstream;
 }
 
+static void arm_idle_timer(struct relay *r, unsigned ms)
+{
+    struct timeval tv = clock_tv_from_ms(ms);
+    evtimer_add(r->idle_timer, &tv);
+}
+
 /* Before the upstream is connected, client bytes wait in the client's input, up to
  * RELAY_HIGH_WATER. Reading is paused with bufferevent_disable rather than a read
  * watermark: a TLS bufferevent suspended by a watermark can leave decrypted bytes
@@ -142,11 +151,54 @@ static void hold_early_bytes(struct relay *r)
     }
 }
 
+/* The route for a ClientHello's server name (or for no name): the first route whose
+ * `sni` matches, else the first without one. */
+static const struct rt_route *route_for_sni(const struct rt_listener *l, const char *name)
+{
+    for (size_t i = 0; i < l->n_routes; i++) {
+        const char *pattern = l->routes[i].cfg->sni;
+        if (!pattern || (name && http_route_host_matches(pattern, name, strlen(name))))
+            return &l->routes[i];
+    }
+    return NULL;
+}
+
+/* R_PEEKING: look at the ClientHello without consuming it; the bytes are relayed to
+ * the chosen backend as they are (TLS passthrough). */
+static void peek_client_hello(struct relay *r)
+{
+    struct evbuffer *in = bufferevent_get_input(r->client.bev);
+    size_t len = evbuffer_get_length(in);
+    if (len > CLIENTHELLO_MAX_PEEK)
+        len = CLIENTHELLO_MAX_PEEK;
+    const unsigned char *buf = evbuffer_pullup(in, (ssize_t)len);
+    char name[CLIENTHELLO_MAX_NAME + 1];
+    int rc = clienthello_sni(buf, len, name);
+    if (rc == CLIENTHELLO_INCOMPLETE)
+        return;
+    const struct rt_route *route = route_for_sni(r->base.listener, rc == CLIENTHELLO_SNI ? name : NULL);
+    log_debug("tcp session %p ClientHello: %s %s -> %s", (void *)r, clienthello_result_str(rc),
+              name, route ? route->pool->cfg->name : "no route");
+    if (!route) {
+        log_warn("tcp listener=%s: no route for SNI \"%s\" (%s), closing client",
+                 r->base.listener->cfg->name, name, clienthello_result_str(rc));
+        relay_close(&r->base);
+        return;
+    }
+    r->pool = route->pool;
+    relay_set_state(r, R_CONNECTING);
+    hold_early_bytes(r);
+    arm_idle_timer(r, r->idle_ms);
+    connect_next(r);
+}
+
 static void on_read(struct bufferevent *bev, void *arg)
 {
     struct relay *r = arg;
     r->last_activity_ms = clock_now_ms();
-    if (r->state != R_RELAYING)
+    if (r->state == R_PEEKING)
+        peek_client_hello(r);
+    else if (r->state != R_RELAYING)
         hold_early_bytes(r);
     else
         forward(r, end_of(r, bev));
@@ -216,6 +268,10 @@ static void on_client_event(struct bufferevent *bev, short what, void *arg)
         connect_next(r);
         return;
     }
+    if (r->state == R_PEEKING) {
+        relay_close(&r->base);     /* gone (or broken) before its ClientHello was whole */
+        return;
+    }
     bool handshaking = r->base.listener->tls && !r->handshake_done;
     if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) && !handshaking) {
         r->client.read_eof = true;
@@ -259,6 +315,11 @@ static void connect_next(struct relay *r)
 static void on_idle_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct relay *r = arg;
+    if (r->state == R_PEEKING) {
+        log_debug("tcp session %p: no ClientHello in time, closing", (void *)r);
+        relay_close(&r->base);
+        return;
+    }
     int64_t idle = clock_now_ms() - r->last_activity_ms;
     if (idle >= (int64_t)r->idle_ms) {
         log_debug("tcp session %p idle for %lld ms: closing", (void *)r, (long long)idle);
@@ -274,6 +335,14 @@ static void relay_drain(struct session *s) { (void)s; }
 
 static const struct session_ops relay_ops = { .close = relay_close, .drain = relay_drain };
 
+static bool routes_by_sni(const struct rt_listener *l)
+{
+    for (size_t i = 0; i < l->n_routes; i++)
+        if (l->routes[i].cfg->sni)
+            return true;
+    return false;
+}
+
 int tcp_session_start(struct worker *w, struct runtime *rt, struct rt_listener *listener,
                       struct bufferevent *client, const struct sockaddr *peer,
                       socklen_t peer_len)
@@ -288,15 +357,19 @@ int tcp_session_start(struct worker *w, struct runtime *rt, struct rt_listener *
     }
     r->base.ops = &relay_ops;
     session_attach(&r->base, w, rt, listener, client, peer, peer_len);
-    r->state = R_CONNECTING;
-    r->pool = listener->routes[0].pool;
     r->client.bev = client;
     r->idle_ms = rt->cfg->timeouts.tcp_idle_ms;
     r->last_activity_ms = clock_now_ms();
-    struct timeval tv = clock_tv_from_ms(r->idle_ms);
-    evtimer_add(r->idle_timer, &tv);
     bufferevent_setcb(client, on_read, on_write, on_client_event, r);
     bufferevent_enable(client, EV_READ | EV_WRITE);
+    if (routes_by_sni(listener)) {
+        r->state = R_PEEKING;
+        arm_idle_timer(r, rt->cfg->timeouts.client_header_ms);
+        return 0;
+    }
+    r->state = R_CONNECTING;
+    r->pool = listener->routes[0].pool;
+    arm_idle_timer(r, r->idle_ms);
     if (!listener->tls)
         connect_next(r);
     return 0;
