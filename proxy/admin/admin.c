@@ -64,18 +64,33 @@ static const char *reason_of(int status)
     }
 }
 
-static void respond(struct admin_conn *c, int status, const char *type, const char *body)
+/* extra: more header lines, each ending in CRLF ("" for none). */
+static void respond_with(struct admin_conn *c, int status, const char *type, const char *extra,
+                         const char *body)
 {
     struct evbuffer *out = bufferevent_get_output(c->bev);
     size_t len = strlen(body);
     evbuffer_add_printf(out,
                         "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                         "Cache-Control: no-store\r\nConnection: close\r\n%s\r\n",
-                        status, reason_of(status), type, len,
-                        status == 401 ? "WWW-Authenticate: Bearer\r\n" : "");
+                        status, reason_of(status), type, len, extra);
     evbuffer_add(out, body, len);
     c->responded = true;
     bufferevent_disable(c->bev, EV_READ);
+}
+
+static void respond(struct admin_conn *c, int status, const char *type, const char *body)
+{
+    respond_with(c, status, type, status == 401 ? "WWW-Authenticate: Bearer\r\n" : "", body);
+}
+
+/* RFC 9110 15.5.6: a 405 must say which methods the resource takes. */
+static void respond_method_not_allowed(struct admin_conn *c, const char *allow)
+{
+    char extra[64], body[64];
+    snprintf(extra, sizeof extra, "Allow: %s\r\n", allow);
+    snprintf(body, sizeof body, "{\"error\":\"use %s\"}", allow);
+    respond_with(c, 405, "application/json", extra, body);
 }
 
 static void respond_json(struct admin_conn *c, int status, char *body /* owned */)
@@ -84,19 +99,25 @@ static void respond_json(struct admin_conn *c, int status, char *body /* owned *
     free(body);
 }
 
+static bool has_bearer_token(const struct http1_request *req, const char *token)
+{
+    size_t tlen = strlen(token);
+    for (size_t i = 0; i < req->num_headers; i++) {
+        const struct http1_header *h = &req->headers[i];
+        if (http1_token_eq(h->name, h->name_len, "authorization") &&
+            h->value_len == 7 + tlen && strncasecmp(h->value, "Bearer ", 7) == 0 &&
+            CRYPTO_memcmp(h->value + 7, token, tlen) == 0)
+            return true;
+    }
+    return false;
+}
+
 static bool is_authorized(const struct admin_conn *c, const struct http1_request *req)
 {
     struct runtime *rt = daemon_runtime(c->admin->daemon);
     const char *token = rt->cfg->admin.token;
-    bool ok = token == NULL;
-    for (size_t i = 0; !ok && i < req->num_headers; i++) {
-        const struct http1_header *h = &req->headers[i];
-        size_t tlen = strlen(token);
-        if (http1_token_eq(h->name, h->name_len, "authorization") &&
-            h->value_len == 7 + tlen && strncasecmp(h->value, "Bearer ", 7) == 0 &&
-            CRYPTO_memcmp(h->value + 7, token, tlen) == 0)
-            ok = true;
-    }
+    /* A connection accepted before a reload turned the API off gets nothing more. */
+    bool ok = rt->cfg->admin.enabled && (token == NULL || has_bearer_token(req, token));
     runtime_unref(rt);
     return ok;
 }
@@ -136,10 +157,10 @@ static void dispatch(struct admin_conn *c, const struct http1_request *req)
         respond(c, 401, "application/json", "{\"error\":\"unauthorized\"}");
     else if (path_is(req, "/status"))
         get ? respond_json(c, 200, admin_render_status(d))
-            : respond(c, 405, "application/json", "{\"error\":\"use GET\"}");
+            : respond_method_not_allowed(c, "GET");
     else if (path_is(req, "/metrics")) {
         if (!get) {
-            respond(c, 405, "application/json", "{\"error\":\"use GET\"}");
+            respond_method_not_allowed(c, "GET");
             return;
         }
         char *text = admin_render_metrics(d);
@@ -147,7 +168,7 @@ static void dispatch(struct admin_conn *c, const struct http1_request *req)
         free(text);
     } else if (path_is(req, "/reload")) {
         if (req->method_id != HTTP1_METHOD_POST) {
-            respond(c, 405, "application/json", "{\"error\":\"use POST\"}");
+            respond_method_not_allowed(c, "POST");
             return;
         }
         char *body = reload_body(d);
@@ -224,6 +245,41 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
     bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
 
+int admin_bind(const struct cfg_addr *listen_addr, struct err *err)
+{
+    int fd = socket(listen_addr->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int on = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0 ||
+        bind(fd, (const struct sockaddr *)&listen_addr->sa, listen_addr->len) < 0 ||
+        listen(fd, 64) < 0) {
+        err_set(err, "%s: cannot listen: %s", listen_addr->text, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* fd (owned by a from now on, also on failure) becomes the listening socket. */
+static int start_accepting(struct admin *a, int fd)
+{
+    a->fd = fd;
+    a->accept_event = event_new(a->base, fd, EV_READ | EV_PERSIST, on_accept, a);
+    if (!a->accept_event || event_add(a->accept_event, NULL) < 0)
+        return -1;
+    return 0;
+}
+
+static void stop_accepting(struct admin *a)
+{
+    if (a->accept_event)
+        event_free(a->accept_event);
+    a->accept_event = NULL;
+    if (a->fd >= 0)
+        close(a->fd);
+    a->fd = -1;
+}
+
 struct admin *admin_new(struct daemon *d, struct event_base *base, const struct cfg_addr *listen_addr,
                         struct err *err)
 {
@@ -234,16 +290,10 @@ struct admin *admin_new(struct daemon *d, struct event_base *base, const struct 
     }
     a->daemon = d;
     a->base = base;
-    a->fd = socket(listen_addr->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int on = 1;
-    if (a->fd < 0 || setsockopt(a->fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0 ||
-        bind(a->fd, (const struct sockaddr *)&listen_addr->sa, listen_addr->len) < 0 ||
-        listen(a->fd, 64) < 0) {
-        err_set(err, "%s: cannot listen: %s", listen_addr->text, strerror(errno));
+    a->fd = admin_bind(listen_addr, err);
+    if (a->fd < 0)
         goto fail;
-    }
-    a->accept_event = event_new(base, a->fd, EV_READ | EV_PERSIST, on_accept, a);
-    if (!a->accept_event || event_add(a->accept_event, NULL) < 0) {
+    if (start_accepting(a, a->fd) < 0) {
         err_set(err, "out of memory");
         goto fail;
     }
@@ -254,15 +304,27 @@ fail:
     return NULL;
 }
 
+void admin_move(struct admin *a, int fd, const char *listen_text)
+{
+    stop_accepting(a);
+    if (fd < 0) {
+        log_info("admin off");
+        return;
+    }
+    if (start_accepting(a, fd) < 0) {
+        stop_accepting(a);
+        log_error("admin listen=%s: out of memory; the admin API is off", listen_text);
+        return;
+    }
+    log_info("admin listen=%s", listen_text);
+}
+
 void admin_free(struct admin *a)
 {
     if (!a)
         return;
     while (a->conns)
         conn_free(a->conns);
-    if (a->accept_event)
-        event_free(a->accept_event);
-    if (a->fd >= 0)
-        close(a->fd);
+    stop_accepting(a);
     free(a);
 }

@@ -21,4 +21,11 @@ struct admin *admin_new(struct daemon *d, struct event_base *base, const struct 
                         struct err *err);
 void admin_free(struct admin *a);
 
+/* Reload moves the API to a new admin.listen in two steps, so that a failure changes
+ * nothing: admin_bind() opens the new listening socket (the fd, or -1 with the reason in
+ * err); admin_move() switches to it (fd owned; -1: admin turned off) and closes the old
+ * one. Connections already open finish where they are. */
+int admin_bind(const struct cfg_addr *listen, struct err *err);
+void admin_move(struct admin *a, int fd, const char *listen_text);
+
 #endif

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <jansson.h>
 
@@ -130,6 +131,32 @@ static void listener_metrics(struct text *t, const struct runtime *rt)
     }
 }
 
+/* A label value as the exposition format wants it: backend names come from the config
+ * file and may hold any character. */
+static void put_label_value(struct text *t, const char *value)
+{
+    for (const char *p = value; *p; p++) {
+        size_t plain = strcspn(p, "\\\"\n");
+        if (plain > 0)
+            put(t, "%.*s", (int)plain, p);
+        p += plain;
+        if (!*p)
+            break;
+        put(t, "\\%c", *p == '\n' ? 'n' : *p);
+    }
+}
+
+static void put_backend_labels(struct text *t, const struct backend *b)
+{
+    put(t, "{pool=\"");
+    put_label_value(t, b->pool);
+    put(t, "\",backend=\"");
+    put_label_value(t, b->name);
+    put(t, "\",address=\"");
+    put_label_value(t, b->addr.text);
+    put(t, "\"}");
+}
+
 static void backend_metrics(struct text *t, const struct runtime *rt)
 {
     static const char *const names[] = { "ferry_backend_up", "ferry_backend_active",
@@ -150,8 +177,9 @@ static void backend_metrics(struct text *t, const struct runtime *rt)
                                        : m == 1 ? atomic_load(&b->active)
                                        : m == 2 ? atomic_load(&b->requests)
                                                 : atomic_load(&b->failures);
-                put(t, "%s{pool=\"%s\",backend=\"%s\",address=\"%s\"} %llu\n", names[m],
-                    b->pool, b->name, b->addr.text, v);
+                put(t, "%s", names[m]);
+                put_backend_labels(t, b);
+                put(t, " %llu\n", v);
             }
         }
     }

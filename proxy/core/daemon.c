@@ -1,11 +1,13 @@
 #include "core/daemon.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -127,6 +129,15 @@ static void restart_health(struct daemon *d)
                   (unsigned long long)d->current->generation);
 }
 
+/* Listeners the new generation dropped stop accepting at once, even while sessions
+ * of the old generation (a TCP relay, an idle keep-alive client) keep it alive. */
+static void retire_dropped_listeners(struct runtime *old, struct runtime *rt)
+{
+    for (size_t i = 0; i < old->n_listeners; i++)
+        if (!runtime_listener_for(rt, old->listeners[i].socket))
+            listen_socket_retire(old->listeners[i].socket);
+}
+
 static void publish(struct daemon *d, struct runtime *rt)
 {
     pthread_mutex_lock(&d->runtime_lock);
@@ -136,6 +147,8 @@ static void publish(struct daemon *d, struct runtime *rt)
     atomic_store(&d->max_connections, rt->cfg->limits.max_connections);
     log_set_level(rt->cfg->log.level);
     restart_health(d);
+    if (old)
+        retire_dropped_listeners(old, rt);
     runtime_unref(old);
 }
 
@@ -191,6 +204,50 @@ static void add_error(struct config_errors *errs, const char *msg)
     errs->messages[errs->count++] = copy;
 }
 
+/* A reload that changes admin.listen (or turns the API on or off) binds the new
+ * address before anything is published, so that a bind failure rejects the reload. */
+struct admin_change {
+    bool is_moving;
+    int fd;                         /* owned until committed; -1: none or off */
+    struct admin *created;          /* owned until committed: the API turned on */
+};
+
+static int prepare_admin(struct daemon *d, const struct config *cfg, struct admin_change *ch,
+                         struct err *err)
+{
+    const struct config *old = d->current->cfg;
+    ch->fd = -1;
+    ch->created = NULL;
+    ch->is_moving = old->admin.enabled != cfg->admin.enabled ||
+                    (cfg->admin.enabled &&
+                     strcmp(old->admin.listen.text, cfg->admin.listen.text) != 0);
+    if (!ch->is_moving || !cfg->admin.enabled)
+        return 0;
+    if (!d->admin) {
+        ch->created = admin_new(d, d->base, &cfg->admin.listen, err);
+        return ch->created ? 0 : -1;
+    }
+    ch->fd = admin_bind(&cfg->admin.listen, err);
+    return ch->fd < 0 ? -1 : 0;
+}
+
+static void abandon_admin(struct admin_change *ch)
+{
+    if (ch->fd >= 0)
+        close(ch->fd);
+    admin_free(ch->created);
+}
+
+static void commit_admin(struct daemon *d, const struct config *cfg, struct admin_change *ch)
+{
+    if (!ch->is_moving)
+        return;
+    if (ch->created)
+        d->admin = ch->created;
+    else if (d->admin)
+        admin_move(d->admin, ch->fd, cfg->admin.listen.text);
+}
+
 /* Builds the new generation off to the side; on any failure the running one stays. */
 static int try_reload(struct daemon *d, struct config_errors *errs)
 {
@@ -208,13 +265,29 @@ static int try_reload(struct daemon *d, struct config_errors *errs)
         add_error(errs, err.msg);
         return -1;
     }
-    if (apply_access_log(rt->cfg) < 0) {
-        add_error(errs, "log.access: cannot open the access log");
+    struct admin_change admin;
+    if (prepare_admin(d, rt->cfg, &admin, &err) < 0) {
+        char msg[sizeof err.msg + 16];
+        snprintf(msg, sizeof msg, "admin.listen: %s", err.msg);
+        add_error(errs, msg);
+        runtime_unref(rt);
+        return -1;
+    }
+    if (access_log_open(rt->cfg->log.access, rt->cfg->log.format) < 0) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "log.access: cannot open %s: %s", rt->cfg->log.access,
+                 strerror(errno));
+        add_error(errs, msg);
+        abandon_admin(&admin);
         runtime_unref(rt);
         return -1;
     }
     d->next_generation++;
+    if (rt->cfg->workers != d->n_workers)
+        log_warn("workers: %zu running; %zu takes a restart", d->n_workers,
+                 (size_t)rt->cfg->workers);
     log_generation(rt);
+    commit_admin(d, rt->cfg, &admin);
     publish(d, rt);
     wake_workers(d);
     return 0;

@@ -105,13 +105,8 @@ void listen_set_stop_accepting(struct listen_set *set)
     pthread_mutex_unlock(&set->lock);
 }
 
-void listen_socket_ref(struct listen_socket *ls) { atomic_fetch_add(&ls->refs, 1); }
-
-void listen_socket_unref(struct listen_socket *ls)
+static void unlink_entry(struct set_entry *entry)
 {
-    if (!ls || atomic_fetch_sub(&ls->refs, 1) != 1)
-        return;
-    struct set_entry *entry = (struct set_entry *)ls;   /* socket is the first member */
     struct listen_set *set = entry->set;
     pthread_mutex_lock(&set->lock);
     for (struct set_entry **p = &set->entries; *p; p = &(*p)->next) {
@@ -120,7 +115,24 @@ void listen_socket_unref(struct listen_socket *ls)
             break;
         }
     }
+    entry->next = NULL;
     pthread_mutex_unlock(&set->lock);
+}
+
+void listen_socket_retire(struct listen_socket *ls)
+{
+    unlink_entry((struct set_entry *)ls);   /* socket is the first member */
+    shutdown(ls->fd, SHUT_RD);
+}
+
+void listen_socket_ref(struct listen_socket *ls) { atomic_fetch_add(&ls->refs, 1); }
+
+void listen_socket_unref(struct listen_socket *ls)
+{
+    if (!ls || atomic_fetch_sub(&ls->refs, 1) != 1)
+        return;
+    struct set_entry *entry = (struct set_entry *)ls;   /* socket is the first member */
+    unlink_entry(entry);
     close(ls->fd);
     free(entry);
 }

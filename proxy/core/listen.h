@@ -40,6 +40,11 @@ int listen_set_acquire(struct listen_set *set, const struct cfg_addr *addr,
  * sessions already accepted finish. */
 void listen_set_stop_accepting(struct listen_set *set);
 
+/* A reload dropped this address while older sessions still hold its generation:
+ * refuse new connections now (shutdown SHUT_RD) and forget the address, so that a
+ * later reload that adds it again binds a fresh socket. */
+void listen_socket_retire(struct listen_socket *ls);
+
 void listen_socket_ref(struct listen_socket *ls);
 /* Dropping the last reference closes the socket and removes it from its set. */
 void listen_socket_unref(struct listen_socket *ls);

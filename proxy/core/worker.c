@@ -138,8 +138,8 @@ static void on_accept_error(struct worker *w, struct watch *watch, int error)
     case EINTR:
     case ECONNABORTED:
         return;
-    case EINVAL:        /* the socket was shut down for a graceful stop */
-        set_accepting(w, false);
+    case EINVAL:        /* shut down: graceful stop, or a reload retired it */
+        event_del(watch->event);
         return;
     case EMFILE:
     case ENFILE:

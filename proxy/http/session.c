@@ -10,6 +10,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
+#include "core/bev.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/worker.h"
@@ -303,10 +304,18 @@ void http_kick(struct http_session *s)
 
 /* ---- callbacks: record, then kick -------------------------------------------------- */
 
+/* A plain socket's input that holds a whole libevent read (4 KiB) probably has more
+ * waiting: take up to this much more in one readv (see bev_read_more). Bounded so the
+ * back-pressure checks of the next pump round stay meaningful. */
+enum { LIBEVENT_READ_CAP = 4096, READ_MORE_BYTES = 128 * 1024 };
+
 static void on_readable_or_written(struct bufferevent *bev, void *arg)
 {
     struct http_session *s = arg;
     s->activity_ms = clock_now_ms();
+    if ((bufferevent_get_enabled(bev) & EV_READ) && !bufferevent_openssl_get_ssl(bev) &&
+        evbuffer_get_length(bufferevent_get_input(bev)) >= LIBEVENT_READ_CAP)
+        bev_read_more(bev, READ_MORE_BYTES);
     http_kick(s);
 }
 
