@@ -21,12 +21,14 @@ size_t bev_read_more(struct bufferevent *bev, size_t max)
 {
     struct evbuffer *in = bufferevent_get_input(bev);
     struct evbuffer_iovec vec[2];
-    int n_vec = evbuffer_reserve_space(in, (ev_ssize_t)max, vec, 2);
-    if (n_vec <= 0)
-        return 0;
     /* The socket bufferevent keeps the end of its input frozen for everyone but its
      * own read callback; append the way that callback does. */
     evbuffer_unfreeze(in, 0);
+    int n_vec = evbuffer_reserve_space(in, (ev_ssize_t)max, vec, 2);
+    if (n_vec <= 0) {
+        evbuffer_freeze(in, 0);
+        return 0;
+    }
     ssize_t n;
     do
         n = readv(bufferevent_getfd(bev), (struct iovec *)vec, n_vec);
