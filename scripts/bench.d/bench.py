@@ -25,8 +25,9 @@ import tests  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 ALL_PROXIES = ("ferry", "nginx", "haproxy")
-SETTLE = 0.3  # seconds between runs: let sockets and CPU caches settle
-UNTIMED = {"mem": 9, "reload": 8}  # rough seconds per run of the tests that ignore -d
+TMP_PREFIX = "ferry-bench-"
+SETTLE = 0.1  # seconds between runs: let sockets and CPU caches settle
+UNTIMED = {"mem": 7, "reload": 8}  # rough seconds per run of the tests that ignore -d
 
 
 def parse_args(argv):
@@ -41,8 +42,10 @@ def parse_args(argv):
     ap.add_argument("-p", default=",".join(ALL_PROXIES), metavar="PROXIES",
                     help="comma list of proxies (default %(default)s)")
     ap.add_argument("--ferry-bin", default=os.environ.get(
-        "FERRY_BIN", os.path.join(ROOT, "build", "release", "ferry")))
-    ap.add_argument("--out", default=os.path.join(ROOT, "build", "bench"))
+        "FERRY_BIN", os.path.join(ROOT, "build", "release", "ferry")),
+        help="ferry binary (default $FERRY_BIN or build/release/ferry)")
+    ap.add_argument("--out", default=os.path.join(ROOT, "build", "bench"),
+                    help="where results go (default build/bench)")
     ap.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (debugging)")
     args = ap.parse_args(argv)
     args.tests = [t for t in args.t.split(",") if t]
@@ -58,7 +61,17 @@ class Env:
     """What every server and test needs: paths, certs, pinning, the process registry."""
 
     def __init__(self, args, pin):
-        self.tmp = tempfile.mkdtemp(prefix="ferry-bench-")
+        dev = os.path.join(ROOT, "certs", "dev")
+        self.certs = {"ca": "ca.crt", "ec_cert": "localhost.crt", "ec_key": "localhost.key",
+                      "rsa_cert": "localhost-rsa.crt", "rsa_key": "localhost-rsa.key"}
+        for k, name in self.certs.items():
+            self.certs[k] = os.path.join(dev, name)
+            if not os.path.exists(self.certs[k]):
+                raise SystemExit("bench: %s missing; run certs/gen-dev-certs.sh" % self.certs[k])
+        remove_stale_tmp()
+        self.tmp = tempfile.mkdtemp(prefix=TMP_PREFIX)
+        with open(os.path.join(self.tmp, "bench.pid"), "w") as f:
+            f.write("%d\n" % os.getpid())
         self.pin = pin
         self.cmdlog = procs.CommandLog()
         self.registry = procs.Registry(self.cmdlog)
@@ -70,13 +83,6 @@ class Env:
         for path, size in self.file_sizes.items():
             with open(self.www + path, "wb") as f:
                 f.write(os.urandom(size))
-        dev = os.path.join(ROOT, "certs", "dev")
-        self.certs = {"ca": "ca.crt", "ec_cert": "localhost.crt", "ec_key": "localhost.key",
-                      "rsa_cert": "localhost-rsa.crt", "rsa_key": "localhost-rsa.key"}
-        for k, name in self.certs.items():
-            self.certs[k] = os.path.join(dev, name)
-            if not os.path.exists(self.certs[k]):
-                raise SystemExit("bench: %s missing; run certs/gen-dev-certs.sh" % self.certs[k])
         for pem, cert, key in (("ec_pem", "ec_cert", "ec_key"), ("rsa_pem", "rsa_cert", "rsa_key")):
             # HAProxy wants certificate and key in one file.
             path = os.path.join(self.tmp, pem + ".pem")
@@ -86,6 +92,22 @@ class Env:
                     with open(src) as s:
                         f.write(s.read())
             self.certs[pem] = path
+
+
+def remove_stale_tmp():
+    """Temp dirs of benches that were SIGKILLed (their own cleanup never ran)."""
+    base = tempfile.gettempdir()
+    for name in os.listdir(base):
+        path = os.path.join(base, name)
+        if not name.startswith(TMP_PREFIX):
+            continue
+        try:
+            with open(os.path.join(path, "bench.pid")) as f:
+                pid = int(f.read())
+        except (OSError, ValueError):
+            continue
+        if not os.path.exists("/proc/%d" % pid):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def raise_fd_limit():
@@ -118,17 +140,18 @@ def headline(test, res):
 
 
 def ensure_running(proxy, rnd, say):
-    """Restart a proxy that died (at most once per round): one crash costs one row."""
-    if proxy.alive() or getattr(proxy, "last_try", None) == rnd:
+    """Restart a proxy that died, so one crash costs one row, not the rest of the run.
+    A start that failed is not retried in the same round (it may take 10 s each)."""
+    if proxy.alive() or getattr(proxy, "failed_round", None) == rnd:
         return
-    proxy.last_try = rnd
     ok, _ = proxy.available()
     if not ok:
         return
     if proxy.proc is not None:
         say("   %s is not running (exit status %s); restarting. Log tail:\n%s"
             % (proxy.name, proxy.proc.returncode, proxy.log_tail(5)))
-    proxy.restart()
+    if not proxy.restart():
+        proxy.failed_round = rnd
 
 
 def save_configs(env, dest):
@@ -142,6 +165,8 @@ def save_configs(env, dest):
 
 def main(argv):
     args = parse_args(argv)
+    # Explicitly: a shell starting us in the background leaves SIGINT ignored.
+    signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -159,7 +184,7 @@ def main(argv):
     env = Env(args, pin)
     timed = [t for t in args.tests if t not in UNTIMED]
     estimate = args.n * len(args.proxies) * (
-        len(timed) * (args.d + 1.5) + sum(UNTIMED.get(t, 0) for t in args.tests))
+        len(timed) * (args.d + 0.5) + sum(UNTIMED.get(t, 0) for t in args.tests))
     meta = [("date", stamp), ("host", os.uname().nodename), ("cpus", len(os.sched_getaffinity(0))),
             ("load", "%.2f %.2f %.2f" % os.getloadavg()), ("pinned", pin.enabled),
             ("rounds", args.n), ("seconds", args.d), ("fd limit", fds),
@@ -222,6 +247,9 @@ def main(argv):
         results.close()
         save_configs(env, os.path.join(args.out, "configs-" + stamp))
         with open(paths["commands"], "w") as f:
+            f.write("# scripts/bench %s, in order. %s was a temp dir (removed); the configs\n"
+                    "# rendered there are in %s/\n" % (
+                        " ".join(argv), env.tmp, os.path.join(args.out, "configs-" + stamp)))
             f.write("\n".join(env.cmdlog.lines) + "\n")
         if args.keep_tmp:
             say("temp dir kept: %s" % env.tmp)

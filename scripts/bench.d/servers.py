@@ -168,7 +168,7 @@ class Proxy:
         raise NotImplementedError
 
     def start(self):
-        """Start and wait until the http listener accepts. False (with start_error) if
+        """Start and wait until every listener accepts. False (with start_error) if
         the proxy is unavailable, exits or never listens."""
         ok, why = self.available()
         if not ok:
@@ -184,12 +184,15 @@ class Proxy:
                 self.start_error = "exited with status %s: %s" % (self.proc.returncode,
                                                                   self.log_tail())
                 return False
-            if procs.wait_port(self.ports["http"], 0.1) and self.worker_pids():
+            # All four: a proxy may bind its listeners one after the other.
+            if all(procs.wait_port(self.ports[l], 0.1) for l in LISTENERS) \
+                    and self.worker_pids():
                 for pid in self.worker_pids():
                     self.env.registry.remember(pid)
                 self.start_error = None
                 return True
-        self.start_error = "http listener 127.0.0.1:%d never accepted" % self.ports["http"]
+        self.start_error = "listeners %s not all accepting after 10 s" % ", ".join(
+            "%s=%d" % (l, self.ports[l]) for l in LISTENERS)
         self.stop()
         return False
 
@@ -261,7 +264,8 @@ class Proxy:
             elif want is not None and len(body) != want:
                 why = "%s %s: %d bytes, want %d" % (listener, path, len(body), want)
         if why and self.log_hint:
-            last = self.log_tail(1)
+            # Without its timestamp, so identical failures in every round read as one.
+            last = re.sub(r"^\S*\d{4}-\d\d-\d\d[T ]\S+\s+", "", self.log_tail(1))
             if last:
                 why += " (%s log: %s)" % (self.name, last[-160:])
         return why
@@ -308,6 +312,19 @@ class HaproxyProxy(Proxy):
 
     def argv(self):
         return ["haproxy", "-W", "-f", self.conf]
+
+    def reload_marker(self):
+        """How many times the master logged "Loading success." (once per finished
+        start or reload; a SIGUSR2 that arrives before it may be coalesced)."""
+        try:
+            with open(os.path.join(self.dir, self.log_name), errors="replace") as f:
+                return f.read().count("Loading success.")
+        except OSError:
+            return None
+
+    @staticmethod
+    def reloaded(before, after):
+        return before is not None and after is not None and after > before
 
     def reload(self):
         self.env.cmdlog.add(["kill", "-USR2", str(self.proc.pid)], "haproxy master-worker reload")

@@ -21,7 +21,7 @@ CONNECTIONS = 50       # wrk and ab concurrency
 WRK_THREADS = int(os.environ.get("WRK_THREADS", "1"))
 S_TIME_PROCS = 16      # parallel `openssl s_time -reuse` clients (each is sequential)
 IDLE_PLAIN, IDLE_TLS = 5000, 1000
-RELOADS, RELOAD_GAP = 10, 0.4
+RELOADS, RELOAD_GAP, RELOAD_PAUSE, RELOAD_WAIT = 10, 0.4, 0.3, 1.5
 MAX_ERROR_SHARE = 0.01  # more failed requests than this and the run is n/a
 MIB, GIB = float(1 << 20), float(1 << 30)
 
@@ -33,8 +33,10 @@ class NA(Exception):
 class Window:
     """CPU accounting for one measured run."""
 
-    def __init__(self, env, proxy):
-        self.env, self.proxy = env, proxy
+    def __init__(self, env, proxy, client_pids=None):
+        """CLIENT_PIDS: load tools still running when the window closes (read from
+        /proc); by default the tools are reaped inside the window and counted then."""
+        self.env, self.proxy, self.client_pids = env, proxy, client_pids
 
     def __enter__(self):
         self.pids = self.proxy.worker_pids()
@@ -43,12 +45,13 @@ class Window:
         self.backend0 = {p: procs.proc_cpu_seconds(p) for p in self.backend_pids}
         self.sys0 = procs.system_cpu()
         self.child = procs.ChildCpu().start()
+        self.client0 = {p: procs.proc_cpu_seconds(p) for p in self.client_pids or []}
         self.t0 = time.monotonic()
         return self
 
     def __exit__(self, *exc):
         self.wall = time.monotonic() - self.t0
-        self.client_cpu = self.child.stop()
+        self.client_cpu = _delta(self.client0) if self.client_pids else self.child.stop()
         self.sys1 = procs.system_cpu()
         self.proxy_cpu = _delta(self.proxy0)
         self.backend_cpu = _delta(self.backend0) or 0.0
@@ -195,46 +198,98 @@ def test_hs_rsa(env, proxy, seconds):
 
 # ---------------------------------------------------------------- resumption: s_time
 
+RESUME_WARMUP = 0.5  # s: processes started, first full handshakes done
+
+
 def test_resume(env, proxy, seconds):
     """S_TIME_PROCS parallel `openssl s_time -reuse`: each does one full handshake, then
-    reconnects for SECONDS resuming that session (a TLS 1.3 PSK from the server's
+    reconnects over and over resuming that session (a TLS 1.3 PSK from the server's
     ticket; psk_dhe_ke, so an X25519 exchange per connection as in real clients), sends
-    one request and reads the response to EOF. s_time prints 'r' per resumed connection."""
+    one request and reads the response to EOF. s_time writes 'r' per resumed connection
+    and '*' per full one; with stdout unbuffered (stdbuf -o0) they are counted live
+    over exactly SECONDS after a warm-up, then the clients are stopped. (s_time's own
+    summary has whole-second resolution.)"""
     require(proxy, "https")
     # s_time sends "GET <page> HTTP/1.0\r\n\r\n"; smuggle a Host header into <page> so
     # every proxy forwards the same valid request.
     page = "/ HTTP/1.0\r\nHost: localhost\r\nX-Bench:"
-    argv = client_argv(env, ["openssl", "s_time", "-connect",
+    argv = client_argv(env, ["stdbuf", "-o0", "openssl", "s_time", "-connect",
                              "127.0.0.1:%d" % proxy.ports["https"], "-reuse", "-tls1_3",
-                             "-time", str(seconds), "-www", page])
-    env.cmdlog.add(argv, "x%d in parallel" % S_TIME_PROCS)
-    with Window(env, proxy) as w:
-        kids = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                 stdin=subprocess.DEVNULL, preexec_fn=procs._child_setup)
-                for _ in range(S_TIME_PROCS)]
-        outs = []
+                             "-time", str(seconds + 3), "-www", page])
+    env.cmdlog.add(argv, "x%d in parallel, stopped after %.1f+%d s"
+                   % (S_TIME_PROCS, RESUME_WARMUP, seconds))
+    kids = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL)
+            for _ in range(S_TIME_PROCS)]
+    counter = _ProgressCounter(kids)
+    try:
+        counter.run_until(time.monotonic() + RESUME_WARMUP)
+        counter.reset()
+        with Window(env, proxy, [k.pid for k in kids]) as w:
+            counter.run_until(time.monotonic() + seconds)
+    finally:
         for k in kids:
-            try:
-                outs.append(k.communicate(timeout=seconds + 60)[0].decode(errors="replace"))
-            except subprocess.TimeoutExpired:
-                k.kill()
-                outs.append(k.communicate()[0].decode(errors="replace"))
+            k.kill()
+            k.wait()
     check_alive(proxy)
-    conns = reused = 0
-    for out in outs:
-        m = re.search(r"^(\d+) connections in [\d.]+s", out, re.M)
-        if m:
-            conns += int(m.group(1))
-        reused += sum(line.count("r") for line in out.splitlines()
-                      if line and set(line) <= set("r*t3"))
+    conns = counter.reused + counter.full
     if conns == 0:
-        raise NA("s_time made no connections: %s" % outs[0].strip()[-200:])
-    res = {"resumed_s": reused / w.wall, "conn_s": conns / w.wall,
-           "reuse_pct": 100.0 * reused / conns, "requests": conns}
+        raise NA("s_time made no connections: %s" % counter.text()[-200:])
+    res = {"resumed_s": counter.reused / w.wall, "conn_s": conns / w.wall,
+           "reuse_pct": 100.0 * counter.reused / conns, "requests": conns}
     if w.proxy_cpu is not None:
         res["cpu_ms_per_1k"] = w.proxy_cpu * 1000.0 / conns * 1000.0
     res.update(w.busy())
     return res
+
+
+class _ProgressCounter:
+    """Counts s_time's per-connection progress characters on many pipes at once."""
+
+    def __init__(self, kids):
+        import selectors
+        self.sel = selectors.DefaultSelector()
+        self.first, self.tail = {}, {}
+        for k in kids:
+            os.set_blocking(k.stdout.fileno(), False)
+            self.sel.register(k.stdout, selectors.EVENT_READ, k)
+            self.first[k.pid] = self.tail[k.pid] = b""
+        self.reset()
+
+    def reset(self):
+        self.reused = self.full = 0
+
+    def run_until(self, deadline):
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.sel.get_map():
+                return
+            for key, _ in self.sel.select(left):
+                try:
+                    data = os.read(key.fileobj.fileno(), 65536)
+                except BlockingIOError:
+                    continue
+                if not data:
+                    self.sel.unregister(key.fileobj)
+                    continue
+                self.feed(key.data.pid, data)
+
+    def feed(self, pid, data):
+        """Progress lines are runs of 'r'/'*'; other lines are s_time's messages."""
+        first = self.first[pid]  # first byte of the current line, b"" at a line start
+        parts = data.split(b"\n")
+        for n, part in enumerate(parts):
+            first = first or part[:1]
+            if first in (b"r", b"*"):
+                self.reused += part.count(b"r")
+                self.full += part.count(b"*")
+            if n < len(parts) - 1:
+                first = b""
+        self.first[pid] = first
+        self.tail[pid] = (self.tail[pid] + data)[-200:]
+
+    def text(self):
+        return " | ".join(t.decode(errors="replace").strip() for t in self.tail.values())
 
 
 # ---------------------------------------------------------------- memory
@@ -246,26 +301,26 @@ def _sum(fn, pids):
 
 def _idle_phase(env, proxy, listener, count):
     """Restart the proxy, measure it fresh, hold COUNT idle connections, measure again.
-    Returns (fresh_rss, fresh_pss_all, bytes_per_connection)."""
+    Returns (fresh_rss, fresh_private_all, bytes_per_connection)."""
     if not proxy.restart():
         raise NA("restart failed: %s" % proxy.start_error)
     require(proxy, listener)
-    time.sleep(0.3)
+    time.sleep(0.2)
     fresh = _sum(procs.rss_bytes, proxy.worker_pids())
-    fresh_pss = _sum(procs.pss_bytes, proxy.all_pids())
+    fresh_uss = _sum(procs.uss_bytes, proxy.all_pids())
     argv = client_argv(env, [PYTHON, os.path.join(CLIENTS, "idle.py"),
                              str(proxy.ports[listener]), str(count)])
     if listener != "http":
         argv += ["--tls", env.certs["ca"]]
     env.cmdlog.add(argv)
     kid = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, preexec_fn=procs._child_setup)
+                           stderr=subprocess.PIPE)
     try:
         line = _readline_timeout(kid, 120)
         if not line.startswith("READY "):
             raise NA("idle client: %s %s" % (line, kid.stderr.read1(500).decode(errors="replace")))
         ready = json.loads(line[6:])
-        time.sleep(0.5)
+        time.sleep(0.3)  # let the proxy finish with the last requests
         loaded = _sum(procs.rss_bytes, proxy.worker_pids())
     finally:
         kid.stdin.close()
@@ -280,7 +335,7 @@ def _idle_phase(env, proxy, listener, count):
                  % (ready["open"], count, listener, ready["errors"]))
     if fresh is None or loaded is None:
         raise NA("could not read RSS")
-    return fresh, fresh_pss, (loaded - fresh) / ready["open"]
+    return fresh, fresh_uss, (loaded - fresh) / ready["open"]
 
 
 def _readline_timeout(kid, timeout):
@@ -294,11 +349,12 @@ def _readline_timeout(kid, timeout):
 
 
 def test_mem(env, proxy, seconds):
-    fresh, fresh_pss, per_conn = _idle_phase(env, proxy, "http", IDLE_PLAIN)
+    require(proxy, "http")  # before restarting: a broken proxy costs no start timeouts
+    require(proxy, "https")
+    fresh, fresh_uss, per_conn = _idle_phase(env, proxy, "http", IDLE_PLAIN)
     _, _, per_tls = _idle_phase(env, proxy, "https", IDLE_TLS)
-    proxy.restart()  # leave it fresh (and without a bloated heap) for the next test
     return {"rss_fresh_mib": fresh / MIB,
-            "pss_all_mib": fresh_pss / MIB if fresh_pss is not None else None,
+            "private_all_mib": fresh_uss / MIB if fresh_uss is not None else None,
             "bytes_per_conn": per_conn, "bytes_per_tls_conn": per_tls}
 
 
@@ -306,32 +362,31 @@ def test_mem(env, proxy, seconds):
 
 def test_reload(env, proxy, seconds):
     """Keep-alive + new-connection load (clients/reloadload.py) on the http listener
-    while the proxy reloads its unchanged config RELOADS times, RELOAD_GAP s apart."""
+    while the proxy reloads its unchanged config RELOADS times. Each reload is awaited
+    (nginx: a new worker; HAProxy: "Loading success." from the master; ferry: the
+    admin API's generation) and followed by RELOAD_PAUSE s, with at least RELOAD_GAP s
+    between signals. A signal that shows no effect within RELOAD_WAIT s is sent again
+    (HAProxy drops a SIGUSR2 that arrives just after it finished a reload), so every
+    proxy really goes through RELOADS reloads."""
     require(proxy, "http")
-    load_secs = 1.0 + RELOADS * RELOAD_GAP + 1.0
     argv = client_argv(env, [PYTHON, os.path.join(CLIENTS, "reloadload.py"),
-                             str(proxy.ports["http"]), "%.1f" % load_secs])
-    env.cmdlog.add(argv)
+                             str(proxy.ports["http"]), "60"])
+    env.cmdlog.add(argv, "until the reloads are done")
     proxy.mark_log()
-    marker = proxy.reload_marker()
-    applied = 0
     kid = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           stdin=subprocess.DEVNULL, preexec_fn=procs._child_setup)
-    problem = None
+                           stdin=subprocess.PIPE)
+    problem, applied, signals = None, 0, 0
     try:
-        time.sleep(1.0)
+        time.sleep(0.3)  # load running on both kinds of connections
         for _ in range(RELOADS):
-            problem = proxy.reload() or problem
-            time.sleep(RELOAD_GAP)
-            problem = problem or proxy.reload_problem()
-            now = proxy.reload_marker()
-            if proxy.reloaded(marker, now):
-                applied += 1
-            marker = now
+            seen, sent = _reload_once(proxy)
+            applied += seen
+            signals += sent
+            problem = proxy.reload_problem()
             if problem:
-                kid.kill()
                 break
-        out, err = kid.communicate(timeout=load_secs + 30)
+        time.sleep(0.3)  # the last reload's effects on the load
+        out, err = kid.communicate(b"", timeout=30)
     finally:
         if kid.poll() is None:
             kid.kill()
@@ -346,9 +401,29 @@ def test_reload(env, proxy, seconds):
         raise NA("load client failed: %s" % err.decode(errors="replace")[-200:])
     res = {"failed": r["failed"], "refused": r["refused_total"],
            "failed_idle_ka": r["ka_failed_idle"], "ok_requests": r["ok"],
-           "reloads_seen": applied}
+           "reloads_seen": applied, "reload_signals": signals}
     proxy.restart()  # drop old workers still draining; next test starts clean
     return res
+
+
+def _reload_once(proxy):
+    """Signal a reload and wait for it. Returns (1 if seen else 0, signals sent)."""
+    marker = proxy.reload_marker()
+    first = time.monotonic()
+    for attempt in range(1, 4):
+        sent = time.monotonic()
+        proxy.reload()
+        while marker is not None and time.monotonic() - sent < RELOAD_WAIT:
+            if proxy.reloaded(marker, proxy.reload_marker()):
+                time.sleep(max(RELOAD_PAUSE, RELOAD_GAP - (time.monotonic() - first)))
+                return 1, attempt
+            if not proxy.alive():
+                return 0, attempt
+            time.sleep(0.02)
+        if marker is None:  # can't observe this proxy's reloads: just pace them
+            time.sleep(RELOAD_GAP)
+            return 0, attempt
+    return 0, attempt
 
 
 TESTS = {

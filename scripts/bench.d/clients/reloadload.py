@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""reloadload.py PORT SECONDS [KEEPALIVE_CONNS NEWCONN_LOOPS]: HTTP load on
+"""reloadload.py PORT MAX_SECONDS [KEEPALIVE_CONNS NEWCONN_LOOPS]: HTTP load on
 127.0.0.1:PORT that counts every failure precisely, for the `reload` test.
 
-Two kinds of clients run side by side for SECONDS:
+Runs until stdin reaches EOF (the bench has finished reloading) or MAX_SECONDS pass.
+Two kinds of clients run side by side:
   * keep-alive: KEEPALIVE_CONNS connections each sending GET / back to back; a request
     that gets no complete response (EOF, reset, timeout) is a failure. When the server
     closes the connection *between* requests (nginx and HAProxy close idle keep-alive
@@ -16,6 +17,7 @@ Prints one JSON line with the counters.
 """
 import asyncio
 import json
+import os
 import sys
 import time
 
@@ -60,7 +62,7 @@ async def connect(port, stats, prefix):
 async def keepalive_client(port, deadline, stats):
     reader = writer = None
     used = 0  # requests answered on the current connection
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline[0]:
         if writer is None:
             pair = await connect(port, stats, "ka_")
             if pair is None:
@@ -91,7 +93,7 @@ async def keepalive_client(port, deadline, stats):
 
 
 async def newconn_client(port, deadline, stats):
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline[0]:
         pair = await connect(port, stats, "new_")
         if pair is None:
             await asyncio.sleep(0.01)
@@ -115,7 +117,10 @@ async def main():
     stats = Stats(ok=0, bad_status=0, ka_failed_idle=0, ka_failed_other=0,
                   ka_connect_failed=0, ka_closed_cleanly=0, new_failed=0,
                   new_connect_failed=0, refused=0)
-    deadline = time.monotonic() + seconds
+    deadline = [time.monotonic() + seconds]
+    loop = asyncio.get_running_loop()
+    stdin_done = loop.run_in_executor(None, sys.stdin.read)
+    stdin_done.add_done_callback(lambda _: deadline.__setitem__(0, time.monotonic()))
     await asyncio.gather(*([keepalive_client(port, deadline, stats) for _ in range(ka)] +
                            [newconn_client(port, deadline, stats) for _ in range(new)]))
     stats["failed"] = (stats["ka_failed_idle"] + stats["ka_failed_other"] +
@@ -123,6 +128,7 @@ async def main():
     stats["refused_total"] = (stats["refused"] + stats["ka_connect_failed"] +
                               stats["new_connect_failed"])
     print(json.dumps(stats), flush=True)
+    os._exit(0)  # the stdin reader thread may still be blocked
 
 
 if __name__ == "__main__":
