@@ -730,6 +730,15 @@ def curl(args, timeout=30.0, quiet=True):
     return res.returncode, res.stdout, res.stderr.decode(errors="replace")
 
 
+def rss_kib(pid):
+    """Resident memory of a process, in KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for pid %d" % pid)
+
+
 def pattern_bytes(n, offset=0):
     """What demo_backend's /bytes/N sends: byte i = 'a' + i % 26."""
     unit = bytes(range(ord("a"), ord("a") + 26))

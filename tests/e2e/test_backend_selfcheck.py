@@ -35,14 +35,6 @@ def test_echo_mode_returns_every_byte_then_closes_after_half_close():
         assert got == data, "echoed bytes differ"
 
 
-def _rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS for %d" % pid)
-
-
 def test_echo_mode_stops_reading_when_client_does_not_read():
     total = 64 * 1024 * 1024
     data = ft.pattern_bytes(total)
@@ -58,7 +50,7 @@ def test_echo_mode_stops_reading_when_client_does_not_read():
             pass
 
     with ft.Backend("e", mode="echo") as b, ft.connect(b.port, timeout=30) as sock:
-        rss_before = _rss_kib(b.pid)
+        rss_before = ft.rss_kib(b.pid)
         pusher = threading.Thread(target=push, args=(sock,), daemon=True)
         pusher.start()
         last = [-1, 0]
@@ -70,7 +62,7 @@ def test_echo_mode_stops_reading_when_client_does_not_read():
             return last[1] >= 3
         ft.poll_until(stalled, timeout=15, interval=0.1, message="sender stalls")
         assert sent[0] < total // 2, "backend swallowed %d bytes unread" % sent[0]
-        grown = _rss_kib(b.pid) - rss_before
+        grown = ft.rss_kib(b.pid) - rss_before
         assert grown < 16 * 1024, "backend grew %d KiB while the client did not read" % grown
         got = ft.read_until_close(sock, timeout=30)
         pusher.join(5)
@@ -79,12 +71,12 @@ def test_echo_mode_stops_reading_when_client_does_not_read():
 
 def test_bytes_route_is_streamed_not_built_in_memory():
     with ft.Backend("a") as b, ft.Client(b.port, timeout=10) as c:
-        rss_before = _rss_kib(b.pid)
+        rss_before = ft.rss_kib(b.pid)
         c.send(b"GET /bytes/200000000 HTTP/1.1\r\nHost: x\r\n\r\n")
         got = c.read_exactly(100000)
         assert got.startswith(b"HTTP/1.1 200 OK\r\n"), got[:100]
         assert b"Content-Length: 200000000\r\n" in got, got[:300]
-        grown = _rss_kib(b.pid) - rss_before
+        grown = ft.rss_kib(b.pid) - rss_before
         assert grown < 16 * 1024, "backend grew %d KiB for an unread 200 MB body" % grown
 
 

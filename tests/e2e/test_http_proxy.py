@@ -137,19 +137,15 @@ def test_slow_reader_download_does_not_grow_ferry_memory():
     b = ft.Backend("alpha")
     f, port = start(b)
 
-    def rss_kib():
-        with open("/proc/%d/status" % f.pid) as fh:
-            return int([ln for ln in fh if ln.startswith("VmRSS:")][0].split()[1])
-
     with f, b:
-        before = rss_kib()
+        before = ft.rss_kib(f.pid)
         with ft.connect(port, timeout=30) as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
             sock.sendall(b"GET /bytes/%d HTTP/1.1\r\nHost: a\r\n\r\n" % n)
             head = sock.recv(1000)
             assert head.startswith(b"HTTP/1.1 200"), head
             samples = []
-            ft.poll_until(lambda: samples.append(rss_kib()) or
+            ft.poll_until(lambda: samples.append(ft.rss_kib(f.pid)) or
                           (len(samples) > 5 and samples[-1] == samples[-4]),
                           timeout=20, interval=0.1, message="ferry RSS settles")
             # socket buffers and ferry's watermarks hold a few MiB; not the GiB

@@ -5,12 +5,10 @@ finish on the generation they hold, backend state kept (design.md, "Reload")."""
 
 import json
 import os
-import signal
 import socket
 import ssl
 import sys
 import threading
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ferrytest as ft  # noqa: E402

@@ -177,21 +177,13 @@ def test_idle_relay_is_closed_after_tcp_idle_ms():
             assert 0.2 < elapsed < 3, "closed after %.2fs" % elapsed
 
 
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS for %d" % pid)
-
-
 def test_slow_reader_does_not_make_ferry_buffer_everything():
     """The client sends but never reads; the echo backend stalls, so the relay must stop
     reading from the client: sending stalls (the kernel's socket buffers fill, a few
     MiB each on loopback) and ferry's own memory stays flat."""
     total = 256 * 1024 * 1024
     with ft.Backend("e", mode="echo") as b, ft.Ferry(tcp_config([b.address])) as f:
-        before = rss_kib(f.pid)
+        before = ft.rss_kib(f.pid)
         with ft.connect(f.port("tcp")) as sock:
             sock.setblocking(False)
             sent, chunk = 0, b"z" * 65536
@@ -201,7 +193,7 @@ def test_slow_reader_does_not_make_ferry_buffer_everything():
                     sent += sock.send(chunk)
                 except BlockingIOError:
                     time.sleep(0.01)
-            grown = rss_kib(f.pid) - before
+            grown = ft.rss_kib(f.pid) - before
             assert sent < total // 2, "ferry accepted %d bytes from a stalled relay" % sent
             assert grown < 16 * 1024, "ferry grew by %d KiB for a stalled relay" % grown
 
