@@ -224,10 +224,25 @@ static bool step(struct http_session *s)
  * it (epoll_ctl) whenever data is added and disarms it when the output empties, two
  * syscalls per response and side. TLS bufferevents write through OpenSSL their way.
  * Returns true when it wrote something or failed (another round is worth it). */
+/* bufferevent_openssl writes each chain of the output as its own TLS record and
+ * write(2): a response head and a small body would cost two of each. A small output
+ * made of several chains is joined first (a copy of at most one record). */
+enum { TLS_RECORD_BYTES = 16384 };
+
+static void coalesce_tls_output(struct bufferevent *bev)
+{
+    struct evbuffer *out = bufferevent_get_output(bev);
+    size_t len = evbuffer_get_length(out);
+    if (len > 0 && len <= TLS_RECORD_BYTES && evbuffer_peek(out, -1, NULL, NULL, 0) > 1)
+        evbuffer_pullup(out, -1);
+}
+
 static bool write_through(struct bufferevent *bev, bool *failed)
 {
-    if (bufferevent_openssl_get_ssl(bev))
+    if (bufferevent_openssl_get_ssl(bev)) {
+        coalesce_tls_output(bev);
         return false;
+    }
     struct evbuffer *out = bufferevent_get_output(bev);
     bool is_armed = (bufferevent_get_enabled(bev) & EV_WRITE) != 0;
     if (evbuffer_get_length(out) == 0) {
