@@ -12,10 +12,11 @@ struct bufferevent;
 void bev_close(struct bufferevent *bev);
 
 /* libevent 2.1 reads a socket at most 4096 bytes per readv, after a FIONREAD probe:
- * two syscalls per 4 KiB of a large body. Called from a read callback on a plain
- * socket bufferevent whose input just grew by a full 4096 bytes, this reads up to
- * `max` more bytes in one readv straight into its input. EOF and errors are left for
- * libevent's next read to report. Returns the bytes added. */
-size_t bev_read_more(struct bufferevent *bev, size_t max);
+ * two syscalls per 4 KiB. For plain socket bufferevents ferry reads itself, straight
+ * into the bufferevent's input, with one readv of up to `max` bytes.
+ * Returns BEV_READ_DATA (*got bytes added), BEV_READ_EOF, BEV_READ_AGAIN (nothing
+ * yet) or BEV_READ_ERROR (errno says why). */
+enum bev_read_result { BEV_READ_DATA, BEV_READ_EOF, BEV_READ_AGAIN, BEV_READ_ERROR };
+enum bev_read_result bev_read_socket(struct bufferevent *bev, size_t max, size_t *got);
 
 #endif

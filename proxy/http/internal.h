@@ -70,6 +70,8 @@ struct http_session {
     enum hs_state state;
     enum up_state up_state;
     struct event *timer;        /* owned: the state's timeout; also runs the deferred free */
+    struct event *client_read;  /* owned; plain clients only: ferry reads the socket
+                                   itself (see bev_read_socket) */
     struct evbuffer *fwd_head;  /* owned: rewritten request head, kept while a re-send
                                    may still need it */
     bool busy, again;           /* pump running / another round wanted */

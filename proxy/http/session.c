@@ -82,6 +82,8 @@ static void session_free(struct http_session *s)
     if (s->up)
         http_upstream_release(s, false);
     event_free(s->timer);
+    if (s->client_read)
+        event_free(s->client_read);
     evbuffer_free(s->fwd_head);
     session_detach(&s->base);
     free(s);
@@ -118,6 +120,8 @@ void http_close(struct http_session *s)
     http_set_state(s, HS_CLOSED);
     bufferevent_setcb(s->base.client, NULL, NULL, NULL, NULL);
     bufferevent_disable(s->base.client, EV_READ | EV_WRITE);
+    if (s->client_read)
+        event_del(s->client_read);
     if (s->up) {
         bufferevent_setcb(s->up, NULL, NULL, NULL, NULL);
         bufferevent_disable(s->up, EV_READ | EV_WRITE);
@@ -171,6 +175,21 @@ static void set_reading(struct bufferevent *bev, bool *is_reading, bool want)
     *is_reading = want;
 }
 
+static void set_client_reading(struct http_session *s, bool want)
+{
+    if (!s->client_read) {
+        set_reading(s->base.client, &s->client_reading, want);
+        return;
+    }
+    if (s->client_reading == want)
+        return;
+    if (want)
+        event_add(s->client_read, NULL);
+    else
+        event_del(s->client_read);
+    s->client_reading = want;
+}
+
 /* Throttles `*flag` (reading the side that fills `to`) by the length of to's output,
  * with the write low watermark telling us when it has drained. */
 static void update_throttle(struct bufferevent *to, bool *flag)
@@ -196,7 +215,7 @@ static void update_flow(struct http_session *s)
     update_throttle(s->base.client, &s->up_throttled);
     bool client_want = !s->client_eof && !s->client_throttled &&
                        evbuffer_get_length(client_in(s)) < in_max;
-    set_reading(s->base.client, &s->client_reading, client_want);
+    set_client_reading(s, client_want);
     if (!s->up)
         return;
     bool up_active = s->state == HS_TUNNEL || s->up_state == UP_WAIT_HEAD || s->up_state == UP_BODY;
@@ -320,17 +339,39 @@ void http_kick(struct http_session *s)
 /* ---- callbacks: record, then kick -------------------------------------------------- */
 
 /* A plain socket's input that holds a whole libevent read (4 KiB) probably has more
- * waiting: take up to this much more in one readv (see bev_read_more). Bounded so the
- * back-pressure checks of the next pump round stay meaningful. */
+ * waiting: take up to this much more in one readv (see bev_read_socket). Bounded so
+ * the back-pressure checks of the next pump round stay meaningful. */
 enum { LIBEVENT_READ_CAP = 4096, READ_MORE_BYTES = 128 * 1024 };
 
 static void on_readable_or_written(struct bufferevent *bev, void *arg)
 {
     struct http_session *s = arg;
     s->activity_ms = clock_now_ms();
+    size_t got;
     if ((bufferevent_get_enabled(bev) & EV_READ) && !bufferevent_openssl_get_ssl(bev) &&
         evbuffer_get_length(bufferevent_get_input(bev)) >= LIBEVENT_READ_CAP)
-        bev_read_more(bev, READ_MORE_BYTES);
+        bev_read_socket(bev, READ_MORE_BYTES, &got);   /* EOF/errors: libevent's next read */
+    http_kick(s);
+}
+
+/* A plain client's socket is readable: read it ourselves (one readv, no FIONREAD). */
+static void on_client_readable(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_session *s = arg;
+    size_t got;
+    switch (bev_read_socket(s->base.client, READ_MORE_BYTES, &got)) {
+    case BEV_READ_AGAIN:
+        return;
+    case BEV_READ_DATA:
+        break;
+    case BEV_READ_EOF:
+        s->client_eof = true;
+        break;
+    case BEV_READ_ERROR:
+        s->client_error = true;
+        break;
+    }
+    s->activity_ms = clock_now_ms();
     http_kick(s);
 }
 
@@ -410,11 +451,16 @@ int http_session_start(struct worker *w, struct runtime *rt, struct rt_listener 
         return -1;
     s->timer = evtimer_new(worker_base(w), on_timer, s);
     s->fwd_head = evbuffer_new();
-    if (!s->timer || !s->fwd_head) {
+    if (!bufferevent_openssl_get_ssl(client))
+        s->client_read = event_new(worker_base(w), bufferevent_getfd(client), EV_READ | EV_PERSIST,
+                                   on_client_readable, s);
+    if (!s->timer || !s->fwd_head || (!bufferevent_openssl_get_ssl(client) && !s->client_read)) {
         if (s->timer)
             event_free(s->timer);
         if (s->fwd_head)
             evbuffer_free(s->fwd_head);
+        if (s->client_read)
+            event_free(s->client_read);
         free(s);
         return -1;
     }
@@ -424,13 +470,15 @@ int http_session_start(struct worker *w, struct runtime *rt, struct rt_listener 
     s->start_ms = clock_now_ms();
     bufferevent_setcb(client, on_readable_or_written, on_readable_or_written, on_client_event, s);
     bufferevent_setwatermark(client, EV_READ | EV_WRITE, 0, 0);
-    /* Plain sockets write through (see write_through()); TLS the libevent way. */
-    if (bufferevent_openssl_get_ssl(client))
+    /* Plain sockets: ferry writes through (see write_through()) and reads itself (see
+     * on_client_readable); TLS the libevent way. */
+    if (bufferevent_openssl_get_ssl(client)) {
         bufferevent_enable(client, EV_READ | EV_WRITE);
-    else
-        bufferevent_disable(client, EV_WRITE);
-    bufferevent_enable(client, EV_READ);
-    s->client_reading = true;
+        s->client_reading = true;
+    } else {
+        bufferevent_disable(client, EV_READ | EV_WRITE);
+        set_client_reading(s, true);
+    }
     http_arm_timer(s, rt->cfg->timeouts.client_idle_ms, false);
     return 0;
 }

@@ -206,11 +206,12 @@ def test_rejected_configs_change_nothing():
     occupier.bind(("127.0.0.1", 0))
     occupier.listen(1)
     busy_port = occupier.getsockname()[1]
-    fresh_port = ft.free_port()
     with occupier, ft.Backend("a") as a, ft.Backend("b") as b:
         port = ft.free_port()
         with ft.Ferry(http_config(port, [a])) as f, ft.Client(port) as kept:
             assert kept.request("GET", "/", host="x")[1]["x-backend"] == "a"
+            # chosen once ferry runs, so it cannot be the port its admin API took
+            fresh_port = ft.free_port()
 
             def tls_listener(cert, key):
                 return {"listen": "127.0.0.1:%d" % fresh_port, "mode": "http", "pool": "p",
