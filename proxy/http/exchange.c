@@ -60,6 +60,7 @@ static void release_backend(struct http_session *s)
 static void drop_connection(struct http_session *s, bool reusable)
 {
     struct bufferevent *up = s->up;
+    http_disown_upstream_reads(s, reusable);
     bufferevent_setcb(up, NULL, NULL, NULL, NULL);
     s->up = NULL;
     if (reusable)
@@ -95,10 +96,12 @@ static void install_connection(struct http_session *s, struct bufferevent *bev, 
     s->up_scan_len = 0;
     s->up_any_byte = false;
     http_watch_upstream(s);
-    /* Plain connections write through at the end of a pump round (session.c); a
-     * connect in progress has EV_WRITE enabled by libevent already. */
+    /* Plain connections write through at the end of a pump round and are read by ferry
+     * (session.c); a connect in progress has EV_WRITE enabled by libevent already. */
     if (upstream_is_tls(bev))
         bufferevent_enable(bev, EV_WRITE);
+    else
+        http_own_upstream_reads(s);
 }
 
 static bool open_connection(struct http_session *s)

@@ -72,6 +72,9 @@ struct http_session {
     struct event *timer;        /* owned: the state's timeout; also runs the deferred free */
     struct event *client_read;  /* owned; plain clients only: ferry reads the socket
                                    itself (see bev_read_socket) */
+    struct event *up_read;      /* owned; the same for plain upstream connections,
+                                   re-assigned to each one (allocated once) */
+    bool up_read_own;           /* up_read reads the current upstream connection */
     struct evbuffer *fwd_head;  /* owned: rewritten request head, kept while a re-send
                                    may still need it */
     bool busy, again;           /* pump running / another round wanted */
@@ -155,6 +158,10 @@ void http_abort_client(struct http_session *s);
 const struct config *http_cfg(const struct http_session *s);
 /* Sets the session's callbacks on s->up. */
 void http_watch_upstream(struct http_session *s);
+/* A plain upstream connection is read by ferry itself from now on (or, for a
+ * connection leaving the session, no longer). */
+void http_own_upstream_reads(struct http_session *s);
+void http_disown_upstream_reads(struct http_session *s, bool to_pool);
 struct http1_limits http_limits(const struct http_session *s, bool for_request);
 /* The access log line of the current request (once). */
 void http_record_request(struct http_session *s);

@@ -84,6 +84,8 @@ static void session_free(struct http_session *s)
     event_free(s->timer);
     if (s->client_read)
         event_free(s->client_read);
+    if (s->up_read)
+        event_free(s->up_read);
     evbuffer_free(s->fwd_head);
     session_detach(&s->base);
     free(s);
@@ -122,6 +124,8 @@ void http_close(struct http_session *s)
     bufferevent_disable(s->base.client, EV_READ | EV_WRITE);
     if (s->client_read)
         event_del(s->client_read);
+    if (s->up_read)
+        event_del(s->up_read);
     if (s->up) {
         bufferevent_setcb(s->up, NULL, NULL, NULL, NULL);
         bufferevent_disable(s->up, EV_READ | EV_WRITE);
@@ -175,19 +179,16 @@ static void set_reading(struct bufferevent *bev, bool *is_reading, bool want)
     *is_reading = want;
 }
 
-static void set_client_reading(struct http_session *s, bool want)
+/* For a socket ferry reads itself: the read event stands for EV_READ. */
+static void set_own_reading(struct event *ev, bool *is_reading, bool want)
 {
-    if (!s->client_read) {
-        set_reading(s->base.client, &s->client_reading, want);
-        return;
-    }
-    if (s->client_reading == want)
+    if (*is_reading == want)
         return;
     if (want)
-        event_add(s->client_read, NULL);
+        event_add(ev, NULL);
     else
-        event_del(s->client_read);
-    s->client_reading = want;
+        event_del(ev);
+    *is_reading = want;
 }
 
 /* Throttles `*flag` (reading the side that fills `to`) by the length of to's output,
@@ -215,13 +216,19 @@ static void update_flow(struct http_session *s)
     update_throttle(s->base.client, &s->up_throttled);
     bool client_want = !s->client_eof && !s->client_throttled &&
                        evbuffer_get_length(client_in(s)) < in_max;
-    set_client_reading(s, client_want);
+    if (s->client_read)
+        set_own_reading(s->client_read, &s->client_reading, client_want);
+    else
+        set_reading(s->base.client, &s->client_reading, client_want);
     if (!s->up)
         return;
     bool up_active = s->state == HS_TUNNEL || s->up_state == UP_WAIT_HEAD || s->up_state == UP_BODY;
     bool up_want = up_active && !s->up_eof && !s->up_throttled &&
                    evbuffer_get_length(bufferevent_get_input(s->up)) < in_max;
-    set_reading(s->up, &s->up_reading, up_want);
+    if (s->up_read_own)
+        set_own_reading(s->up_read, &s->up_reading, up_want);
+    else
+        set_reading(s->up, &s->up_reading, up_want);
 }
 
 static bool step(struct http_session *s)
@@ -338,41 +345,87 @@ void http_kick(struct http_session *s)
 
 /* ---- callbacks: record, then kick -------------------------------------------------- */
 
-/* A plain socket's input that holds a whole libevent read (4 KiB) probably has more
- * waiting: take up to this much more in one readv (see bev_read_socket). Bounded so
- * the back-pressure checks of the next pump round stay meaningful. */
-enum { LIBEVENT_READ_CAP = 4096, READ_MORE_BYTES = 128 * 1024 };
+/* Plain sockets are read by ferry in steps of up to this much: bounded so the
+ * back-pressure checks of the next pump round stay meaningful. */
+enum { READ_BYTES = 128 * 1024 };
 
 static void on_readable_or_written(struct bufferevent *bev, void *arg)
 {
     struct http_session *s = arg;
     s->activity_ms = clock_now_ms();
-    size_t got;
-    if ((bufferevent_get_enabled(bev) & EV_READ) && !bufferevent_openssl_get_ssl(bev) &&
-        evbuffer_get_length(bufferevent_get_input(bev)) >= LIBEVENT_READ_CAP)
-        bev_read_socket(bev, READ_MORE_BYTES, &got);   /* EOF/errors: libevent's next read */
     http_kick(s);
 }
 
-/* A plain client's socket is readable: read it ourselves (one readv, no FIONREAD). */
-static void on_client_readable(evutil_socket_t fd, short what, void *arg)
+/* A plain socket is readable: read it ourselves (one readv, no FIONREAD probe).
+ * Returns false when there was nothing to read after all. */
+static bool read_plain(struct http_session *s, struct bufferevent *bev, bool *eof, bool *error)
 {
-    struct http_session *s = arg;
     size_t got;
-    switch (bev_read_socket(s->base.client, READ_MORE_BYTES, &got)) {
+    switch (bev_read_socket(bev, READ_BYTES, &got)) {
     case BEV_READ_AGAIN:
-        return;
+        return false;
     case BEV_READ_DATA:
         break;
     case BEV_READ_EOF:
-        s->client_eof = true;
+        *eof = true;
         break;
     case BEV_READ_ERROR:
-        s->client_error = true;
+        *eof = *error = true;
         break;
     }
     s->activity_ms = clock_now_ms();
+    return true;
+}
+
+static void on_client_readable(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_session *s = arg;
+    bool eof = false, error = false;
+    if (!read_plain(s, s->base.client, &eof, &error))
+        return;
+    s->client_eof |= eof;
+    s->client_error |= error;
     http_kick(s);
+}
+
+static void on_upstream_readable(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_session *s = arg;
+    if (read_plain(s, s->up, &s->up_eof, &s->up_error))
+        http_kick(s);
+}
+
+void http_own_upstream_reads(struct http_session *s)
+{
+    struct event_base *base = worker_base(s->base.worker);
+    int fd = bufferevent_getfd(s->up);
+    if (!s->up_read)
+        s->up_read = event_new(base, fd, EV_READ | EV_PERSIST, on_upstream_readable, s);
+    else
+        event_assign(s->up_read, base, fd, EV_READ | EV_PERSIST, on_upstream_readable, s);
+    if (!s->up_read)
+        return;     /* out of memory: libevent reads this connection */
+    /* A pooled connection arrives with libevent reading it. Adding our event before
+     * removing libevent's keeps the fd registered in epoll throughout: no epoll_ctl
+     * for the hand-over (libevent counts read events per fd). */
+    bool was_reading = (bufferevent_get_enabled(s->up) & EV_READ) != 0;
+    if (was_reading)
+        event_add(s->up_read, NULL);
+    bufferevent_disable(s->up, EV_READ);
+    s->up_read_own = true;
+    s->up_reading = was_reading;
+}
+
+/* Before the connection goes back to the pool (which watches it with libevent's
+ * read event), hand the fd back in the same order: libevent's read first. */
+void http_disown_upstream_reads(struct http_session *s, bool to_pool)
+{
+    if (!s->up_read_own)
+        return;
+    if (to_pool)
+        bufferevent_enable(s->up, EV_READ);
+    event_del(s->up_read);
+    s->up_read_own = false;
 }
 
 static void on_client_event(struct bufferevent *bev, short what, void *arg)
@@ -477,7 +530,7 @@ int http_session_start(struct worker *w, struct runtime *rt, struct rt_listener 
         s->client_reading = true;
     } else {
         bufferevent_disable(client, EV_READ | EV_WRITE);
-        set_client_reading(s, true);
+        set_own_reading(s->client_read, &s->client_reading, true);
     }
     http_arm_timer(s, rt->cfg->timeouts.client_idle_ms, false);
     return 0;
