@@ -345,19 +345,29 @@ static void plan_response(struct http_session *s, const struct http1_response *r
                : is_client_11 ? HTTP_CONN_NONE : HTTP_CONN_KEEP_ALIVE;
 }
 
+/* Writes the rewritten final response head to the client and consumes it from the
+ * upstream input. Returns its length, or -1 after closing the session (no memory). */
+static long forward_final_head(struct http_session *s, const struct http1_response *resp,
+                               const char *head, size_t head_len,
+                               const struct http_response_rewrite *rw)
+{
+    long n = http_forward_response_head(bufferevent_get_output(s->base.client), resp, head,
+                                        head_len, rw);
+    evbuffer_drain(bufferevent_get_input(s->up), head_len);
+    if (n < 0)
+        http_close(s);
+    return n;
+}
+
 static void start_response(struct http_session *s, const struct http1_response *resp,
                            const char *head, size_t head_len)
 {
     struct http_response_rewrite rw;
     bool dechunk;
     plan_response(s, resp, &rw, &dechunk);
-    long n = http_forward_response_head(bufferevent_get_output(s->base.client), resp, head,
-                                        head_len, &rw);
-    evbuffer_drain(bufferevent_get_input(s->up), head_len);
-    if (n < 0) {
-        http_close(s);
+    long n = forward_final_head(s, resp, head, head_len, &rw);
+    if (n < 0)
         return;
-    }
     struct http1_limits lim = http_limits(s, false);
     http_body_init(&s->resp_body, resp->body, resp->content_length, &lim, dechunk);
     s->bytes_out += (uint64_t)n;
@@ -386,13 +396,9 @@ static void start_tunnel(struct http_session *s, const struct http1_response *re
                          const char *head, size_t head_len)
 {
     struct http_response_rewrite rw = { .framing = HTTP_FRAMING_NONE, .conn = HTTP_CONN_UPGRADE };
-    long n = http_forward_response_head(bufferevent_get_output(s->base.client), resp, head,
-                                        head_len, &rw);
-    evbuffer_drain(bufferevent_get_input(s->up), head_len);
-    if (n < 0) {
-        http_close(s);
+    long n = forward_final_head(s, resp, head, head_len, &rw);
+    if (n < 0)
         return;
-    }
     backend_report_success(s->backend);
     s->bytes_out += (uint64_t)n;
     s->status = 101;
