@@ -174,8 +174,17 @@ static void peek_client_hello(struct relay *r)
     const unsigned char *buf = evbuffer_pullup(in, (ssize_t)len);
     char name[CLIENTHELLO_MAX_NAME + 1];
     int rc = clienthello_sni(buf, len, name);
-    if (rc == CLIENTHELLO_INCOMPLETE)
+    if (rc == CLIENTHELLO_INCOMPLETE) {
+        /* Come back only once enough bytes for a verdict can be there: a hello
+         * trickled byte by byte must not be re-parsed on every byte (O(n^2)). This is
+         * a plain socket, so a read low-watermark is safe here. */
+        size_t needed = clienthello_bytes_needed(buf, len);
+        log_debug("tcp session %p ClientHello incomplete: %zu bytes, waiting for %zu",
+                  (void *)r, len, needed);
+        bufferevent_setwatermark(r->client.bev, EV_READ, needed, 0);
         return;
+    }
+    bufferevent_setwatermark(r->client.bev, EV_READ, 0, 0);
     const struct rt_route *route = route_for_sni(r->base.listener, rc == CLIENTHELLO_SNI ? name : NULL);
     log_debug("tcp session %p ClientHello: %s %s -> %s", (void *)r, clienthello_result_str(rc),
               name, route ? route->pool->cfg->name : "no route");

@@ -4,7 +4,9 @@ relays the encrypted bytes untouched to the backend, which terminates TLS itself
 
 import os
 import socket
+import ssl
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ferrytest as ft  # noqa: E402
@@ -42,6 +44,53 @@ def test_clienthello_sni_picks_the_pool_and_tls_passes_through():
         assert backend_name(port, "deep.x.b.test") == "b"
         assert backend_name(port, "other.example") == "c"
         assert backend_name(port, None) == "c", "no SNI goes to the route without sni"
+
+
+class TricklingSocket:
+    """A socket whose writes leave in tiny pieces (TCP_NODELAY, a pause between them),
+    so ferry sees the ClientHello arrive a few bytes at a time."""
+
+    def __init__(self, sock, piece):
+        self.sock, self.piece = sock, piece
+
+    def __getattr__(self, name):
+        return getattr(self.sock, name)
+
+    def send(self, data, flags=0):
+        data = data[:self.piece]
+        n = self.sock.send(data, flags)
+        time.sleep(0.0005)
+        return n
+
+    def sendall(self, data, flags=0):
+        view = memoryview(data)
+        while view:
+            view = view[self.send(view, flags):]
+
+
+def test_clienthello_trickled_in_small_pieces_still_routes():
+    """ferry waits for the bytes the hello's own length fields say are needed instead
+    of re-parsing on every read; the result must be the same route."""
+    with ft.Backend("a", tls=True) as a, ft.Backend("b", tls=True) as b, \
+            ft.Backend("c", tls=True) as c, ft.Ferry(config(a, b, c)) as f:
+        raw = socket.create_connection(("127.0.0.1", f.port("sni")), timeout=10)
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = ft.client_tls_context(verify=False).wrap_bio(incoming, outgoing,
+                                                           server_hostname="x.b.test")
+        try:
+            tls.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        hello = outgoing.read()
+        trickle = TricklingSocket(raw, 7)
+        trickle.sendall(hello)
+        log = f.wait_log("with server name x.b.test -> b")
+        raw.close()
+        parses = log.count("ClientHello incomplete")
+        pieces = (len(hello) + 6) // 7
+        assert parses <= 3, "hello of %d bytes in %d pieces parsed %d times before whole" % (
+            len(hello), pieces, parses)
 
 
 def test_client_that_never_sends_a_clienthello_is_closed_after_client_header_ms():
