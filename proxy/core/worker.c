@@ -326,8 +326,6 @@ struct runtime *worker_runtime(struct worker *w) { return w->runtime; }
 
 struct upstream_pool *worker_upstream_pool(struct worker *w) { return w->upstream_pool; }
 
-int worker_id(const struct worker *w) { return w->id; }
-
 void worker_session_add(struct worker *w, struct session *s)
 {
     s->prev = NULL;

@@ -28,7 +28,6 @@ void worker_free(struct worker *w);
 void worker_wakeup(struct worker *w);
 
 struct event_base *worker_base(struct worker *w);
-int worker_id(const struct worker *w);
 struct daemon *worker_daemon(struct worker *w);
 /* The newest generation this worker has seen (borrowed; runtime_ref to keep it).
  * HTTP sessions move to it at the start of each request. */
