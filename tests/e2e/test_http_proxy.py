@@ -329,6 +329,24 @@ def test_expect_100_continue_is_passed_through():
         assert _sha256_of(status, got) == (hashlib.sha256(body).hexdigest(), len(body))
 
 
+def test_sigusr1_reopens_the_access_log_file_after_rotation():
+    path = os.path.join(ft.tmpdir(), "access-%d.log" % os.getpid())
+    rotated = path + ".1"
+    b = ft.Backend("alpha")
+    f, port = start(b, access=path)
+    with f, b, ft.Client(port) as c:
+        c.request("GET", "/before")
+        ft.poll_until(lambda: os.path.exists(path) and "/before" in open(path).read(),
+                      message="first line in the access log")
+        os.rename(path, rotated)
+        f.send_signal(signal.SIGUSR1)
+        f.wait_log("access log reopened")
+        c.request("GET", "/after")
+        ft.poll_until(lambda: os.path.exists(path) and "/after" in open(path).read(),
+                      message="line after rotation in the new file")
+        assert "/after" not in open(rotated).read(), "written to the rotated file"
+
+
 def test_access_log_line_per_request_is_json():
     b = ft.Backend("alpha")
     f, port = start(b, access="stdout")
