@@ -168,26 +168,20 @@ static void on_timeout(struct http_session *s)
     }
 }
 
-static void set_reading(struct bufferevent *bev, bool *is_reading, bool want)
+/* Turns reading of one side on or off: through ferry's own read event (`own`) for a
+ * plain socket ferry reads itself, else through the bufferevent. */
+static void set_reading(struct bufferevent *bev, struct event *own, bool *is_reading, bool want)
 {
     if (*is_reading == want)
         return;
-    if (want)
+    if (own && want)
+        event_add(own, NULL);
+    else if (own)
+        event_del(own);
+    else if (want)
         bufferevent_enable(bev, EV_READ);
     else
         bufferevent_disable(bev, EV_READ);
-    *is_reading = want;
-}
-
-/* For a socket ferry reads itself: the read event stands for EV_READ. */
-static void set_own_reading(struct event *ev, bool *is_reading, bool want)
-{
-    if (*is_reading == want)
-        return;
-    if (want)
-        event_add(ev, NULL);
-    else
-        event_del(ev);
     *is_reading = want;
 }
 
@@ -216,19 +210,13 @@ static void update_flow(struct http_session *s)
     update_throttle(s->base.client, &s->up_throttled);
     bool client_want = !s->client_eof && !s->client_throttled &&
                        evbuffer_get_length(client_in(s)) < in_max;
-    if (s->client_read)
-        set_own_reading(s->client_read, &s->client_reading, client_want);
-    else
-        set_reading(s->base.client, &s->client_reading, client_want);
+    set_reading(s->base.client, s->client_read, &s->client_reading, client_want);
     if (!s->up)
         return;
     bool up_active = s->state == HS_TUNNEL || s->up_state == UP_WAIT_HEAD || s->up_state == UP_BODY;
     bool up_want = up_active && !s->up_eof && !s->up_throttled &&
                    evbuffer_get_length(bufferevent_get_input(s->up)) < in_max;
-    if (s->up_read_own)
-        set_own_reading(s->up_read, &s->up_reading, up_want);
-    else
-        set_reading(s->up, &s->up_reading, up_want);
+    set_reading(s->up, s->up_read_own ? s->up_read : NULL, &s->up_reading, up_want);
 }
 
 static bool step(struct http_session *s)
@@ -530,7 +518,7 @@ int http_session_start(struct worker *w, struct runtime *rt, struct rt_listener 
         s->client_reading = true;
     } else {
         bufferevent_disable(client, EV_READ | EV_WRITE);
-        set_own_reading(s->client_read, &s->client_reading, true);
+        set_reading(client, s->client_read, &s->client_reading, true);
     }
     http_arm_timer(s, rt->cfg->timeouts.client_idle_ms, false);
     return 0;
