@@ -82,9 +82,11 @@ static void tune_client_socket(int fd)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
 }
 
+/* TLS on http listeners is run by the HTTP session itself (see core/bev.h); the tcp
+ * relay terminates TLS with libevent's bufferevent_openssl. */
 static struct bufferevent *client_bufferevent_new(struct worker *w, struct rt_listener *rl, int fd)
 {
-    if (!rl->tls)
+    if (!rl->tls || rl->cfg->mode == MODE_HTTP)
         return bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
     SSL *ssl = tls_server_ssl_new(rl->tls);
     if (!ssl)

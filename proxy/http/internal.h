@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/ssl.h>
+
 #include "core/session.h"
 #include "http1/parse.h"
 #include "runtime/runtime.h"
@@ -70,8 +72,12 @@ struct http_session {
     enum hs_state state;
     enum up_state up_state;
     struct event *timer;        /* owned: the state's timeout; also runs the deferred free */
-    struct event *client_read;  /* owned; plain clients only: ferry reads the socket
-                                   itself (see bev_read_socket) */
+    struct event *client_read;  /* owned: ferry reads the client socket itself
+                                   (core/bev.h), plain or through `tls` */
+    SSL *tls;                   /* owned; TLS listeners: ferry runs the handshake and
+                                   the records over the socket itself */
+    struct event *client_write; /* owned; TLS clients only: armed while the socket is
+                                   full or OpenSSL waits to write */
     struct event *up_read;      /* owned; the same for plain upstream connections,
                                    re-assigned to each one (allocated once) */
     bool up_read_own;           /* up_read reads the current upstream connection */
@@ -82,6 +88,7 @@ struct http_session {
 
     /* what callbacks saw */
     bool handshake_done, client_eof, client_error, timer_expired;
+    bool read_wants_write;      /* TLS: SSL_read can go on once the socket is writable */
     bool up_connected, up_connect_failed, up_timed_out, up_eof, up_error;
 
     /* flow control */

@@ -5,7 +5,6 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -187,7 +186,7 @@ static int build_forward_head(struct http_session *s, const struct http1_request
 {
     char subject[CERT_SUBJECT_MAX];
     /* The connection's own transport: a reload may have changed the listener's. */
-    SSL *ssl = bufferevent_openssl_get_ssl(s->base.client);
+    SSL *ssl = s->tls;
     struct http_request_rewrite rw = {
         .client_addr = s->base.peer_text,
         .is_tls = ssl != NULL,
@@ -274,7 +273,7 @@ bool http_head_step(struct http_session *s)
 /* Our FIN (after close_notify on TLS) while still reading what the client sends. */
 static void shut_client_write(struct http_session *s)
 {
-    SSL *ssl = bufferevent_openssl_get_ssl(s->base.client);
+    SSL *ssl = s->tls;
     if (ssl) {
         if (SSL_is_init_finished(ssl))
             SSL_shutdown(ssl);

@@ -9,6 +9,7 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/err.h>
 
 #include "core/bev.h"
 #include "core/clock.h"
@@ -71,6 +72,20 @@ void http_arm_timer(struct http_session *s, unsigned ms, bool on_activity)
     evtimer_add(s->timer, &tv);
 }
 
+/* Frees what session_io_new made (any part may be missing). */
+static void session_io_free(struct http_session *s)
+{
+    if (s->timer)
+        event_free(s->timer);
+    if (s->fwd_head)
+        evbuffer_free(s->fwd_head);
+    if (s->client_read)
+        event_free(s->client_read);
+    if (s->client_write)
+        event_free(s->client_write);
+    SSL_free(s->tls);
+}
+
 static void session_free(struct http_session *s)
 {
     if (s->req_dispatched) {
@@ -81,12 +96,10 @@ static void session_free(struct http_session *s)
     }
     if (s->up)
         http_upstream_release(s, false);
-    event_free(s->timer);
-    if (s->client_read)
-        event_free(s->client_read);
     if (s->up_read)
         event_free(s->up_read);
-    evbuffer_free(s->fwd_head);
+    tls_close_notify(s->tls);
+    session_io_free(s);
     session_detach(&s->base);
     free(s);
 }
@@ -122,8 +135,9 @@ void http_close(struct http_session *s)
     http_set_state(s, HS_CLOSED);
     bufferevent_setcb(s->base.client, NULL, NULL, NULL, NULL);
     bufferevent_disable(s->base.client, EV_READ | EV_WRITE);
-    if (s->client_read)
-        event_del(s->client_read);
+    event_del(s->client_read);
+    if (s->client_write)
+        event_del(s->client_write);
     if (s->up_read)
         event_del(s->up_read);
     if (s->up) {
@@ -211,6 +225,8 @@ static void update_flow(struct http_session *s)
     bool client_want = !s->client_eof && !s->client_throttled &&
                        evbuffer_get_length(client_in(s)) < in_max;
     set_reading(s->base.client, s->client_read, &s->client_reading, client_want);
+    if (s->tls && s->client_reading && bev_tls_holds_input(s->tls))
+        event_active(s->client_read, EV_READ, 1);
     if (!s->up)
         return;
     bool up_active = s->state == HS_TUNNEL || s->up_state == UP_WAIT_HEAD || s->up_state == UP_BODY;
@@ -233,28 +249,16 @@ static bool step(struct http_session *s)
     return false;
 }
 
-/* Plain TCP outputs are written at the end of each pump round, and libevent's write
- * event is armed only while a socket is full: a bufferevent with EV_WRITE enabled arms
- * it (epoll_ctl) whenever data is added and disarms it when the output empties, two
- * syscalls per response and side. TLS bufferevents write through OpenSSL their way.
+/* Outputs are written at the end of each pump round, and the write event is armed
+ * only while a socket is full: a bufferevent with EV_WRITE enabled arms it
+ * (epoll_ctl) whenever data is added and disarms it when the output empties, two
+ * syscalls per response and side. TLS upstream bufferevents write through OpenSSL
+ * their way, once small outputs are joined (see bev_join_small_output).
  * Returns true when it wrote something or failed (another round is worth it). */
-/* bufferevent_openssl writes each chain of the output as its own TLS record and
- * write(2): a response head and a small body would cost two of each. A small output
- * made of several chains is joined first (a copy of at most one record). */
-enum { TLS_RECORD_BYTES = 16384 };
-
-static void coalesce_tls_output(struct bufferevent *bev)
-{
-    struct evbuffer *out = bufferevent_get_output(bev);
-    size_t len = evbuffer_get_length(out);
-    if (len > 0 && len <= TLS_RECORD_BYTES && evbuffer_peek(out, -1, NULL, NULL, 0) > 1)
-        evbuffer_pullup(out, -1);
-}
-
 static bool write_through(struct bufferevent *bev, bool *failed)
 {
     if (bufferevent_openssl_get_ssl(bev)) {
-        coalesce_tls_output(bev);
+        bev_join_small_output(bev);
         return false;
     }
     struct evbuffer *out = bufferevent_get_output(bev);
@@ -281,10 +285,31 @@ static bool write_through(struct bufferevent *bev, bool *failed)
     return n > 0;
 }
 
+/* A TLS client's output goes through its SSL; its own write event is armed while the
+ * socket is full (and then calls the pump). */
+static bool write_client_tls(struct http_session *s, bool *failed)
+{
+    if (!s->handshake_done || event_pending(s->client_write, EV_WRITE, NULL))
+        return false;
+    size_t written;
+    switch (bev_write_tls(s->base.client, s->tls, &written)) {
+    case BEV_WRITE_DONE:
+        break;
+    case BEV_WRITE_AGAIN:
+        event_add(s->client_write, NULL);
+        break;
+    case BEV_WRITE_ERROR:
+        ERR_clear_error();
+        *failed = true;
+        return true;
+    }
+    return written > 0;
+}
+
 static bool flush_outputs(struct http_session *s)
 {
     bool failed = false;
-    bool again = write_through(s->base.client, &failed);
+    bool again = s->tls ? write_client_tls(s, &failed) : write_through(s->base.client, &failed);
     if (failed)
         s->client_error = true;
     if (s->up && s->up_state != UP_CONNECTING) {
@@ -344,13 +369,16 @@ static void on_readable_or_written(struct bufferevent *bev, void *arg)
     http_kick(s);
 }
 
-/* A plain socket is readable: read it ourselves (one readv, no FIONREAD probe).
- * Returns false when there was nothing to read after all. */
-static bool read_plain(struct http_session *s, struct bufferevent *bev, bool *eof, bool *error)
+/* Records what a read of ours found. Returns false when there was nothing after all
+ * (or OpenSSL must write first: then the client's write event is armed). */
+static bool note_read(struct http_session *s, enum bev_read_result result, bool *eof, bool *error)
 {
-    size_t got;
-    switch (bev_read_socket(bev, READ_BYTES, &got)) {
+    switch (result) {
     case BEV_READ_AGAIN:
+        return false;
+    case BEV_READ_WANTS_WRITE:
+        s->read_wants_write = true;
+        event_add(s->client_write, NULL);
         return false;
     case BEV_READ_DATA:
         break;
@@ -365,21 +393,72 @@ static bool read_plain(struct http_session *s, struct bufferevent *bev, bool *eo
     return true;
 }
 
+/* Runs the server side of the TLS handshake on. True once it is complete (the first
+ * request may already be buffered: read on); false while it waits for the socket,
+ * or after it failed (counted, and the session closes). */
+static bool client_handshake(struct http_session *s)
+{
+    ERR_clear_error();
+    int rc = SSL_do_handshake(s->tls);
+    if (rc == 1) {
+        s->handshake_done = true;
+        return true;
+    }
+    switch (SSL_get_error(s->tls, rc)) {
+    case SSL_ERROR_WANT_READ:   /* the read event is on: nothing can stop it yet */
+        return false;
+    case SSL_ERROR_WANT_WRITE:
+        event_add(s->client_write, NULL);
+        return false;
+    default: {
+        enum tls_failure_reason why = tls_count_handshake_failure(s->tls, ERR_peek_last_error());
+        log_debug("http listener=%s client=%s: TLS handshake failed: %s",
+                  s->base.listener->cfg->name, s->base.peer_text, tls_failure_reason_name(why));
+        ERR_clear_error();
+        s->client_error = true;
+        http_kick(s);
+        return false;
+    }
+    }
+}
+
+/* The client socket is readable: read it ourselves, plain (one readv, no FIONREAD
+ * probe) or through the SSL (read-ahead: one read(2) per record or more). */
 static void on_client_readable(evutil_socket_t fd, short what, void *arg)
 {
     struct http_session *s = arg;
-    bool eof = false, error = false;
-    if (!read_plain(s, s->base.client, &eof, &error))
+    if (s->tls && !s->handshake_done && !client_handshake(s))
         return;
+    size_t got;
+    enum bev_read_result result = s->tls ? bev_read_tls(s->base.client, s->tls, READ_BYTES, &got)
+                                         : bev_read_socket(s->base.client, READ_BYTES, &got);
+    bool eof = false, error = false;
+    if (!note_read(s, result, &eof, &error))
+        return;
+    if (error && s->tls)
+        ERR_clear_error();
     s->client_eof |= eof;
     s->client_error |= error;
+    http_kick(s);
+}
+
+/* TLS clients only: the socket took what OpenSSL was waiting to write. */
+static void on_client_writable(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_session *s = arg;
+    s->activity_ms = clock_now_ms();
+    if (!s->handshake_done || s->read_wants_write) {
+        s->read_wants_write = false;
+        on_client_readable(fd, EV_READ, s);
+    }
     http_kick(s);
 }
 
 static void on_upstream_readable(evutil_socket_t fd, short what, void *arg)
 {
     struct http_session *s = arg;
-    if (read_plain(s, s->up, &s->up_eof, &s->up_error))
+    size_t got;
+    if (note_read(s, bev_read_socket(s->up, READ_BYTES, &got), &s->up_eof, &s->up_error))
         http_kick(s);
 }
 
@@ -416,24 +495,15 @@ void http_disown_upstream_reads(struct http_session *s, bool to_pool)
     s->up_read_own = false;
 }
 
+/* Only libevent's write of a plain client's output (after the socket was full) can
+ * report here. */
 static void on_client_event(struct bufferevent *bev, short what, void *arg)
 {
     struct http_session *s = arg;
-    if (what & BEV_EVENT_CONNECTED) {
-        s->handshake_done = true;
-        return;
-    }
-    bool is_tls = bufferevent_openssl_get_ssl(bev) != NULL;
-    if (is_tls && !s->handshake_done) {
-        tls_count_handshake_failure(bufferevent_openssl_get_ssl(bev),
-                                    bufferevent_get_openssl_error(bev));
-        s->client_error = true;
-    } else if ((what & BEV_EVENT_EOF) ||
-               (is_tls && tls_error_is_dirty_eof(bufferevent_get_openssl_error(bev)))) {
+    if (what & BEV_EVENT_EOF)
         s->client_eof = true;
-    } else {
+    else
         s->client_error = true;
-    }
     http_kick(s);
 }
 
@@ -483,6 +553,22 @@ static void op_drain(struct session *base)
 
 static const struct session_ops http_ops = { .close = op_close, .drain = op_drain };
 
+/* The session's own events and buffers, and the SSL on a TLS listener. */
+static int session_io_new(struct http_session *s, struct event_base *base,
+                          struct rt_listener *listener, int fd)
+{
+    s->timer = evtimer_new(base, on_timer, s);
+    s->fwd_head = evbuffer_new();
+    s->client_read = event_new(base, fd, EV_READ | EV_PERSIST, on_client_readable, s);
+    if (!s->timer || !s->fwd_head || !s->client_read)
+        return -1;
+    if (!listener->tls)
+        return 0;
+    s->tls = tls_server_ssl_for_socket(listener->tls, fd);
+    s->client_write = event_new(base, fd, EV_WRITE, on_client_writable, s);
+    return s->tls && s->client_write ? 0 : -1;
+}
+
 int http_session_start(struct worker *w, struct runtime *rt, struct rt_listener *listener,
                        struct bufferevent *client, const struct sockaddr *peer,
                        socklen_t peer_len)
@@ -490,18 +576,8 @@ int http_session_start(struct worker *w, struct runtime *rt, struct rt_listener 
     struct http_session *s = calloc(1, sizeof *s);
     if (!s)
         return -1;
-    s->timer = evtimer_new(worker_base(w), on_timer, s);
-    s->fwd_head = evbuffer_new();
-    if (!bufferevent_openssl_get_ssl(client))
-        s->client_read = event_new(worker_base(w), bufferevent_getfd(client), EV_READ | EV_PERSIST,
-                                   on_client_readable, s);
-    if (!s->timer || !s->fwd_head || (!bufferevent_openssl_get_ssl(client) && !s->client_read)) {
-        if (s->timer)
-            event_free(s->timer);
-        if (s->fwd_head)
-            evbuffer_free(s->fwd_head);
-        if (s->client_read)
-            event_free(s->client_read);
+    if (session_io_new(s, worker_base(w), listener, bufferevent_getfd(client)) < 0) {
+        session_io_free(s);
         free(s);
         return -1;
     }
@@ -509,17 +585,13 @@ int http_session_start(struct worker *w, struct runtime *rt, struct rt_listener 
     session_attach(&s->base, w, rt, listener, client, peer, peer_len);
     s->state = HS_IDLE;
     s->start_ms = clock_now_ms();
+    /* The bufferevent is a pair of buffers: ferry reads the socket itself (see
+     * on_client_readable) and writes at the end of each pump round (write_through,
+     * write_client_tls); libevent writes only what a full plain socket left over. */
     bufferevent_setcb(client, on_readable_or_written, on_readable_or_written, on_client_event, s);
     bufferevent_setwatermark(client, EV_READ | EV_WRITE, 0, 0);
-    /* Plain sockets: ferry writes through (see write_through()) and reads itself (see
-     * on_client_readable); TLS the libevent way. */
-    if (bufferevent_openssl_get_ssl(client)) {
-        bufferevent_enable(client, EV_READ | EV_WRITE);
-        s->client_reading = true;
-    } else {
-        bufferevent_disable(client, EV_READ | EV_WRITE);
-        set_reading(client, s->client_read, &s->client_reading, true);
-    }
+    bufferevent_disable(client, EV_READ | EV_WRITE);
+    set_reading(client, s->client_read, &s->client_reading, true);
     http_arm_timer(s, rt->cfg->timeouts.client_idle_ms, false);
     return 0;
 }

@@ -22,12 +22,13 @@ void http_tunnel_begin(struct http_session *s)
 /* `to` will get nothing more from the other side: pass the EOF on once its output is
  * flushed. TLS cannot half-close (close_notify ends the connection), so there the
  * tunnel ends as a whole. */
-static void propagate_eof(struct http_session *s, struct bufferevent *to, bool *shut)
+static void propagate_eof(struct http_session *s, struct bufferevent *to, bool to_is_tls,
+                          bool *shut)
 {
     if (*shut || evbuffer_get_length(bufferevent_get_output(to)) > 0)
         return;
     *shut = true;
-    if (upstream_is_tls(to))
+    if (to_is_tls)
         s->client_eof = s->up_eof = true;
     else
         shutdown(bufferevent_getfd(to), SHUT_WR);
@@ -45,9 +46,9 @@ bool http_tunnel_step(struct http_session *s)
     evbuffer_add_buffer(bufferevent_get_output(up), c_in);
     evbuffer_add_buffer(bufferevent_get_output(client), u_in);
     if (s->client_eof)
-        propagate_eof(s, up, &s->up_shut);
+        propagate_eof(s, up, upstream_is_tls(up), &s->up_shut);
     if (s->up_eof)
-        propagate_eof(s, client, &s->client_shut);
+        propagate_eof(s, client, s->tls != NULL, &s->client_shut);
     if (s->client_eof && s->up_eof &&
         evbuffer_get_length(bufferevent_get_output(client)) == 0 &&
         evbuffer_get_length(bufferevent_get_output(up)) == 0) {

@@ -431,6 +431,21 @@ SSL *tls_server_ssl_new(struct tls_server *srv)
     return SSL_new(srv->ctx);
 }
 
+SSL *tls_server_ssl_for_socket(struct tls_server *srv, int fd)
+{
+    SSL *ssl = SSL_new(srv->ctx);
+    if (ssl == NULL)
+        return NULL;
+    if (SSL_set_fd(ssl, fd) != 1) {
+        SSL_free(ssl);
+        return NULL;
+    }
+    SSL_set_accept_state(ssl);
+    SSL_set_read_ahead(ssl, 1);
+    SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    return ssl;
+}
+
 void tls_server_free(struct tls_server *srv)
 {
     if (srv == NULL)

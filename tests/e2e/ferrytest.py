@@ -646,6 +646,13 @@ class Client:
         self.buf = bytearray()       # received, not yet consumed
         self.closed_by_peer = False
 
+    @classmethod
+    def over(cls, sock, timeout=5.0):
+        """A Client on a socket connected (and wrapped) by the caller."""
+        c = cls.__new__(cls)
+        c.sock, c.timeout, c.buf, c.closed_by_peer = sock, timeout, bytearray(), False
+        return c
+
     def send(self, raw):
         self.sock.sendall(raw)
 

@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""TLS on http listeners, where ferry runs the handshake and the record I/O over the
+socket itself (read-ahead, its own write event; see proxy/core/bev.h): versions,
+handshake failures counted by reason, resumption, a client certificate required,
+records read ahead (pipelining), a reader slower than the backend, a tunnel after
+101."""
+
+import base64
+import os
+import socket
+import ssl
+import sys
+import time
+import warnings
+
+warnings.filterwarnings("ignore", category=DeprecationWarning)  # the TLS 1.1 probe
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ferrytest as ft  # noqa: E402
+
+MIB = 1024 * 1024
+
+
+def start(backend, **tls_extra):
+    tls = {"certificates": [{"cert": ft.SERVER_CERT, "key": ft.SERVER_KEY}]}
+    tls.update(tls_extra)
+    port = ft.free_port()
+    config = {"admin": {"listen": "127.0.0.1:%d" % ft.free_port()}, "workers": 1,
+              "log": {"access": "off"},
+              "listeners": {"web": {"listen": "127.0.0.1:%d" % port, "mode": "http",
+                                    "tls": tls, "pool": "web"}},
+              "pools": {"web": {"backends": [{"address": backend.address}]}}}
+    return ft.Ferry(config).start(), port
+
+
+def context(version=None, **args):
+    ctx = ft.client_tls_context(**args)
+    if version:
+        ctx.minimum_version = ctx.maximum_version = version
+    return ctx
+
+
+def get_root(port, ctx, session=None):
+    """GET / on a new connection -> (status, body, ssl session, was it resumed)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    with ctx.wrap_socket(sock, server_hostname="localhost", session=session) as tls:
+        status, _, body = ft.Client.over(tls).request("GET", "/")
+        return status, body, tls.session, tls.session_reused
+
+
+def failures(f):
+    """ferry_tls_handshake_failures_total by reason."""
+    metrics = f.admin("GET", "/metrics")[2].decode()
+    out = {}
+    for line in metrics.splitlines():
+        if line.startswith("ferry_tls_handshake_failures_total{"):
+            reason = line.split('reason="', 1)[1].split('"', 1)[0]
+            out[reason] = float(line.split()[-1])
+    return out
+
+
+def test_versions_and_hostile_handshakes_are_counted_and_harmless():
+    with ft.Backend("alpha") as b:
+        f, port = start(b)
+        with f:
+            for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+                assert get_root(port, context(version))[:2] == (200, b"alpha\n")
+            old = context(verify=False)
+            old.minimum_version = ssl.TLSVersion.TLSv1
+            old.maximum_version = ssl.TLSVersion.TLSv1_1
+            old.set_ciphers("DEFAULT:@SECLEVEL=0")
+            try:
+                get_root(port, old)
+                raise AssertionError("TLS 1.1 was accepted")
+            except (ssl.SSLError, ConnectionResetError):
+                pass
+            silent = socket.create_connection(("127.0.0.1", port), timeout=5)
+            garbage = socket.create_connection(("127.0.0.1", port), timeout=5)
+            garbage.sendall(b"\x16\x03\x01\x02\x00" + os.urandom(512))
+            reply = ft.read_until_close(garbage, timeout=5)
+            assert reply == b"" or reply.startswith(b"\x15\x03"), "not an alert: %r" % reply
+            garbage.close()
+            # plain HTTP to the TLS port: an alert or a close, never an HTTP answer
+            reply = ft.http_request(port, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            assert not reply.startswith(b"HTTP/"), reply
+            assert get_root(port, context())[:2] == (200, b"alpha\n"), "a good client failed"
+            silent.close()
+            ft.poll_until(lambda: f.status()["connections"] == 0, message="all closed")
+            counted = failures(f)
+            assert counted.get("protocol_version", 0) >= 2, counted    # TLS 1.1, plain HTTP
+            assert sum(counted.values()) >= 3, counted                 # + the garbage
+
+
+def test_sessions_resume_with_tls12_and_tls13():
+    with ft.Backend("alpha") as b:
+        f, port = start(b)
+        with f:
+            for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+                ctx = context(version)
+                _, _, session, reused = get_root(port, ctx)
+                assert not reused
+                status, body, _, reused = get_root(port, ctx, session)
+                assert (status, body) == (200, b"alpha\n")
+                assert reused, "%s session not resumed" % version
+
+
+def test_required_client_certificate():
+    with ft.Backend("alpha") as b:
+        f, port = start(b, client_ca=ft.CA_CERT)       # client_ca alone = required
+        with f:
+            with_cert = context(cert=ft.CLIENT_CERT, key=ft.CLIENT_KEY)
+            assert get_root(port, with_cert)[:2] == (200, b"alpha\n")
+            try:
+                status = get_root(port, context())[0]
+            except (ssl.SSLError, ConnectionResetError, AssertionError):
+                status = None
+            assert status is None, "served without a client certificate"
+            ft.poll_until(lambda: failures(f).get("certificate", 0) >= 1,
+                          message="failure counted as certificate")
+
+
+def test_requests_sent_as_many_small_records_are_all_answered_in_order():
+    """Each request its own TLS record, all sent before reading: ferry reads several
+    records per read(2) (read-ahead) and must not leave any in OpenSSL's buffer."""
+    with ft.Backend("alpha") as b:
+        f, port = start(b)
+        with f, ft.Client(port, tls=True) as c:
+            for i in range(64):
+                c.send(b"GET /bytes/%d HTTP/1.1\r\nHost: a\r\n\r\n" % (100 + i))
+            for i in range(64):
+                status, _, body = c.read_response()
+                assert status == 200 and body == ft.pattern_bytes(100 + i), i
+            one_record = b"".join(b"GET /bytes/%d HTTP/1.1\r\nHost: a\r\n\r\n" % (10 + i)
+                                  for i in range(200))
+            c.send(one_record)
+            for i in range(200):
+                status, _, body = c.read_response()
+                assert status == 200 and body == ft.pattern_bytes(10 + i), i
+
+
+def test_a_reader_slower_than_the_backend_gets_every_byte():
+    """The client's socket fills up: ferry waits for it to drain (its own write
+    event), then the connection goes on with the next request."""
+    n = 16 * MIB
+    with ft.Backend("alpha") as b:
+        f, port = start(b)
+        with f:
+            sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
+            tls = ft.client_tls_context().wrap_socket(sock, server_hostname="localhost")
+            with tls:
+                c = ft.Client.over(tls, timeout=30.0)
+                c.send(b"GET /bytes/%d HTTP/1.1\r\nHost: a\r\n\r\n" % n)
+                time.sleep(0.5)         # let both socket buffers fill
+                status, _, body = c.read_response()
+                assert status == 200 and len(body) == n and body == ft.pattern_bytes(n)
+                assert c.request("GET", "/")[:3:2] == (200, b"alpha\n")
+
+
+def test_upgrade_tunnel_over_tls_relays_both_ways_and_ends_with_the_client():
+    with ft.Backend("alpha") as b:
+        f, port = start(b)
+        with f, ft.Client(port, tls=True, timeout=20) as c:
+            key = base64.b64encode(os.urandom(16)).decode()
+            c.send(("GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n"
+                    "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                    "Sec-WebSocket-Version: 13\r\n\r\n" % key).encode())
+            assert c.read_response()[0] == 101
+            data = os.urandom(MIB)
+            c.send(data)
+            assert c.read_exactly(len(data)) == data
+            c.sock.shutdown(socket.SHUT_WR)     # TCP EOF without close_notify
+            assert c.is_closed_by_peer(5)
+            ft.poll_until(lambda: f.status()["connections"] == 0, message="tunnel closed")
+
+
+if __name__ == "__main__":
+    ft.main()
