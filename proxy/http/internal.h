@@ -131,6 +131,7 @@ struct http_session {
     struct http_body resp_body;
     int64_t up_start_ms;
     bool client_shut, up_shut;  /* tunnel: our write side is shut */
+    bool unread_input;          /* flushing: the client sent more after its last request */
 
     /* access log */
     int status;

@@ -284,11 +284,28 @@ static void shut_client_write(struct http_session *s)
         shutdown(fd, SHUT_WR);
 }
 
+/* The client said its last request was its last (Connection: close, or HTTP/1.0
+ * without keep-alive), sent all of it and nothing after: it sends no more, so closing
+ * at once cannot turn into a reset that destroys the response, and waiting for its
+ * FIN would cost a shutdown(2), a wakeup and a read per connection (nginx closes at
+ * once in this case too). */
+static bool client_is_done(const struct http_session *s)
+{
+    return !s->req_keep_alive && s->req_body.done && !s->unread_input &&
+           !(s->tls && SSL_has_pending(s->tls));
+}
+
 bool http_flush_step(struct http_session *s)
 {
-    evbuffer_drain(client_in(s), evbuffer_get_length(client_in(s)));
+    size_t unread = evbuffer_get_length(client_in(s));
+    s->unread_input |= unread > 0;
+    evbuffer_drain(client_in(s), unread);
     if (evbuffer_get_length(client_out(s)) > 0)
         return false;
+    if (client_is_done(s)) {
+        http_close(s);      /* session_free sends close_notify first */
+        return true;
+    }
     shut_client_write(s);
     if (s->client_eof) {
         http_close(s);

@@ -226,6 +226,31 @@ def test_http10_keepalive_client_is_kept_alive():
         assert c.is_closed_by_peer()
 
 
+def test_a_client_that_said_close_is_closed_at_once_one_that_sent_more_lingers():
+    """Connection: close and nothing after it: ferry closes without waiting for the
+    client's FIN (as nginx does). Bytes after that request: ferry shuts its write side
+    and reads until the client closes, so that its close cannot reset the response."""
+    b = ft.Backend("alpha").start()
+    config = proxy_config(b)
+    config["admin"] = {"listen": "127.0.0.1:%d" % ft.free_port()}
+    f = ft.Ferry(config).start()
+    port = f.port("web")
+    with f, b:
+        with ft.connect(port) as done:
+            done.sendall(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            assert ft.read_until_close(done).startswith(b"HTTP/1.1 200")
+            # the client still holds its socket; the linger would last 2 s
+            ft.poll_until(lambda: f.status()["connections"] == 0, timeout=1.0,
+                          message="closed at once")
+        with ft.connect(port) as more:
+            more.sendall(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+                         b"GET / HTTP/1.1\r\n")
+            assert ft.read_until_close(more).startswith(b"HTTP/1.1 200")
+            time.sleep(0.5)
+            assert f.status()["connections"] == 1, "closed without lingering"
+        ft.poll_until(lambda: f.status()["connections"] == 0, message="closed after the client")
+
+
 def _backend_saw(c, extra_headers, host="example.com:8080"):
     head = "GET /headers HTTP/1.1\r\nHost: %s\r\n" % host
     for name, value in extra_headers:
