@@ -522,6 +522,15 @@ def http_request(port, raw, tls=False, timeout=5.0, host="127.0.0.1",
         return read_until_close(sock, timeout)
 
 
+def assert_garbage_hello_refused(port):
+    """Sends a TLS record header followed by 512 random bytes where a ClientHello
+    belongs; the server must answer with nothing but an alert, then close."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as garbage:
+        garbage.sendall(b"\x16\x03\x01\x02\x00" + os.urandom(512))
+        reply = read_until_close(garbage, timeout=5)
+    assert reply == b"" or reply.startswith(b"\x15\x03"), "not an alert: %r" % reply
+
+
 def read_until_close(sock, timeout=5.0):
     deadline = time.monotonic() + timeout
     data = bytearray()

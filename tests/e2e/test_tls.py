@@ -250,11 +250,7 @@ def test_garbage_clienthello_and_silent_client_do_not_disturb_others():
     with ft.Backend("e", mode="echo") as be, ft.Ferry(tls_config(be)) as f:
         port = f.port("tls")
         silent = socket.create_connection(("127.0.0.1", port), timeout=5)
-        garbage = socket.create_connection(("127.0.0.1", port), timeout=5)
-        garbage.sendall(b"\x16\x03\x01\x02\x00" + os.urandom(512))
-        reply = ft.read_until_close(garbage, timeout=5)
-        assert reply == b"" or reply.startswith(b"\x15\x03"), "not an alert: %r" % reply
-        garbage.close()
+        ft.assert_garbage_hello_refused(port)
         plain = socket.create_connection(("127.0.0.1", port), timeout=5)
         plain.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         ft.read_until_close(plain, timeout=5)
