@@ -120,7 +120,7 @@ static void listener_metrics(struct text *t, const struct runtime *rt)
             put(t, "ferry_http_responses_total{listener=\"%s\",class=\"%dxx\"} %llu\n",
                 rt->listeners[i].cfg->name, c + 1,
                 (unsigned long long)atomic_load(&rt->listeners[i].socket->responses[c]));
-    put(t, "# HELP ferry_bytes_total Bytes from and to clients (http listeners: responses only).\n"
+    put(t, "# HELP ferry_bytes_total Bytes from and to clients (after TLS decryption).\n"
            "# TYPE ferry_bytes_total counter\n");
     for (size_t i = 0; i < rt->n_listeners; i++) {
         const struct listen_socket *s = rt->listeners[i].socket;

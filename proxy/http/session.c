@@ -2,6 +2,7 @@
  * The client side of requests is in request.c, the backend side in exchange.c. See
  * internal.h for the control-flow rules. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 
@@ -13,6 +14,7 @@
 
 #include "core/bev.h"
 #include "core/clock.h"
+#include "core/listen.h"
 #include "core/log.h"
 #include "core/worker.h"
 #include "http/internal.h"
@@ -435,6 +437,8 @@ static void on_client_readable(evutil_socket_t fd, short what, void *arg)
     bool eof = false, error = false;
     if (!note_read(s, result, &eof, &error))
         return;
+    if (got > 0)
+        atomic_fetch_add_explicit(&s->base.listener->socket->bytes_in, got, memory_order_relaxed);
     if (error && s->tls)
         ERR_clear_error();
     s->client_eof |= eof;

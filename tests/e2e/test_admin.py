@@ -207,6 +207,16 @@ def test_metrics_count_responses_backends_connections_and_tls():
         # counters live with the listening socket and the backend: a reload keeps them
         assert metric(m, "ferry_connections_accepted_total", listener="web") == 10
         assert metric(m, "ferry_backend_requests_total", **labels) == 7
+        # bytes in: exactly what the clients sent (plaintext on TLS listeners)
+        for listener, tls in (("web", False), ("secure", True)):
+            before_in = metric(m, "ferry_bytes_total", listener=listener, direction="in")
+            request = b"GET /?%s HTTP/1.1\r\nHost: known.test\r\nConnection: close\r\n\r\n" % (
+                b"x" * 300)
+            reply = ft.http_request(f.port(listener), request, tls=tls)
+            assert reply.startswith(b"HTTP/1.1 200"), reply[:100]
+            ft.poll_until(lambda: metric(metrics(f), "ferry_bytes_total", listener=listener,
+                                         direction="in") == before_in + len(request),
+                          timeout=5, message="bytes in counted exactly on %s" % listener)
 
 
 def test_metrics_escape_backend_names_from_the_config():
