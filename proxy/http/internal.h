@@ -88,7 +88,8 @@ struct http_session {
 
     /* what callbacks saw */
     bool handshake_done, client_eof, client_error, timer_expired;
-    bool read_wants_write;      /* TLS: SSL_read can go on once the socket is writable */
+    bool tls_wants_write;       /* OpenSSL can go on (handshake, reading) only once the
+                                   socket takes what it has to write */
     bool up_connected, up_connect_failed, up_timed_out, up_eof, up_error;
 
     /* flow control */

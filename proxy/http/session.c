@@ -224,7 +224,7 @@ static void update_flow(struct http_session *s)
     if (s->up)
         update_throttle(s->up, &s->client_throttled);
     update_throttle(s->base.client, &s->up_throttled);
-    bool client_want = !s->client_eof && !s->client_throttled &&
+    bool client_want = !s->client_eof && !s->client_throttled && !s->tls_wants_write &&
                        evbuffer_get_length(client_in(s)) < in_max;
     set_reading(s->base.client, s->client_read, &s->client_reading, client_want);
     if (s->tls && s->client_reading && bev_tls_holds_input(s->tls))
@@ -371,16 +371,25 @@ static void on_readable_or_written(struct bufferevent *bev, void *arg)
     http_kick(s);
 }
 
+/* OpenSSL must write before it can read on (handshake or a post-handshake message):
+ * wait for the socket to take it. Reading pauses meanwhile; else input still arriving
+ * would wake us in a loop that cannot progress. The pump turns reading back on. */
+static void wait_until_writable(struct http_session *s)
+{
+    s->tls_wants_write = true;
+    set_reading(s->base.client, s->client_read, &s->client_reading, false);
+    event_add(s->client_write, NULL);
+}
+
 /* Records what a read of ours found. Returns false when there was nothing after all
- * (or OpenSSL must write first: then the client's write event is armed). */
+ * (or OpenSSL must write first). */
 static bool note_read(struct http_session *s, enum bev_read_result result, bool *eof, bool *error)
 {
     switch (result) {
     case BEV_READ_AGAIN:
         return false;
     case BEV_READ_WANTS_WRITE:
-        s->read_wants_write = true;
-        event_add(s->client_write, NULL);
+        wait_until_writable(s);
         return false;
     case BEV_READ_DATA:
         break;
@@ -410,7 +419,7 @@ static bool client_handshake(struct http_session *s)
     case SSL_ERROR_WANT_READ:   /* the read event is on: nothing can stop it yet */
         return false;
     case SSL_ERROR_WANT_WRITE:
-        event_add(s->client_write, NULL);
+        wait_until_writable(s);
         return false;
     default: {
         enum tls_failure_reason why = tls_count_handshake_failure(s->tls, ERR_peek_last_error());
@@ -451,8 +460,8 @@ static void on_client_writable(evutil_socket_t fd, short what, void *arg)
 {
     struct http_session *s = arg;
     s->activity_ms = clock_now_ms();
-    if (!s->handshake_done || s->read_wants_write) {
-        s->read_wants_write = false;
+    if (s->tls_wants_write) {
+        s->tls_wants_write = false;
         on_client_readable(fd, EV_READ, s);
     }
     http_kick(s);
