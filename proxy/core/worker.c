@@ -85,11 +85,11 @@ static void tune_client_socket(int fd)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
 }
 
-/* TLS on http listeners is run by the HTTP session itself (see core/bev.h); the tcp
- * relay terminates TLS with libevent's bufferevent_openssl. */
+/* The tcp relay's client: a socket bufferevent, or libevent's bufferevent_openssl on
+ * a TLS listener. (HTTP sessions take the bare socket: see core/sockio.h.) */
 static struct bufferevent *client_bufferevent_new(struct worker *w, struct rt_listener *rl, int fd)
 {
-    if (!rl->tls || rl->cfg->mode == MODE_HTTP)
+    if (!rl->tls)
         return bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
     SSL *ssl = tls_server_ssl_new(rl->tls);
     if (!ssl)
@@ -105,25 +105,40 @@ static struct bufferevent *client_bufferevent_new(struct worker *w, struct rt_li
     return bev;
 }
 
+/* The session for one accepted socket: 0, or -1 with the socket closed. */
+static int open_session(struct worker *w, struct rt_listener *rl, int fd,
+                        const struct sockaddr *peer, socklen_t peer_len)
+{
+    if (rl->cfg->mode == MODE_HTTP) {
+        if (http_session_start(w, w->runtime, rl, fd, peer, peer_len) == 0)
+            return 0;
+        close(fd);
+        return -1;
+    }
+    struct bufferevent *bev = client_bufferevent_new(w, rl, fd);
+    if (!bev) {
+        close(fd);
+        return -1;
+    }
+    if (tcp_session_start(w, w->runtime, rl, bev, peer, peer_len) == 0)
+        return 0;
+    bufferevent_free(bev);      /* the session constructor took nothing: closes fd */
+    return -1;
+}
+
 static void start_session(struct worker *w, struct listen_socket *ls, int fd,
                           const struct sockaddr *peer, socklen_t peer_len)
 {
     struct rt_listener *rl = runtime_listener_for(w->runtime, ls);
-    struct bufferevent *bev = rl ? client_bufferevent_new(w, rl, fd) : NULL;
-    if (!bev) {
-        log_error("listener %s: cannot set up connection: out of memory", ls->addr.text);
+    if (!rl) {
         close(fd);
         daemon_conn_release(w->daemon);
         return;
     }
     atomic_fetch_add_explicit(&ls->accepted, 1, memory_order_relaxed);
     runtime_ref(w->runtime);
-    int rc = rl->cfg->mode == MODE_TCP
-                 ? tcp_session_start(w, w->runtime, rl, bev, peer, peer_len)
-                 : http_session_start(w, w->runtime, rl, bev, peer, peer_len);
-    if (rc < 0) {
-        /* The session constructor freed nothing it was given: undo here. */
-        bufferevent_free(bev);
+    if (open_session(w, rl, fd, peer, peer_len) < 0) {
+        log_error("listener %s: cannot set up connection: out of memory", ls->addr.text);
         runtime_unref(w->runtime);
         daemon_conn_release(w->daemon);
     }

@@ -79,10 +79,7 @@ void http_upstream_release(struct http_session *s, bool reusable)
 {
     if (s->up)
         drop_connection(s, reusable);
-    if (s->up_throttled) {
-        bufferevent_setwatermark(s->base.client, EV_WRITE, 0, 0);
-        s->up_throttled = false;
-    }
+    s->up_throttled = false;
     release_backend(s);
     if (s->up_state != UP_NONE)
         http_set_up_state(s, UP_NONE);
@@ -292,7 +289,7 @@ static void upstream_closed(struct http_session *s)
 static enum step request_body_step(struct http_session *s)
 {
     uint64_t moved;
-    int rc = http_body_move(&s->req_body, bufferevent_get_input(s->base.client),
+    int rc = http_body_move(&s->req_body, s->client_in,
                             bufferevent_get_output(s->up), &moved);
     if (moved > 0 && !s->body_started) {
         s->body_started = true;
@@ -351,7 +348,7 @@ static long forward_final_head(struct http_session *s, const struct http1_respon
                                const char *head, size_t head_len,
                                const struct http_response_rewrite *rw)
 {
-    long n = http_forward_response_head(bufferevent_get_output(s->base.client), resp, head,
+    long n = http_forward_response_head(s->client_out, resp, head,
                                         head_len, rw);
     evbuffer_drain(bufferevent_get_input(s->up), head_len);
     if (n < 0)
@@ -384,7 +381,7 @@ static void forward_interim(struct http_session *s, const struct http1_response 
 {
     struct http_response_rewrite rw = { .framing = HTTP_FRAMING_NONE, .conn = HTTP_CONN_NONE };
     if (s->minor_version == 1) {
-        long n = http_forward_response_head(bufferevent_get_output(s->base.client), resp, head,
+        long n = http_forward_response_head(s->client_out, resp, head,
                                             head_len, &rw);
         if (n > 0)
             s->bytes_out += (uint64_t)n;
@@ -451,7 +448,7 @@ static enum step response_body_step(struct http_session *s)
 {
     uint64_t moved;
     int rc = http_body_move(&s->resp_body, bufferevent_get_input(s->up),
-                            bufferevent_get_output(s->base.client), &moved);
+                            s->client_out, &moved);
     s->bytes_out += moved;
     if (rc < 0) {
         log_warn("http listener=%s backend=%s/%s: broken response body: %s", listener_name(s),

@@ -6,8 +6,8 @@
  * Control flow. libevent callbacks only record what happened (a flag, the time) and
  * call http_kick(); http_kick() runs the pump, which looks at the state and the
  * buffers and does all the work. The pump is never re-entered: a callback that fires
- * inside it (bufferevent_openssl may run callbacks synchronously while we write) just
- * asks for another round. Closing marks the session HS_CLOSED and frees it from a
+ * inside it (a TLS upstream's bufferevent_openssl may run callbacks synchronously
+ * while we write) just asks for another round. Closing marks the session HS_CLOSED and frees it from a
  * deferred event, so no callback on the stack ever sees freed memory.
  *
  * Files: session.c (lifecycle, callbacks, pump, flow control, timers), request.c
@@ -72,12 +72,15 @@ struct http_session {
     enum hs_state state;
     enum up_state up_state;
     struct event *timer;        /* owned: the state's timeout; also runs the deferred free */
-    struct event *client_read;  /* owned: ferry reads the client socket itself
-                                   (core/bev.h), plain or through `tls` */
-    SSL *tls;                   /* owned; TLS listeners: ferry runs the handshake and
-                                   the records over the socket itself */
-    struct event *client_write; /* owned; TLS clients only: armed while the socket is
-                                   full or OpenSSL waits to write */
+    /* The client connection: ferry reads and writes the socket itself (core/sockio.h),
+     * plain or through `tls`; base.client is NULL. */
+    int client_fd;              /* owned */
+    struct evbuffer *client_in, *client_out;    /* owned */
+    struct event *client_read;  /* owned */
+    struct event *client_write; /* owned: armed while the socket is full or OpenSSL
+                                   waits to write */
+    SSL *tls;                   /* owned; TLS listeners: the handshake and the records
+                                   run over the socket by ferry */
     struct event *up_read;      /* owned; the same for plain upstream connections,
                                    re-assigned to each one (allocated once) */
     bool up_read_own;           /* up_read reads the current upstream connection */

@@ -6,15 +6,13 @@
 
 #include <sys/socket.h>
 
-struct bufferevent;
 struct rt_listener;
 struct runtime;
 struct worker;
 
-/* Same contract as tcp_session_start(): 0 = the session owns client, rt and the
- * connection slot; -1 = nothing taken. */
+/* fd: the accepted client socket (non-blocking). Like tcp_session_start(): 0 = the
+ * session owns fd, rt and the connection slot; -1 = nothing taken (fd still open). */
 int http_session_start(struct worker *w, struct runtime *rt, struct rt_listener *listener,
-                       struct bufferevent *client, const struct sockaddr *peer,
-                       socklen_t peer_len);
+                       int fd, const struct sockaddr *peer, socklen_t peer_len);
 
 #endif

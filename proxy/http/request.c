@@ -22,8 +22,6 @@
 /* Room for an X-Client-Cert-Subject value. */
 enum { CERT_SUBJECT_MAX = 1024 };
 
-static struct evbuffer *client_in(struct http_session *s) { return bufferevent_get_input(s->base.client); }
-static struct evbuffer *client_out(struct http_session *s) { return bufferevent_get_output(s->base.client); }
 
 /* ---- access log ---------------------------------------------------------------- */
 
@@ -106,7 +104,7 @@ void http_respond_error(struct http_session *s, int status, bool may_keep)
         http_upstream_release(s, false);
     enum http_conn_header conn = !keep ? HTTP_CONN_CLOSE
                                  : s->minor_version == 0 ? HTTP_CONN_KEEP_ALIVE : HTTP_CONN_NONE;
-    long n = http_error_response(client_out(s), status, conn);
+    long n = http_error_response(s->client_out, status, conn);
     s->status = status;
     if (n > 0)
         s->bytes_out += (uint64_t)n;
@@ -156,7 +154,7 @@ static void skip_empty_lines(struct evbuffer *in)
 
 bool http_idle_step(struct http_session *s)
 {
-    struct evbuffer *in = client_in(s);
+    struct evbuffer *in = s->client_in;
     skip_empty_lines(in);
     if (evbuffer_get_length(in) == 0) {
         if (!s->client_eof && !s->draining)
@@ -219,7 +217,7 @@ static void dispatch(struct http_session *s, const struct http1_request *req, co
     int route = req->method_id == HTTP1_METHOD_CONNECT
                     ? -1 : http_route_find(rl->cfg->routes, rl->n_routes, &key);
     int rc = route >= 0 ? build_forward_head(s, req, head, head_len) : 0;
-    evbuffer_drain(client_in(s), head_len);
+    evbuffer_drain(s->client_in, head_len);
     if (route < 0) {
         http_respond_error(s, req->method_id == HTTP1_METHOD_CONNECT ? 501 : 404, true);
         return;
@@ -236,7 +234,7 @@ static void dispatch(struct http_session *s, const struct http1_request *req, co
 
 bool http_head_step(struct http_session *s)
 {
-    struct evbuffer *in = client_in(s);
+    struct evbuffer *in = s->client_in;
     size_t max = http_cfg(s)->limits.max_header_bytes;
     size_t len = evbuffer_get_length(in);
     size_t window = len < max ? len : max;
@@ -279,9 +277,7 @@ static void shut_client_write(struct http_session *s)
             SSL_shutdown(ssl);
         ERR_clear_error();
     }
-    int fd = bufferevent_getfd(s->base.client);
-    if (fd >= 0)
-        shutdown(fd, SHUT_WR);
+    shutdown(s->client_fd, SHUT_WR);
 }
 
 /* The client said its last request was its last (Connection: close, or HTTP/1.0
@@ -297,10 +293,10 @@ static bool client_is_done(const struct http_session *s)
 
 bool http_flush_step(struct http_session *s)
 {
-    size_t unread = evbuffer_get_length(client_in(s));
+    size_t unread = evbuffer_get_length(s->client_in);
     s->unread_input |= unread > 0;
-    evbuffer_drain(client_in(s), unread);
-    if (evbuffer_get_length(client_out(s)) > 0)
+    evbuffer_drain(s->client_in, unread);
+    if (evbuffer_get_length(s->client_out) > 0)
         return false;
     if (client_is_done(s)) {
         http_close(s);      /* session_free sends close_notify first */
@@ -318,7 +314,7 @@ bool http_flush_step(struct http_session *s)
 
 bool http_linger_step(struct http_session *s)
 {
-    evbuffer_drain(client_in(s), evbuffer_get_length(client_in(s)));
+    evbuffer_drain(s->client_in, evbuffer_get_length(s->client_in));
     if (!s->client_eof)
         return false;
     http_close(s);

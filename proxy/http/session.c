@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -51,16 +52,13 @@ struct http1_limits http_limits(const struct http_session *s, bool for_request)
     return lim;
 }
 
-static struct evbuffer *client_in(struct http_session *s) { return bufferevent_get_input(s->base.client); }
-static struct evbuffer *client_out(struct http_session *s) { return bufferevent_get_output(s->base.client); }
-
 /* ---- timer and freeing ------------------------------------------------------------ */
 
 /* Bytes waiting in both outputs: when this moves, a peer is reading, slowly maybe,
  * but without any callback telling us (they come at the watermarks only). */
 static size_t queued_bytes(struct http_session *s)
 {
-    size_t n = evbuffer_get_length(client_out(s));
+    size_t n = evbuffer_get_length(s->client_out);
     return s->up ? n + evbuffer_get_length(bufferevent_get_output(s->up)) : n;
 }
 
@@ -74,13 +72,17 @@ void http_arm_timer(struct http_session *s, unsigned ms, bool on_activity)
     evtimer_add(s->timer, &tv);
 }
 
-/* Frees what session_io_new made (any part may be missing). */
+/* Frees what session_io_new made (any part may be missing); not the socket. */
 static void session_io_free(struct http_session *s)
 {
     if (s->timer)
         event_free(s->timer);
     if (s->fwd_head)
         evbuffer_free(s->fwd_head);
+    if (s->client_in)
+        evbuffer_free(s->client_in);
+    if (s->client_out)
+        evbuffer_free(s->client_out);
     if (s->client_read)
         event_free(s->client_read);
     if (s->client_write)
@@ -102,6 +104,7 @@ static void session_free(struct http_session *s)
         event_free(s->up_read);
     tls_close_notify(s->tls);
     session_io_free(s);
+    close(s->client_fd);
     session_detach(&s->base);
     free(s);
 }
@@ -135,11 +138,8 @@ void http_close(struct http_session *s)
     if (s->state == HS_CLOSED)
         return;
     http_set_state(s, HS_CLOSED);
-    bufferevent_setcb(s->base.client, NULL, NULL, NULL, NULL);
-    bufferevent_disable(s->base.client, EV_READ | EV_WRITE);
     event_del(s->client_read);
-    if (s->client_write)
-        event_del(s->client_write);
+    event_del(s->client_write);
     if (s->up_read)
         event_del(s->up_read);
     if (s->up) {
@@ -154,9 +154,7 @@ void http_close(struct http_session *s)
 void http_abort_client(struct http_session *s)
 {
     struct linger reset = { .l_onoff = 1, .l_linger = 0 };
-    int fd = bufferevent_getfd(s->base.client);
-    if (fd >= 0)
-        setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    setsockopt(s->client_fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
     http_close(s);
 }
 
@@ -185,7 +183,7 @@ static void on_timeout(struct http_session *s)
 }
 
 /* Turns reading of one side on or off: through ferry's own read event (`own`) for a
- * plain socket ferry reads itself, else through the bufferevent. */
+ * socket ferry reads itself, else through the bufferevent. */
 static void set_reading(struct bufferevent *bev, struct event *own, bool *is_reading, bool want)
 {
     if (*is_reading == want)
@@ -201,17 +199,21 @@ static void set_reading(struct bufferevent *bev, struct event *own, bool *is_rea
     *is_reading = want;
 }
 
-/* Throttles `*flag` (reading the side that fills `to`) by the length of to's output,
- * with the write low watermark telling us when it has drained. */
-static void update_throttle(struct bufferevent *to, bool *flag)
+/* Throttles `*flag` (reading the side that fills `out`) by out's length. When
+ * libevent may write `out` (the upstream bufferevent `bev`), a write low watermark
+ * makes its write callback say when it has drained; the client's output is written
+ * by ferry's own events, which run the pump anyway (bev NULL). */
+static void update_throttle(struct evbuffer *out, struct bufferevent *bev, bool *flag)
 {
-    size_t queued = evbuffer_get_length(bufferevent_get_output(to));
+    size_t queued = evbuffer_get_length(out);
     if (!*flag && queued >= HTTP_HIGH_WATER) {
         *flag = true;
-        bufferevent_setwatermark(to, EV_WRITE, HTTP_LOW_WATER, 0);
+        if (bev)
+            bufferevent_setwatermark(bev, EV_WRITE, HTTP_LOW_WATER, 0);
     } else if (*flag && queued <= HTTP_LOW_WATER) {
         *flag = false;
-        bufferevent_setwatermark(to, EV_WRITE, 0, 0);
+        if (bev)
+            bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
     }
 }
 
@@ -222,12 +224,12 @@ static void update_flow(struct http_session *s)
 {
     size_t in_max = http_cfg(s)->limits.max_header_bytes + HTTP_INPUT_SLACK;
     if (s->up)
-        update_throttle(s->up, &s->client_throttled);
-    update_throttle(s->base.client, &s->up_throttled);
+        update_throttle(bufferevent_get_output(s->up), s->up, &s->client_throttled);
+    update_throttle(s->client_out, NULL, &s->up_throttled);
     bool client_want = !s->client_eof && !s->client_throttled && !s->tls_wants_write &&
-                       evbuffer_get_length(client_in(s)) < in_max;
-    set_reading(s->base.client, s->client_read, &s->client_reading, client_want);
-    if (s->tls && s->client_reading && bev_tls_holds_input(s->tls))
+                       evbuffer_get_length(s->client_in) < in_max;
+    set_reading(NULL, s->client_read, &s->client_reading, client_want);
+    if (s->tls && s->client_reading && sockio_tls_holds_input(s->tls))
         event_active(s->client_read, EV_READ, 1);
     if (!s->up)
         return;
@@ -251,16 +253,16 @@ static bool step(struct http_session *s)
     return false;
 }
 
-/* Outputs are written at the end of each pump round, and the write event is armed
+/* Outputs are written at the end of each pump round, and a write event is armed
  * only while a socket is full: a bufferevent with EV_WRITE enabled arms it
  * (epoll_ctl) whenever data is added and disarms it when the output empties, two
- * syscalls per response and side. TLS upstream bufferevents write through OpenSSL
- * their way, once small outputs are joined (see bev_join_small_output).
+ * syscalls per response and side. This is the upstream side; TLS upstream
+ * bufferevents write through OpenSSL their way, once small outputs are joined.
  * Returns true when it wrote something or failed (another round is worth it). */
 static bool write_through(struct bufferevent *bev, bool *failed)
 {
     if (bufferevent_openssl_get_ssl(bev)) {
-        bev_join_small_output(bev);
+        sockio_join_small_output(bufferevent_get_output(bev));
         return false;
     }
     struct evbuffer *out = bufferevent_get_output(bev);
@@ -287,20 +289,19 @@ static bool write_through(struct bufferevent *bev, bool *failed)
     return n > 0;
 }
 
-/* A TLS client's output goes through its SSL; its own write event is armed while the
- * socket is full (and then calls the pump). */
-static bool write_client_tls(struct http_session *s, bool *failed)
+/* The client side, plain or through its SSL; its write event is armed only while
+ * the socket is full, and then runs the pump. */
+static bool write_client(struct http_session *s, bool *failed)
 {
-    if (!s->handshake_done || event_pending(s->client_write, EV_WRITE, NULL))
+    if ((s->tls && !s->handshake_done) || evbuffer_get_length(s->client_out) == 0 ||
+        event_pending(s->client_write, EV_WRITE, NULL))
         return false;
     size_t written;
-    switch (bev_write_tls(s->base.client, s->tls, &written)) {
-    case BEV_WRITE_DONE:
-        break;
-    case BEV_WRITE_AGAIN:
+    enum sockio_result result = s->tls ? sockio_write_tls(s->tls, s->client_out, &written)
+                                       : sockio_write(s->client_fd, s->client_out, &written);
+    if (result == SOCKIO_AGAIN)
         event_add(s->client_write, NULL);
-        break;
-    case BEV_WRITE_ERROR:
+    if (result == SOCKIO_ERROR) {
         ERR_clear_error();
         *failed = true;
         return true;
@@ -311,7 +312,7 @@ static bool write_client_tls(struct http_session *s, bool *failed)
 static bool flush_outputs(struct http_session *s)
 {
     bool failed = false;
-    bool again = s->tls ? write_client_tls(s, &failed) : write_through(s->base.client, &failed);
+    bool again = write_client(s, &failed);
     if (failed)
         s->client_error = true;
     if (s->up && s->up_state != UP_CONNECTING) {
@@ -360,10 +361,12 @@ void http_kick(struct http_session *s)
 
 /* ---- callbacks: record, then kick -------------------------------------------------- */
 
-/* Plain sockets are read by ferry in steps of up to this much: bounded so the
+/* Sockets are read by ferry in steps of up to this much: bounded so the
  * back-pressure checks of the next pump round stay meaningful. */
 enum { READ_BYTES = 128 * 1024 };
 
+/* The upstream bufferevent's callbacks (libevent's reads of a TLS upstream, or its
+ * write of what a full socket left over). */
 static void on_readable_or_written(struct bufferevent *bev, void *arg)
 {
     struct http_session *s = arg;
@@ -377,26 +380,26 @@ static void on_readable_or_written(struct bufferevent *bev, void *arg)
 static void wait_until_writable(struct http_session *s)
 {
     s->tls_wants_write = true;
-    set_reading(s->base.client, s->client_read, &s->client_reading, false);
+    set_reading(NULL, s->client_read, &s->client_reading, false);
     event_add(s->client_write, NULL);
 }
 
 /* Records what a read of ours found. Returns false when there was nothing after all
  * (or OpenSSL must write first). */
-static bool note_read(struct http_session *s, enum bev_read_result result, bool *eof, bool *error)
+static bool note_read(struct http_session *s, enum sockio_result result, bool *eof, bool *error)
 {
     switch (result) {
-    case BEV_READ_AGAIN:
+    case SOCKIO_AGAIN:
         return false;
-    case BEV_READ_WANTS_WRITE:
+    case SOCKIO_WANTS_WRITE:
         wait_until_writable(s);
         return false;
-    case BEV_READ_DATA:
+    case SOCKIO_DATA:
         break;
-    case BEV_READ_EOF:
+    case SOCKIO_EOF:
         *eof = true;
         break;
-    case BEV_READ_ERROR:
+    case SOCKIO_ERROR:
         *eof = *error = true;
         break;
     }
@@ -441,8 +444,8 @@ static void on_client_readable(evutil_socket_t fd, short what, void *arg)
     if (s->tls && !s->handshake_done && !client_handshake(s))
         return;
     size_t got;
-    enum bev_read_result result = s->tls ? bev_read_tls(s->base.client, s->tls, READ_BYTES, &got)
-                                         : bev_read_socket(s->base.client, READ_BYTES, &got);
+    enum sockio_result result = s->tls ? sockio_read_tls(s->tls, s->client_in, READ_BYTES, &got)
+                                       : sockio_read(s->client_fd, s->client_in, READ_BYTES, &got);
     bool eof = false, error = false;
     if (!note_read(s, result, &eof, &error))
         return;
@@ -455,7 +458,8 @@ static void on_client_readable(evutil_socket_t fd, short what, void *arg)
     http_kick(s);
 }
 
-/* TLS clients only: the socket took what OpenSSL was waiting to write. */
+/* The socket took what was waiting: the rest of the output, or what OpenSSL had to
+ * write before it could read on. */
 static void on_client_writable(evutil_socket_t fd, short what, void *arg)
 {
     struct http_session *s = arg;
@@ -508,18 +512,6 @@ void http_disown_upstream_reads(struct http_session *s, bool to_pool)
     s->up_read_own = false;
 }
 
-/* Only libevent's write of a plain client's output (after the socket was full) can
- * report here. */
-static void on_client_event(struct bufferevent *bev, short what, void *arg)
-{
-    struct http_session *s = arg;
-    if (what & BEV_EVENT_EOF)
-        s->client_eof = true;
-    else
-        s->client_error = true;
-    http_kick(s);
-}
-
 static void on_upstream_event(struct bufferevent *bev, short what, void *arg)
 {
     struct http_session *s = arg;
@@ -557,7 +549,7 @@ static void op_drain(struct session *base)
     s->draining = true;
     if (s->state != HS_IDLE)
         return;     /* in flight: the response says Connection: close, then we close */
-    if (evbuffer_get_length(client_out(s)) == 0 && evbuffer_get_length(client_in(s)) == 0) {
+    if (evbuffer_get_length(s->client_out) == 0 && evbuffer_get_length(s->client_in) == 0) {
         session_free(s);
         return;
     }
@@ -566,45 +558,43 @@ static void op_drain(struct session *base)
 
 static const struct session_ops http_ops = { .close = op_close, .drain = op_drain };
 
-/* The session's own events and buffers, and the SSL on a TLS listener. */
+/* The client connection (its buffers, events and, on a TLS listener, its SSL) and
+ * the session's own timer and buffer. */
 static int session_io_new(struct http_session *s, struct event_base *base,
                           struct rt_listener *listener, int fd)
 {
     s->timer = evtimer_new(base, on_timer, s);
     s->fwd_head = evbuffer_new();
+    s->client_in = evbuffer_new();
+    s->client_out = evbuffer_new();
     s->client_read = event_new(base, fd, EV_READ | EV_PERSIST, on_client_readable, s);
-    if (!s->timer || !s->fwd_head || !s->client_read)
+    s->client_write = event_new(base, fd, EV_WRITE, on_client_writable, s);
+    if (!s->timer || !s->fwd_head || !s->client_in || !s->client_out || !s->client_read ||
+        !s->client_write)
         return -1;
     if (!listener->tls)
         return 0;
     s->tls = tls_server_ssl_for_socket(listener->tls, fd);
-    s->client_write = event_new(base, fd, EV_WRITE, on_client_writable, s);
-    return s->tls && s->client_write ? 0 : -1;
+    return s->tls ? 0 : -1;
 }
 
 int http_session_start(struct worker *w, struct runtime *rt, struct rt_listener *listener,
-                       struct bufferevent *client, const struct sockaddr *peer,
-                       socklen_t peer_len)
+                       int fd, const struct sockaddr *peer, socklen_t peer_len)
 {
     struct http_session *s = calloc(1, sizeof *s);
     if (!s)
         return -1;
-    if (session_io_new(s, worker_base(w), listener, bufferevent_getfd(client)) < 0) {
+    if (session_io_new(s, worker_base(w), listener, fd) < 0) {
         session_io_free(s);
         free(s);
         return -1;
     }
+    s->client_fd = fd;
     s->base.ops = &http_ops;
-    session_attach(&s->base, w, rt, listener, client, peer, peer_len);
+    session_attach(&s->base, w, rt, listener, NULL, peer, peer_len);
     s->state = HS_IDLE;
     s->start_ms = clock_now_ms();
-    /* The bufferevent is a pair of buffers: ferry reads the socket itself (see
-     * on_client_readable) and writes at the end of each pump round (write_through,
-     * write_client_tls); libevent writes only what a full plain socket left over. */
-    bufferevent_setcb(client, on_readable_or_written, on_readable_or_written, on_client_event, s);
-    bufferevent_setwatermark(client, EV_READ | EV_WRITE, 0, 0);
-    bufferevent_disable(client, EV_READ | EV_WRITE);
-    set_reading(client, s->client_read, &s->client_reading, true);
+    set_reading(NULL, s->client_read, &s->client_reading, true);
     http_arm_timer(s, rt->cfg->timeouts.client_idle_ms, false);
     return 0;
 }

@@ -19,39 +19,37 @@ void http_tunnel_begin(struct http_session *s)
     http_arm_timer(s, http_cfg(s)->timeouts.tcp_idle_ms, true);
 }
 
-/* `to` will get nothing more from the other side: pass the EOF on once its output is
- * flushed. TLS cannot half-close (close_notify ends the connection), so there the
+/* A side's output will get nothing more from the other side: pass the EOF on once it
+ * is flushed. TLS cannot half-close (close_notify ends the connection), so there the
  * tunnel ends as a whole. */
-static void propagate_eof(struct http_session *s, struct bufferevent *to, bool to_is_tls,
+static void propagate_eof(struct http_session *s, struct evbuffer *out, int fd, bool is_tls,
                           bool *shut)
 {
-    if (*shut || evbuffer_get_length(bufferevent_get_output(to)) > 0)
+    if (*shut || evbuffer_get_length(out) > 0)
         return;
     *shut = true;
-    if (to_is_tls)
+    if (is_tls)
         s->client_eof = s->up_eof = true;
     else
-        shutdown(bufferevent_getfd(to), SHUT_WR);
+        shutdown(fd, SHUT_WR);
 }
 
 bool http_tunnel_step(struct http_session *s)
 {
-    struct bufferevent *client = s->base.client, *up = s->up;
     if (s->up_error) {
         http_close(s);
         return true;
     }
-    struct evbuffer *c_in = bufferevent_get_input(client), *u_in = bufferevent_get_input(up);
-    size_t moved = evbuffer_get_length(c_in) + evbuffer_get_length(u_in);
-    evbuffer_add_buffer(bufferevent_get_output(up), c_in);
-    evbuffer_add_buffer(bufferevent_get_output(client), u_in);
+    struct evbuffer *up_in = bufferevent_get_input(s->up), *up_out = bufferevent_get_output(s->up);
+    size_t moved = evbuffer_get_length(s->client_in) + evbuffer_get_length(up_in);
+    evbuffer_add_buffer(up_out, s->client_in);
+    evbuffer_add_buffer(s->client_out, up_in);
     if (s->client_eof)
-        propagate_eof(s, up, upstream_is_tls(up), &s->up_shut);
+        propagate_eof(s, up_out, bufferevent_getfd(s->up), upstream_is_tls(s->up), &s->up_shut);
     if (s->up_eof)
-        propagate_eof(s, client, s->tls != NULL, &s->client_shut);
-    if (s->client_eof && s->up_eof &&
-        evbuffer_get_length(bufferevent_get_output(client)) == 0 &&
-        evbuffer_get_length(bufferevent_get_output(up)) == 0) {
+        propagate_eof(s, s->client_out, s->client_fd, s->tls != NULL, &s->client_shut);
+    if (s->client_eof && s->up_eof && evbuffer_get_length(s->client_out) == 0 &&
+        evbuffer_get_length(up_out) == 0) {
         log_debug("http session %p: tunnel finished", (void *)s);
         http_close(s);
         return true;

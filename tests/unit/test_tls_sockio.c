@@ -1,5 +1,5 @@
-/* The HTTP session's own TLS I/O (core/bev.h: bev_read_tls, bev_write_tls,
- * bev_tls_holds_input) over a real socket pair, with the SSL made by
+/* The HTTP session's own TLS I/O (core/sockio.h: sockio_read_tls, sockio_write_tls,
+ * sockio_tls_holds_input, and the plain sockio_read / sockio_write) over a real socket pair, with the SSL made by
  * tls_server_ssl_for_socket: read-ahead, records OpenSSL holds that no socket
  * event will announce, a full socket, small outputs joined into one record, and
  * how a connection ends. */
@@ -9,10 +9,8 @@
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/event.h>
 
-#include "core/bev.h"
+#include "core/sockio.h"
 #include "test_tls_support.h"
 
 static struct tt_pki pki;
@@ -38,12 +36,11 @@ static int teardown(void **state)
     return 0;
 }
 
-/* One connection: the daemon's side (a socket bufferevent used as buffers, and its
- * SSL) and a non-blocking OpenSSL client, handshake done. */
+/* One connection: the daemon's side (its buffers and its SSL) and a non-blocking
+ * OpenSSL client, handshake done. */
 struct conn {
     int fds[2];
-    struct event_base *base;
-    struct bufferevent *bev;
+    struct evbuffer *in, *out;
     SSL *server, *client;
 };
 
@@ -52,9 +49,8 @@ static void conn_open(struct conn *c)
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, c->fds), 0);
     for (int i = 0; i < 2; i++)
         assert_int_equal(fcntl(c->fds[i], F_SETFL, O_NONBLOCK), 0);
-    c->base = event_base_new();
-    c->bev = bufferevent_socket_new(c->base, c->fds[0], 0);
-    assert_non_null(c->bev);
+    c->in = evbuffer_new();
+    c->out = evbuffer_new();
     c->server = tls_server_ssl_for_socket(srv, c->fds[0]);
     assert_non_null(c->server);
     SSL_set_num_tickets(c->server, 0);      /* nothing after the handshake */
@@ -71,8 +67,8 @@ static void conn_open(struct conn *c)
 
 static void conn_close(struct conn *c)
 {
-    bufferevent_free(c->bev);
-    event_base_free(c->base);
+    evbuffer_free(c->in);
+    evbuffer_free(c->out);
     SSL_free(c->server);
     SSL_free(c->client);
     close(c->fds[0]);
@@ -96,8 +92,8 @@ static bool socket_is_empty(int fd)
 static unsigned char pattern(size_t i) { return (unsigned char)(i * 7 + i / 251); }
 
 /* Read-ahead pulls every record into OpenSSL with one read(2); a read that stops at
- * `max` leaves the rest there, where epoll cannot see it: bev_tls_holds_input says so,
- * and the next bev_read_tls returns it without touching the socket. */
+ * `max` leaves the rest there, where epoll cannot see it: sockio_tls_holds_input says so,
+ * and the next sockio_read_tls returns it without touching the socket. */
 static void test_records_read_ahead_are_held_until_read(void **state)
 {
     struct conn c;
@@ -109,20 +105,20 @@ static void test_records_read_ahead_are_held_until_read(void **state)
         client_write(&c, sent + off, 1000);        /* five records */
 
     size_t got = 0;
-    assert_int_equal(bev_read_tls(c.bev, c.server, 1000, &got), BEV_READ_DATA);
+    assert_int_equal(sockio_read_tls(c.server, c.in, 1000, &got), SOCKIO_DATA);
     assert_true(got >= 1000 && got < sizeof sent);
     assert_true(socket_is_empty(c.fds[0]));         /* all of it is in OpenSSL now */
-    assert_true(bev_tls_holds_input(c.server));
+    assert_true(sockio_tls_holds_input(c.server));
 
-    struct evbuffer *in = bufferevent_get_input(c.bev);
+    struct evbuffer *in = c.in;
     while (evbuffer_get_length(in) < sizeof sent) {
-        assert_true(bev_tls_holds_input(c.server));
-        assert_int_equal(bev_read_tls(c.bev, c.server, 1000, &got), BEV_READ_DATA);
+        assert_true(sockio_tls_holds_input(c.server));
+        assert_int_equal(sockio_read_tls(c.server, c.in, 1000, &got), SOCKIO_DATA);
     }
     assert_int_equal(evbuffer_get_length(in), sizeof sent);
     assert_memory_equal(evbuffer_pullup(in, -1), sent, sizeof sent);
-    assert_false(bev_tls_holds_input(c.server));
-    assert_int_equal(bev_read_tls(c.bev, c.server, 1000, &got), BEV_READ_AGAIN);
+    assert_false(sockio_tls_holds_input(c.server));
+    assert_int_equal(sockio_read_tls(c.server, c.in, 1000, &got), SOCKIO_AGAIN);
     assert_int_equal(got, 0);
     conn_close(&c);
 }
@@ -145,10 +141,10 @@ static void test_a_partial_record_waits_for_the_socket(void **state)
     assert_int_equal(write(c.fds[1], raw, (size_t)len / 2), len / 2);
 
     size_t got = 0;
-    assert_int_equal(bev_read_tls(c.bev, c.server, 4096, &got), BEV_READ_AGAIN);
-    assert_false(bev_tls_holds_input(c.server));
+    assert_int_equal(sockio_read_tls(c.server, c.in, 4096, &got), SOCKIO_AGAIN);
+    assert_false(sockio_tls_holds_input(c.server));
     assert_int_equal(write(c.fds[1], raw + len / 2, (size_t)(len - len / 2)), len - len / 2);
-    assert_int_equal(bev_read_tls(c.bev, c.server, 4096, &got), BEV_READ_DATA);
+    assert_int_equal(sockio_read_tls(c.server, c.in, 4096, &got), SOCKIO_DATA);
     assert_int_equal(got, 20);
     conn_close(&c);
 }
@@ -171,7 +167,7 @@ static void test_a_full_socket_is_again_then_the_rest_goes_out(void **state)
     struct conn c;
     conn_open(&c);
     enum { TOTAL = 4 * 1024 * 1024 };
-    struct evbuffer *out = bufferevent_get_output(c.bev);
+    struct evbuffer *out = c.out;
     unsigned char *data = malloc(TOTAL);
     assert_non_null(data);
     for (size_t i = 0; i < TOTAL; i++)
@@ -180,15 +176,15 @@ static void test_a_full_socket_is_again_then_the_rest_goes_out(void **state)
     free(data);
 
     size_t written = 0, total_written = 0, received = 0;
-    enum bev_write_result r = bev_write_tls(c.bev, c.server, &written);
-    assert_int_equal(r, BEV_WRITE_AGAIN);
+    enum sockio_result r = sockio_write_tls(c.server, c.out, &written);
+    assert_int_equal(r, SOCKIO_AGAIN);
     assert_true(written > 0 && written < TOTAL);
     total_written += written;
-    for (int rounds = 0; r != BEV_WRITE_DONE; rounds++) {
+    for (int rounds = 0; r != SOCKIO_DATA; rounds++) {
         assert_true(rounds < 10000);
         client_drain(&c, &received);
-        r = bev_write_tls(c.bev, c.server, &written);
-        assert_int_not_equal(r, BEV_WRITE_ERROR);
+        r = sockio_write_tls(c.server, c.out, &written);
+        assert_int_not_equal(r, SOCKIO_ERROR);
         total_written += written;
     }
     assert_int_equal(total_written, TOTAL);
@@ -204,13 +200,13 @@ static void test_small_chains_are_joined_into_one_record(void **state)
     struct conn c;
     conn_open(&c);
     static const char head[] = "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n", body[] = "ok b1\n";
-    struct evbuffer *out = bufferevent_get_output(c.bev);
+    struct evbuffer *out = c.out;
     evbuffer_add_reference(out, head, sizeof head - 1, NULL, NULL);
     evbuffer_add_reference(out, body, sizeof body - 1, NULL, NULL);
     assert_int_equal(evbuffer_peek(out, -1, NULL, NULL, 0), 2);
 
     size_t written = 0;
-    assert_int_equal(bev_write_tls(c.bev, c.server, &written), BEV_WRITE_DONE);
+    assert_int_equal(sockio_write_tls(c.server, c.out, &written), SOCKIO_DATA);
     assert_int_equal(written, sizeof head - 1 + sizeof body - 1);
     unsigned char raw[1024];
     ssize_t n = recv(c.fds[1], raw, sizeof raw, 0);
@@ -228,18 +224,18 @@ static void test_close_notify_and_a_bare_tcp_close_are_eof(void **state)
     client_write(&c, "last", 4);
     assert_int_equal(SSL_shutdown(c.client), 0);    /* close_notify sent */
     /* The data before it comes with the EOF; the next read is EOF alone. */
-    enum bev_read_result r = bev_read_tls(c.bev, c.server, 4096, &got);
-    assert_true(r == BEV_READ_EOF || r == BEV_READ_DATA);
-    if (r == BEV_READ_DATA)
-        r = bev_read_tls(c.bev, c.server, 4096, &got);
-    assert_int_equal(r, BEV_READ_EOF);
-    assert_int_equal(evbuffer_get_length(bufferevent_get_input(c.bev)), 4);
+    enum sockio_result r = sockio_read_tls(c.server, c.in, 4096, &got);
+    assert_true(r == SOCKIO_EOF || r == SOCKIO_DATA);
+    if (r == SOCKIO_DATA)
+        r = sockio_read_tls(c.server, c.in, 4096, &got);
+    assert_int_equal(r, SOCKIO_EOF);
+    assert_int_equal(evbuffer_get_length(c.in), 4);
     conn_close(&c);
 
     conn_open(&c);
     close(c.fds[1]);            /* no close_notify */
     c.fds[1] = -1;
-    assert_int_equal(bev_read_tls(c.bev, c.server, 4096, &got), BEV_READ_EOF);
+    assert_int_equal(sockio_read_tls(c.server, c.in, 4096, &got), SOCKIO_EOF);
     conn_close(&c);
 }
 
@@ -253,10 +249,55 @@ static void test_garbage_after_the_handshake_is_an_error(void **state)
                                           '.', '.', '.', '.', '.', '.', '.', '.', '.', '.',
                                           '.', '.', '.', '.', '.', '.', '.', '.' };
     assert_int_equal(write(c.fds[1], junk, sizeof junk), (ssize_t)sizeof junk);
-    assert_int_equal(bev_read_tls(c.bev, c.server, 4096, &got), BEV_READ_ERROR);
+    assert_int_equal(sockio_read_tls(c.server, c.in, 4096, &got), SOCKIO_ERROR);
     assert_int_equal(got, 0);
     ERR_clear_error();
     conn_close(&c);
+}
+
+/* Plain: one readv takes what is there; a full socket is AGAIN with what was taken
+ * counted, then the rest goes out once the peer reads. */
+static void test_plain_read_and_write_with_a_full_socket(void **state)
+{
+    int fds[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(fcntl(fds[i], F_SETFL, O_NONBLOCK), 0);
+    struct evbuffer *in = evbuffer_new(), *out = evbuffer_new();
+    size_t got = 0, written = 0;
+    assert_int_equal(sockio_read(fds[0], in, 4096, &got), SOCKIO_AGAIN);
+    assert_int_equal(write(fds[1], "hello", 5), 5);
+    assert_int_equal(sockio_read(fds[0], in, 4096, &got), SOCKIO_DATA);
+    assert_int_equal(got, 5);
+
+    enum { TOTAL = 4 * 1024 * 1024 };
+    for (size_t i = 0; i < TOTAL; i++) {
+        unsigned char byte = pattern(i);
+        evbuffer_add(out, &byte, 1);
+    }
+    size_t total = 0, received = 0;
+    unsigned char buf[65536];
+    enum sockio_result r = sockio_write(fds[0], out, &written);
+    assert_int_equal(r, SOCKIO_AGAIN);
+    assert_true(written > 0 && written < TOTAL);
+    for (total = written; r != SOCKIO_DATA; total += written) {
+        ssize_t n;
+        while ((n = read(fds[1], buf, sizeof buf)) > 0)
+            for (ssize_t i = 0; i < n; i++, received++)
+                assert_int_equal(buf[i], pattern(received));
+        r = sockio_write(fds[0], out, &written);
+        assert_int_not_equal(r, SOCKIO_ERROR);
+    }
+    assert_int_equal(total, TOTAL);
+    ssize_t n;
+    while ((n = read(fds[1], buf, sizeof buf)) > 0)
+        received += (size_t)n;
+    assert_int_equal(received, TOTAL);
+    close(fds[1]);
+    assert_int_equal(sockio_read(fds[0], in, 4096, &got), SOCKIO_EOF);
+    evbuffer_free(in);
+    evbuffer_free(out);
+    close(fds[0]);
 }
 
 int main(void)
@@ -268,6 +309,7 @@ int main(void)
         cmocka_unit_test(test_small_chains_are_joined_into_one_record),
         cmocka_unit_test(test_close_notify_and_a_bare_tcp_close_are_eof),
         cmocka_unit_test(test_garbage_after_the_handshake_is_an_error),
+        cmocka_unit_test(test_plain_read_and_write_with_a_full_socket),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
