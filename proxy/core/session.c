@@ -23,15 +23,12 @@ static void format_peer(const struct sockaddr *sa, char *buf, size_t len)
 
 void session_attach(struct session *s, struct worker *w, struct runtime *rt,
                     struct rt_listener *listener, struct bufferevent *client,
-                    const struct sockaddr *peer, socklen_t peer_len)
+                    const struct sockaddr *peer)
 {
     s->worker = w;
     s->runtime = rt;
     s->listener = listener;
     s->client = client;
-    if (peer_len > sizeof s->peer)
-        peer_len = sizeof s->peer;
-    memcpy(&s->peer, peer, peer_len);
     format_peer(peer, s->peer_text, sizeof s->peer_text);
     atomic_fetch_add_explicit(&listener->socket->active, 1, memory_order_relaxed);
     worker_session_add(w, s);

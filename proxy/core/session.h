@@ -9,6 +9,7 @@
 #define FERRY_SESSION_H
 
 #include <stdbool.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 struct bufferevent;
@@ -30,16 +31,17 @@ struct session {
     struct session *prev, *next;        /* the worker's list */
     struct runtime *runtime;            /* ref: generation in use */
     struct rt_listener *listener;       /* borrowed from runtime */
-    struct bufferevent *client;         /* owned */
-    struct sockaddr_storage peer;
-    char peer_text[64];                 /* bare address, as X-Forwarded-For wants it */
+    struct bufferevent *client;         /* owned; NULL for an HTTP session, which keeps
+                                           its client socket itself */
+    char peer_text[INET6_ADDRSTRLEN];   /* the client's bare address, as
+                                           X-Forwarded-For wants it */
 };
 
 /* Links s into its worker and takes the connection slot accounting over. */
 void session_attach(struct session *s, struct worker *w, struct runtime *rt,
                     struct rt_listener *listener, struct bufferevent *client,
-                    const struct sockaddr *peer, socklen_t peer_len);
-/* Unlinks s, frees the client bufferevent (closing the socket), drops the runtime
+                    const struct sockaddr *peer);
+/* Unlinks s, frees the client bufferevent if any (closing the socket), drops the runtime
  * reference and gives the connection slot back. Does not free s itself. */
 void session_detach(struct session *s);
 

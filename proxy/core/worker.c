@@ -107,10 +107,10 @@ static struct bufferevent *client_bufferevent_new(struct worker *w, struct rt_li
 
 /* The session for one accepted socket: 0, or -1 with the socket closed. */
 static int open_session(struct worker *w, struct rt_listener *rl, int fd,
-                        const struct sockaddr *peer, socklen_t peer_len)
+                        const struct sockaddr *peer)
 {
     if (rl->cfg->mode == MODE_HTTP) {
-        if (http_session_start(w, w->runtime, rl, fd, peer, peer_len) == 0)
+        if (http_session_start(w, w->runtime, rl, fd, peer) == 0)
             return 0;
         close(fd);
         return -1;
@@ -120,14 +120,14 @@ static int open_session(struct worker *w, struct rt_listener *rl, int fd,
         close(fd);
         return -1;
     }
-    if (tcp_session_start(w, w->runtime, rl, bev, peer, peer_len) == 0)
+    if (tcp_session_start(w, w->runtime, rl, bev, peer) == 0)
         return 0;
     bufferevent_free(bev);      /* the session constructor took nothing: closes fd */
     return -1;
 }
 
 static void start_session(struct worker *w, struct listen_socket *ls, int fd,
-                          const struct sockaddr *peer, socklen_t peer_len)
+                          const struct sockaddr *peer)
 {
     struct rt_listener *rl = runtime_listener_for(w->runtime, ls);
     if (!rl) {
@@ -137,7 +137,7 @@ static void start_session(struct worker *w, struct listen_socket *ls, int fd,
     }
     atomic_fetch_add_explicit(&ls->accepted, 1, memory_order_relaxed);
     runtime_ref(w->runtime);
-    if (open_session(w, rl, fd, peer, peer_len) < 0) {
+    if (open_session(w, rl, fd, peer) < 0) {
         log_error("listener %s: cannot set up connection: out of memory", ls->addr.text);
         runtime_unref(w->runtime);
         daemon_conn_release(w->daemon);
@@ -199,7 +199,7 @@ static void on_acceptable(evutil_socket_t fd, short what, void *arg)
             return;
         }
         tune_client_socket(cfd);
-        start_session(w, watch->socket, cfd, (struct sockaddr *)&peer, peer_len);
+        start_session(w, watch->socket, cfd, (struct sockaddr *)&peer);
     }
 }
 

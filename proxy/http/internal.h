@@ -77,8 +77,8 @@ struct http_session {
     int client_fd;              /* owned */
     struct evbuffer *client_in, *client_out;    /* owned */
     struct event *client_read;  /* owned */
-    struct event *client_write; /* owned: armed while the socket is full or OpenSSL
-                                   waits to write */
+    struct event *client_write; /* owned, made on first use: armed while the socket is
+                                   full or OpenSSL waits to write */
     SSL *tls;                   /* owned; TLS listeners: the handshake and the records
                                    run over the socket by ferry */
     struct event *up_read;      /* owned; the same for plain upstream connections,

@@ -13,6 +13,6 @@ struct worker;
 /* fd: the accepted client socket (non-blocking). Like tcp_session_start(): 0 = the
  * session owns fd, rt and the connection slot; -1 = nothing taken (fd still open). */
 int http_session_start(struct worker *w, struct runtime *rt, struct rt_listener *listener,
-                       int fd, const struct sockaddr *peer, socklen_t peer_len);
+                       int fd, const struct sockaddr *peer);
 
 #endif

@@ -139,7 +139,8 @@ void http_close(struct http_session *s)
         return;
     http_set_state(s, HS_CLOSED);
     event_del(s->client_read);
-    event_del(s->client_write);
+    if (s->client_write)
+        event_del(s->client_write);
     if (s->up_read)
         event_del(s->up_read);
     if (s->up) {
@@ -289,18 +290,35 @@ static bool write_through(struct bufferevent *bev, bool *failed)
     return n > 0;
 }
 
+static void on_client_writable(evutil_socket_t fd, short what, void *arg);
+
+/* Arms the client's one-shot write event, made on first use: most connections never
+ * fill their socket, and an idle one should not carry it. False: out of memory. */
+static bool arm_client_write(struct http_session *s)
+{
+    if (!s->client_write)
+        s->client_write = event_new(worker_base(s->base.worker), s->client_fd, EV_WRITE,
+                                    on_client_writable, s);
+    return s->client_write && event_add(s->client_write, NULL) == 0;
+}
+
+static bool client_write_armed(const struct http_session *s)
+{
+    return s->client_write && event_pending(s->client_write, EV_WRITE, NULL);
+}
+
 /* The client side, plain or through its SSL; its write event is armed only while
  * the socket is full, and then runs the pump. */
 static bool write_client(struct http_session *s, bool *failed)
 {
     if ((s->tls && !s->handshake_done) || evbuffer_get_length(s->client_out) == 0 ||
-        event_pending(s->client_write, EV_WRITE, NULL))
+        client_write_armed(s))
         return false;
     size_t written;
     enum sockio_result result = s->tls ? sockio_write_tls(s->tls, s->client_out, &written)
                                        : sockio_write(s->client_fd, s->client_out, &written);
-    if (result == SOCKIO_AGAIN)
-        event_add(s->client_write, NULL);
+    if (result == SOCKIO_AGAIN && !arm_client_write(s))
+        result = SOCKIO_ERROR;
     if (result == SOCKIO_ERROR) {
         ERR_clear_error();
         *failed = true;
@@ -381,7 +399,10 @@ static void wait_until_writable(struct http_session *s)
 {
     s->tls_wants_write = true;
     set_reading(NULL, s->client_read, &s->client_reading, false);
-    event_add(s->client_write, NULL);
+    if (!arm_client_write(s)) {
+        s->client_error = true;
+        http_kick(s);
+    }
 }
 
 /* Records what a read of ours found. Returns false when there was nothing after all
@@ -568,9 +589,7 @@ static int session_io_new(struct http_session *s, struct event_base *base,
     s->client_in = evbuffer_new();
     s->client_out = evbuffer_new();
     s->client_read = event_new(base, fd, EV_READ | EV_PERSIST, on_client_readable, s);
-    s->client_write = event_new(base, fd, EV_WRITE, on_client_writable, s);
-    if (!s->timer || !s->fwd_head || !s->client_in || !s->client_out || !s->client_read ||
-        !s->client_write)
+    if (!s->timer || !s->fwd_head || !s->client_in || !s->client_out || !s->client_read)
         return -1;
     if (!listener->tls)
         return 0;
@@ -579,7 +598,7 @@ static int session_io_new(struct http_session *s, struct event_base *base,
 }
 
 int http_session_start(struct worker *w, struct runtime *rt, struct rt_listener *listener,
-                       int fd, const struct sockaddr *peer, socklen_t peer_len)
+                       int fd, const struct sockaddr *peer)
 {
     struct http_session *s = calloc(1, sizeof *s);
     if (!s)
@@ -591,7 +610,7 @@ int http_session_start(struct worker *w, struct runtime *rt, struct rt_listener 
     }
     s->client_fd = fd;
     s->base.ops = &http_ops;
-    session_attach(&s->base, w, rt, listener, NULL, peer, peer_len);
+    session_attach(&s->base, w, rt, listener, NULL, peer);
     s->state = HS_IDLE;
     s->start_ms = clock_now_ms();
     set_reading(NULL, s->client_read, &s->client_reading, true);

@@ -353,8 +353,7 @@ static bool routes_by_sni(const struct rt_listener *l)
 }
 
 int tcp_session_start(struct worker *w, struct runtime *rt, struct rt_listener *listener,
-                      struct bufferevent *client, const struct sockaddr *peer,
-                      socklen_t peer_len)
+                      struct bufferevent *client, const struct sockaddr *peer)
 {
     struct relay *r = calloc(1, sizeof *r);
     if (!r)
@@ -365,7 +364,7 @@ int tcp_session_start(struct worker *w, struct runtime *rt, struct rt_listener *
         return -1;
     }
     r->base.ops = &relay_ops;
-    session_attach(&r->base, w, rt, listener, client, peer, peer_len);
+    session_attach(&r->base, w, rt, listener, client, peer);
     r->client.bev = client;
     r->idle_ms = rt->cfg->timeouts.tcp_idle_ms;
     r->last_activity_ms = clock_now_ms();

@@ -15,7 +15,6 @@ struct worker;
 /* Takes over client (owned), rt (a reference) and the connection slot on success
  * (0). On -1 it has taken nothing and the caller undoes. */
 int tcp_session_start(struct worker *w, struct runtime *rt, struct rt_listener *listener,
-                      struct bufferevent *client, const struct sockaddr *peer,
-                      socklen_t peer_len);
+                      struct bufferevent *client, const struct sockaddr *peer);
 
 #endif
