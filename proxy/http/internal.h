@@ -10,7 +10,8 @@
  * while we write) just asks for another round. Closing marks the session HS_CLOSED and frees it from a
  * deferred event, so no callback on the stack ever sees freed memory.
  *
- * Files: session.c (lifecycle, callbacks, pump, flow control, timers), request.c
+ * Files: session.c (lifecycle, callbacks, pump, flow control, timers), client.c (the
+ * client connection: reads, TLS handshake, writes), request.c
  * (reading and dispatching requests, ending them, flush and linger), exchange.c
  * (backends: pick, connect, retry, response), body.c (body streaming), tunnel.c
  * (after 101), forward.c (heads), route.c (routes), access.c (access log lines).
@@ -25,6 +26,7 @@
 #include <openssl/ssl.h>
 
 #include "core/session.h"
+#include "core/sockio.h"
 #include "http1/parse.h"
 #include "runtime/runtime.h"
 
@@ -33,6 +35,9 @@ struct evbuffer;
 /* Back-pressure: stop reading one side once this much waits in the other side's
  * output, resume when it is down to HTTP_LOW_WATER (the tcp relay's figures). */
 enum { HTTP_HIGH_WATER = 256 * 1024, HTTP_LOW_WATER = HTTP_HIGH_WATER / 2 };
+/* Sockets are read in steps of up to this much: bounded so that the back-pressure
+ * checks of the next pump round stay meaningful. */
+enum { HTTP_READ_BYTES = 128 * 1024 };
 /* Input read beyond limits.max_header_bytes before reading pauses (pipelined
  * requests, the start of a body). */
 enum { HTTP_INPUT_SLACK = 16 * 1024 };
@@ -145,6 +150,21 @@ struct http_session {
     char log_method[16];
     char log_path[256];
 };
+
+/* client.c: the client connection. http_client_open: 0, or -1 (the caller frees with
+ * http_client_close, which leaves fd open then). http_client_close frees what was
+ * made, sends close_notify first on TLS, and closes the socket once it was opened. */
+int http_client_open(struct http_session *s, struct event_base *base,
+                     struct rt_listener *listener, int fd);
+void http_client_close(struct http_session *s);
+/* No more callbacks (the session is closing). */
+void http_client_stop(struct http_session *s);
+void http_client_set_reading(struct http_session *s, bool want);
+/* Writes the client output (end of a pump round); true: wrote or failed (*failed). */
+bool http_client_write(struct http_session *s, bool *failed);
+/* Records what a read of ours (either side) found; false when there was nothing
+ * after all (or OpenSSL must write first). */
+bool http_note_read(struct http_session *s, enum sockio_result result, bool *eof, bool *error);
 
 /* request.c: the client side's steps of the pump (true: progress, run again) */
 bool http_idle_step(struct http_session *s);

@@ -1,21 +1,17 @@
 /* HTTP session: lifecycle, libevent callbacks, the pump, flow control and timers.
- * The client side of requests is in request.c, the backend side in exchange.c. See
- * internal.h for the control-flow rules. */
+ * The client connection is in client.c, the client side of requests in request.c, the
+ * backend side in exchange.c. See internal.h for the control-flow rules. */
 #include <errno.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
-#include <openssl/err.h>
 
 #include "core/bev.h"
 #include "core/clock.h"
-#include "core/listen.h"
 #include "core/log.h"
 #include "core/worker.h"
 #include "http/internal.h"
@@ -72,22 +68,15 @@ void http_arm_timer(struct http_session *s, unsigned ms, bool on_activity)
     evtimer_add(s->timer, &tv);
 }
 
-/* Frees what session_io_new made (any part may be missing); not the socket. */
+/* Frees what session_io_new made (any part may be missing), and closes the client
+ * connection when it was opened. */
 static void session_io_free(struct http_session *s)
 {
+    http_client_close(s);
     if (s->timer)
         event_free(s->timer);
     if (s->fwd_head)
         evbuffer_free(s->fwd_head);
-    if (s->client_in)
-        evbuffer_free(s->client_in);
-    if (s->client_out)
-        evbuffer_free(s->client_out);
-    if (s->client_read)
-        event_free(s->client_read);
-    if (s->client_write)
-        event_free(s->client_write);
-    SSL_free(s->tls);
 }
 
 static void session_free(struct http_session *s)
@@ -102,9 +91,7 @@ static void session_free(struct http_session *s)
         http_upstream_release(s, false);
     if (s->up_read)
         event_free(s->up_read);
-    tls_close_notify(s->tls);
     session_io_free(s);
-    close(s->client_fd);
     session_detach(&s->base);
     free(s);
 }
@@ -138,9 +125,7 @@ void http_close(struct http_session *s)
     if (s->state == HS_CLOSED)
         return;
     http_set_state(s, HS_CLOSED);
-    event_del(s->client_read);
-    if (s->client_write)
-        event_del(s->client_write);
+    http_client_stop(s);
     if (s->up_read)
         event_del(s->up_read);
     if (s->up) {
@@ -229,9 +214,7 @@ static void update_flow(struct http_session *s)
     update_throttle(s->client_out, NULL, &s->up_throttled);
     bool client_want = !s->client_eof && !s->client_throttled && !s->tls_wants_write &&
                        evbuffer_get_length(s->client_in) < in_max;
-    set_reading(NULL, s->client_read, &s->client_reading, client_want);
-    if (s->tls && s->client_reading && sockio_tls_holds_input(s->tls))
-        event_active(s->client_read, EV_READ, 1);
+    http_client_set_reading(s, client_want);
     if (!s->up)
         return;
     bool up_active = s->state == HS_TUNNEL || s->up_state == UP_WAIT_HEAD || s->up_state == UP_BODY;
@@ -290,47 +273,10 @@ static bool write_through(struct bufferevent *bev, bool *failed)
     return n > 0;
 }
 
-static void on_client_writable(evutil_socket_t fd, short what, void *arg);
-
-/* Arms the client's one-shot write event, made on first use: most connections never
- * fill their socket, and an idle one should not carry it. False: out of memory. */
-static bool arm_client_write(struct http_session *s)
-{
-    if (!s->client_write)
-        s->client_write = event_new(worker_base(s->base.worker), s->client_fd, EV_WRITE,
-                                    on_client_writable, s);
-    return s->client_write && event_add(s->client_write, NULL) == 0;
-}
-
-static bool client_write_armed(const struct http_session *s)
-{
-    return s->client_write && event_pending(s->client_write, EV_WRITE, NULL);
-}
-
-/* The client side, plain or through its SSL; its write event is armed only while
- * the socket is full, and then runs the pump. */
-static bool write_client(struct http_session *s, bool *failed)
-{
-    if ((s->tls && !s->handshake_done) || evbuffer_get_length(s->client_out) == 0 ||
-        client_write_armed(s))
-        return false;
-    size_t written;
-    enum sockio_result result = s->tls ? sockio_write_tls(s->tls, s->client_out, &written)
-                                       : sockio_write(s->client_fd, s->client_out, &written);
-    if (result == SOCKIO_AGAIN && !arm_client_write(s))
-        result = SOCKIO_ERROR;
-    if (result == SOCKIO_ERROR) {
-        ERR_clear_error();
-        *failed = true;
-        return true;
-    }
-    return written > 0;
-}
-
 static bool flush_outputs(struct http_session *s)
 {
     bool failed = false;
-    bool again = write_client(s, &failed);
+    bool again = http_client_write(s, &failed);
     if (failed)
         s->client_error = true;
     if (s->up && s->up_state != UP_CONNECTING) {
@@ -379,10 +325,6 @@ void http_kick(struct http_session *s)
 
 /* ---- callbacks: record, then kick -------------------------------------------------- */
 
-/* Sockets are read by ferry in steps of up to this much: bounded so the
- * back-pressure checks of the next pump round stay meaningful. */
-enum { READ_BYTES = 128 * 1024 };
-
 /* The upstream bufferevent's callbacks (libevent's reads of a TLS upstream, or its
  * write of what a full socket left over). */
 static void on_readable_or_written(struct bufferevent *bev, void *arg)
@@ -392,111 +334,11 @@ static void on_readable_or_written(struct bufferevent *bev, void *arg)
     http_kick(s);
 }
 
-/* OpenSSL must write before it can read on (handshake or a post-handshake message):
- * wait for the socket to take it. Reading pauses meanwhile; else input still arriving
- * would wake us in a loop that cannot progress. The pump turns reading back on. */
-static void wait_until_writable(struct http_session *s)
-{
-    s->tls_wants_write = true;
-    set_reading(NULL, s->client_read, &s->client_reading, false);
-    if (!arm_client_write(s)) {
-        s->client_error = true;
-        http_kick(s);
-    }
-}
-
-/* Records what a read of ours found. Returns false when there was nothing after all
- * (or OpenSSL must write first). */
-static bool note_read(struct http_session *s, enum sockio_result result, bool *eof, bool *error)
-{
-    switch (result) {
-    case SOCKIO_AGAIN:
-        return false;
-    case SOCKIO_WANTS_WRITE:
-        wait_until_writable(s);
-        return false;
-    case SOCKIO_DATA:
-        break;
-    case SOCKIO_EOF:
-        *eof = true;
-        break;
-    case SOCKIO_ERROR:
-        *eof = *error = true;
-        break;
-    }
-    s->activity_ms = clock_now_ms();
-    return true;
-}
-
-/* Runs the server side of the TLS handshake on. True once it is complete (the first
- * request may already be buffered: read on); false while it waits for the socket,
- * or after it failed (counted, and the session closes). */
-static bool client_handshake(struct http_session *s)
-{
-    ERR_clear_error();
-    int rc = SSL_do_handshake(s->tls);
-    if (rc == 1) {
-        s->handshake_done = true;
-        return true;
-    }
-    switch (SSL_get_error(s->tls, rc)) {
-    case SSL_ERROR_WANT_READ:   /* the read event is on: nothing can stop it yet */
-        return false;
-    case SSL_ERROR_WANT_WRITE:
-        wait_until_writable(s);
-        return false;
-    default: {
-        enum tls_failure_reason why = tls_count_handshake_failure(s->tls, ERR_peek_last_error());
-        log_debug("http listener=%s client=%s: TLS handshake failed: %s",
-                  s->base.listener->cfg->name, s->base.peer_text, tls_failure_reason_name(why));
-        ERR_clear_error();
-        s->client_error = true;
-        http_kick(s);
-        return false;
-    }
-    }
-}
-
-/* The client socket is readable: read it ourselves, plain (one readv, no FIONREAD
- * probe) or through the SSL (read-ahead: one read(2) per record or more). */
-static void on_client_readable(evutil_socket_t fd, short what, void *arg)
-{
-    struct http_session *s = arg;
-    if (s->tls && !s->handshake_done && !client_handshake(s))
-        return;
-    size_t got;
-    enum sockio_result result = s->tls ? sockio_read_tls(s->tls, s->client_in, READ_BYTES, &got)
-                                       : sockio_read(s->client_fd, s->client_in, READ_BYTES, &got);
-    bool eof = false, error = false;
-    if (!note_read(s, result, &eof, &error))
-        return;
-    if (got > 0)
-        atomic_fetch_add_explicit(&s->base.listener->socket->bytes_in, got, memory_order_relaxed);
-    if (error && s->tls)
-        ERR_clear_error();
-    s->client_eof |= eof;
-    s->client_error |= error;
-    http_kick(s);
-}
-
-/* The socket took what was waiting: the rest of the output, or what OpenSSL had to
- * write before it could read on. */
-static void on_client_writable(evutil_socket_t fd, short what, void *arg)
-{
-    struct http_session *s = arg;
-    s->activity_ms = clock_now_ms();
-    if (s->tls_wants_write) {
-        s->tls_wants_write = false;
-        on_client_readable(fd, EV_READ, s);
-    }
-    http_kick(s);
-}
-
 static void on_upstream_readable(evutil_socket_t fd, short what, void *arg)
 {
     struct http_session *s = arg;
     size_t got;
-    if (note_read(s, bev_read_socket(s->up, READ_BYTES, &got), &s->up_eof, &s->up_error))
+    if (http_note_read(s, bev_read_socket(s->up, HTTP_READ_BYTES, &got), &s->up_eof, &s->up_error))
         http_kick(s);
 }
 
@@ -579,22 +421,15 @@ static void op_drain(struct session *base)
 
 static const struct session_ops http_ops = { .close = op_close, .drain = op_drain };
 
-/* The client connection (its buffers, events and, on a TLS listener, its SSL) and
- * the session's own timer and buffer. */
+/* The session's timer and head buffer, and the client connection. */
 static int session_io_new(struct http_session *s, struct event_base *base,
                           struct rt_listener *listener, int fd)
 {
     s->timer = evtimer_new(base, on_timer, s);
     s->fwd_head = evbuffer_new();
-    s->client_in = evbuffer_new();
-    s->client_out = evbuffer_new();
-    s->client_read = event_new(base, fd, EV_READ | EV_PERSIST, on_client_readable, s);
-    if (!s->timer || !s->fwd_head || !s->client_in || !s->client_out || !s->client_read)
+    if (!s->timer || !s->fwd_head)
         return -1;
-    if (!listener->tls)
-        return 0;
-    s->tls = tls_server_ssl_for_socket(listener->tls, fd);
-    return s->tls ? 0 : -1;
+    return http_client_open(s, base, listener, fd);
 }
 
 int http_session_start(struct worker *w, struct runtime *rt, struct rt_listener *listener,
@@ -603,17 +438,16 @@ int http_session_start(struct worker *w, struct runtime *rt, struct rt_listener 
     struct http_session *s = calloc(1, sizeof *s);
     if (!s)
         return -1;
+    s->client_fd = -1;      /* not ours until the connection is open */
     if (session_io_new(s, worker_base(w), listener, fd) < 0) {
         session_io_free(s);
         free(s);
         return -1;
     }
-    s->client_fd = fd;
     s->base.ops = &http_ops;
     session_attach(&s->base, w, rt, listener, NULL, peer);
     s->state = HS_IDLE;
     s->start_ms = clock_now_ms();
-    set_reading(NULL, s->client_read, &s->client_reading, true);
     http_arm_timer(s, rt->cfg->timeouts.client_idle_ms, false);
     return 0;
 }
