@@ -99,7 +99,7 @@ struct tls_server *tls_server_new(const struct cfg_listener_tls *cfg,
  * failure. Thread-safe. */
 SSL *tls_server_ssl_new(struct tls_server *srv);
 /* The same for a connection whose socket `fd` the caller reads and writes itself
- * through the SSL (core/bev.h): accept state, read-ahead on (a record in one
+ * through the SSL (core/sockio.h): accept state, read-ahead on (a record in one
  * read(2); the caller must read on while SSL_has_pending), partial writes, and
  * moving write buffers allowed. The socket stays the caller's to close. */
 SSL *tls_server_ssl_for_socket(struct tls_server *srv, int fd);
