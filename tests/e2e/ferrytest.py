@@ -75,12 +75,21 @@ def _check_sanitizers(what, text):
 
 # ---- ports -----------------------------------------------------------------------
 
+_ports_given = set()
+
+
 def free_port(host="127.0.0.1"):
-    """A port that was free a moment ago (bound to port 0 and released)."""
+    """A port that was free a moment ago (bound to port 0 and released), never one this
+    process was given before: the ports of one config (say a listener and the admin
+    API) are asked for before ferry binds any of them, and must not collide."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    while True:
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
 
 
 def wait_port(host, port, timeout=10.0):
