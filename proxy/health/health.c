@@ -8,6 +8,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "core/bev.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "health/verdict.h"
@@ -44,10 +45,9 @@ static void apply_verdict(struct probe *p, bool ok, const char *reason)
 {
     const struct cfg_health_check *hc = &p->pool->cfg->health_check;
     struct backend *b = p->backend;
-    /* Passive checks may have taken it down meanwhile: judge from the shared state. */
-    p->run.up = backend_is_up(b);
     unsigned streak_before = p->run.streak;
-    switch (health_observe(&p->run, ok, hc->rise, hc->fall)) {
+    /* Passive checks may have taken it down meanwhile: judge from the shared state. */
+    switch (health_observe(&p->run, backend_is_up(b), ok, hc->rise, hc->fall)) {
     case HEALTH_WENT_UP:
         atomic_store(&b->consecutive_failures, 0);
         atomic_store(&b->state, BACKEND_UP);
@@ -68,10 +68,9 @@ static void apply_verdict(struct probe *p, bool ok, const char *reason)
 static void finish(struct probe *p, bool ok, const char *reason)
 {
     if (p->bev) {
-        bufferevent_free(p->bev);
+        bev_close(p->bev);      /* a TLS probe's session stays resumable */
         p->bev = NULL;
     }
-    evtimer_del(p->timer);
     apply_verdict(p, ok, reason);
     schedule(p, p->pool->cfg->health_check.interval_ms);
 }
@@ -205,7 +204,7 @@ void health_free(struct health *h)
         return;
     for (size_t i = 0; i < h->n_probes; i++) {
         if (h->probes[i].bev)
-            bufferevent_free(h->probes[i].bev);
+            bev_close(h->probes[i].bev);
         event_free(h->probes[i].timer);
     }
     free(h->probes);

@@ -1,7 +1,12 @@
 #include "health/verdict.h"
 
-enum health_change health_observe(struct health_run *run, bool ok, unsigned rise, unsigned fall)
+enum health_change health_observe(struct health_run *run, bool up_now, bool ok, unsigned rise,
+                                  unsigned fall)
 {
+    if (up_now != run->up) {
+        run->up = up_now;
+        run->streak = 0;
+    }
     if (ok == run->up) {
         run->streak = 0;
         return HEALTH_SAME;

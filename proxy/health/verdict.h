@@ -6,14 +6,17 @@
 #include <stdbool.h>
 
 struct health_run {
-    bool up;            /* the state the verdict currently holds */
+    bool up;            /* the state the last result was judged against */
     unsigned streak;    /* consecutive results that contradict `up` */
 };
 
 enum health_change { HEALTH_SAME, HEALTH_WENT_UP, HEALTH_WENT_DOWN };
 
 /* `rise` consecutive successes bring a down backend up; `fall` consecutive failures
- * take an up backend down. A result that agrees with the state resets the streak. */
-enum health_change health_observe(struct health_run *run, bool ok, unsigned rise, unsigned fall);
+ * take an up backend down. A result that agrees with the state resets the streak.
+ * `up_now` is the backend's state as everyone sees it now: when something else (a
+ * passive check) changed it since the last result, the streak starts over. */
+enum health_change health_observe(struct health_run *run, bool up_now, bool ok, unsigned rise,
+                                  unsigned fall);
 
 #endif
