@@ -242,13 +242,26 @@ def test_a_client_that_said_close_is_closed_at_once_one_that_sent_more_lingers()
             # the client still holds its socket; the linger would last 2 s
             ft.poll_until(lambda: f.status()["connections"] == 0, timeout=1.0,
                           message="closed at once")
-        with ft.connect(port) as more:
-            more.sendall(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
-                         b"GET / HTTP/1.1\r\n")
-            assert ft.read_until_close(more).startswith(b"HTTP/1.1 200")
-            time.sleep(0.5)
-            assert f.status()["connections"] == 1, "closed without lingering"
-        ft.poll_until(lambda: f.status()["connections"] == 0, message="closed after the client")
+        # bytes after the last request: linger
+        assert_lingers(f, port, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+                                b"GET / HTTP/1.1\r\n", 200)
+    # a body not all sent when the answer came (502: the backend is down): linger
+    config["pools"]["web"]["backends"] = [{"address": "127.0.0.1:%d" % ft.free_port()}]
+    with ft.Ferry(config) as f:
+        assert_lingers(f, f.port("web"), b"POST / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n"
+                                         b"Content-Length: 1000000\r\n\r\n", 502)
+
+
+def assert_lingers(f, port, request, status):
+    with ft.connect(port) as sock:
+        sock.sendall(request)
+        reply = ft.read_until_close(sock)
+        assert reply.startswith(b"HTTP/1.1 %d" % status), reply[:100]
+        time.sleep(0.5)
+        assert f.status()["connections"] == 1, "closed without lingering"
+    # our close ends the linger well before its 2 s
+    ft.poll_until(lambda: f.status()["connections"] == 0, timeout=1.0,
+                  message="closed after the client")
 
 
 def _backend_saw(c, extra_headers, host="example.com:8080"):
