@@ -129,6 +129,7 @@ static void test_connection_closed_by_peer_is_dropped_at_once(void **state)
     struct fixture *f = *state;
     int p;
     upstream_pool_put(f->pool, f->backend, 0, connection(f, &p), 4, 60000);
+    assert_int_equal(upstream_pool_idle(f->pool, f->backend), 1);
     close(p);
     run_loop_briefly(f);
     assert_int_equal(upstream_pool_idle(f->pool, f->backend), 0);
@@ -140,6 +141,7 @@ static void test_bytes_from_an_idle_peer_drop_the_connection(void **state)
     struct fixture *f = *state;
     int p;
     upstream_pool_put(f->pool, f->backend, 0, connection(f, &p), 4, 60000);
+    assert_int_equal(upstream_pool_idle(f->pool, f->backend), 1);
     assert_int_equal(write(p, "x", 1), 1);
     run_loop_briefly(f);
     assert_int_equal(upstream_pool_idle(f->pool, f->backend), 0);
@@ -151,6 +153,7 @@ static void test_idle_timeout_drops_the_connection(void **state)
     struct fixture *f = *state;
     int p;
     upstream_pool_put(f->pool, f->backend, 0, connection(f, &p), 4, 20);
+    assert_int_equal(upstream_pool_idle(f->pool, f->backend), 1);
     struct timeval later = { 0, 100 * 1000 };
     event_base_loopexit(f->base, &later);
     event_base_dispatch(f->base);
