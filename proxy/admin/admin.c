@@ -16,12 +16,13 @@
 #include "admin/render.h"
 #include "core/clock.h"
 #include "core/daemon.h"
+#include "core/listen.h"
 #include "core/log.h"
 #include "http1/parse.h"
 #include "runtime/runtime.h"
 
 /* The admin API takes small requests only; anything bigger is refused. */
-enum { ADMIN_MAX_HEAD = 8192, ADMIN_MAX_HEADERS = 32, ADMIN_TIMEOUT_MS = 5000 };
+enum { ADMIN_MAX_HEAD = 8192, ADMIN_MAX_HEADERS = 32, ADMIN_TIMEOUT_MS = 5000, ADMIN_BACKLOG = 64 };
 
 struct admin {
     struct daemon *daemon;          /* borrowed */
@@ -247,17 +248,7 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
 
 int admin_bind(const struct cfg_addr *listen_addr, struct err *err)
 {
-    int fd = socket(listen_addr->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int on = 1;
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0 ||
-        bind(fd, (const struct sockaddr *)&listen_addr->sa, listen_addr->len) < 0 ||
-        listen(fd, 64) < 0) {
-        err_set(err, "%s: cannot listen: %s", listen_addr->text, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    return fd;
+    return listen_bind(listen_addr, ADMIN_BACKLOG, err);
 }
 
 /* fd (owned by a from now on, also on failure) becomes the listening socket. */

@@ -45,7 +45,7 @@ void listen_set_free(struct listen_set *set)
     free(set);
 }
 
-static int bind_socket(const struct cfg_addr *addr, struct err *err)
+int listen_bind(const struct cfg_addr *addr, int backlog, struct err *err)
 {
     int fd = socket(addr->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -55,7 +55,7 @@ static int bind_socket(const struct cfg_addr *addr, struct err *err)
     if (addr->sa.ss_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
     if (bind(fd, (const struct sockaddr *)&addr->sa, addr->len) < 0 ||
-        listen(fd, LISTEN_BACKLOG) < 0) {
+        listen(fd, backlog) < 0) {
         int saved = errno;
         close(fd);
         return err_set(err, "%s: cannot listen: %s", addr->text, strerror(saved));
@@ -77,7 +77,7 @@ int listen_set_acquire(struct listen_set *set, const struct cfg_addr *addr,
     }
     pthread_mutex_unlock(&set->lock);
 
-    int fd = bind_socket(addr, err);
+    int fd = listen_bind(addr, LISTEN_BACKLOG, err);
     if (fd < 0)
         return -1;
     struct set_entry *e = calloc(1, sizeof *e);

@@ -26,6 +26,10 @@ struct listen_socket {
     _Atomic uint64_t bytes_out;     /* to clients */
 };
 
+/* A non-blocking listening TCP socket on addr (SO_REUSEADDR, IPv6 only for an IPv6
+ * address): the fd, or -1 with the reason in *err. */
+int listen_bind(const struct cfg_addr *addr, int backlog, struct err *err);
+
 struct listen_set;
 
 struct listen_set *listen_set_new(void);

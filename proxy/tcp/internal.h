@@ -43,6 +43,7 @@ struct relay {
     unsigned idle_ms;
     bool handshake_done;            /* TLS listeners: client handshake completed */
     struct splice_pump *pumps[2];   /* owned in R_SPLICING: client->upstream, back */
+    bool splice_tried;              /* moving onto splice(2) was attempted (once) */
 };
 
 void relay_set_state(struct relay *r, enum relay_state next);

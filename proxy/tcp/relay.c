@@ -106,8 +106,10 @@ static bool check_progress(struct relay *r)
         relay_close(&r->base);
         return false;
     }
-    if (can_splice(r))
+    if (!r->splice_tried && can_splice(r)) {
+        r->splice_tried = true;     /* out of pipes: the buffered relay goes on */
         relay_splice_start(r);
+    }
     return true;
 }
 
