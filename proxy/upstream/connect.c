@@ -36,9 +36,11 @@ struct bufferevent *upstream_connect(struct event_base *base, struct rt_pool *po
     struct bufferevent *bev = new_bufferevent(base, pool, b);
     if (!bev)
         return NULL;
-    /* libevent applies the write timeout to the connect itself. */
+    /* libevent applies the write timeout to the connect itself; a TLS handshake then
+     * waits to read, which only the read timeout bounds (a backend that accepts and
+     * never answers would otherwise hold the request forever). */
     struct timeval tv = clock_tv_from_ms(connect_ms);
-    bufferevent_set_timeouts(bev, NULL, &tv);
+    bufferevent_set_timeouts(bev, &tv, &tv);
     if (bufferevent_socket_connect(bev, (const struct sockaddr *)&b->addr.sa,
                                    (int)b->addr.len) < 0) {
         bufferevent_free(bev);

@@ -5,7 +5,9 @@ on both sides."""
 
 import hashlib
 import os
+import socket
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ferrytest as ft  # noqa: E402
@@ -89,6 +91,24 @@ def test_large_bodies_through_tls_on_both_sides():
         for _ in range(5):
             status, _, body = c.read_response()
             assert status == 200 and body == ft.pattern_bytes(100000)
+
+
+def test_tls_backend_that_accepts_and_never_answers_times_out():
+    """The TLS handshake to the backend is bounded by connect_ms too: 504, not a hang."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    backend = type("B", (), {"address": "127.0.0.1:%d" % silent.getsockname()[1], "name": "mute"})
+    port = ft.free_port()
+    cfg = config(backend, {"listen": "127.0.0.1:%d" % port, "mode": "http", "pool": "web"},
+                 pool_tls={"verify": False})
+    cfg["timeouts"] = {"connect_ms": 300, "upstream_response_ms": 1000}
+    with silent, ft.Ferry(cfg):
+        started = time.monotonic()
+        reply = ft.http_request(port, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+                                timeout=10)
+        assert reply.startswith(b"HTTP/1.1 504"), reply[:100]
+        assert time.monotonic() - started < 5
 
 
 if __name__ == "__main__":
