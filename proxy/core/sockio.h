@@ -23,7 +23,8 @@ struct evbuffer;
  * SOCKIO_DATA (*got bytes added), SOCKIO_EOF, SOCKIO_AGAIN (nothing yet),
  * SOCKIO_WANTS_WRITE (TLS only: OpenSSL must write before it can read on; wait until
  * the socket is writable) or SOCKIO_ERROR (errno or OpenSSL's error queue says why).
- * EOF and ERROR may come with *got > 0: the bytes read before are in `in`. */
+ * EOF, ERROR and WANTS_WRITE may come with *got > 0: the bytes read before are in
+ * `in`. */
 enum sockio_result { SOCKIO_DATA, SOCKIO_EOF, SOCKIO_AGAIN, SOCKIO_WANTS_WRITE, SOCKIO_ERROR };
 enum sockio_result sockio_read(int fd, struct evbuffer *in, size_t max, size_t *got);
 enum sockio_result sockio_read_tls(SSL *ssl, struct evbuffer *in, size_t max, size_t *got);

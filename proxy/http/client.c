@@ -149,11 +149,11 @@ static void on_client_readable(evutil_socket_t fd, short what, void *arg)
     size_t got;
     enum sockio_result result = s->tls ? sockio_read_tls(s->tls, s->client_in, HTTP_READ_BYTES, &got)
                                        : sockio_read(s->client_fd, s->client_in, HTTP_READ_BYTES, &got);
+    if (got > 0)    /* also when OpenSSL then wants to write: the bytes are in */
+        atomic_fetch_add_explicit(&s->base.listener->socket->bytes_in, got, memory_order_relaxed);
     bool eof = false, error = false;
     if (!http_note_read(s, result, &eof, &error))
         return;
-    if (got > 0)
-        atomic_fetch_add_explicit(&s->base.listener->socket->bytes_in, got, memory_order_relaxed);
     if (error && s->tls)
         ERR_clear_error();
     s->client_eof |= eof;

@@ -184,8 +184,8 @@ void http_close(struct http_session *s);
 void http_respond_error(struct http_session *s, int status, bool may_keep);
 /* The exchange is over (response complete or given up): log, then idle or flush. */
 void http_finish_request(struct http_session *s, bool keep_client);
-/* Closes at once with a reset: for a response whose end the client could otherwise
- * mistake for a complete close-delimited body. */
+/* Closes at once with a reset (and on TLS without close_notify): for a response whose
+ * end the client could otherwise mistake for a complete close-delimited body. */
 void http_abort_client(struct http_session *s);
 const struct config *http_cfg(const struct http_session *s);
 /* Sets the session's callbacks on s->up. */

@@ -141,6 +141,9 @@ void http_abort_client(struct http_session *s)
 {
     struct linger reset = { .l_onoff = 1, .l_linger = 0 };
     setsockopt(s->client_fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    /* No close_notify either: on TLS it would tell the client the response ended. */
+    if (s->tls)
+        SSL_set_quiet_shutdown(s->tls, 1);
     http_close(s);
 }
 

@@ -10,6 +10,7 @@ import os
 import socket
 import ssl
 import sys
+import threading
 import time
 import warnings
 
@@ -168,6 +169,40 @@ def test_upgrade_tunnel_over_tls_relays_both_ways_and_ends_with_the_client():
             c.sock.shutdown(socket.SHUT_WR)     # TCP EOF without close_notify
             assert c.is_closed_by_peer(5)
             ft.poll_until(lambda: f.status()["connections"] == 0, message="tunnel closed")
+
+
+def test_a_response_cut_by_the_backend_does_not_end_with_close_notify():
+    """HTTP/1.0 client, chunked backend that dies mid-body: the client's response is
+    delimited by the close, so the close must not look clean — no close_notify."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+
+    def serve_cut():
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+    threading.Thread(target=serve_cut, daemon=True).start()
+    cut = type("B", (), {"address": "127.0.0.1:%d" % listener.getsockname()[1]})
+    f, port = start(cut)
+    with f, listener:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        ctx = ft.client_tls_context()
+        with ctx.wrap_socket(sock, server_hostname="localhost", suppress_ragged_eofs=False) as tls:
+            tls.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            got, clean_end = b"", None
+            while clean_end is None:
+                try:
+                    chunk = tls.recv(65536)
+                except (ssl.SSLEOFError, ConnectionResetError):
+                    clean_end = False
+                    break
+                if not chunk:
+                    clean_end = True
+                got += chunk
+            assert got.startswith(b"HTTP/1.1 200") and got.endswith(b"hello"), got
+            assert clean_end is False, "a cut response ended with close_notify"
 
 
 if __name__ == "__main__":
