@@ -47,6 +47,17 @@ enum sockio_result sockio_read(int fd, struct evbuffer *in, size_t max, size_t *
     return errno == EAGAIN || errno == EWOULDBLOCK ? SOCKIO_AGAIN : SOCKIO_ERROR;
 }
 
+size_t sockio_next_read_size(size_t last, size_t got)
+{
+    size_t block = last + SOCKIO_BLOCK_HEADER_ROOM;     /* a power of two */
+    if (got >= last)
+        block *= 2;
+    else if (got < SOCKIO_READ_MIN)
+        block /= 2;
+    size_t next = block - SOCKIO_BLOCK_HEADER_ROOM;
+    return next < SOCKIO_READ_MIN ? SOCKIO_READ_MIN : next > SOCKIO_READ_MAX ? SOCKIO_READ_MAX : next;
+}
+
 /* Why SSL_read_ex returned nothing. */
 static enum sockio_result tls_read_stopped(SSL *ssl)
 {

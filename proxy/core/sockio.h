@@ -29,6 +29,20 @@ enum sockio_result { SOCKIO_DATA, SOCKIO_EOF, SOCKIO_AGAIN, SOCKIO_WANTS_WRITE, 
 enum sockio_result sockio_read(int fd, struct evbuffer *in, size_t max, size_t *got);
 enum sockio_result sockio_read_tls(SSL *ssl, struct evbuffer *in, size_t max, size_t *got);
 
+/* How much the next read of a connection should reserve, given the last reservation
+ * (start with SOCKIO_READ_MIN) and what that read got. libevent allocates a buffer
+ * block for each reservation that does not fit the last block, rounded up to a power
+ * of two, and blocks move whole from one side's buffer to the other's: small messages
+ * must get small blocks, bulk transfers large ones (fewer reads). Doubles after a
+ * read that filled its reservation, up to SOCKIO_READ_MAX; halves after a read that
+ * the minimum would have held (the tail of a response: the next one still starts
+ * large), down to SOCKIO_READ_MIN. Every size leaves room for libevent's block
+ * header, so blocks are exactly 16 KiB .. 256 KiB. */
+enum { SOCKIO_BLOCK_HEADER_ROOM = 256,
+       SOCKIO_READ_MIN = 16 * 1024 - SOCKIO_BLOCK_HEADER_ROOM,
+       SOCKIO_READ_MAX = 256 * 1024 - SOCKIO_BLOCK_HEADER_ROOM };
+size_t sockio_next_read_size(size_t last, size_t got);
+
 /* True when OpenSSL holds input no socket event will announce (records it read ahead
  * but has not returned yet, e.g. after a read stopped at `max`): call sockio_read_tls
  * again without waiting for epoll. */

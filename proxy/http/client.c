@@ -146,9 +146,10 @@ static void on_client_readable(evutil_socket_t fd, short what, void *arg)
     struct http_session *s = arg;
     if (s->tls && !s->handshake_done && !client_handshake(s))
         return;
-    size_t got;
-    enum sockio_result result = s->tls ? sockio_read_tls(s->tls, s->client_in, HTTP_READ_BYTES, &got)
-                                       : sockio_read(s->client_fd, s->client_in, HTTP_READ_BYTES, &got);
+    size_t got, max = s->client_read_size;
+    enum sockio_result result = s->tls ? sockio_read_tls(s->tls, s->client_in, max, &got)
+                                       : sockio_read(s->client_fd, s->client_in, max, &got);
+    s->client_read_size = sockio_next_read_size(max, got);
     if (got > 0)    /* also when OpenSSL then wants to write: the bytes are in */
         atomic_fetch_add_explicit(&s->base.listener->socket->bytes_in, got, memory_order_relaxed);
     bool eof = false, error = false;
@@ -187,6 +188,7 @@ int http_client_open(struct http_session *s, struct event_base *base,
     if (listener->tls && !(s->tls = tls_server_ssl_for_socket(listener->tls, fd)))
         return -1;
     s->client_fd = fd;
+    s->client_read_size = s->up_read_size = SOCKIO_READ_MIN;
     client_set_reading(s, true);
     return 0;
 }

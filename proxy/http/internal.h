@@ -35,9 +35,6 @@ struct evbuffer;
 /* Back-pressure: stop reading one side once this much waits in the other side's
  * output, resume when it is down to HTTP_LOW_WATER (the tcp relay's figures). */
 enum { HTTP_HIGH_WATER = 256 * 1024, HTTP_LOW_WATER = HTTP_HIGH_WATER / 2 };
-/* Sockets are read in steps of up to this much: bounded so that the back-pressure
- * checks of the next pump round stay meaningful. */
-enum { HTTP_READ_BYTES = 128 * 1024 };
 /* Input read beyond limits.max_header_bytes before reading pauses (pipelined
  * requests, the start of a body). */
 enum { HTTP_INPUT_SLACK = 16 * 1024 };
@@ -82,6 +79,9 @@ struct http_session {
     int client_fd;              /* owned */
     struct evbuffer *client_in, *client_out;    /* owned */
     struct event *client_read;  /* owned */
+    /* next read reservations (sockio_next_read_size); bounded, so that the
+     * back-pressure checks of the next pump round stay meaningful */
+    size_t client_read_size, up_read_size;
     struct event *client_write; /* owned, made on first use: armed while the socket is
                                    full or OpenSSL waits to write */
     SSL *tls;                   /* owned; TLS listeners: the handshake and the records

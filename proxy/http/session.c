@@ -340,8 +340,10 @@ static void on_readable_or_written(struct bufferevent *bev, void *arg)
 static void on_upstream_readable(evutil_socket_t fd, short what, void *arg)
 {
     struct http_session *s = arg;
-    size_t got;
-    if (http_note_read(s, bev_read_socket(s->up, HTTP_READ_BYTES, &got), &s->up_eof, &s->up_error))
+    size_t got, max = s->up_read_size;
+    enum sockio_result result = bev_read_socket(s->up, max, &got);
+    s->up_read_size = sockio_next_read_size(max, got);
+    if (http_note_read(s, result, &s->up_eof, &s->up_error))
         http_kick(s);
 }
 

@@ -300,6 +300,28 @@ static void test_plain_read_and_write_with_a_full_socket(void **state)
     close(fds[0]);
 }
 
+/* Small messages keep small reservations; bulk transfers grow to the maximum, stay
+ * there while reads are large, and small reads bring it down step by step. */
+static void test_read_size_follows_what_reads_get(void **state)
+{
+    size_t size = SOCKIO_READ_MIN;
+    assert_int_equal(sockio_next_read_size(size, 100), SOCKIO_READ_MIN);
+    for (int i = 0; i < 4; i++)
+        size = sockio_next_read_size(size, size);
+    assert_int_equal(size, SOCKIO_READ_MAX);
+    assert_int_equal(sockio_next_read_size(size, size), SOCKIO_READ_MAX);
+    assert_int_equal(sockio_next_read_size(size, 40000), SOCKIO_READ_MAX);
+    for (int i = 0; i < 4; i++)
+        size = sockio_next_read_size(size, 100);
+    assert_int_equal(size, SOCKIO_READ_MIN);
+    /* a 100-byte read into an empty buffer takes a 16 KiB block, not 128 or 256 */
+    struct evbuffer *in = evbuffer_new();
+    struct evbuffer_iovec vec[2];
+    assert_int_equal(evbuffer_reserve_space(in, SOCKIO_READ_MIN, vec, 2), 1);
+    assert_true(vec[0].iov_len >= SOCKIO_READ_MIN && vec[0].iov_len < 16 * 1024);
+    evbuffer_free(in);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -310,6 +332,7 @@ int main(void)
         cmocka_unit_test(test_close_notify_and_a_bare_tcp_close_are_eof),
         cmocka_unit_test(test_garbage_after_the_handshake_is_an_error),
         cmocka_unit_test(test_plain_read_and_write_with_a_full_socket),
+        cmocka_unit_test(test_read_size_follows_what_reads_get),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
