@@ -271,12 +271,7 @@ bool http_head_step(struct http_session *s)
 /* Our FIN (after close_notify on TLS) while still reading what the client sends. */
 static void shut_client_write(struct http_session *s)
 {
-    SSL *ssl = s->tls;
-    if (ssl) {
-        if (SSL_is_init_finished(ssl))
-            SSL_shutdown(ssl);
-        ERR_clear_error();
-    }
+    tls_close_notify(s->tls);
     shutdown(s->client_fd, SHUT_WR);
 }
 

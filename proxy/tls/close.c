@@ -11,7 +11,8 @@ bool tls_error_is_dirty_eof(unsigned long ssl_err)
 
 void tls_close_notify(SSL *ssl)
 {
-    if (ssl == NULL || !SSL_is_init_finished(ssl))
+    /* Sent already: SSL_shutdown again would wait to read the peer's alert. */
+    if (ssl == NULL || !SSL_is_init_finished(ssl) || (SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN))
         return;
     if (SSL_get_shutdown(ssl) & SSL_RECEIVED_SHUTDOWN) {
         /* The peer is gone (close_notify or EOF): nothing to tell it. */

@@ -433,7 +433,7 @@ SSL *tls_server_ssl_new(struct tls_server *srv)
 
 SSL *tls_server_ssl_for_socket(struct tls_server *srv, int fd)
 {
-    SSL *ssl = SSL_new(srv->ctx);
+    SSL *ssl = tls_server_ssl_new(srv);
     if (ssl == NULL)
         return NULL;
     if (SSL_set_fd(ssl, fd) != 1) {

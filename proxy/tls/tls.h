@@ -3,7 +3,8 @@
  * Everything here is built when a config generation is built and is immutable after
  * that: one struct tls_server (one SSL_CTX tree) per TLS listener, one struct
  * tls_client per TLS pool. Both are shared by all worker threads; workers only call
- * tls_server_ssl_new() / tls_client_ssl_new() per connection.
+ * tls_server_ssl_new() / tls_server_ssl_for_socket() / tls_client_ssl_new() per
+ * connection.
  *
  * Lifetimes. A tls_server/tls_client belongs to its generation and is freed with it.
  * Every SSL made from one holds OpenSSL references on the contexts and on all the
@@ -138,11 +139,12 @@ struct tls_stats {
     uint64_t upstream_resumed;          /* to backends, resumed */
 };
 
-/* The daemon calls this once when a server-side connection fails (BEV_EVENT_ERROR,
- * or EOF/timeout) before the handshake completed. `ssl_err` is the first value
- * bufferevent_get_openssl_error(bev) returns — libevent has already moved OpenSSL's
+/* The daemon calls this once when a server-side connection fails before the handshake
+ * completed. `ssl_err`: for a bufferevent_openssl, the first value
+ * bufferevent_get_openssl_error(bev) returns (libevent has already moved OpenSSL's
  * thread error queue into the bufferevent and hands back the most recent error
- * first — or 0, and then OpenSSL's queue is peeked. Returns the reason counted
+ * first); for an SSL run by ferry, ERR_peek_last_error(); or 0, and then OpenSSL's
+ * queue is peeked. Returns the reason counted
  * (for the log line). */
 enum tls_failure_reason tls_count_handshake_failure(const SSL *ssl, unsigned long ssl_err);
 /* "no_shared_cipher", "protocol_version", "certificate", "closed", "other". */
@@ -155,10 +157,11 @@ struct tls_stats tls_stats_snapshot(void);
  * connection without close_notify. Treat it as EOF, not as an error. */
 bool tls_error_is_dirty_eof(unsigned long ssl_err);
 
-/* Call just before freeing the bufferevent of a TLS connection (either side) that
- * ends without a TLS error — after its output drained, or when the peer closed or
- * an idle timeout fired. Sends close_notify unless the peer already closed, and
- * marks the shutdown done. Why it matters: libevent's bufferevent_openssl frees
+/* Call just before freeing a TLS connection (either side: a bufferevent_openssl, or
+ * an SSL ferry runs over its socket itself) that ends without a TLS error — after
+ * its output drained, or when the peer closed or an idle timeout fired. Sends
+ * close_notify unless the peer already closed or it was sent before, and marks the
+ * shutdown done. Why it matters: libevent's bufferevent_openssl frees
  * the SSL without SSL_shutdown, and OpenSSL treats a connection freed that way as
  * failed: it evicts the session from the listener's session cache and marks a
  * client session non-resumable, so pooled upstream connections would never

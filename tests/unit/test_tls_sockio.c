@@ -300,6 +300,24 @@ static void test_plain_read_and_write_with_a_full_socket(void **state)
     close(fds[0]);
 }
 
+/* The linger path sends close_notify, and the close later asks again: the second call
+ * must neither send another nor read the socket waiting for the peer's alert. */
+static void test_close_notify_twice_sends_once_and_reads_nothing(void **state)
+{
+    struct conn c;
+    conn_open(&c);
+    tls_close_notify(c.server);
+    unsigned char raw[256];
+    ssize_t alert = recv(c.fds[1], raw, sizeof raw, 0);
+    assert_true(alert > 0);
+    assert_int_equal(raw[0], 0x17);                 /* TLS 1.3: the alert is encrypted */
+    client_write(&c, "late", 4);                    /* the client is still talking */
+    tls_close_notify(c.server);
+    assert_false(socket_is_empty(c.fds[0]));        /* nothing read */
+    assert_true(socket_is_empty(c.fds[1]));         /* nothing sent */
+    conn_close(&c);
+}
+
 /* Small messages keep small reservations; bulk transfers grow to the maximum, stay
  * there while reads are large, and small reads bring it down step by step. */
 static void test_read_size_follows_what_reads_get(void **state)
@@ -333,6 +351,7 @@ int main(void)
         cmocka_unit_test(test_garbage_after_the_handshake_is_an_error),
         cmocka_unit_test(test_plain_read_and_write_with_a_full_socket),
         cmocka_unit_test(test_read_size_follows_what_reads_get),
+        cmocka_unit_test(test_close_notify_twice_sends_once_and_reads_nothing),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
