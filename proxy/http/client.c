@@ -20,13 +20,7 @@
 
 static void client_set_reading(struct http_session *s, bool want)
 {
-    if (s->client_reading == want)
-        return;
-    if (want)
-        event_add(s->client_read, NULL);
-    else
-        event_del(s->client_read);
-    s->client_reading = want;
+    http_set_reading(NULL, s->client_read, &s->client_reading, want);
 }
 
 void http_client_set_reading(struct http_session *s, bool want)

@@ -30,6 +30,8 @@
 #include "http1/parse.h"
 #include "runtime/runtime.h"
 
+struct bufferevent;
+struct event;
 struct evbuffer;
 
 /* Back-pressure: stop reading one side once this much waits in the other side's
@@ -173,17 +175,22 @@ bool http_flush_step(struct http_session *s);
 bool http_linger_step(struct http_session *s);
 /* The last response is queued: write it out, then close. */
 void http_start_flush(struct http_session *s);
+/* The request ends with ferry's own response (status) instead of a backend's;
+ * may_keep: the client connection may go on if nothing else forbids it. */
+void http_respond_error(struct http_session *s, int status, bool may_keep);
+/* The exchange is over (response complete or given up): log, then idle or flush. */
+void http_finish_request(struct http_session *s, bool keep_client);
+/* The access log line of the current request (once). */
+void http_record_request(struct http_session *s);
 
 /* session.c */
 void http_kick(struct http_session *s);
 void http_set_state(struct http_session *s, enum hs_state next);
 void http_arm_timer(struct http_session *s, unsigned ms, bool on_activity);
 void http_close(struct http_session *s);
-/* The request ends with ferry's own response (status) instead of a backend's;
- * may_keep: the client connection may go on if nothing else forbids it. */
-void http_respond_error(struct http_session *s, int status, bool may_keep);
-/* The exchange is over (response complete or given up): log, then idle or flush. */
-void http_finish_request(struct http_session *s, bool keep_client);
+/* Turns reading of one side on or off: through ferry's own read event `own`, or
+ * (own NULL) through the bufferevent. */
+void http_set_reading(struct bufferevent *bev, struct event *own, bool *is_reading, bool want);
 /* Closes at once with a reset (and on TLS without close_notify): for a response whose
  * end the client could otherwise mistake for a complete close-delimited body. */
 void http_abort_client(struct http_session *s);
@@ -195,8 +202,6 @@ void http_watch_upstream(struct http_session *s);
 void http_own_upstream_reads(struct http_session *s);
 void http_disown_upstream_reads(struct http_session *s, bool to_pool);
 struct http1_limits http_limits(const struct http_session *s, bool for_request);
-/* The access log line of the current request (once). */
-void http_record_request(struct http_session *s);
 
 /* exchange.c */
 void http_exchange_begin(struct http_session *s);

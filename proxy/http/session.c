@@ -171,9 +171,7 @@ static void on_timeout(struct http_session *s)
     }
 }
 
-/* Turns reading of one side on or off: through ferry's own read event (`own`) for a
- * socket ferry reads itself, else through the bufferevent. */
-static void set_reading(struct bufferevent *bev, struct event *own, bool *is_reading, bool want)
+void http_set_reading(struct bufferevent *bev, struct event *own, bool *is_reading, bool want)
 {
     if (*is_reading == want)
         return;
@@ -223,7 +221,7 @@ static void update_flow(struct http_session *s)
     bool up_active = s->state == HS_TUNNEL || s->up_state == UP_WAIT_HEAD || s->up_state == UP_BODY;
     bool up_want = up_active && !s->up_eof && !s->up_throttled &&
                    evbuffer_get_length(bufferevent_get_input(s->up)) < in_max;
-    set_reading(s->up, s->up_read_own ? s->up_read : NULL, &s->up_reading, up_want);
+    http_set_reading(s->up, s->up_read_own ? s->up_read : NULL, &s->up_reading, up_want);
 }
 
 static bool step(struct http_session *s)

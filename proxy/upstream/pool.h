@@ -10,7 +10,7 @@
  * While idle a connection is watched: any byte or EOF from the backend, an error, or
  * idle_timeout_ms without use closes it at once, so a connection the backend closed
  * is never handed out again (one closed in the very last moment can still be; the
- * HTTP session retries such a request itself, see design.md).
+ * HTTP session retries such a request itself, see ../shared/design.md).
  */
 #ifndef FERRY_UPSTREAM_POOL_H
 #define FERRY_UPSTREAM_POOL_H
