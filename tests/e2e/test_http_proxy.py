@@ -154,6 +154,23 @@ def test_slow_reader_download_does_not_grow_ferry_memory():
             assert c.request("GET", "/")[0] == 200
 
 
+def test_a_plain_reader_slower_than_the_backend_gets_every_byte():
+    """The plain client's socket fills up: ferry waits for it to drain (its write event
+    is made then), every byte arrives in order, and the connection goes on."""
+    n = 16 * MIB
+    b = ft.Backend("alpha")
+    f, port = start(b)
+    with f, b:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
+        with ft.Client.over(sock, timeout=30.0) as c:
+            c.send(b"GET /bytes/%d HTTP/1.1\r\nHost: a\r\n\r\n" % n)
+            time.sleep(0.5)         # let both socket buffers fill
+            status, _, body = c.read_response()
+            assert status == 200 and len(body) == n and body == ft.pattern_bytes(n)
+            assert c.request("GET", "/")[:3:2] == (200, b"alpha\n")
+
+
 def test_upload_to_a_backend_that_does_not_read_is_not_buffered():
     """Back-pressure the other way: ferry stops reading the client when the backend
     does not take the body."""
