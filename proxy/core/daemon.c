@@ -152,12 +152,11 @@ static void publish(struct daemon *d, struct runtime *rt)
     runtime_unref(old);
 }
 
-static int apply_access_log(const struct config *cfg)
+/* Opens the generation's access log (the old one stays open on failure). */
+static int apply_access_log(const struct config *cfg, struct err *err)
 {
-    if (access_log_open(cfg->log.access, cfg->log.format) < 0) {
-        log_error("log.access: cannot open %s: %m", cfg->log.access);
-        return -1;
-    }
+    if (access_log_open(cfg->log.access, cfg->log.format) < 0)
+        return err_set(err, "log.access: cannot open %s: %s", cfg->log.access, strerror(errno));
     return 0;
 }
 
@@ -273,11 +272,8 @@ static int try_reload(struct daemon *d, struct config_errors *errs)
         runtime_unref(rt);
         return -1;
     }
-    if (access_log_open(rt->cfg->log.access, rt->cfg->log.format) < 0) {
-        char msg[512];
-        snprintf(msg, sizeof msg, "log.access: cannot open %s: %s", rt->cfg->log.access,
-                 strerror(errno));
-        add_error(errs, msg);
+    if (apply_access_log(rt->cfg, &err) < 0) {
+        add_error(errs, err.msg);
         abandon_admin(&admin);
         runtime_unref(rt);
         return -1;
@@ -392,8 +388,10 @@ struct daemon *daemon_new(struct config *cfg)
     atomic_store(&d->max_connections, d->current->cfg->limits.max_connections);
     log_set_level(d->current->cfg->log.level);
     restart_health(d);
-    if (apply_access_log(d->current->cfg) < 0)
+    if (apply_access_log(d->current->cfg, &err) < 0) {
+        log_error("%s", err.msg);
         goto fail;
+    }
     if (d->current->cfg->admin.enabled) {
         d->admin = admin_new(d, d->base, &d->current->cfg->admin.listen, &err);
         if (!d->admin) {

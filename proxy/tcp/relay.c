@@ -122,9 +122,12 @@ static void forward(struct relay *r, struct end *from)
     atomic_fetch_add_explicit(from == &r->client ? &socket->bytes_in : &socket->bytes_out,
                               evbuffer_get_length(in), memory_order_relaxed);
     evbuffer_add_buffer(out, in);
-    if (evbuffer_get_length(out) >= RELAY_HIGH_WATER && !from->throttled) {
-        from->throttled = true;
-        bufferevent_disable(from->bev, EV_READ);
+    if (evbuffer_get_length(out) >= RELAY_HIGH_WATER) {
+        if (!from->throttled) {
+            from->throttled = true;
+            bufferevent_disable(from->bev, EV_READ);
+        }
+        /* also when early bytes were throttled before `to` existed */
         bufferevent_setwatermark(to->bev, EV_WRITE, RELAY_LOW_WATER, 0);
     }
 }
