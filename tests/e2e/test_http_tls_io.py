@@ -135,6 +135,36 @@ def test_requests_sent_as_many_small_records_are_all_answered_in_order():
                 assert status == 200 and body == ft.pattern_bytes(10 + i), i
 
 
+def test_a_request_in_the_same_flight_as_the_client_finished_is_answered():
+    """The client's Finished and its first request arrive in one TCP write: the read
+    that completes the handshake must go on to the request OpenSSL already holds."""
+    with ft.Backend("alpha") as b:
+        f, port = start(b)
+        with f, socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+            tls = ft.client_tls_context().wrap_bio(incoming, outgoing,
+                                                   server_hostname="localhost")
+            while True:
+                try:
+                    tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    sock.sendall(outgoing.read())
+                    incoming.write(sock.recv(65536))
+            tls.write(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            sock.sendall(outgoing.read())       # Finished + request, one write
+            reply = b""
+            while b"alpha" not in reply:
+                data = sock.recv(65536)
+                assert data, "closed without an answer: %r" % reply
+                incoming.write(data)
+                try:
+                    reply += tls.read(65536)
+                except ssl.SSLWantReadError:
+                    pass
+            assert reply.startswith(b"HTTP/1.1 200"), reply
+
+
 def test_a_reader_slower_than_the_backend_gets_every_byte():
     """The client's socket fills up: ferry waits for it to drain (its own write
     event), then the connection goes on with the next request."""
