@@ -13,6 +13,7 @@ response. Waiting is polling with a deadline, never a bare sleep.
 
 import json
 import os
+import re
 import select
 import signal
 import socket
@@ -477,6 +478,13 @@ class Ferry:
         assert code == 200, "GET /status -> %s %r" % (code, body)
         return json.loads(body)
 
+    def metrics(self, token=None):
+        """GET /metrics, parsed strictly (parse_metrics)."""
+        code, headers, body = self.admin("GET", "/metrics", token=token)
+        assert code == 200, (code, body)
+        assert headers["content-type"].startswith("text/plain"), headers
+        return parse_metrics(body.decode())
+
     # -- config check ------------------------------------------------------------
     @staticmethod
     def check(config, timeout=15.0):
@@ -491,6 +499,53 @@ class Ferry:
         out = res.stdout.decode(errors="replace")
         _check_sanitizers("ferry -t", out)
         return res.returncode, out
+
+
+# ---- Prometheus text (GET /metrics) ----------------------------------------------
+
+SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (-?[0-9][0-9.eE+-]*|NaN|[+-]Inf)$')
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(,|$)')
+
+
+def unescape_label(value):
+    return re.sub(r'\\(.)', lambda m: {"n": "\n"}.get(m.group(1), m.group(1)), value)
+
+
+def parse_metrics(text):
+    """{(name, frozenset(labels.items())): value}; asserts every line is well formed
+    and every sample's family was declared with # TYPE before it."""
+    samples, typed = {}, set()
+    for line in text.splitlines():
+        if not line:
+            continue
+        if line.startswith("#"):
+            parts = line.split(None, 3)
+            assert len(parts) >= 3 and parts[1] in ("HELP", "TYPE"), "bad comment %r" % line
+            if parts[1] == "TYPE":
+                assert parts[3] in ("counter", "gauge", "histogram", "summary", "untyped"), line
+                typed.add(parts[2])
+            continue
+        m = SAMPLE.match(line)
+        assert m, "malformed sample line %r" % line
+        name, labels_text = m.group(1), m.group(3) or ""
+        assert name in typed, "sample %r before its # TYPE" % name
+        labels, pos = {}, 0
+        while pos < len(labels_text):
+            lm = LABEL.match(labels_text, pos)
+            assert lm, "malformed labels in %r" % line
+            labels[lm.group(1)] = unescape_label(lm.group(2))
+            pos = lm.end()
+        key = (name, frozenset(labels.items()))
+        assert key not in samples, "duplicate sample %r" % line
+        samples[key] = float(m.group(4))
+    return samples
+
+
+def metric(samples, name, **labels):
+    """One sample of parse_metrics' result; AssertionError when it is missing."""
+    key = (name, frozenset(labels.items()))
+    assert key in samples, "no sample %s%r in %r" % (name, labels, sorted(samples)[:50])
+    return samples[key]
 
 
 # ---- clients ---------------------------------------------------------------------

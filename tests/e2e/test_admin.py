@@ -4,7 +4,6 @@ answers to requests it does not serve (design.md, "Admin API")."""
 
 import json
 import os
-import re
 import socket
 import sys
 
@@ -58,59 +57,6 @@ def wait_idle(f):
                   message="all client connections closed")
 
 
-# ---- Prometheus text ------------------------------------------------------------
-
-SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (-?[0-9][0-9.eE+-]*|NaN|[+-]Inf)$')
-LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(,|$)')
-
-
-def unescape_label(value):
-    return re.sub(r'\\(.)', lambda m: {"n": "\n"}.get(m.group(1), m.group(1)), value)
-
-
-def parse_metrics(text):
-    """{(name, frozenset(labels.items())): value}; asserts every line is well formed
-    and every sample's family was declared with # TYPE before it."""
-    samples, typed = {}, set()
-    for line in text.splitlines():
-        if not line:
-            continue
-        if line.startswith("#"):
-            parts = line.split(None, 3)
-            assert len(parts) >= 3 and parts[1] in ("HELP", "TYPE"), "bad comment %r" % line
-            if parts[1] == "TYPE":
-                assert parts[3] in ("counter", "gauge", "histogram", "summary", "untyped"), line
-                typed.add(parts[2])
-            continue
-        m = SAMPLE.match(line)
-        assert m, "malformed sample line %r" % line
-        name, labels_text = m.group(1), m.group(3) or ""
-        assert name in typed, "sample %r before its # TYPE" % name
-        labels, pos = {}, 0
-        while pos < len(labels_text):
-            lm = LABEL.match(labels_text, pos)
-            assert lm, "malformed labels in %r" % line
-            labels[lm.group(1)] = unescape_label(lm.group(2))
-            pos = lm.end()
-        key = (name, frozenset(labels.items()))
-        assert key not in samples, "duplicate sample %r" % line
-        samples[key] = float(m.group(4))
-    return samples
-
-
-def metrics(f, token=None):
-    code, headers, body = f.admin("GET", "/metrics", token=token)
-    assert code == 200, (code, body)
-    assert headers["content-type"].startswith("text/plain"), headers
-    return parse_metrics(body.decode())
-
-
-def metric(samples, name, **labels):
-    key = (name, frozenset(labels.items()))
-    assert key in samples, "no sample %s%r in %r" % (name, labels, sorted(samples)[:50])
-    return samples[key]
-
-
 # ---- GET /status ----------------------------------------------------------------
 
 def test_status_reports_generation_config_listeners_and_pools():
@@ -161,11 +107,11 @@ def test_status_reports_generation_config_listeners_and_pools():
 
 def test_metrics_count_responses_backends_connections_and_tls():
     with ft.Backend("a") as a, ft.Ferry(web_config(a, dead=dead_address(), https=True)) as f:
-        before = metrics(f)
+        before = f.metrics()
         for listener in ("web", "raw", "secure"):
-            assert metric(before, "ferry_connections_accepted_total", listener=listener) == 0
-        assert metric(before, "ferry_tls_handshakes_total") == 0
-        assert metric(before, "ferry_generation") == 1
+            assert ft.metric(before, "ferry_connections_accepted_total", listener=listener) == 0
+        assert ft.metric(before, "ferry_tls_handshakes_total") == 0
+        assert ft.metric(before, "ferry_generation") == 1
 
         for _ in range(5):
             assert get(f.port("web"))[0] == 200
@@ -176,45 +122,45 @@ def test_metrics_count_responses_backends_connections_and_tls():
         assert get(f.port("secure"), tls=True)[0] == 200
         wait_idle(f)
 
-        m = metrics(f)
-        web = {c: metric(m, "ferry_http_responses_total", listener="web", **{"class": c})
+        m = f.metrics()
+        web = {c: ft.metric(m, "ferry_http_responses_total", listener="web", **{"class": c})
                for c in ("1xx", "2xx", "3xx", "4xx", "5xx")}
         assert web == {"1xx": 0, "2xx": 5, "3xx": 0, "4xx": 4, "5xx": 1}, web
-        assert metric(m, "ferry_http_responses_total", listener="secure",
+        assert ft.metric(m, "ferry_http_responses_total", listener="secure",
                       **{"class": "2xx"}) == 1
-        assert metric(m, "ferry_connections_accepted_total", listener="web") == 10
-        assert metric(m, "ferry_connections_accepted_total", listener="secure") == 1
-        assert metric(m, "ferry_connections_active", listener="web") == 0
+        assert ft.metric(m, "ferry_connections_accepted_total", listener="web") == 10
+        assert ft.metric(m, "ferry_connections_accepted_total", listener="secure") == 1
+        assert ft.metric(m, "ferry_connections_active", listener="web") == 0
         labels = {"pool": "p", "backend": "a", "address": a.address}
-        assert metric(m, "ferry_backend_requests_total", **labels) == 7      # 5 + 404 + https
-        assert metric(m, "ferry_backend_failures_total", **labels) == 0
-        assert metric(m, "ferry_backend_up", **labels) == 1
+        assert ft.metric(m, "ferry_backend_requests_total", **labels) == 7      # 5 + 404 + https
+        assert ft.metric(m, "ferry_backend_failures_total", **labels) == 0
+        assert ft.metric(m, "ferry_backend_up", **labels) == 1
         dead_labels = {"pool": "dead", "backend": "dead",
                        "address": f.config["pools"]["dead"]["backends"][0]["address"]}
-        assert metric(m, "ferry_backend_failures_total", **dead_labels) == 1
-        assert metric(m, "ferry_tls_handshakes_total") == 1
-        assert metric(m, "ferry_bytes_total", listener="web", direction="out") > 0
+        assert ft.metric(m, "ferry_backend_failures_total", **dead_labels) == 1
+        assert ft.metric(m, "ferry_tls_handshakes_total") == 1
+        assert ft.metric(m, "ferry_bytes_total", listener="web", direction="out") > 0
 
-        assert metric(m, "ferry_reloads_total", result="ok") == 0
+        assert ft.metric(m, "ferry_reloads_total", result="ok") == 0
         assert f.admin("POST", "/reload")[0] == 200
         with open(f.config_path, "w") as fh:
             fh.write("{ not json")
         assert f.admin("POST", "/reload")[0] == 400
-        m = metrics(f)
-        assert metric(m, "ferry_reloads_total", result="ok") == 1
-        assert metric(m, "ferry_reloads_total", result="failed") == 1
-        assert metric(m, "ferry_generation") == 2
+        m = f.metrics()
+        assert ft.metric(m, "ferry_reloads_total", result="ok") == 1
+        assert ft.metric(m, "ferry_reloads_total", result="failed") == 1
+        assert ft.metric(m, "ferry_generation") == 2
         # counters live with the listening socket and the backend: a reload keeps them
-        assert metric(m, "ferry_connections_accepted_total", listener="web") == 10
-        assert metric(m, "ferry_backend_requests_total", **labels) == 7
+        assert ft.metric(m, "ferry_connections_accepted_total", listener="web") == 10
+        assert ft.metric(m, "ferry_backend_requests_total", **labels) == 7
         # bytes in: exactly what the clients sent (plaintext on TLS listeners)
         for listener, tls in (("web", False), ("secure", True)):
-            before_in = metric(m, "ferry_bytes_total", listener=listener, direction="in")
+            before_in = ft.metric(m, "ferry_bytes_total", listener=listener, direction="in")
             request = b"GET /?%s HTTP/1.1\r\nHost: known.test\r\nConnection: close\r\n\r\n" % (
                 b"x" * 300)
             reply = ft.http_request(f.port(listener), request, tls=tls)
             assert reply.startswith(b"HTTP/1.1 200"), reply[:100]
-            ft.poll_until(lambda: metric(metrics(f), "ferry_bytes_total", listener=listener,
+            ft.poll_until(lambda: ft.metric(f.metrics(), "ferry_bytes_total", listener=listener,
                                          direction="in") == before_in + len(request),
                           timeout=5, message="bytes in counted exactly on %s" % listener)
 
@@ -226,8 +172,8 @@ def test_metrics_escape_backend_names_from_the_config():
         config["pools"]["p"]["backends"][0]["name"] = odd
         with ft.Ferry(config) as f:
             assert get(f.port("web"))[0] == 200
-            m = metrics(f)
-            assert metric(m, "ferry_backend_requests_total", pool="p", backend=odd,
+            m = f.metrics()
+            assert ft.metric(m, "ferry_backend_requests_total", pool="p", backend=odd,
                           address=a.address) == 1
             assert backend_entry(f.status(), "p", odd)["requests"] == 1
 

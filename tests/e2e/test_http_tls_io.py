@@ -51,13 +51,8 @@ def get_root(port, ctx, session=None):
 
 def failures(f):
     """ferry_tls_handshake_failures_total by reason."""
-    metrics = f.admin("GET", "/metrics")[2].decode()
-    out = {}
-    for line in metrics.splitlines():
-        if line.startswith("ferry_tls_handshake_failures_total{"):
-            reason = line.split('reason="', 1)[1].split('"', 1)[0]
-            out[reason] = float(line.split()[-1])
-    return out
+    return {dict(labels)["reason"]: value for (name, labels), value in f.metrics().items()
+            if name == "ferry_tls_handshake_failures_total"}
 
 
 def test_versions_and_hostile_handshakes_are_counted_and_harmless():

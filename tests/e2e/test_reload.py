@@ -80,11 +80,9 @@ def listening_inode(port):
 
 def reload_counts(f):
     """(ok, failed) from ferry_reloads_total."""
-    counts = {}
-    for line in f.admin("GET", "/metrics")[2].decode().splitlines():
-        if line.startswith("ferry_reloads_total{"):
-            counts[line.split('"')[1]] = int(line.split()[-1])
-    return counts["ok"], counts["failed"]
+    m = f.metrics()
+    return (int(ft.metric(m, "ferry_reloads_total", result="ok")),
+            int(ft.metric(m, "ferry_reloads_total", result="failed")))
 
 
 def backend_stat(f, name, pool="p"):
