@@ -21,6 +21,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 
@@ -800,6 +801,46 @@ class Client:
     def __exit__(self, *exc):
         self.close()
         return False
+
+
+class Pusher:
+    """Sends `total` bytes on sock from a thread (`data`, or b"z"s), as fast as the
+    kernel takes them, counting what was taken in `sent`; shuts the write side after
+    the last byte when shut_wr. For back-pressure tests: wait_stalled() returns once
+    the count stops moving, i.e. every buffer on the way is full."""
+
+    def __init__(self, sock, total, data=None, shut_wr=False):
+        self.sent = 0
+        self._thread = threading.Thread(target=self._push, args=(sock, total, data, shut_wr),
+                                        daemon=True)
+        self._thread.start()
+
+    def _push(self, sock, total, data, shut_wr):
+        view = memoryview(data) if data is not None else None
+        filler = b"z" * 65536
+        try:
+            while self.sent < total:
+                chunk = view[self.sent:self.sent + 65536] if view is not None \
+                    else filler[:total - self.sent]
+                self.sent += sock.send(chunk)
+            if shut_wr:
+                sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def wait_stalled(self, timeout=20.0):
+        """Polls until `sent` has not moved for 3 polls in a row; returns it."""
+        last = [-1, 0]
+
+        def stalled():
+            last[1] = last[1] + 1 if self.sent == last[0] else 0
+            last[0] = self.sent
+            return last[1] >= 3
+        poll_until(stalled, timeout=timeout, interval=0.1, message="sender stalls")
+        return self.sent
+
+    def join(self, timeout=5.0):
+        self._thread.join(timeout)
 
 
 def curl(args, timeout=30.0, quiet=True):

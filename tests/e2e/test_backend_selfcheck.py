@@ -38,30 +38,11 @@ def test_echo_mode_returns_every_byte_then_closes_after_half_close():
 def test_echo_mode_stops_reading_when_client_does_not_read():
     total = 64 * 1024 * 1024
     data = ft.pattern_bytes(total)
-    sent = [0]
-
-    def push(sock):
-        view = memoryview(data)
-        try:
-            while sent[0] < total:
-                sent[0] += sock.send(view[sent[0]:sent[0] + 65536])
-            sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-
     with ft.Backend("e", mode="echo") as b, ft.connect(b.port, timeout=30) as sock:
         rss_before = ft.rss_kib(b.pid)
-        pusher = threading.Thread(target=push, args=(sock,), daemon=True)
-        pusher.start()
-        last = [-1, 0]
-
-        def stalled():
-            # the count stops moving for 3 polls in a row: everyone's buffers are full
-            last[1] = last[1] + 1 if sent[0] == last[0] else 0
-            last[0] = sent[0]
-            return last[1] >= 3
-        ft.poll_until(stalled, timeout=15, interval=0.1, message="sender stalls")
-        assert sent[0] < total // 2, "backend swallowed %d bytes unread" % sent[0]
+        pusher = ft.Pusher(sock, total, data=data, shut_wr=True)
+        sent = pusher.wait_stalled(timeout=15)
+        assert sent < total // 2, "backend swallowed %d bytes unread" % sent
         grown = ft.rss_kib(b.pid) - rss_before
         assert grown < 16 * 1024, "backend grew %d KiB while the client did not read" % grown
         got = ft.read_until_close(sock, timeout=30)

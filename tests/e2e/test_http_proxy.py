@@ -181,31 +181,14 @@ def test_upload_to_a_backend_that_does_not_read_is_not_buffered():
     stub = ft.Backend("stub")
     stub.port = listener.getsockname()[1]
     f = ft.Ferry(proxy_config(stub)).start()
-    sent = [0]
-
-    def push(sock):
-        chunk = b"z" * 65536
-        try:
-            while sent[0] < 1024 * MIB:
-                sent[0] += sock.send(chunk)
-        except OSError:
-            pass
-
     try:
         with f, ft.connect(f.port("web"), timeout=30) as sock:
             sock.sendall(b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n"
                          % (1024 * MIB))
-            pusher = threading.Thread(target=push, args=(sock,), daemon=True)
-            pusher.start()
-            last = [-1, 0]
-
-            def stalled():
-                last[1] = last[1] + 1 if sent[0] == last[0] else 0
-                last[0] = sent[0]
-                return last[1] >= 3
-            ft.poll_until(stalled, timeout=20, interval=0.1, message="client upload stalls")
+            pusher = ft.Pusher(sock, 1024 * MIB)
+            sent = pusher.wait_stalled(timeout=20)
             # kernel buffers on both hops plus ferry's high watermark, not the GiB
-            assert sent[0] < 64 * MIB, "ferry took %d bytes the backend never read" % sent[0]
+            assert sent < 64 * MIB, "ferry took %d bytes the backend never read" % sent
             # the backend goes away (its queued connection is reset): ferry lets go too
             listener.close()
             assert ft.read_until_close(sock, timeout=10).startswith(b"HTTP/1.1 502")
