@@ -803,6 +803,37 @@ class Client:
         return False
 
 
+def send_while_reading(sock, data, want, timeout=30.0):
+    """Sends `data` and reads until `want` bytes came back, in one thread (an SSL socket
+    must not be read and written from two threads at once: OpenSSL objects are not
+    thread-safe, and such a test fails on its own). Returns the bytes read."""
+    sock.setblocking(False)
+    view, sent, got = memoryview(data), 0, bytearray()
+    deadline = time.monotonic() + timeout
+    try:
+        while len(got) < want:
+            left = deadline - time.monotonic()
+            assert left > 0, "timeout: sent %d of %d, got %d of %d" % (sent, len(data), len(got), want)
+            buffered = isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
+            readable, writable, _ = select.select(
+                [sock], [sock] if sent < len(data) else [], [], 0 if buffered else min(left, 1.0))
+            if writable:
+                try:
+                    sent += sock.send(view[sent:sent + 65536])
+                except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+                    pass
+            if readable or buffered:
+                try:
+                    chunk = sock.recv(262144)
+                except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+                    continue
+                assert chunk, "closed after %d bytes" % len(got)
+                got += chunk
+    finally:
+        sock.setblocking(True)
+    return bytes(got)
+
+
 class Pusher:
     """Sends `total` bytes on sock from a thread (`data`, or b"z"s), as fast as the
     kernel takes them, counting what was taken in `sent`; shuts the write side after

@@ -189,8 +189,7 @@ def test_upgrade_tunnel_over_tls_relays_both_ways_and_ends_with_the_client():
                     "Sec-WebSocket-Version: 13\r\n\r\n" % key).encode())
             assert c.read_response()[0] == 101
             data = os.urandom(MIB)
-            c.send(data)
-            assert c.read_exactly(len(data)) == data
+            assert ft.send_while_reading(c.sock, data, len(data)) == data
             c.sock.shutdown(socket.SHUT_WR)     # TCP EOF without close_notify
             assert c.is_closed_by_peer(5)
             ft.poll_until(lambda: f.status()["connections"] == 0, message="tunnel closed")

@@ -8,7 +8,6 @@ import socket
 import ssl
 import subprocess
 import sys
-import threading
 import warnings
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)  # TLS 1.0/1.1 probes
@@ -215,14 +214,7 @@ def test_one_mib_through_tcp_tls_relay_is_intact():
     with ft.Backend("e", mode="echo") as be, ft.Ferry(tls_config(be)) as f:
         _, _, _, s = handshake(f.port("tls"))
         with s:
-            sender = threading.Thread(target=s.sendall, args=(data,), daemon=True)
-            sender.start()
-            got = b""
-            while len(got) < len(data):
-                chunk = s.recv(262144)
-                assert chunk, "closed after %d bytes" % len(got)
-                got += chunk
-            sender.join(5)
+            got = ft.send_while_reading(s, data, len(data))
         assert got == data
 
 
