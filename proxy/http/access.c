@@ -89,6 +89,7 @@ static void format_json(struct out *o, const struct http_access_entry *e)
     json_field(o, "method", e->method, e->method_len, TAIL_RESERVE);
     /* The path gets what is left once the backend name fits as well. */
     json_field(o, "path", e->path, e->path_len, TAIL_RESERVE + 2 * strlen(backend));
+    json_field(o, "proto", e->proto, strlen(e->proto), TAIL_RESERVE);
     put_fmt(o, ",\"status\":%d,\"bytes\":%" PRIu64, e->status, e->bytes);
     json_field(o, "backend", backend, strlen(backend), 64);
     put_fmt(o, ",\"upstream_ms\":%" PRId64 ",\"total_ms\":%" PRId64 "}", e->upstream_ms,
@@ -107,6 +108,8 @@ static void format_text(struct out *o, const struct http_access_entry *e)
     put_escaped(o, e->method, e->method_len, false, TAIL_RESERVE);
     put_str(o, " ");
     put_escaped(o, e->path, e->path_len, false, TAIL_RESERVE + 2 * strlen(backend));
+    put_str(o, " ");
+    put_escaped(o, e->proto, strlen(e->proto), false, TAIL_RESERVE);
     put_fmt(o, "\" %d %" PRIu64 " ", e->status, e->bytes);
     put_escaped(o, backend, strlen(backend), false, 64);
     put_fmt(o, " %" PRId64 " %" PRId64, e->upstream_ms, e->total_ms);

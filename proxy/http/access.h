@@ -3,10 +3,12 @@
  *
  * JSON (one object per line, strings escaped per RFC 8259):
  *   {"time":"2024-05-01T12:00:00.123Z","client":"::1","listener":"https",
- *    "method":"GET","path":"/x?y","status":200,"bytes":1234,"backend":"alpha",
- *    "upstream_ms":3,"total_ms":4}
+ *    "method":"GET","path":"/x?y","proto":"HTTP/1.1","status":200,"bytes":1234,
+ *    "backend":"alpha","upstream_ms":3,"total_ms":4}
  * text:
- *   2024-05-01T12:00:00.123Z ::1 https "GET /x?y" 200 1234 alpha 3 4
+ *   2024-05-01T12:00:00.123Z ::1 https "GET /x?y HTTP/1.1" 200 1234 alpha 3 4
+ * proto is "HTTP/1.0", "HTTP/1.1" or "HTTP/2.0" ("-" for a request that could not be
+ * parsed).
  * backend is "-" when no backend served the request; upstream_ms is then 0.
  */
 #ifndef FERRY_HTTP_ACCESS_H
@@ -26,6 +28,7 @@ struct http_access_entry {
     size_t method_len;
     const char *path;
     size_t path_len;
+    const char *proto;          /* borrowed, NUL-terminated */
     int status;
     uint64_t bytes;             /* bytes queued to the client for this response */
     const char *backend;        /* NULL: "-" */

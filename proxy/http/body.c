@@ -4,7 +4,7 @@
 
 #include <event2/buffer.h>
 
-#include "http/internal.h"
+#include "http/exchange.h"
 
 /* Chains looked at per decoder pass when relaying chunked bodies verbatim. */
 enum { PEEK_VECS = 16 };
@@ -54,7 +54,8 @@ static int move_chunked_verbatim(struct http_body *b, struct evbuffer *in,
     return 0;
 }
 
-/* De-chunking: forward only the payload runs, drop the framing. */
+/* De-chunking: forward only the payload runs; drop the framing, except the trailer
+ * section when b->trailers wants it. */
 static int move_chunked_payload(struct http_body *b, struct evbuffer *in, struct evbuffer *out,
                                 uint64_t *moved)
 {
@@ -63,11 +64,16 @@ static int move_chunked_payload(struct http_body *b, struct evbuffer *in, struct
         if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
             break;
         size_t consumed, data_len;
+        size_t trailer_before = http1_chunked_trailer_bytes(&b->chunked);
         int rc = http1_chunked_step(&b->chunked, v.iov_base, v.iov_len, &consumed, &data_len);
         if (rc < 0)
             return rc;
         b->done = rc == HTTP1_CHUNKED_END;
-        evbuffer_drain(in, consumed - data_len);
+        /* Trailer bytes end what was consumed (no payload follows them). */
+        size_t trailer = b->trailers ? http1_chunked_trailer_bytes(&b->chunked) - trailer_before : 0;
+        evbuffer_drain(in, consumed - data_len - trailer);
+        if (trailer > 0)
+            evbuffer_remove_buffer(in, b->trailers, trailer);
         if (data_len > 0)
             evbuffer_remove_buffer(in, out, data_len);
         *moved += data_len;

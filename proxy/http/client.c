@@ -83,7 +83,9 @@ static void wait_until_writable(struct http_session *s)
     }
 }
 
-bool http_note_read(struct http_session *s, enum sockio_result result, bool *eof, bool *error)
+/* Records what a read found; false when there was nothing after all (or OpenSSL must
+ * write first). */
+static bool note_read(struct http_session *s, enum sockio_result result, bool *eof, bool *error)
 {
     switch (result) {
     case SOCKIO_AGAIN:
@@ -147,7 +149,7 @@ static void on_client_readable(evutil_socket_t fd, short what, void *arg)
     if (got > 0)    /* also when OpenSSL then wants to write: the bytes are in */
         atomic_fetch_add_explicit(&s->base.listener->socket->bytes_in, got, memory_order_relaxed);
     bool eof = false, error = false;
-    if (!http_note_read(s, result, &eof, &error))
+    if (!note_read(s, result, &eof, &error))
         return;
     if (error && s->tls)
         ERR_clear_error();
@@ -182,7 +184,7 @@ int http_client_open(struct http_session *s, struct event_base *base,
     if (listener->tls && !(s->tls = tls_server_ssl_for_socket(listener->tls, fd)))
         return -1;
     s->client_fd = fd;
-    s->client_read_size = s->up_read_size = SOCKIO_READ_MIN;
+    s->client_read_size = SOCKIO_READ_MIN;
     client_set_reading(s, true);
     return 0;
 }

@@ -1,7 +1,8 @@
-/* The backend side of a request: pick a backend, take a pooled connection or open
- * one (retrying on connect failure), send the rewritten head, stream the request
- * body, read the response head, stream the response body, and give the connection
- * back to the pool when the exchange ended cleanly. */
+/* The backend side of a request: route it, pick a backend, take a pooled connection
+ * or open one (retrying on connect failure), send the head, stream the request body,
+ * read the response head, stream the response body, and give the connection back to
+ * the pool when the exchange ended cleanly. The record and the upstream connection's
+ * I/O are in exchange_io.c. */
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -10,8 +11,8 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/worker.h"
-#include "http/forward.h"
-#include "http/internal.h"
+#include "http/exchange.h"
+#include "http/exchange_internal.h"
 #include "runtime/backend.h"
 #include "upstream/connect.h"
 #include "upstream/pool.h"
@@ -24,17 +25,19 @@ static const char *const up_state_names[] = {
     [UP_BODY] = "body",
 };
 
-void http_set_up_state(struct http_session *s, enum up_state next)
+static void set_up_state(struct http_exchange *ex, enum up_state next)
 {
-    log_debug("http session %p upstream %s -> %s", (void *)s, up_state_names[s->up_state],
+    log_debug("http exchange %p upstream %s -> %s", (void *)ex, up_state_names[ex->up_state],
               up_state_names[next]);
-    s->up_state = next;
+    ex->up_state = next;
 }
 
-static const char *listener_name(const struct http_session *s)
+static const char *listener_name(const struct http_exchange *ex)
 {
-    return s->base.listener->cfg->name;
+    return ex->listener->cfg->name;
 }
+
+static const struct config *cfg_of(const struct http_exchange *ex) { return ex->runtime->cfg; }
 
 /* TLS connections are only reused within the generation whose client context made
  * them: a reload may have changed what a backend must prove. */
@@ -43,480 +46,469 @@ static uint64_t pool_flavor(const struct rt_pool *pool)
     return pool->tls ? pool->runtime->generation : 0;
 }
 
-static void take_backend(struct http_session *s, struct backend *b)
+static void take_backend(struct http_exchange *ex, struct backend *b)
 {
-    s->backend = b;
+    ex->backend = b;
     atomic_fetch_add_explicit(&b->active, 1, memory_order_relaxed);
 }
 
-static void release_backend(struct http_session *s)
+static void release_backend(struct http_exchange *ex)
 {
-    if (s->backend)
-        atomic_fetch_sub_explicit(&s->backend->active, 1, memory_order_relaxed);
-    s->backend = NULL;
+    if (ex->backend)
+        atomic_fetch_sub_explicit(&ex->backend->active, 1, memory_order_relaxed);
+    ex->backend = NULL;
 }
 
 /* Forgets the connection (pooling or freeing it); the backend stays taken. */
-static void drop_connection(struct http_session *s, bool reusable)
+static void drop_connection(struct http_exchange *ex, bool reusable)
 {
-    struct bufferevent *up = s->up;
-    http_disown_upstream_reads(s, reusable);
+    struct bufferevent *up = ex->up;
+    http_exchange_disown_reads(ex, reusable);
     bufferevent_setcb(up, NULL, NULL, NULL, NULL);
-    s->up = NULL;
+    ex->up = NULL;
     if (reusable)
-        upstream_pool_put(worker_upstream_pool(s->base.worker), s->backend,
-                          pool_flavor(s->pool), up, s->pool->cfg->keepalive_max_idle,
-                          s->pool->cfg->keepalive_idle_timeout_ms);
+        upstream_pool_put(worker_upstream_pool(ex->worker), ex->backend,
+                          pool_flavor(ex->pool), up, ex->pool->cfg->keepalive_max_idle,
+                          ex->pool->cfg->keepalive_idle_timeout_ms);
     else
         bev_close(up);
-    s->client_throttled = false;
-    s->up_reading = false;
-    s->up_connected = s->up_connect_failed = s->up_timed_out = false;
-    s->up_eof = s->up_error = false;
+    ex->body_throttled = false;
+    ex->up_reading = false;
+    ex->up_connected = ex->up_connect_failed = ex->up_timed_out = false;
+    ex->up_eof = ex->up_error = false;
 }
 
-void http_upstream_release(struct http_session *s, bool reusable)
+void http_exchange_release(struct http_exchange *ex, bool reusable)
 {
-    if (s->up)
-        drop_connection(s, reusable);
-    s->up_throttled = false;
-    release_backend(s);
-    if (s->up_state != UP_NONE)
-        http_set_up_state(s, UP_NONE);
+    if (ex->up)
+        drop_connection(ex, reusable);
+    release_backend(ex);
+    if (ex->up_state != UP_NONE)
+        set_up_state(ex, UP_NONE);
 }
 
-static void install_connection(struct http_session *s, struct bufferevent *bev, bool reused)
+static bool open_connection(struct http_exchange *ex)
 {
-    s->up = bev;
-    s->up_reused = reused;
-    s->up_reading = (bufferevent_get_enabled(bev) & EV_READ) != 0;
-    s->up_scan_len = 0;
-    s->up_any_byte = false;
-    http_watch_upstream(s);
-    /* Plain connections write through at the end of a pump round and are read by ferry
-     * (session.c); a connect in progress has EV_WRITE enabled by libevent already. */
-    if (upstream_is_tls(bev))
-        bufferevent_enable(bev, EV_WRITE);
-    else
-        http_own_upstream_reads(s);
-}
-
-static bool open_connection(struct http_session *s)
-{
-    struct bufferevent *bev = upstream_connect(worker_base(s->base.worker), s->pool, s->backend,
-                                               http_cfg(s)->timeouts.connect_ms);
+    struct bufferevent *bev = upstream_connect(worker_base(ex->worker), ex->pool, ex->backend,
+                                               cfg_of(ex)->timeouts.connect_ms);
     if (!bev)
         return false;
-    install_connection(s, bev, false);
-    http_set_up_state(s, UP_CONNECTING);
+    http_exchange_install(ex, bev, false);
+    set_up_state(ex, UP_CONNECTING);
     return true;
 }
 
 /* Keep the head for a second try: only a reused connection may turn out dead before
  * answering, and only a request that is safe to repeat is repeated. */
-static bool can_resend(const struct http_session *s)
+static bool can_resend(const struct http_exchange *ex)
 {
-    return s->up_reused && s->is_idempotent && !s->body_started &&
-           evbuffer_get_length(s->fwd_head) > 0;
+    return ex->up_reused && ex->is_idempotent && !ex->body_started &&
+           evbuffer_get_length(ex->fwd_head) > 0;
 }
 
-static void arm_wait_timer(struct http_session *s)
+static void arm_wait_timer(struct http_exchange *ex)
 {
-    const struct config *cfg = http_cfg(s);
-    if (s->req_body.done)
-        http_arm_timer(s, cfg->timeouts.upstream_response_ms, false);
+    const struct config *cfg = cfg_of(ex);
+    if (ex->req_done)
+        ex->ops->set_timer(ex, cfg->timeouts.upstream_response_ms, false);
     else    /* the client is still sending: it must not stall */
-        http_arm_timer(s, cfg->timeouts.client_idle_ms, true);
+        ex->ops->set_timer(ex, cfg->timeouts.client_idle_ms, true);
 }
 
-static void send_request_head(struct http_session *s)
+static void send_request_head(struct http_exchange *ex)
 {
-    struct evbuffer *out = bufferevent_get_output(s->up);
-    if (can_resend(s)) {
-        size_t n = evbuffer_get_length(s->fwd_head);
-        evbuffer_add(out, evbuffer_pullup(s->fwd_head, (ev_ssize_t)n), n);
+    struct evbuffer *out = bufferevent_get_output(ex->up);
+    if (can_resend(ex)) {
+        size_t n = evbuffer_get_length(ex->fwd_head);
+        evbuffer_add(out, evbuffer_pullup(ex->fwd_head, (ev_ssize_t)n), n);
     } else {
-        evbuffer_add_buffer(out, s->fwd_head);
+        evbuffer_add_buffer(out, ex->fwd_head);
     }
-    if (!s->request_counted) {
-        atomic_fetch_add_explicit(&s->backend->requests, 1, memory_order_relaxed);
-        s->request_counted = true;
+    if (!ex->request_counted) {
+        atomic_fetch_add_explicit(&ex->backend->requests, 1, memory_order_relaxed);
+        ex->request_counted = true;
     }
-    http_set_up_state(s, UP_WAIT_HEAD);
-    arm_wait_timer(s);
+    set_up_state(ex, UP_WAIT_HEAD);
+    arm_wait_timer(ex);
+}
+
+void http_exchange_respond(struct http_exchange *ex, int status, bool may_keep)
+{
+    http_exchange_release(ex, false);
+    ex->status = status;
+    long n = ex->ops->respond(ex, status, may_keep);
+    if (n > 0)
+        ex->bytes_out += (uint64_t)n;
+    ex->ops->finish(ex, true);
 }
 
 /* Tries backends until a connection is under way; answers 503 when none is eligible
  * at all, else the status of the last failure. */
-static void start_attempt(struct http_session *s)
+static void start_attempt(struct http_exchange *ex)
 {
-    unsigned attempts = s->pool->cfg->retries + 1;
+    unsigned attempts = ex->pool->cfg->retries + 1;
     if (attempts > RT_MAX_ATTEMPTS)
         attempts = RT_MAX_ATTEMPTS;
-    while (s->n_tried < attempts) {
-        struct backend *b = rt_pool_pick(s->pool, s->tried, s->n_tried);
+    while (ex->n_tried < attempts) {
+        struct backend *b = rt_pool_pick(ex->pool, ex->tried, ex->n_tried);
         if (!b)
             break;
-        s->tried[s->n_tried++] = b;
-        take_backend(s, b);
-        struct bufferevent *bev = upstream_pool_take(worker_upstream_pool(s->base.worker), b,
-                                                     pool_flavor(s->pool));
+        ex->tried[ex->n_tried++] = b;
+        take_backend(ex, b);
+        struct bufferevent *bev = upstream_pool_take(worker_upstream_pool(ex->worker), b,
+                                                     pool_flavor(ex->pool));
         if (bev) {
-            install_connection(s, bev, true);
-            send_request_head(s);
+            http_exchange_install(ex, bev, true);
+            send_request_head(ex);
             return;
         }
-        if (open_connection(s))
+        if (open_connection(ex))
             return;
-        log_warn("http listener=%s backend=%s/%s: cannot open a connection", listener_name(s),
+        log_warn("http listener=%s backend=%s/%s: cannot open a connection", listener_name(ex),
                  b->pool, b->name);
-        rt_pool_report_failure(s->pool, b);
-        s->fail_status = 502;
-        release_backend(s);
+        rt_pool_report_failure(ex->pool, b);
+        ex->fail_status = 502;
+        release_backend(ex);
     }
-    int status = s->n_tried == 0 ? 503 : s->fail_status;
+    int status = ex->n_tried == 0 ? 503 : ex->fail_status;
     log_warn("http listener=%s pool=%s: no backend available after %zu attempts: %d",
-             listener_name(s), s->pool->cfg->name, s->n_tried, status);
-    http_respond_error(s, status, true);
+             listener_name(ex), ex->pool->cfg->name, ex->n_tried, status);
+    http_exchange_respond(ex, status, true);
 }
 
-void http_exchange_begin(struct http_session *s)
+static bool is_idempotent(enum http1_method m)
 {
-    s->n_tried = 0;
-    s->fail_status = 502;
-    s->up_start_ms = clock_now_ms();
-    evtimer_del(s->timer);
-    start_attempt(s);
+    return m == HTTP1_METHOD_GET || m == HTTP1_METHOD_HEAD || m == HTTP1_METHOD_PUT ||
+           m == HTTP1_METHOD_DELETE || m == HTTP1_METHOD_OPTIONS || m == HTTP1_METHOD_TRACE;
 }
 
-static void connect_failed(struct http_session *s)
+/* The record of a new request, on generation rt. */
+static void begin_request(struct http_exchange *ex, struct runtime *rt, struct rt_listener *l,
+                          const struct http_exchange_request *req, int64_t start_ms)
 {
-    struct backend *b = s->backend;
-    log_warn("http listener=%s backend=%s/%s connect failed: %s", listener_name(s), b->pool,
-             b->name, s->up_timed_out ? "timeout" : "refused or error");
-    rt_pool_report_failure(s->pool, b);
-    s->fail_status = s->up_timed_out ? 504 : 502;
-    http_upstream_release(s, false);
-    start_attempt(s);
+    runtime_ref(rt);
+    ex->runtime = rt;
+    ex->listener = l;
+    ex->is_started = true;
+    ex->is_recorded = false;
+    ex->start_ms = ex->up_start_ms = start_ms;
+    ex->status = 0;
+    ex->bytes_out = 0;
+    ex->n_tried = 0;
+    ex->fail_status = 502;
+    ex->pool = NULL;
+    ex->req_done = ex->body_started = ex->request_counted = false;
+    ex->resp_started = ex->resp_keep_alive = false;
+    ex->resp_sink = NULL;
+    ex->method = req ? req->method : HTTP1_METHOD_OTHER;
+    ex->is_idempotent = is_idempotent(ex->method);
+    ex->req_body_kind = req ? req->body : HTTP1_BODY_NONE;
+    ex->req_upgrade = req && req->is_upgrade;
+    ex->proto = req ? req->proto : NULL;
+    http_exchange_note_for_log(ex, req);
 }
 
-static enum step connecting_step(struct http_session *s)
+void http_exchange_reject(struct http_exchange *ex, struct runtime *rt, struct rt_listener *l,
+                          const struct http_exchange_request *req, int64_t start_ms,
+                          int status, bool may_keep)
 {
-    if (s->up_connect_failed) {
-        connect_failed(s);
+    begin_request(ex, rt, l, req, start_ms);
+    evbuffer_drain(ex->fwd_head, evbuffer_get_length(ex->fwd_head));
+    http_exchange_respond(ex, status, may_keep);
+}
+
+void http_exchange_start(struct http_exchange *ex, struct runtime *rt, struct rt_listener *l,
+                         const struct http_exchange_request *req, int64_t start_ms)
+{
+    begin_request(ex, rt, l, req, start_ms);
+    ex->req_done = req->body_done;
+    int route = req->method == HTTP1_METHOD_CONNECT
+                    ? -1 : http_route_find(l->cfg->routes, l->n_routes, &req->route);
+    if (route < 0) {
+        evbuffer_drain(ex->fwd_head, evbuffer_get_length(ex->fwd_head));
+        http_exchange_respond(ex, req->method == HTTP1_METHOD_CONNECT ? 501 : 404, true);
+        return;
+    }
+    ex->pool = l->routes[route].pool;
+    ex->up_start_ms = clock_now_ms();
+    ex->ops->set_timer(ex, 0, false);
+    start_attempt(ex);
+}
+
+static void connect_failed(struct http_exchange *ex)
+{
+    struct backend *b = ex->backend;
+    log_warn("http listener=%s backend=%s/%s connect failed: %s", listener_name(ex), b->pool,
+             b->name, ex->up_timed_out ? "timeout" : "refused or error");
+    rt_pool_report_failure(ex->pool, b);
+    ex->fail_status = ex->up_timed_out ? 504 : 502;
+    http_exchange_release(ex, false);
+    start_attempt(ex);
+}
+
+static enum step connecting_step(struct http_exchange *ex)
+{
+    if (ex->up_connect_failed) {
+        connect_failed(ex);
         return STEP_CHANGED;
     }
-    if (!s->up_connected)
+    if (!ex->up_connected)
         return STEP_NONE;
-    s->up_connected = false;
-    upstream_connected(s->up);
-    send_request_head(s);
+    ex->up_connected = false;
+    upstream_connected(ex->up);
+    send_request_head(ex);
     return STEP_CHANGED;
 }
 
 /* The backend's side is broken (bad head, closed early, 101 out of the blue). */
-static void broken_response(struct http_session *s, const char *why)
+static void broken_response(struct http_exchange *ex, const char *why)
 {
-    struct backend *b = s->backend;
-    log_warn("http listener=%s backend=%s/%s: broken response: %s", listener_name(s), b->pool,
+    struct backend *b = ex->backend;
+    log_warn("http listener=%s backend=%s/%s: broken response: %s", listener_name(ex), b->pool,
              b->name, why);
-    rt_pool_report_failure(s->pool, b);
-    http_upstream_release(s, false);
-    http_respond_error(s, 502, true);
+    rt_pool_report_failure(ex->pool, b);
+    http_exchange_respond(ex, 502, true);
 }
 
 /* The response cannot be completed: never let the client take what it got for a
- * whole response. Self-delimited framing shows the cut after a close; a
- * close-delimited body needs a reset to look broken. */
-static void truncate_response(struct http_session *s)
+ * whole response (the front end knows how to show the cut). */
+static void truncate_response(struct http_exchange *ex)
 {
-    http_upstream_release(s, false);
-    if (s->close_delimited)
-        http_abort_client(s);
-    else
-        http_finish_request(s, false);
+    http_exchange_release(ex, false);
+    ex->ops->finish(ex, false);
 }
 
-static void response_complete(struct http_session *s)
+static void response_complete(struct http_exchange *ex)
 {
-    backend_report_success(s->backend);
+    backend_report_success(ex->backend);
     /* Answered before the whole request arrived: neither connection is in a known
      * state any more. */
-    bool reusable = s->req_body.done && s->resp_keep_alive && !s->up_eof &&
-                    s->pool->cfg->keepalive_max_idle > 0 &&
-                    evbuffer_get_length(bufferevent_get_input(s->up)) == 0 &&
-                    evbuffer_get_length(bufferevent_get_output(s->up)) == 0;
-    http_upstream_release(s, reusable);
-    http_finish_request(s, s->keep_client && s->req_body.done);
+    bool reusable = ex->req_done && ex->resp_keep_alive && !ex->up_eof &&
+                    ex->pool->cfg->keepalive_max_idle > 0 &&
+                    evbuffer_get_length(bufferevent_get_input(ex->up)) == 0 &&
+                    evbuffer_get_length(bufferevent_get_output(ex->up)) == 0;
+    http_exchange_release(ex, reusable);
+    ex->ops->finish(ex, true);
 }
 
-static void resend(struct http_session *s)
+static void resend(struct http_exchange *ex)
 {
-    struct backend *b = s->backend;
+    struct backend *b = ex->backend;
     log_debug("http listener=%s backend=%s/%s: reused connection closed before answering, "
-              "re-sending on a new one", listener_name(s), b->pool, b->name);
-    drop_connection(s, false);
-    if (open_connection(s))
+              "re-sending on a new one", listener_name(ex), b->pool, b->name);
+    drop_connection(ex, false);
+    if (open_connection(ex))
         return;
-    rt_pool_report_failure(s->pool, b);
-    s->fail_status = 502;
-    http_upstream_release(s, false);
-    start_attempt(s);
+    rt_pool_report_failure(ex->pool, b);
+    ex->fail_status = 502;
+    http_exchange_release(ex, false);
+    start_attempt(ex);
 }
 
-static void upstream_closed(struct http_session *s)
+static void upstream_closed(struct http_exchange *ex)
 {
-    if (s->up_state == UP_WAIT_HEAD) {
-        if (!s->up_any_byte && can_resend(s))
-            resend(s);
+    if (ex->up_state == UP_WAIT_HEAD) {
+        if (!ex->up_any_byte && can_resend(ex))
+            resend(ex);
         else
-            broken_response(s, s->up_any_byte ? "closed in the middle of the response head"
-                                              : "closed without a response");
+            broken_response(ex, ex->up_any_byte ? "closed in the middle of the response head"
+                                                : "closed without a response");
         return;
     }
-    if (s->resp_body.kind == HTTP1_BODY_UNTIL_CLOSE && !s->up_error) {
-        s->resp_body.done = true;
-        response_complete(s);
+    if (ex->resp_body.kind == HTTP1_BODY_UNTIL_CLOSE && !ex->up_error) {
+        ex->resp_body.done = true;
+        response_complete(ex);
         return;
     }
-    struct backend *b = s->backend;
+    struct backend *b = ex->backend;
     log_warn("http listener=%s backend=%s/%s: connection %s in the middle of the response body",
-             listener_name(s), b->pool, b->name, s->up_error ? "failed" : "closed");
-    rt_pool_report_failure(s->pool, b);
-    truncate_response(s);
+             listener_name(ex), b->pool, b->name, ex->up_error ? "failed" : "closed");
+    rt_pool_report_failure(ex->pool, b);
+    truncate_response(ex);
 }
 
-static enum step request_body_step(struct http_session *s)
+static enum step request_body_step(struct http_exchange *ex)
 {
-    uint64_t moved;
-    int rc = http_body_move(&s->req_body, s->client_in,
-                            bufferevent_get_output(s->up), &moved);
-    if (moved > 0 && !s->body_started) {
-        s->body_started = true;
-        evbuffer_drain(s->fwd_head, evbuffer_get_length(s->fwd_head));
+    uint64_t moved = 0;
+    int rc = ex->ops->pull_body(ex, bufferevent_get_output(ex->up), &moved);
+    if (moved > 0 && !ex->body_started) {
+        ex->body_started = true;
+        evbuffer_drain(ex->fwd_head, evbuffer_get_length(ex->fwd_head));
     }
     if (rc < 0) {
-        log_info("http listener=%s client=%s: bad request body: %s", listener_name(s),
-                 s->base.peer_text, http1_error_str(rc));
-        http_upstream_release(s, false);
-        if (s->resp_started)
-            http_close(s);
+        log_info("http listener=%s client=%s: bad request body: %s", listener_name(ex),
+                 ex->peer_text, http1_error_str(rc));
+        if (ex->resp_started)
+            truncate_response(ex);
         else
-            http_respond_error(s, http1_error_status(rc), false);
+            http_exchange_respond(ex, http1_error_status(rc), false);
         return STEP_CHANGED;
     }
-    if (s->req_body.done && s->up_state == UP_WAIT_HEAD)
-        arm_wait_timer(s);
-    return moved > 0 || s->req_body.done ? STEP_PROGRESS : STEP_NONE;
+    if (ex->req_done && ex->up_state == UP_WAIT_HEAD)
+        arm_wait_timer(ex);
+    return moved > 0 || ex->req_done ? STEP_PROGRESS : STEP_NONE;
 }
 
-/* How the response is delimited for this client, and whether the client stays. */
-static void plan_response(struct http_session *s, const struct http1_response *resp,
-                          struct http_response_rewrite *rw, bool *dechunk)
-{
-    bool is_client_11 = s->minor_version == 1;
-    *dechunk = false;
-    s->close_delimited = false;
-    switch (resp->body) {
-    case HTTP1_BODY_NONE:
-        /* HEAD and 304 keep the length of what a GET would have had. */
-        rw->framing = resp->has_content_length && resp->status >= 200 && resp->status != 204
-                          ? HTTP_FRAMING_LENGTH : HTTP_FRAMING_NONE;
-        break;
-    case HTTP1_BODY_LENGTH:
-        rw->framing = HTTP_FRAMING_LENGTH;
-        break;
-    case HTTP1_BODY_CHUNKED:
-        rw->framing = is_client_11 ? HTTP_FRAMING_CHUNKED : HTTP_FRAMING_CLOSE;
-        *dechunk = !is_client_11;
-        s->close_delimited = !is_client_11;
-        break;
-    case HTTP1_BODY_UNTIL_CLOSE:
-        rw->framing = HTTP_FRAMING_CLOSE;
-        s->close_delimited = true;
-        break;
-    }
-    rw->length = resp->content_length;
-    s->keep_client = s->req_keep_alive && !s->draining && !s->client_eof && !s->close_delimited;
-    rw->conn = !s->keep_client ? HTTP_CONN_CLOSE
-               : is_client_11 ? HTTP_CONN_NONE : HTTP_CONN_KEEP_ALIVE;
-}
-
-/* Writes the rewritten final response head to the client and consumes it from the
- * upstream input. Returns its length, or -1 after closing the session (no memory). */
-static long forward_final_head(struct http_session *s, const struct http1_response *resp,
-                               const char *head, size_t head_len,
-                               const struct http_response_rewrite *rw)
-{
-    long n = http_forward_response_head(s->client_out, resp, head,
-                                        head_len, rw);
-    evbuffer_drain(bufferevent_get_input(s->up), head_len);
-    if (n < 0)
-        http_close(s);
-    return n;
-}
-
-static void start_response(struct http_session *s, const struct http1_response *resp,
+static void start_response(struct http_exchange *ex, const struct http1_response *resp,
                            const char *head, size_t head_len)
 {
-    struct http_response_rewrite rw;
-    bool dechunk;
-    plan_response(s, resp, &rw, &dechunk);
-    long n = forward_final_head(s, resp, head, head_len, &rw);
+    struct http_response_plan plan = { 0 };
+    long n = ex->ops->response_head(ex, resp, head, head_len, &plan);
+    evbuffer_drain(bufferevent_get_input(ex->up), head_len);
     if (n < 0)
         return;
-    struct http1_limits lim = http_limits(s, false);
-    http_body_init(&s->resp_body, resp->body, resp->content_length, &lim, dechunk);
-    s->bytes_out += (uint64_t)n;
-    s->status = resp->status;
-    s->resp_started = true;
-    s->resp_keep_alive = resp->keep_alive;
-    http_set_up_state(s, UP_BODY);
-    http_arm_timer(s, http_cfg(s)->timeouts.upstream_response_ms, true);
+    struct http1_limits lim = http_exchange_limits(cfg_of(ex), false);
+    http_body_init(&ex->resp_body, resp->body, resp->content_length, &lim, plan.dechunk);
+    ex->resp_body.trailers = plan.trailers;
+    ex->resp_sink = plan.sink;
+    ex->bytes_out += (uint64_t)n;
+    ex->status = resp->status;
+    ex->resp_started = true;
+    ex->resp_keep_alive = resp->keep_alive;
+    set_up_state(ex, UP_BODY);
+    ex->ops->set_timer(ex, cfg_of(ex)->timeouts.upstream_response_ms, true);
 }
 
-/* 1xx before the final response (100 Continue): relayed to HTTP/1.1 clients only. */
-static void forward_interim(struct http_session *s, const struct http1_response *resp,
+/* 1xx before the final response (100 Continue): the front end relays it or not. */
+static void forward_interim(struct http_exchange *ex, const struct http1_response *resp,
                             const char *head, size_t head_len)
 {
-    struct http_response_rewrite rw = { .framing = HTTP_FRAMING_NONE, .conn = HTTP_CONN_NONE };
-    if (s->minor_version == 1) {
-        long n = http_forward_response_head(s->client_out, resp, head,
-                                            head_len, &rw);
-        if (n > 0)
-            s->bytes_out += (uint64_t)n;
-    }
-    evbuffer_drain(bufferevent_get_input(s->up), head_len);
+    long n = ex->ops->interim(ex, resp, head, head_len);
+    if (n > 0)
+        ex->bytes_out += (uint64_t)n;
+    evbuffer_drain(bufferevent_get_input(ex->up), head_len);
 }
 
-static void start_tunnel(struct http_session *s, const struct http1_response *resp,
+static void start_tunnel(struct http_exchange *ex, const struct http1_response *resp,
                          const char *head, size_t head_len)
 {
-    struct http_response_rewrite rw = { .framing = HTTP_FRAMING_NONE, .conn = HTTP_CONN_UPGRADE };
-    long n = forward_final_head(s, resp, head, head_len, &rw);
+    long n = ex->ops->tunnel(ex, resp, head, head_len);
+    evbuffer_drain(bufferevent_get_input(ex->up), head_len);
     if (n < 0)
         return;
-    backend_report_success(s->backend);
-    s->bytes_out += (uint64_t)n;
-    s->status = 101;
-    s->resp_started = true;
-    http_tunnel_begin(s);
+    backend_report_success(ex->backend);
+    ex->bytes_out += (uint64_t)n;
+    ex->status = 101;
+    ex->resp_started = true;
+    http_exchange_record(ex);
 }
 
-static enum step response_head_step(struct http_session *s)
+static void dispatch_response(struct http_exchange *ex, const struct http1_response *resp,
+                              const char *head, size_t head_len)
 {
-    struct evbuffer *in = bufferevent_get_input(s->up);
+    if (resp->is_interim)
+        forward_interim(ex, resp, head, head_len);
+    else if (resp->is_upgrade && !(ex->req_upgrade && ex->ops->tunnel))
+        broken_response(ex, "101 Switching Protocols without an upgrade request");
+    else if (resp->is_upgrade)
+        start_tunnel(ex, resp, head, head_len);
+    else
+        start_response(ex, resp, head, head_len);
+}
+
+static enum step response_head_step(struct http_exchange *ex)
+{
+    struct evbuffer *in = bufferevent_get_input(ex->up);
     size_t len = evbuffer_get_length(in);
     if (len == 0)
         return STEP_NONE;
-    if (!s->up_any_byte) {
-        s->up_any_byte = true;      /* the backend has the request: no re-send now */
-        evbuffer_drain(s->fwd_head, evbuffer_get_length(s->fwd_head));
+    if (!ex->up_any_byte) {
+        ex->up_any_byte = true;     /* the backend has the request: no re-send now */
+        evbuffer_drain(ex->fwd_head, evbuffer_get_length(ex->fwd_head));
     }
-    size_t max = http_cfg(s)->limits.max_header_bytes;
+    size_t max = cfg_of(ex)->limits.max_header_bytes;
     size_t window = len < max ? len : max;
-    if (window <= s->up_scan_len)
+    if (window <= ex->up_scan_len)
         return STEP_NONE;
     const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)window);
-    if (!p || !http1_head_ready(p, window, s->up_scan_len, max)) {
-        s->up_scan_len = window;
+    if (!p || !http1_head_ready(p, window, ex->up_scan_len, max)) {
+        ex->up_scan_len = window;
         return STEP_NONE;
     }
-    struct http1_limits lim = http_limits(s, false);
+    struct http1_limits lim = http_exchange_limits(cfg_of(ex), false);
     struct http1_header headers[lim.max_headers];
     struct http1_response resp = { .headers = headers };
-    int rc = http1_parse_response(p, window, &lim, s->method, &resp);
+    int rc = http1_parse_response(p, window, &lim, ex->method, &resp);
     if (rc == HTTP1_INCOMPLETE) {
-        s->up_scan_len = window;
+        ex->up_scan_len = window;
         return STEP_NONE;
     }
-    s->up_scan_len = 0;
+    ex->up_scan_len = 0;
     if (rc < 0)
-        broken_response(s, http1_error_str(rc));
-    else if (resp.is_interim)
-        forward_interim(s, &resp, p, (size_t)rc);
-    else if (resp.is_upgrade && !s->req_upgrade)
-        broken_response(s, "101 Switching Protocols without an upgrade request");
-    else if (resp.is_upgrade)
-        start_tunnel(s, &resp, p, (size_t)rc);
+        broken_response(ex, http1_error_str(rc));
     else
-        start_response(s, &resp, p, (size_t)rc);
+        dispatch_response(ex, &resp, p, (size_t)rc);
     return STEP_CHANGED;
 }
 
-static enum step response_body_step(struct http_session *s)
+static enum step response_body_step(struct http_exchange *ex)
 {
     uint64_t moved;
-    int rc = http_body_move(&s->resp_body, bufferevent_get_input(s->up),
-                            s->client_out, &moved);
-    s->bytes_out += moved;
+    int rc = http_body_move(&ex->resp_body, bufferevent_get_input(ex->up), ex->resp_sink,
+                            &moved);
+    ex->bytes_out += moved;
+    if (moved > 0)
+        ex->ops->response_progress(ex);
     if (rc < 0) {
-        log_warn("http listener=%s backend=%s/%s: broken response body: %s", listener_name(s),
-                 s->backend->pool, s->backend->name, http1_error_str(rc));
-        rt_pool_report_failure(s->pool, s->backend);
-        truncate_response(s);
+        log_warn("http listener=%s backend=%s/%s: broken response body: %s", listener_name(ex),
+                 ex->backend->pool, ex->backend->name, http1_error_str(rc));
+        rt_pool_report_failure(ex->pool, ex->backend);
+        truncate_response(ex);
         return STEP_CHANGED;
     }
-    if (s->resp_body.done) {
-        response_complete(s);
+    if (ex->resp_body.done) {
+        response_complete(ex);
         return STEP_CHANGED;
     }
     return moved > 0 ? STEP_PROGRESS : STEP_NONE;
 }
 
-bool http_exchange_step(struct http_session *s)
+bool http_exchange_step(struct http_exchange *ex)
 {
-    /* A client that closes its side has given up on the request (nginx's "client
-     * closed request"): the backend connection is freed at once, never held until a
-     * timeout for nobody. */
-    if (s->client_eof) {
-        log_debug("http session %p: client closed during the exchange", (void *)s);
-        http_close(s);
-        return true;
-    }
-    if (s->up_state == UP_CONNECTING)
-        return connecting_step(s) != STEP_NONE;
+    if (ex->up_state == UP_NONE)
+        return false;
+    if (ex->up_state == UP_CONNECTING)
+        return connecting_step(ex) != STEP_NONE;
     enum step r = STEP_NONE;
-    if (!s->req_body.done && (r = request_body_step(s)) == STEP_CHANGED)
+    if (!ex->req_done && !ex->body_throttled && (r = request_body_step(ex)) == STEP_CHANGED)
         return true;
     bool progressed = r == STEP_PROGRESS;
-    if (s->up_state == UP_WAIT_HEAD && response_head_step(s) == STEP_CHANGED)
+    if (ex->up_state == UP_WAIT_HEAD && response_head_step(ex) == STEP_CHANGED)
         return true;
-    if (s->up_state == UP_BODY && (r = response_body_step(s)) == STEP_CHANGED)
+    if (ex->up_state == UP_BODY && (r = response_body_step(ex)) == STEP_CHANGED)
         return true;
     progressed |= r == STEP_PROGRESS;
-    if (s->up_eof) {
-        upstream_closed(s);
+    if (ex->up_eof) {
+        upstream_closed(ex);
         return true;
     }
     return progressed;
 }
 
-void http_exchange_timeout(struct http_session *s)
+void http_exchange_timeout(struct http_exchange *ex)
 {
-    struct backend *b = s->backend;
-    switch (s->up_state) {
+    struct backend *b = ex->backend;
+    switch (ex->up_state) {
     case UP_NONE:
     case UP_CONNECTING:
         return;     /* bufferevent_socket_connect times the connect */
     case UP_WAIT_HEAD:
-        if (!s->req_body.done) {
-            log_info("http listener=%s client=%s: request body stalled for %u ms",
-                     listener_name(s), s->base.peer_text, s->timer_ms);
-            http_respond_error(s, 408, false);
+        if (!ex->req_done) {
+            log_info("http listener=%s client=%s: request body stalled", listener_name(ex),
+                     ex->peer_text);
+            http_exchange_respond(ex, 408, false);
             return;
         }
-        log_warn("http listener=%s backend=%s/%s: no response after %u ms", listener_name(s),
-                 b->pool, b->name, s->timer_ms);
-        rt_pool_report_failure(s->pool, b);
-        http_upstream_release(s, false);
-        http_respond_error(s, 504, true);
+        log_warn("http listener=%s backend=%s/%s: no response after %u ms", listener_name(ex),
+                 b->pool, b->name, cfg_of(ex)->timeouts.upstream_response_ms);
+        rt_pool_report_failure(ex->pool, b);
+        http_exchange_respond(ex, 504, true);
         return;
     case UP_BODY:
-        log_warn("http listener=%s backend=%s/%s: response body stalled for %u ms",
-                 listener_name(s), b->pool, b->name, s->timer_ms);
-        rt_pool_report_failure(s->pool, b);
-        truncate_response(s);
+        log_warn("http listener=%s backend=%s/%s: response body stalled", listener_name(ex),
+                 b->pool, b->name);
+        rt_pool_report_failure(ex->pool, b);
+        truncate_response(ex);
         return;
     }
 }

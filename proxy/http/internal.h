@@ -11,10 +11,12 @@
  * deferred event, so no callback on the stack ever sees freed memory.
  *
  * Files: session.c (lifecycle, callbacks, pump, flow control, timers), client.c (the
- * client connection: reads, TLS handshake, writes), request.c
- * (reading and dispatching requests, ending them, flush and linger), exchange.c
- * (backends: pick, connect, retry, response), body.c (body streaming), tunnel.c
- * (after 101), forward.c (heads), route.c (routes), access.c (access log lines).
+ * client connection: reads, TLS handshake, writes), request.c (reading and
+ * dispatching HTTP/1.x requests, ending them, flush and linger), h1_exchange.c (what
+ * the exchange asks of an HTTP/1.x client: response heads, body framing, errors),
+ * tunnel.c (after 101), forward.c (heads), route.c (routes), access.c (access log
+ * lines). The backend side of each request is an exchange (exchange.h: exchange.c,
+ * exchange_io.c, exchange_record.c, body.c), shared with the HTTP/2 front end.
  */
 #ifndef FERRY_HTTP_INTERNAL_H
 #define FERRY_HTTP_INTERNAL_H
@@ -27,6 +29,7 @@
 
 #include "core/session.h"
 #include "core/sockio.h"
+#include "http/exchange.h"
 #include "http1/parse.h"
 #include "runtime/runtime.h"
 
@@ -34,12 +37,6 @@ struct bufferevent;
 struct event;
 struct evbuffer;
 
-/* Back-pressure: stop reading one side once this much waits in the other side's
- * output, resume when it is down to HTTP_LOW_WATER (the tcp relay's figures). */
-enum { HTTP_HIGH_WATER = 256 * 1024, HTTP_LOW_WATER = HTTP_HIGH_WATER / 2 };
-/* Input read beyond limits.max_header_bytes before reading pauses (pipelined
- * requests, the start of a body). */
-enum { HTTP_INPUT_SLACK = 16 * 1024 };
 /* After the last response: how long to read and discard what the client still sends
  * before closing, so that our close does not turn into a reset that destroys the
  * response in flight. */
@@ -48,51 +45,29 @@ enum { HTTP_LINGER_MS = 2000 };
 enum hs_state {
     HS_IDLE,        /* between requests (client_idle_ms) */
     HS_HEAD,        /* a request head is arriving (client_header_ms since its 1st byte) */
-    HS_EXCHANGE,    /* request dispatched: see enum up_state */
+    HS_EXCHANGE,    /* request dispatched: the exchange runs (see enum up_state) */
     HS_TUNNEL,      /* after 101: bytes both ways (tcp_idle_ms) */
     HS_FLUSH,       /* the last response is queued: write it, then shut down */
     HS_LINGER,      /* write side shut: discard input until EOF or HTTP_LINGER_MS */
     HS_CLOSED,      /* waiting for the deferred free */
 };
 
-enum up_state {
-    UP_NONE,        /* no backend connection */
-    UP_CONNECTING,  /* TCP connect (and TLS handshake) in progress */
-    UP_WAIT_HEAD,   /* request head sent; waiting for the response head */
-    UP_BODY,        /* final response head forwarded; streaming its body */
-};
-
-/* One message body being relayed. */
-struct http_body {
-    enum http1_body_kind kind;
-    bool done;
-    bool dechunk;               /* forward the payload only (chunked to an HTTP/1.0 client) */
-    uint64_t remaining;         /* HTTP1_BODY_LENGTH */
-    struct http1_chunked chunked;
-};
-
 struct http_session {
     struct session base;
     enum hs_state state;
-    enum up_state up_state;
     struct event *timer;        /* owned: the state's timeout; also runs the deferred free */
     /* The client connection: ferry reads and writes the socket itself (core/sockio.h),
      * plain or through `tls`; base.client is NULL. */
     int client_fd;              /* owned */
     struct evbuffer *client_in, *client_out;    /* owned */
     struct event *client_read;  /* owned */
-    /* next read reservations (sockio_next_read_size); bounded, so that the
+    /* next read reservation (sockio_next_read_size); bounded, so that the
      * back-pressure checks of the next pump round stay meaningful */
-    size_t client_read_size, up_read_size;
+    size_t client_read_size;
     struct event *client_write; /* owned, made on first use: armed while the socket is
                                    full or OpenSSL waits to write */
     SSL *tls;                   /* owned; TLS listeners: the handshake and the records
                                    run over the socket by ferry */
-    struct event *up_read;      /* owned; the same for plain upstream connections,
-                                   re-assigned to each one (allocated once) */
-    bool up_read_own;           /* up_read reads the current upstream connection */
-    struct evbuffer *fwd_head;  /* owned: rewritten request head, kept while a re-send
-                                   may still need it */
     bool busy, again;           /* pump running / another round wanted */
     bool draining;
 
@@ -100,12 +75,10 @@ struct http_session {
     bool handshake_done, client_eof, client_error, timer_expired;
     bool tls_wants_write;       /* OpenSSL can go on (handshake, reading) only once the
                                    socket takes what it has to write */
-    bool up_connected, up_connect_failed, up_timed_out, up_eof, up_error;
 
     /* flow control */
-    bool client_reading, up_reading;    /* EV_READ enabled now */
-    bool client_throttled;  /* the upstream's output is full: do not read the client */
-    bool up_throttled;      /* the client's output is full: do not read the upstream */
+    bool client_reading;        /* EV_READ enabled now */
+    bool up_throttled;          /* the client's output is full: do not read the upstream */
 
     /* timer: fires after timer_ms; with timer_on_activity, counted from activity_ms
      * (a read, a write callback, or output draining since the last look) */
@@ -114,43 +87,19 @@ struct http_session {
     int64_t activity_ms;
     size_t timer_queued;        /* bytes waiting in both outputs at the last look */
 
-    /* the request */
+    /* the request, as HTTP/1.x frames it */
     size_t scan_len;            /* client head bytes already looked at */
     int64_t start_ms;           /* its first byte */
-    enum http1_method method;
     int minor_version;
-    bool req_keep_alive, req_upgrade, is_idempotent;
-    bool req_dispatched;        /* parsed and accepted: logging and backends apply */
-    bool body_started;          /* request body bytes went upstream: no re-send */
-    bool request_counted;       /* b->requests counted for this request */
+    bool req_keep_alive;
     struct http_body req_body;
-
-    /* the backend side */
-    struct rt_pool *pool;       /* borrowed from base.runtime, for this request */
-    struct backend *backend;    /* borrowed; b->active counted while set */
-    struct bufferevent *up;     /* owned */
-    bool up_reused;             /* came from the keep-alive pool */
-    struct backend *tried[RT_MAX_ATTEMPTS];
-    size_t n_tried;
-    int fail_status;            /* 502 / 504 for the last failed attempt */
-    size_t up_scan_len;
-    bool up_any_byte;           /* the backend answered something to this request */
-    bool resp_started;          /* a final response head went to the client */
-    bool resp_keep_alive;       /* the backend allows reusing the connection */
-    bool keep_client;           /* the response head promised the client keep-alive */
+    bool keep_client;           /* the response may leave the client connection open */
     bool close_delimited;       /* the client-side response ends with our close */
-    struct http_body resp_body;
-    int64_t up_start_ms;
     bool client_shut, up_shut;  /* tunnel: our write side is shut */
     bool unread_input;          /* flushing: the client sent more after its last request */
 
-    /* access log */
-    int status;
-    uint64_t bytes_out;
-    uint8_t log_method_len;
-    uint16_t log_path_len;
-    char log_method[16];
-    char log_path[256];
+    struct http_exchange ex;    /* the current request's backend side (one at a time:
+                                   pipelined requests wait in client_in) */
 };
 
 /* client.c: the client connection. http_client_open: 0, or -1 (the caller frees with
@@ -164,60 +113,34 @@ void http_client_stop(struct http_session *s);
 void http_client_set_reading(struct http_session *s, bool want);
 /* Writes the client output (end of a pump round); true: wrote or failed (*failed). */
 bool http_client_write(struct http_session *s, bool *failed);
-/* Records what a read of ours (either side) found; false when there was nothing
- * after all (or OpenSSL must write first). */
-bool http_note_read(struct http_session *s, enum sockio_result result, bool *eof, bool *error);
 
 /* request.c: the client side's steps of the pump (true: progress, run again) */
 bool http_idle_step(struct http_session *s);
 bool http_head_step(struct http_session *s);
+bool http_request_step(struct http_session *s);
 bool http_flush_step(struct http_session *s);
 bool http_linger_step(struct http_session *s);
 /* The last response is queued: write it out, then close. */
 void http_start_flush(struct http_session *s);
-/* The request ends with ferry's own response (status) instead of a backend's;
- * may_keep: the client connection may go on if nothing else forbids it. */
-void http_respond_error(struct http_session *s, int status, bool may_keep);
-/* The exchange is over (response complete or given up): log, then idle or flush. */
+/* Ferry answers a request it could not parse (or whose head did not come in time)
+ * with status, then closes. */
+void http_reject(struct http_session *s, int status);
+/* The request is over (its response queued, or given up): end the exchange, then
+ * wait for the next request or flush and close. */
 void http_finish_request(struct http_session *s, bool keep_client);
-/* The access log line of the current request (once). */
-void http_record_request(struct http_session *s);
+
+/* h1_exchange.c: the HTTP/1.x front end's side of struct http_exchange_ops. */
+extern const struct http_exchange_ops http_h1_exchange_ops;
 
 /* session.c */
 void http_kick(struct http_session *s);
 void http_set_state(struct http_session *s, enum hs_state next);
 void http_arm_timer(struct http_session *s, unsigned ms, bool on_activity);
 void http_close(struct http_session *s);
-/* Turns reading of one side on or off: through ferry's own read event `own`, or
- * (own NULL) through the bufferevent. */
-void http_set_reading(struct bufferevent *bev, struct event *own, bool *is_reading, bool want);
 /* Closes at once with a reset (and on TLS without close_notify): for a response whose
  * end the client could otherwise mistake for a complete close-delimited body. */
 void http_abort_client(struct http_session *s);
 const struct config *http_cfg(const struct http_session *s);
-/* Sets the session's callbacks on s->up. */
-void http_watch_upstream(struct http_session *s);
-/* A plain upstream connection is read by ferry itself from now on (or, for a
- * connection leaving the session, no longer). */
-void http_own_upstream_reads(struct http_session *s);
-void http_disown_upstream_reads(struct http_session *s, bool to_pool);
-struct http1_limits http_limits(const struct http_session *s, bool for_request);
-
-/* exchange.c */
-void http_exchange_begin(struct http_session *s);
-bool http_exchange_step(struct http_session *s);
-void http_exchange_timeout(struct http_session *s);
-/* Gives the connection back to the pool (when reusable) or closes it, and the
- * backend's active count back. */
-void http_upstream_release(struct http_session *s, bool reusable);
-void http_set_up_state(struct http_session *s, enum up_state next);
-
-/* body.c: moves what is available of b from in to out, *moved = bytes added to out.
- * Returns 0 (see b->done) or an HTTP1_ERR_* from the chunked decoder. */
-void http_body_init(struct http_body *b, enum http1_body_kind kind, uint64_t length,
-                    const struct http1_limits *lim, bool dechunk);
-int http_body_move(struct http_body *b, struct evbuffer *in, struct evbuffer *out,
-                   uint64_t *moved);
 
 /* tunnel.c */
 void http_tunnel_begin(struct http_session *s);

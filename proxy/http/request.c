@@ -1,73 +1,21 @@
-/* The client side of requests: reading and dispatching request heads, ending
- * requests (access log, keep-alive or flush), flushing and lingering before close. */
+/* The client side of HTTP/1.x requests: reading and dispatching request heads,
+ * ending requests (keep-alive or flush), flushing and lingering before close. */
 #include <string.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "core/clock.h"
-#include "core/listen.h"
 #include "core/log.h"
 #include "core/worker.h"
-#include "http/access.h"
 #include "http/forward.h"
 #include "http/internal.h"
 #include "http/route.h"
-#include "runtime/backend.h"
 #include "tls/tls.h"
 
 /* Room for an X-Client-Cert-Subject value. */
 enum { CERT_SUBJECT_MAX = 1024 };
-
-
-/* ---- access log ---------------------------------------------------------------- */
-
-static void note_for_log(struct http_session *s, const struct http1_request *req)
-{
-    s->log_method_len = 0;
-    s->log_path_len = 0;
-    if (!access_log_enabled())
-        return;
-    size_t m = req->method_len < sizeof s->log_method ? req->method_len : sizeof s->log_method;
-    size_t p = req->target_len < sizeof s->log_path ? req->target_len : sizeof s->log_path;
-    memcpy(s->log_method, req->method, m);
-    memcpy(s->log_path, req->target, p);
-    s->log_method_len = (uint8_t)m;
-    s->log_path_len = (uint16_t)p;
-}
-
-/* Counts the finished request in its listener's counters (for /metrics) and writes
- * its access log line. */
-void http_record_request(struct http_session *s)
-{
-    struct listen_socket *socket = s->base.listener->socket;
-    if (s->status >= 100 && s->status <= 599)
-        atomic_fetch_add_explicit(&socket->responses[s->status / 100 - 1], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&socket->bytes_out, s->bytes_out, memory_order_relaxed);
-    if (!access_log_enabled())
-        return;
-    int64_t now = clock_now_ms();
-    struct http_access_entry e = {
-        .client = s->base.peer_text,
-        .listener = s->base.listener->cfg->name,
-        .method = s->log_method_len ? s->log_method : "-",
-        .method_len = s->log_method_len ? s->log_method_len : 1,
-        .path = s->log_path_len ? s->log_path : "-",
-        .path_len = s->log_path_len ? s->log_path_len : 1,
-        .status = s->status,
-        .bytes = s->bytes_out,
-        .backend = s->n_tried ? s->tried[s->n_tried - 1]->name : NULL,
-        .upstream_ms = s->n_tried ? now - s->up_start_ms : 0,
-        .total_ms = now - s->start_ms,
-    };
-    clock_gettime(CLOCK_REALTIME, &e.time);
-    char line[4096];
-    size_t n = http_access_format(line, sizeof line, &e, access_log_format());
-    access_log_write(line, n);
-}
 
 /* ---- ending requests ------------------------------------------------------------ */
 
@@ -80,13 +28,7 @@ void http_start_flush(struct http_session *s)
 
 void http_finish_request(struct http_session *s, bool keep_client)
 {
-    if (s->req_dispatched || s->status)
-        http_record_request(s);
-    if (s->up)
-        http_upstream_release(s, false);
-    s->req_dispatched = false;
-    s->pool = NULL;
-    evbuffer_drain(s->fwd_head, evbuffer_get_length(s->fwd_head));
+    http_exchange_end(&s->ex);
     if (!keep_client || s->draining) {
         http_start_flush(s);
         return;
@@ -96,19 +38,10 @@ void http_finish_request(struct http_session *s, bool keep_client)
     http_arm_timer(s, http_cfg(s)->timeouts.client_idle_ms, true);
 }
 
-void http_respond_error(struct http_session *s, int status, bool may_keep)
+void http_reject(struct http_session *s, int status)
 {
-    bool keep = may_keep && s->req_dispatched && s->req_body.done && s->req_keep_alive &&
-                !s->draining && !s->client_eof;
-    if (s->up)
-        http_upstream_release(s, false);
-    enum http_conn_header conn = !keep ? HTTP_CONN_CLOSE
-                                 : s->minor_version == 0 ? HTTP_CONN_KEEP_ALIVE : HTTP_CONN_NONE;
-    long n = http_error_response(s->client_out, status, conn);
-    s->status = status;
-    if (n > 0)
-        s->bytes_out += (uint64_t)n;
-    http_finish_request(s, keep);
+    http_exchange_reject(&s->ex, s->base.runtime, s->base.listener, NULL, s->start_ms, status,
+                         false);
 }
 
 /* ---- reading requests ------------------------------------------------------------ */
@@ -134,13 +67,7 @@ static void reset_request(struct http_session *s)
 {
     s->scan_len = 0;
     s->start_ms = clock_now_ms();
-    s->req_dispatched = s->body_started = s->request_counted = false;
-    s->resp_started = s->keep_client = s->close_delimited = false;
-    s->n_tried = 0;
-    s->status = 0;
-    s->bytes_out = 0;
-    s->log_method_len = 0;
-    s->log_path_len = 0;
+    s->keep_client = s->close_delimited = false;
     memset(&s->req_body, 0, sizeof s->req_body);
 }
 
@@ -173,12 +100,6 @@ bool http_idle_step(struct http_session *s)
     return true;
 }
 
-static bool is_idempotent(enum http1_method m)
-{
-    return m == HTTP1_METHOD_GET || m == HTTP1_METHOD_HEAD || m == HTTP1_METHOD_PUT ||
-           m == HTTP1_METHOD_DELETE || m == HTTP1_METHOD_OPTIONS || m == HTTP1_METHOD_TRACE;
-}
-
 static int build_forward_head(struct http_session *s, const struct http1_request *req,
                               const char *head, size_t head_len)
 {
@@ -192,44 +113,41 @@ static int build_forward_head(struct http_session *s, const struct http1_request
     };
     if (ssl && tls_peer_subject(ssl, subject, sizeof subject) >= 0)
         rw.cert_subject = subject;
-    evbuffer_drain(s->fwd_head, evbuffer_get_length(s->fwd_head));
-    return http_forward_request_head(s->fwd_head, req, head, head_len, &rw);
+    evbuffer_drain(s->ex.fwd_head, evbuffer_get_length(s->ex.fwd_head));
+    return http_forward_request_head(s->ex.fwd_head, req, head, head_len, &rw);
 }
 
-/* A complete, valid request head: route it and hand it to the backend side. `req`
- * points into the client's input, so everything is taken from it before the drain. */
+/* A complete, valid request head: hand it to an exchange, which routes it and takes
+ * it to a backend. `req` points into the client's input, which is drained of the head
+ * only once the exchange took what it needs. */
 static void dispatch(struct http_session *s, const struct http1_request *req, const char *head,
                      size_t head_len)
 {
-    struct http1_limits lim = http_limits(s, true);
-    s->method = req->method_id;
+    struct http1_limits lim = http_exchange_limits(http_cfg(s), true);
     s->minor_version = req->minor_version;
     s->req_keep_alive = req->keep_alive;
-    s->req_upgrade = req->is_upgrade;
-    s->is_idempotent = is_idempotent(req->method_id);
-    s->req_dispatched = true;
-    note_for_log(s, req);
     http_body_init(&s->req_body, req->body, req->content_length, &lim, false);
-
-    struct rt_listener *rl = s->base.listener;
-    struct http_route_key key;
-    http_route_key_of(req, &key);
-    int route = req->method_id == HTTP1_METHOD_CONNECT
-                    ? -1 : http_route_find(rl->cfg->routes, rl->n_routes, &key);
-    int rc = route >= 0 ? build_forward_head(s, req, head, head_len) : 0;
-    evbuffer_drain(s->client_in, head_len);
-    if (route < 0) {
-        http_respond_error(s, req->method_id == HTTP1_METHOD_CONNECT ? 501 : 404, true);
-        return;
-    }
-    if (rc < 0) {
-        log_error("http listener=%s: out of memory building a request head", rl->cfg->name);
+    struct http_exchange_request x = {
+        .method = req->method_id,
+        .method_text = req->method,
+        .method_len = req->method_len,
+        .target = req->target,
+        .target_len = req->target_len,
+        .body = req->body,
+        .body_done = s->req_body.done,
+        .is_upgrade = req->is_upgrade,
+        .proto = req->minor_version == 1 ? "HTTP/1.1" : "HTTP/1.0",
+    };
+    http_route_key_of(req, &x.route);
+    if (build_forward_head(s, req, head, head_len) < 0) {
+        log_error("http listener=%s: out of memory building a request head",
+                  s->base.listener->cfg->name);
         http_close(s);
         return;
     }
-    s->pool = rl->routes[route].pool;
     http_set_state(s, HS_EXCHANGE);
-    http_exchange_begin(s);
+    http_exchange_start(&s->ex, s->base.runtime, s->base.listener, &x, s->start_ms);
+    evbuffer_drain(s->client_in, head_len);
 }
 
 bool http_head_step(struct http_session *s)
@@ -246,7 +164,7 @@ bool http_head_step(struct http_session *s)
         http_close(s);      /* the client gave up in the middle of a head */
         return true;
     }
-    struct http1_limits lim = http_limits(s, true);
+    struct http1_limits lim = http_exchange_limits(http_cfg(s), true);
     struct http1_header headers[lim.max_headers];
     struct http1_request req = { .headers = headers };
     int rc = http1_parse_request(p, window, &lim, &req);
@@ -259,11 +177,25 @@ bool http_head_step(struct http_session *s)
     if (rc < 0) {
         log_debug("http listener=%s client=%s: bad request: %s", s->base.listener->cfg->name,
                   s->base.peer_text, http1_error_str(rc));
-        http_respond_error(s, http1_error_status(rc), false);
+        http_reject(s, http1_error_status(rc));
         return true;
     }
     dispatch(s, &req, p, (size_t)rc);
     return true;
+}
+
+/* HS_EXCHANGE: the exchange runs, unless the client gave up. */
+bool http_request_step(struct http_session *s)
+{
+    /* A client that closes its side has given up on the request (nginx's "client
+     * closed request"): the backend connection is freed at once, never held until a
+     * timeout for nobody. */
+    if (s->client_eof) {
+        log_debug("http session %p: client closed during the exchange", (void *)s);
+        http_close(s);
+        return true;
+    }
+    return http_exchange_step(&s->ex);
 }
 
 /* ---- flushing and closing the client ------------------------------------------- */

@@ -1,6 +1,7 @@
 /* After 101 Switching Protocols: the session relays raw bytes both ways, like the
  * tcp relay (same back-pressure through update_flow, half-close propagation, idle
- * timeout timeouts.tcp_idle_ms). The request is logged when the tunnel opens. */
+ * timeout timeouts.tcp_idle_ms). The exchange logs the request when the tunnel opens and
+ * releases the upstream connection when the session ends. */
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
@@ -13,8 +14,6 @@
 void http_tunnel_begin(struct http_session *s)
 {
     http_set_state(s, HS_TUNNEL);
-    http_record_request(s);
-    s->req_dispatched = false;
     s->client_shut = s->up_shut = false;
     http_arm_timer(s, http_cfg(s)->timeouts.tcp_idle_ms, true);
 }
@@ -29,26 +28,26 @@ static void propagate_eof(struct http_session *s, struct evbuffer *out, int fd, 
         return;
     *shut = true;
     if (is_tls)
-        s->client_eof = s->up_eof = true;
+        s->client_eof = s->ex.up_eof = true;
     else
         shutdown(fd, SHUT_WR);
 }
 
 bool http_tunnel_step(struct http_session *s)
 {
-    if (s->up_error) {
+    if (s->ex.up_error) {
         http_close(s);
         return true;
     }
-    struct evbuffer *up_in = bufferevent_get_input(s->up), *up_out = bufferevent_get_output(s->up);
+    struct evbuffer *up_in = bufferevent_get_input(s->ex.up), *up_out = bufferevent_get_output(s->ex.up);
     size_t moved = evbuffer_get_length(s->client_in) + evbuffer_get_length(up_in);
     evbuffer_add_buffer(up_out, s->client_in);
     evbuffer_add_buffer(s->client_out, up_in);
     if (s->client_eof)
-        propagate_eof(s, up_out, bufferevent_getfd(s->up), upstream_is_tls(s->up), &s->up_shut);
-    if (s->up_eof)
+        propagate_eof(s, up_out, bufferevent_getfd(s->ex.up), upstream_is_tls(s->ex.up), &s->up_shut);
+    if (s->ex.up_eof)
         propagate_eof(s, s->client_out, s->client_fd, s->tls != NULL, &s->client_shut);
-    if (s->client_eof && s->up_eof && evbuffer_get_length(s->client_out) == 0 &&
+    if (s->client_eof && s->ex.up_eof && evbuffer_get_length(s->client_out) == 0 &&
         evbuffer_get_length(up_out) == 0) {
         log_debug("http session %p: tunnel finished", (void *)s);
         http_close(s);

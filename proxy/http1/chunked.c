@@ -51,6 +51,11 @@ uint64_t http1_chunked_payload_bytes(const struct http1_chunked *dec)
     return dec->payload_total;
 }
 
+size_t http1_chunked_trailer_bytes(const struct http1_chunked *dec)
+{
+    return dec->trailer_bytes;
+}
+
 static int add_size_digit(struct http1_chunked *dec, unsigned char c)
 {
     unsigned v = c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;

@@ -241,5 +241,9 @@ int http1_chunked_step(struct http1_chunked *dec, const char *p, size_t len,
                        size_t *consumed, size_t *data_len);
 /* Payload bytes decoded so far. */
 uint64_t http1_chunked_payload_bytes(const struct http1_chunked *dec);
+/* Bytes of the trailer section consumed so far: its field lines and the final CRLF
+ * (2 for a body without trailers, once it ended). They are always the last bytes
+ * the decoder consumed. */
+size_t http1_chunked_trailer_bytes(const struct http1_chunked *dec);
 
 #endif

@@ -391,12 +391,15 @@ def test_access_log_line_per_request_is_json():
     with f, b, ft.Client(port) as c:
         c.request("GET", '/status/201?q="x"')
         c.request("POST", "/echo", body=b"12345")
-        out = ft.poll_until(lambda: f.stdout().count("\n") >= 2 and f.stdout(),
-                            message="two access log lines")
+        c.send(b"GET /status/202 HTTP/1.0\r\n\r\n")
+        c.read_response()
+        out = ft.poll_until(lambda: f.stdout().count("\n") >= 3 and f.stdout(),
+                            message="three access log lines")
         entries = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-        assert len(entries) == 2, out
-        first, second = entries
+        assert len(entries) == 3, out
+        first, second, third = entries
         assert first["method"] == "GET" and first["path"] == '/status/201?q="x"'
+        assert first["proto"] == "HTTP/1.1" and third["proto"] == "HTTP/1.0", entries
         assert first["status"] == 201 and first["backend"] == "alpha"
         assert first["client"] == "127.0.0.1" and first["listener"] == "web"
         assert first["bytes"] > 0 and first["total_ms"] >= first["upstream_ms"] >= 0

@@ -20,6 +20,7 @@ static struct http_access_entry entry(const char *path)
         .method_len = 3,
         .path = path,
         .path_len = strlen(path),
+        .proto = "HTTP/1.1",
         .status = 200,
         .bytes = 1234,
         .backend = "alpha",
@@ -50,6 +51,7 @@ static void test_json_line_has_every_field(void **state)
     assert_string_equal(json_string_value(json_object_get(j, "listener")), "https");
     assert_string_equal(json_string_value(json_object_get(j, "method")), "GET");
     assert_string_equal(json_string_value(json_object_get(j, "path")), "/x?y=1");
+    assert_string_equal(json_string_value(json_object_get(j, "proto")), "HTTP/1.1");
     assert_int_equal(json_integer_value(json_object_get(j, "status")), 200);
     assert_int_equal(json_integer_value(json_object_get(j, "bytes")), 1234);
     assert_string_equal(json_string_value(json_object_get(j, "backend")), "alpha");
@@ -106,7 +108,7 @@ static void test_text_line(void **state)
     struct http_access_entry e = entry("/p \"q\"");
     http_access_format(line, sizeof line, &e, LOG_FORMAT_TEXT);
     assert_string_equal(line,
-        "2024-05-01T12:00:00.123Z ::1 https \"GET /p \\\"q\\\"\" 200 1234 alpha 3 4");
+        "2024-05-01T12:00:00.123Z ::1 https \"GET /p \\\"q\\\" HTTP/1.1\" 200 1234 alpha 3 4");
 }
 
 int main(void)

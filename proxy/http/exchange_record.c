@@ -1,0 +1,117 @@
+/* An exchange's life and record: setting it up once per front end, the access-log
+ * line and the listener's counters per request, and the end of a request. */
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "core/clock.h"
+#include "core/listen.h"
+#include "core/log.h"
+#include "core/sockio.h"
+#include "http/access.h"
+#include "http/exchange_internal.h"
+#include "runtime/backend.h"
+
+/* Request targets longer than this get 414 (nginx's large_client_header_buffers). */
+enum { MAX_TARGET_BYTES = 8192 };
+
+struct http1_limits http_exchange_limits(const struct config *cfg, bool for_request)
+{
+    struct http1_limits lim = {
+        .max_header_bytes = cfg->limits.max_header_bytes,
+        .max_headers = cfg->limits.max_headers,
+        .max_target_bytes = MAX_TARGET_BYTES,
+        .max_body_bytes = for_request ? cfg->limits.max_body_bytes : 0,
+    };
+    return lim;
+}
+
+int http_exchange_init(struct http_exchange *ex, const struct http_exchange_ops *ops,
+                       struct worker *w, const char *peer_text)
+{
+    memset(ex, 0, sizeof *ex);
+    ex->ops = ops;
+    ex->worker = w;
+    ex->peer_text = peer_text;
+    ex->up_read_size = SOCKIO_READ_MIN;
+    ex->fwd_head = evbuffer_new();
+    return ex->fwd_head ? 0 : -1;
+}
+
+void http_exchange_free(struct http_exchange *ex)
+{
+    http_exchange_end(ex);
+    if (ex->up_read)
+        event_free(ex->up_read);
+    if (ex->fwd_head)
+        evbuffer_free(ex->fwd_head);
+    ex->up_read = NULL;
+    ex->fwd_head = NULL;
+}
+
+void http_exchange_note_for_log(struct http_exchange *ex, const struct http_exchange_request *req)
+{
+    ex->log_method_len = 0;
+    ex->log_path_len = 0;
+    if (!req || !access_log_enabled())
+        return;
+    size_t m = req->method_len < sizeof ex->log_method ? req->method_len : sizeof ex->log_method;
+    size_t p = req->target_len < sizeof ex->log_path ? req->target_len : sizeof ex->log_path;
+    memcpy(ex->log_method, req->method_text, m);
+    memcpy(ex->log_path, req->target, p);
+    ex->log_method_len = (uint8_t)m;
+    ex->log_path_len = (uint16_t)p;
+}
+
+/* Counts the request in its listener's counters (for /metrics) and writes its access
+ * log line. */
+void http_exchange_record(struct http_exchange *ex)
+{
+    if (!ex->is_started || ex->is_recorded)
+        return;
+    ex->is_recorded = true;
+    struct listen_socket *socket = ex->listener->socket;
+    if (ex->status >= 100 && ex->status <= 599)
+        atomic_fetch_add_explicit(&socket->responses[ex->status / 100 - 1], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&socket->bytes_out, ex->bytes_out, memory_order_relaxed);
+    if (!access_log_enabled())
+        return;
+    int64_t now = clock_now_ms();
+    struct http_access_entry e = {
+        .client = ex->peer_text,
+        .listener = ex->listener->cfg->name,
+        .method = ex->log_method_len ? ex->log_method : "-",
+        .method_len = ex->log_method_len ? ex->log_method_len : 1,
+        .path = ex->log_path_len ? ex->log_path : "-",
+        .path_len = ex->log_path_len ? ex->log_path_len : 1,
+        .proto = ex->proto ? ex->proto : "-",
+        .status = ex->status,
+        .bytes = ex->bytes_out,
+        .backend = ex->n_tried ? ex->tried[ex->n_tried - 1]->name : NULL,
+        .upstream_ms = ex->n_tried ? now - ex->up_start_ms : 0,
+        .total_ms = now - ex->start_ms,
+    };
+    clock_gettime(CLOCK_REALTIME, &e.time);
+    char line[4096];
+    size_t n = http_access_format(line, sizeof line, &e, access_log_format());
+    access_log_write(line, n);
+}
+
+void http_exchange_end(struct http_exchange *ex)
+{
+    if (!ex->is_started)
+        return;
+    /* Cut short (client gone, forced stop): 499 as nginx says when no status. */
+    if (!ex->resp_started && ex->status == 0)
+        ex->status = 499;
+    http_exchange_record(ex);
+    http_exchange_release(ex, false);
+    evbuffer_drain(ex->fwd_head, evbuffer_get_length(ex->fwd_head));
+    ex->is_started = false;
+    ex->pool = NULL;
+    runtime_unref(ex->runtime);
+    ex->runtime = NULL;
+    ex->listener = NULL;
+}
