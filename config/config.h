@@ -44,7 +44,7 @@ struct cfg_listener_tls {
     enum tls_min_version min_version;           /* default TLS_MIN_1_2 */
     char *ciphers;              /* TLS <= 1.2 cipher list; default Mozilla intermediate */
     char *ciphersuites;         /* TLS 1.3 suites; default OpenSSL's */
-    char **alpn;                /* default {"http/1.1"} for http, none for tcp */
+    char **alpn;                /* default {"h2", "http/1.1"} for http, none for tcp */
     size_t n_alpn;
     char *client_ca;            /* PEM file or NULL (mTLS off) */
     enum verify_client verify_client;  /* default OFF, REQUIRED when client_ca is set */
@@ -59,11 +59,20 @@ struct cfg_route {
     size_t pool;                /* index into config.pools */
 };
 
+/* HTTP/2 on an http listener ("h2" in tls.alpn, or h2c). */
+struct cfg_http2 {
+    bool h2c;                   /* plain listeners: HTTP/2 with prior knowledge; default false */
+    unsigned max_concurrent_streams;    /* default 128 */
+    unsigned initial_window_bytes;      /* default 65535 */
+    unsigned max_frame_bytes;           /* default 16384 */
+};
+
 struct cfg_listener {
     char *name;
     struct cfg_addr listen;
     enum listener_mode mode;
     struct cfg_listener_tls *tls;  /* NULL = plaintext */
+    struct cfg_http2 http2;     /* http listeners; defaults when the key is absent */
     struct cfg_route *routes;   /* a bare "pool" key becomes one catch-all route */
     size_t n_routes;
 };

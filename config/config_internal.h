@@ -62,6 +62,9 @@ struct walker {
 #define RANGE_HC_TIMEOUT_MS       1, 600000             /* 1000, and < interval_ms */
 #define RANGE_HTTP_STATUS         100, 599              /* expect_status: [200] */
 #define RANGE_SESSION_CACHE       0, 10000000           /* 20480, 0 = off */
+#define RANGE_H2_STREAMS          1, 10000              /* 128         */
+#define RANGE_H2_WINDOW           1, 2147483647         /* 65535 (RFC 9113 §6.9.1) */
+#define RANGE_H2_FRAME            16384, 16777215       /* 16384 (RFC 9113 §6.5.2) */
 
 /* walk.c: path and errors */
 void walk_push(struct walker *w, const char *key);

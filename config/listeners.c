@@ -7,7 +7,10 @@
 
 #include "config/config_internal.h"
 
-static const char *const LISTENER_KEYS[] = { "listen", "mode", "tls", "pool", "routes", NULL };
+static const char *const LISTENER_KEYS[] = { "listen", "mode", "tls", "http2", "pool",
+                                              "routes", NULL };
+static const char *const HTTP2_KEYS[] = { "h2c", "max_concurrent_streams",
+                                          "initial_window_bytes", "max_frame_bytes", NULL };
 static const char *const ROUTE_KEYS[] = { "match", "pool", NULL };
 static const char *const MATCH_KEYS[] = { "host", "path_prefix", "sni", NULL };
 static const char *const TLS_KEYS[] = {
@@ -59,15 +62,25 @@ static void parse_certificates(struct walker *w, const json_t *o, struct cfg_lis
     walk_pop(w);
 }
 
-/* The http listener speaks HTTP/1.1 only, so advertising anything else would make a
- * client (e.g. one picking "h2") talk a protocol we then fail to parse. */
+/* An http listener speaks HTTP/1.1 and HTTP/2 only, so advertising anything else
+ * would make a client talk a protocol we then fail to parse. */
 static void check_alpn_entry(struct walker *w, const char *proto, enum listener_mode mode)
 {
     if (strlen(proto) > 255)
         walk_error(w, "protocol names are 1..255 bytes");
-    else if (mode == MODE_HTTP && strcmp(proto, "http/1.1") != 0)
+    else if (mode == MODE_HTTP && strcmp(proto, "http/1.1") != 0 && strcmp(proto, "h2") != 0)
         walk_error(w, "\"%s\" is not supported by this listener (http listeners speak "
-                   "\"http/1.1\" only)", proto);
+                   "\"h2\" and \"http/1.1\")", proto);
+}
+
+/* What an http listener offers when tls.alpn is absent: HTTP/2 first. */
+static void default_http_alpn(struct walker *w, struct cfg_listener_tls *t)
+{
+    static const char *const protos[] = { "h2", "http/1.1" };
+    t->alpn = walk_calloc(w, 2, sizeof *t->alpn);
+    for (size_t i = 0; t->alpn && i < 2; i++)
+        if ((t->alpn[i] = walk_strdup(w, protos[i])))
+            t->n_alpn = i + 1;
 }
 
 static void parse_alpn(struct walker *w, const json_t *o, struct cfg_listener_tls *t,
@@ -75,9 +88,7 @@ static void parse_alpn(struct walker *w, const json_t *o, struct cfg_listener_tl
 {
     const json_t *list = walk_array(w, o, "alpn", 0);
     if (!json_object_get(o, "alpn") && mode == MODE_HTTP) {
-        t->alpn = walk_calloc(w, 1, sizeof *t->alpn);
-        if (t->alpn && (t->alpn[0] = walk_strdup(w, "http/1.1")))
-            t->n_alpn = 1;
+        default_http_alpn(w, t);
         return;
     }
     if (!list || json_array_size(list) == 0)
@@ -132,6 +143,33 @@ static void parse_listener_tls(struct walker *w, const json_t *lst, struct cfg_l
         walk_bool(w, o, "session_tickets", &t->session_tickets);
         walk_uint(w, o, "session_cache", RANGE_SESSION_CACHE, &t->session_cache);
     }
+    walk_pop(w);
+}
+
+/* ---- http2 --------------------------------------------------------------------- */
+
+static void parse_http2(struct walker *w, const json_t *lst, struct cfg_listener *l)
+{
+    struct cfg_http2 *h = &l->http2;
+    h->max_concurrent_streams = 128;
+    h->initial_window_bytes = 65535;
+    h->max_frame_bytes = 16384;
+    const json_t *o = walk_object(w, lst, "http2", false);
+    if (!o)
+        return;
+    if (l->mode != MODE_HTTP) {
+        walk_error_at(w, "http2", "only allowed on http listeners");
+        return;
+    }
+    walk_push(w, "http2");
+    walk_check_keys(w, o, HTTP2_KEYS);
+    walk_bool(w, o, "h2c", &h->h2c);
+    if (h->h2c && l->tls)
+        walk_error_at(w, "h2c", "only for listeners without tls (with tls, HTTP/2 is "
+                      "negotiated by \"h2\" in tls.alpn)");
+    walk_uint(w, o, "max_concurrent_streams", RANGE_H2_STREAMS, &h->max_concurrent_streams);
+    walk_uint(w, o, "initial_window_bytes", RANGE_H2_WINDOW, &h->initial_window_bytes);
+    walk_uint(w, o, "max_frame_bytes", RANGE_H2_FRAME, &h->max_frame_bytes);
     walk_pop(w);
 }
 
@@ -279,6 +317,7 @@ static void parse_listener(struct walker *w, const char *name, const json_t *v,
     if (walk_enum(w, v, "mode", MODE_NAMES, &mode))
         l->mode = (enum listener_mode)mode;
     parse_listener_tls(w, v, l);
+    parse_http2(w, v, l);
     parse_target(w, v, cfg, l);
 }
 

@@ -293,8 +293,9 @@ static void test_listener_tls_defaults(void **state)
     assert_non_null(h->ciphers);
     assert_non_null(strstr(h->ciphers, "ECDHE-RSA-AES128-GCM-SHA256"));
     assert_null(h->ciphersuites);
-    assert_int_equal(h->n_alpn, 1);
-    assert_string_equal(h->alpn[0], "http/1.1");
+    assert_int_equal(h->n_alpn, 2);
+    assert_string_equal(h->alpn[0], "h2");
+    assert_string_equal(h->alpn[1], "http/1.1");
     assert_null(h->client_ca);
     assert_int_equal(h->verify_client, VERIFY_CLIENT_OFF);
     assert_true(h->session_tickets);
@@ -304,6 +305,25 @@ static void test_listener_tls_defaults(void **state)
     assert_int_equal(m->n_alpn, 0);
     assert_int_equal(t->n_alpn, 0);
     assert_null(t->alpn);
+    config_free(cfg);
+}
+
+static void test_listener_http2_defaults_and_values(void **state)
+{
+    struct config *cfg = parse_ok(
+        "{'listeners':{'d':{'listen':'127.0.0.1:1','pool':'p'},"
+        "'c':{'listen':'127.0.0.1:2','pool':'p','http2':{'h2c':true,'max_concurrent_streams':10000,"
+        "'initial_window_bytes':2147483647,'max_frame_bytes':16777215}}},"
+        "'pools':{'p':{'backends':[{'address':'127.0.0.1:9'}]}}}");
+    const struct cfg_http2 *d = &cfg->listeners[0].http2, *c = &cfg->listeners[1].http2;
+    assert_false(d->h2c);
+    assert_int_equal(d->max_concurrent_streams, 128);
+    assert_int_equal(d->initial_window_bytes, 65535);
+    assert_int_equal(d->max_frame_bytes, 16384);
+    assert_true(c->h2c);
+    assert_int_equal(c->max_concurrent_streams, 10000);
+    assert_int_equal(c->initial_window_bytes, 2147483647);
+    assert_int_equal(c->max_frame_bytes, 16777215);
     config_free(cfg);
 }
 
@@ -390,6 +410,7 @@ int main(void)
         cmocka_unit_test(test_addresses_ipv6_and_localhost),
         cmocka_unit_test(test_routes_resolve_pools_and_lower_case_hosts),
         cmocka_unit_test(test_listener_tls_defaults),
+        cmocka_unit_test(test_listener_http2_defaults_and_values),
         cmocka_unit_test(test_pool_extras_and_boundaries),
         cmocka_unit_test(test_demo_example_loads),
         cmocka_unit_test(test_full_example_loads),
