@@ -56,22 +56,62 @@ static bool keep_request_field(const struct http1_request *req, const struct htt
 }
 
 /* "X-Forwarded-For: <what the client sent>, <client address>" */
-static int add_forwarded_for(struct evbuffer *out, const struct http1_request *req,
+static int add_forwarded_for(struct evbuffer *out, const struct http_forwarded_for *prior,
                              const char *client_addr)
 {
+    const char *value;
+    size_t value_len;
     int rc = add_str(out, "X-Forwarded-For: ");
-    for (size_t i = 0; i < req->num_headers && rc == 0; i++) {
-        const struct http1_header *h = &req->headers[i];
-        if (h->id != HTTP1_H_X_FORWARDED_FOR || (h->flags & HTTP1_HF_HOP_BY_HOP) ||
-            h->value_len == 0)
+    while (rc == 0 && prior->next(prior->ctx, &value, &value_len)) {
+        if (value_len == 0)
             continue;
-        rc = evbuffer_add(out, h->value, h->value_len);
+        rc = evbuffer_add(out, value, value_len);
         if (rc == 0)
             rc = evbuffer_add(out, ", ", 2);
     }
     if (rc == 0)
         rc = add_str(out, client_addr);
     return rc == 0 ? evbuffer_add(out, "\r\n", 2) : rc;
+}
+
+int http_forward_add_proxy_fields(struct evbuffer *out, const struct http_forwarded_for *prior,
+                                  const char *host, size_t host_len,
+                                  const struct http_request_rewrite *rw)
+{
+    int rc = add_forwarded_for(out, prior, rw->client_addr);
+    if (rc == 0)
+        rc = add_str(out, rw->is_tls ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n");
+    if (rc == 0 && host) {
+        rc = add_str(out, "X-Forwarded-Host: ");
+        if (rc == 0)
+            rc = evbuffer_add(out, host, host_len);
+        if (rc == 0)
+            rc = evbuffer_add(out, "\r\n", 2);
+    }
+    if (rc == 0 && rw->cert_subject)
+        rc = evbuffer_add_printf(out, "X-Client-Cert-Subject: %s\r\n", rw->cert_subject) < 0 ? -1 : 0;
+    return rc;
+}
+
+/* Walks an HTTP/1.1 request's X-Forwarded-For lines, skipping those its Connection
+ * field names (hop-by-hop: meant for ferry, not the backend). */
+struct h1_forwarded_for {
+    const struct http1_request *req;
+    size_t next;
+};
+
+static bool next_h1_forwarded_for(void *ctx, const char **value, size_t *value_len)
+{
+    struct h1_forwarded_for *it = ctx;
+    while (it->next < it->req->num_headers) {
+        const struct http1_header *h = &it->req->headers[it->next++];
+        if (h->id == HTTP1_H_X_FORWARDED_FOR && !(h->flags & HTTP1_HF_HOP_BY_HOP)) {
+            *value = h->value;
+            *value_len = h->value_len;
+            return true;
+        }
+    }
+    return false;
 }
 
 static int add_request_line(struct evbuffer *out, const struct http1_request *req)
@@ -88,19 +128,10 @@ static int add_request_tail(struct evbuffer *out, const struct http1_request *re
     int rc = 0;
     if (!req->has_host && rw->default_host)
         rc = evbuffer_add_printf(out, "Host: %s\r\n", rw->default_host) < 0 ? -1 : 0;
+    struct h1_forwarded_for cursor = { req, 0 };
+    const struct http_forwarded_for prior = { next_h1_forwarded_for, &cursor };
     if (rc == 0)
-        rc = add_forwarded_for(out, req, rw->client_addr);
-    if (rc == 0)
-        rc = add_str(out, rw->is_tls ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n");
-    if (rc == 0 && req->host) {
-        rc = add_str(out, "X-Forwarded-Host: ");
-        if (rc == 0)
-            rc = evbuffer_add(out, req->host, req->host_len);
-        if (rc == 0)
-            rc = evbuffer_add(out, "\r\n", 2);
-    }
-    if (rc == 0 && rw->cert_subject)
-        rc = evbuffer_add_printf(out, "X-Client-Cert-Subject: %s\r\n", rw->cert_subject) < 0 ? -1 : 0;
+        rc = http_forward_add_proxy_fields(out, &prior, req->host, req->host_len, rw);
     if (rc == 0 && req->body == HTTP1_BODY_LENGTH)
         rc = evbuffer_add_printf(out, "Content-Length: %" PRIu64 "\r\n", req->content_length) < 0 ? -1 : 0;
     if (rc == 0 && req->body == HTTP1_BODY_CHUNKED)

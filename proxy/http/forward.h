@@ -31,6 +31,23 @@ struct http_request_rewrite {
     const char *default_host;   /* Host for a request that has none (HTTP/1.0) */
 };
 
+/* The client's own X-Forwarded-For values, in order: each call of next() yields one
+ * (false at the end). An iterator, so each front end walks its parsed fields in place
+ * (HTTP/1.1 header lines, HTTP/2 header list) without copying them. */
+struct http_forwarded_for {
+    bool (*next)(void *ctx, const char **value, size_t *value_len);
+    void *ctx;                  /* borrowed: the front end's cursor */
+};
+
+/* Appends the fields ferry sets on every request it forwards, the same for every
+ * front end: "X-Forwarded-For: " the prior values (empty ones skipped) and
+ * rw->client_addr, joined with ", "; "X-Forwarded-Proto: http|https";
+ * "X-Forwarded-Host: " host when host is not NULL; "X-Client-Cert-Subject: "
+ * rw->cert_subject when set. Returns 0, or -1 when the evbuffer could not grow. */
+int http_forward_add_proxy_fields(struct evbuffer *out, const struct http_forwarded_for *prior,
+                                  const char *host, size_t host_len,
+                                  const struct http_request_rewrite *rw);
+
 /* Appends the head to send upstream for req, parsed from head[0..head_len): request
  * line as HTTP/1.1; hop-by-hop fields, framing fields, X-Forwarded-* and
  * X-Client-Cert-Subject removed; X-Forwarded-For (appended), -Proto, -Host and the

@@ -64,7 +64,7 @@ static int parse_version(struct scan *s, int *minor, bool *is_supported)
     return 0;
 }
 
-static enum http1_method method_id(const char *m, size_t len)
+enum http1_method http1_method_id(const char *m, size_t len)
 {
     static const struct { const char *name; enum http1_method id; } methods[] = {
         { "GET", HTTP1_METHOD_GET },         { "HEAD", HTTP1_METHOD_HEAD },
@@ -157,7 +157,7 @@ static int parse_method(struct scan *s, struct http1_request *req)
         return HTTP1_ERR_BAD_REQUEST_LINE;
     req->method = start;
     req->method_len = (size_t)(s->p - start);
-    req->method_id = method_id(start, req->method_len);
+    req->method_id = http1_method_id(start, req->method_len);
     s->p++;
     return 0;
 }

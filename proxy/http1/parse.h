@@ -194,6 +194,10 @@ int http1_parse_response(const char *buf, size_t len, const struct http1_limits 
  * Elements have OWS trimmed and point into the value (borrowed). */
 bool http1_list_next(const char **pos, const char *end, const char **elem, size_t *elem_len);
 
+/* The id of a method name (case-sensitive, RFC 9110 §9.1); HTTP1_METHOD_OTHER for
+ * one ferry has no id for. */
+enum http1_method http1_method_id(const char *m, size_t len);
+
 /* Case-insensitive ASCII comparison of a span with a NUL-terminated lowercase word. */
 bool http1_token_eq(const char *s, size_t len, const char *lower);
 

@@ -105,6 +105,67 @@ static void test_tls_request_carries_proto_and_verified_subject(void **state)
                    "X-Client-Cert-Subject: CN=client,O=Dev\r\n\r\n");
 }
 
+static void test_forwarded_for_named_by_connection_is_not_passed_on(void **state)
+{
+    assert_request("GET / HTTP/1.1\r\nHost: h\r\nConnection: X-Forwarded-For\r\n"
+                   "X-Forwarded-For: 203.0.113.9\r\n\r\n",
+                   &plain,
+                   "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 192.0.2.1\r\n"
+                   "X-Forwarded-Proto: http\r\nX-Forwarded-Host: h\r\n\r\n");
+}
+
+/* A front end's prior X-Forwarded-For values, as an array walked by the iterator. */
+struct values {
+    const char *const *v;
+    size_t next;
+};
+
+static bool next_value(void *ctx, const char **value, size_t *value_len)
+{
+    struct values *it = ctx;
+    if (!it->v[it->next])
+        return false;
+    *value = it->v[it->next++];
+    *value_len = strlen(*value);
+    return true;
+}
+
+static char *proxy_fields(const char *const *prior_values, const char *host,
+                          const struct http_request_rewrite *rw)
+{
+    struct values cursor = { prior_values, 0 };
+    const struct http_forwarded_for prior = { next_value, &cursor };
+    struct evbuffer *out = evbuffer_new();
+    assert_int_equal(http_forward_add_proxy_fields(out, &prior, host, host ? strlen(host) : 0, rw), 0);
+    size_t n = evbuffer_get_length(out);
+    char *s = malloc(n + 1);
+    evbuffer_remove(out, s, n);
+    s[n] = '\0';
+    evbuffer_free(out);
+    return s;
+}
+
+static void test_proxy_fields_append_client_to_prior_values_skipping_empty(void **state)
+{
+    const char *const prior[] = { "203.0.113.9", "", "198.51.100.7, 10.0.0.1", NULL };
+    char *got = proxy_fields(prior, "example.com:8443", &plain);
+    assert_string_equal(got, "X-Forwarded-For: 203.0.113.9, 198.51.100.7, 10.0.0.1, 192.0.2.1\r\n"
+                             "X-Forwarded-Proto: http\r\nX-Forwarded-Host: example.com:8443\r\n");
+    free(got);
+}
+
+static void test_proxy_fields_without_host_or_prior_values(void **state)
+{
+    const char *const none[] = { NULL };
+    struct http_request_rewrite rw = plain;
+    rw.is_tls = true;
+    rw.cert_subject = "CN=c";
+    char *got = proxy_fields(none, NULL, &rw);
+    assert_string_equal(got, "X-Forwarded-For: 192.0.2.1\r\nX-Forwarded-Proto: https\r\n"
+                             "X-Client-Cert-Subject: CN=c\r\n");
+    free(got);
+}
+
 static char *rewrite_response(const char *raw, enum http1_method method,
                               const struct http_response_rewrite *rw)
 {
@@ -182,6 +243,9 @@ int main(void)
         cmocka_unit_test(test_upgrade_is_kept_when_upgrading),
         cmocka_unit_test(test_http10_request_goes_as_11_with_host_and_without_expect),
         cmocka_unit_test(test_tls_request_carries_proto_and_verified_subject),
+        cmocka_unit_test(test_forwarded_for_named_by_connection_is_not_passed_on),
+        cmocka_unit_test(test_proxy_fields_append_client_to_prior_values_skipping_empty),
+        cmocka_unit_test(test_proxy_fields_without_host_or_prior_values),
         cmocka_unit_test(test_response_drops_hop_by_hop_and_writes_framing),
         cmocka_unit_test(test_response_for_http10_client_is_close_delimited),
         cmocka_unit_test(test_response_length_and_keepalive_for_http10),
