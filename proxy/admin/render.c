@@ -39,18 +39,25 @@ static json_t *pools_json(const struct runtime *rt)
     return pools;
 }
 
+static json_t *listener_json(const struct rt_listener *l)
+{
+    json_t *j = json_pack("{s:s, s:s, s:b, s:I, s:I}", "listen", l->cfg->listen.text, "mode",
+                          l->cfg->mode == MODE_TCP ? "tcp" : "http", "tls", l->tls != NULL,
+                          "active", (json_int_t)atomic_load(&l->socket->active), "accepted",
+                          (json_int_t)atomic_load(&l->socket->accepted));
+    if (j && l->cfg->mode == MODE_HTTP)
+        json_object_set_new(j, "http2", json_pack("{s:I, s:I}", "connections",
+                                                  (json_int_t)atomic_load(&l->socket->h2_connections),
+                                                  "streams",
+                                                  (json_int_t)atomic_load(&l->socket->h2_streams)));
+    return j;
+}
+
 static json_t *listeners_json(const struct runtime *rt)
 {
     json_t *listeners = json_object();
-    for (size_t i = 0; i < rt->n_listeners; i++) {
-        const struct rt_listener *l = &rt->listeners[i];
-        json_object_set_new(listeners, l->cfg->name,
-                            json_pack("{s:s, s:s, s:b, s:I, s:I}", "listen", l->cfg->listen.text,
-                                      "mode", l->cfg->mode == MODE_TCP ? "tcp" : "http", "tls",
-                                      l->tls != NULL, "active",
-                                      (json_int_t)atomic_load(&l->socket->active), "accepted",
-                                      (json_int_t)atomic_load(&l->socket->accepted)));
-    }
+    for (size_t i = 0; i < rt->n_listeners; i++)
+        json_object_set_new(listeners, rt->listeners[i].cfg->name, listener_json(&rt->listeners[i]));
     return listeners;
 }
 
@@ -101,6 +108,34 @@ static void put(struct text *t, const char *fmt, ...)
     }
 }
 
+/* http listeners: responses by the request's protocol and status class, and the
+ * HTTP/2 connections and streams open now. */
+static void http_metrics(struct text *t, const struct runtime *rt)
+{
+    put(t, "# HELP ferry_http_responses_total HTTP responses sent, by request protocol and "
+           "status class.\n# TYPE ferry_http_responses_total counter\n");
+    for (size_t i = 0; i < rt->n_listeners; i++) {
+        const struct rt_listener *l = &rt->listeners[i];
+        for (int v = 0; v < LISTEN_HTTP_VERSIONS && l->cfg->mode == MODE_HTTP; v++)
+            for (int c = 0; c < 5; c++)
+                put(t, "ferry_http_responses_total{listener=\"%s\",proto=\"%s\",class=\"%dxx\"} %llu\n",
+                    l->cfg->name, listen_http_version_names[v], c + 1,
+                    (unsigned long long)atomic_load(&l->socket->responses[v][c]));
+    }
+    put(t, "# HELP ferry_http2_connections_active HTTP/2 client connections open now.\n"
+           "# TYPE ferry_http2_connections_active gauge\n");
+    for (size_t i = 0; i < rt->n_listeners; i++)
+        if (rt->listeners[i].cfg->mode == MODE_HTTP)
+            put(t, "ferry_http2_connections_active{listener=\"%s\"} %u\n",
+                rt->listeners[i].cfg->name, atomic_load(&rt->listeners[i].socket->h2_connections));
+    put(t, "# HELP ferry_http2_streams_active HTTP/2 streams (requests) open now.\n"
+           "# TYPE ferry_http2_streams_active gauge\n");
+    for (size_t i = 0; i < rt->n_listeners; i++)
+        if (rt->listeners[i].cfg->mode == MODE_HTTP)
+            put(t, "ferry_http2_streams_active{listener=\"%s\"} %u\n",
+                rt->listeners[i].cfg->name, atomic_load(&rt->listeners[i].socket->h2_streams));
+}
+
 static void listener_metrics(struct text *t, const struct runtime *rt)
 {
     put(t, "# HELP ferry_connections_accepted_total Client connections accepted.\n"
@@ -113,13 +148,7 @@ static void listener_metrics(struct text *t, const struct runtime *rt)
     for (size_t i = 0; i < rt->n_listeners; i++)
         put(t, "ferry_connections_active{listener=\"%s\"} %u\n", rt->listeners[i].cfg->name,
             atomic_load(&rt->listeners[i].socket->active));
-    put(t, "# HELP ferry_http_responses_total HTTP responses sent, by status class.\n"
-           "# TYPE ferry_http_responses_total counter\n");
-    for (size_t i = 0; i < rt->n_listeners; i++)
-        for (int c = 0; c < 5; c++)
-            put(t, "ferry_http_responses_total{listener=\"%s\",class=\"%dxx\"} %llu\n",
-                rt->listeners[i].cfg->name, c + 1,
-                (unsigned long long)atomic_load(&rt->listeners[i].socket->responses[c]));
+    http_metrics(t, rt);
     put(t, "# HELP ferry_bytes_total Bytes from and to clients (after TLS decryption).\n"
            "# TYPE ferry_bytes_total counter\n");
     for (size_t i = 0; i < rt->n_listeners; i++) {

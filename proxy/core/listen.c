@@ -8,6 +8,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+const char *const listen_http_version_names[LISTEN_HTTP_VERSIONS] = {
+    [LISTEN_HTTP_1_0] = "HTTP/1.0", [LISTEN_HTTP_1_1] = "HTTP/1.1", [LISTEN_HTTP_2] = "HTTP/2.0",
+};
+
 struct listen_set {
     pthread_mutex_t lock;
     struct set_entry *entries;

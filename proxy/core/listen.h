@@ -15,13 +15,20 @@
 #include "config/config.h"
 #include "core/err.h"
 
+/* The HTTP versions counted apart; their names are what access logs and metrics say. */
+enum listen_http_version { LISTEN_HTTP_1_0, LISTEN_HTTP_1_1, LISTEN_HTTP_2, LISTEN_HTTP_VERSIONS };
+extern const char *const listen_http_version_names[LISTEN_HTTP_VERSIONS];
+
 struct listen_socket {
     struct cfg_addr addr;
     int fd;
     _Atomic int refs;
     _Atomic uint64_t accepted;      /* connections accepted since the socket opened */
     _Atomic unsigned active;        /* connections open now */
-    _Atomic uint64_t responses[5];  /* http: responses sent by status class 1xx..5xx */
+    /* http: responses sent, by the request's HTTP version (enum listen_http_version)
+     * and status class 1xx..5xx */
+    _Atomic uint64_t responses[LISTEN_HTTP_VERSIONS][5];
+    _Atomic unsigned h2_connections, h2_streams;    /* http: HTTP/2 ones open now */
     _Atomic uint64_t bytes_in;      /* from clients */
     _Atomic uint64_t bytes_out;     /* to clients */
 };

@@ -200,11 +200,11 @@ static void begin_request(struct http_exchange *ex, struct runtime *rt, struct r
     ex->req_done = ex->body_started = ex->request_counted = false;
     ex->resp_started = ex->resp_keep_alive = false;
     ex->resp_sink = NULL;
-    ex->method = req ? req->method : HTTP1_METHOD_OTHER;
+    ex->method = req->method;
     ex->is_idempotent = is_idempotent(ex->method);
-    ex->req_body_kind = req ? req->body : HTTP1_BODY_NONE;
-    ex->req_upgrade = req && req->is_upgrade;
-    ex->proto = req ? req->proto : NULL;
+    ex->req_body_kind = req->body;
+    ex->req_upgrade = req->is_upgrade;
+    ex->version = req->version;
     http_exchange_note_for_log(ex, req);
 }
 

@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/listen.h"
 #include "http/route.h"
 #include "http1/parse.h"
 #include "runtime/runtime.h"
@@ -129,7 +130,7 @@ struct http_exchange_request {
     enum http1_body_kind body;  /* how fwd_head frames the body for the backend */
     bool body_done;             /* no body bytes will follow (none, or length 0) */
     bool is_upgrade;            /* asks for 101 (the front end supports ops->tunnel) */
-    const char *proto;          /* "HTTP/1.0", "HTTP/1.1", "HTTP/2.0" (static) */
+    enum listen_http_version version;
 };
 
 struct http_exchange {
@@ -178,7 +179,7 @@ struct http_exchange {
     struct evbuffer *resp_sink;     /* borrowed from the front end's plan */
 
     /* the record (access log, counters) */
-    const char *proto;
+    enum listen_http_version version;
     int64_t start_ms, up_start_ms;
     int status;
     uint64_t bytes_out;
@@ -201,8 +202,8 @@ void http_exchange_free(struct http_exchange *ex);
 void http_exchange_start(struct http_exchange *ex, struct runtime *rt, struct rt_listener *l,
                          const struct http_exchange_request *req, int64_t start_ms);
 /* Starts a request that ferry answers at once with status (a request the front end
- * found bad; req NULL when not even its method and target are known): recorded like
- * any other. */
+ * found bad; req with method_text and target NULL when not even they are known):
+ * recorded like any other. */
 void http_exchange_reject(struct http_exchange *ex, struct runtime *rt, struct rt_listener *l,
                           const struct http_exchange_request *req, int64_t start_ms,
                           int status, bool may_keep);

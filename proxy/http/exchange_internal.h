@@ -11,7 +11,7 @@ void http_exchange_install(struct http_exchange *ex, struct bufferevent *bev, bo
  * the keep-alive pool watches it) or just stop them. */
 void http_exchange_disown_reads(struct http_exchange *ex, bool to_pool);
 
-/* exchange_record.c: copies what the access log line needs of req (NULL: "-"). */
+/* exchange_record.c: copies what the access log line needs of req (no method: "-"). */
 void http_exchange_note_for_log(struct http_exchange *ex, const struct http_exchange_request *req);
 
 #endif

@@ -55,7 +55,7 @@ void http_exchange_note_for_log(struct http_exchange *ex, const struct http_exch
 {
     ex->log_method_len = 0;
     ex->log_path_len = 0;
-    if (!req || !access_log_enabled())
+    if (!req->method_text || !access_log_enabled())
         return;
     size_t m = req->method_len < sizeof ex->log_method ? req->method_len : sizeof ex->log_method;
     size_t p = req->target_len < sizeof ex->log_path ? req->target_len : sizeof ex->log_path;
@@ -74,7 +74,8 @@ void http_exchange_record(struct http_exchange *ex)
     ex->is_recorded = true;
     struct listen_socket *socket = ex->listener->socket;
     if (ex->status >= 100 && ex->status <= 599)
-        atomic_fetch_add_explicit(&socket->responses[ex->status / 100 - 1], 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&socket->responses[ex->version][ex->status / 100 - 1], 1,
+                                  memory_order_relaxed);
     atomic_fetch_add_explicit(&socket->bytes_out, ex->bytes_out, memory_order_relaxed);
     if (!access_log_enabled())
         return;
@@ -86,7 +87,7 @@ void http_exchange_record(struct http_exchange *ex)
         .method_len = ex->log_method_len ? ex->log_method_len : 1,
         .path = ex->log_path_len ? ex->log_path : "-",
         .path_len = ex->log_path_len ? ex->log_path_len : 1,
-        .proto = ex->proto ? ex->proto : "-",
+        .proto = ex->log_method_len ? listen_http_version_names[ex->version] : "-",
         .status = ex->status,
         .bytes = ex->bytes_out,
         .backend = ex->n_tried ? ex->tried[ex->n_tried - 1]->name : NULL,

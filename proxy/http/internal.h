@@ -36,6 +36,7 @@
 struct bufferevent;
 struct event;
 struct evbuffer;
+struct h2_conn;
 
 /* After the last response: how long to read and discard what the client still sends
  * before closing, so that our close does not turn into a reset that destroys the
@@ -47,6 +48,7 @@ enum hs_state {
     HS_HEAD,        /* a request head is arriving (client_header_ms since its 1st byte) */
     HS_EXCHANGE,    /* request dispatched: the exchange runs (see enum up_state) */
     HS_TUNNEL,      /* after 101: bytes both ways (tcp_idle_ms) */
+    HS_H2,          /* an HTTP/2 connection (proxy/http2): streams, each an exchange */
     HS_FLUSH,       /* the last response is queued: write it, then shut down */
     HS_LINGER,      /* write side shut: discard input until EOF or HTTP_LINGER_MS */
     HS_CLOSED,      /* waiting for the deferred free */
@@ -98,8 +100,11 @@ struct http_session {
     bool client_shut, up_shut;  /* tunnel: our write side is shut */
     bool unread_input;          /* flushing: the client sent more after its last request */
 
-    struct http_exchange ex;    /* the current request's backend side (one at a time:
-                                   pipelined requests wait in client_in) */
+    struct http_exchange ex;    /* HTTP/1.x: the current request's backend side (one
+                                   at a time: pipelined requests wait in client_in) */
+    bool is_fresh;              /* no request parsed yet: HTTP/2 may still start (ALPN,
+                                   h2c preface) */
+    struct h2_conn *h2;         /* owned; HTTP/2 connections (HS_H2 and after) */
 };
 
 /* client.c: the client connection. http_client_open: 0, or -1 (the caller frees with
@@ -122,6 +127,10 @@ bool http_flush_step(struct http_session *s);
 bool http_linger_step(struct http_session *s);
 /* The last response is queued: write it out, then close. */
 void http_start_flush(struct http_session *s);
+/* A session follows reloads between requests (HTTP/2: at each new stream): the
+ * newest generation, and in it the listener on the same socket. False when that
+ * listener is gone. */
+bool http_refresh_generation(struct http_session *s);
 /* Ferry answers a request it could not parse (or whose head did not come in time)
  * with status, then closes. */
 void http_reject(struct http_session *s, int status);

@@ -12,6 +12,7 @@
 #include "http/forward.h"
 #include "http/internal.h"
 #include "http/route.h"
+#include "http2/h2.h"
 #include "tls/tls.h"
 
 /* Room for an X-Client-Cert-Subject value. */
@@ -40,15 +41,14 @@ void http_finish_request(struct http_session *s, bool keep_client)
 
 void http_reject(struct http_session *s, int status)
 {
-    http_exchange_reject(&s->ex, s->base.runtime, s->base.listener, NULL, s->start_ms, status,
-                         false);
+    struct http_exchange_request unknown = { .version = LISTEN_HTTP_1_1 };
+    http_exchange_reject(&s->ex, s->base.runtime, s->base.listener, &unknown, s->start_ms,
+                         status, false);
 }
 
 /* ---- reading requests ------------------------------------------------------------ */
 
-/* An HTTP session follows reloads between requests: the newest generation, and in it
- * the listener on the same socket. False when that listener is gone. */
-static bool refresh_generation(struct http_session *s)
+bool http_refresh_generation(struct http_session *s)
 {
     struct runtime *newest = worker_runtime(s->base.worker);
     if (newest == s->base.runtime)
@@ -79,8 +79,26 @@ static void skip_empty_lines(struct evbuffer *in)
         evbuffer_drain(in, 2);
 }
 
+/* The connection speaks HTTP/2 from here on (proxy/http2). */
+static bool start_h2(struct http_session *s)
+{
+    s->is_fresh = false;
+    if (h2_begin(s) < 0) {
+        log_error("http listener=%s: out of memory starting HTTP/2", s->base.listener->cfg->name);
+        http_close(s);
+    }
+    return true;
+}
+
 bool http_idle_step(struct http_session *s)
 {
+    if (s->is_fresh) {
+        enum h2_detect d = h2_detect(s);
+        if (d == H2_DETECT_MAYBE && !s->client_eof)
+            return false;
+        if (d == H2_DETECT_YES)
+            return start_h2(s);
+    }
     struct evbuffer *in = s->client_in;
     skip_empty_lines(in);
     if (evbuffer_get_length(in) == 0) {
@@ -89,7 +107,7 @@ bool http_idle_step(struct http_session *s)
         http_start_flush(s);
         return true;
     }
-    if (!refresh_generation(s)) {
+    if (!http_refresh_generation(s)) {
         log_debug("http session %p: listener gone after reload, closing", (void *)s);
         http_start_flush(s);
         return true;
@@ -117,12 +135,25 @@ static int build_forward_head(struct http_session *s, const struct http1_request
     return http_forward_request_head(s->ex.fwd_head, req, head, head_len, &rw);
 }
 
+/* "Upgrade: h2c" asks to switch this connection to HTTP/2 (RFC 7540 §3.2), which RFC
+ * 9113 deprecates and ferry does not do: the request is served as HTTP/1.1 and the
+ * backend never sees the upgrade (HTTP2-Settings is named by Connection, so it goes
+ * as a hop-by-hop field). */
+static bool asks_for_h2c(const struct http1_request *req)
+{
+    return req->is_upgrade && http1_token_eq(req->upgrade, req->upgrade_len, "h2c");
+}
+
 /* A complete, valid request head: hand it to an exchange, which routes it and takes
  * it to a backend. `req` points into the client's input, which is drained of the head
  * only once the exchange took what it needs. */
-static void dispatch(struct http_session *s, const struct http1_request *req, const char *head,
-                     size_t head_len)
+static void dispatch(struct http_session *s, const struct http1_request *parsed,
+                     const char *head, size_t head_len)
 {
+    s->is_fresh = false;
+    struct http1_request plain = *parsed;
+    plain.is_upgrade = !asks_for_h2c(parsed) && parsed->is_upgrade;
+    const struct http1_request *req = &plain;
     struct http1_limits lim = http_exchange_limits(http_cfg(s), true);
     s->minor_version = req->minor_version;
     s->req_keep_alive = req->keep_alive;
@@ -136,7 +167,7 @@ static void dispatch(struct http_session *s, const struct http1_request *req, co
         .body = req->body,
         .body_done = s->req_body.done,
         .is_upgrade = req->is_upgrade,
-        .proto = req->minor_version == 1 ? "HTTP/1.1" : "HTTP/1.0",
+        .version = req->minor_version == 1 ? LISTEN_HTTP_1_1 : LISTEN_HTTP_1_0,
     };
     http_route_key_of(req, &x.route);
     if (build_forward_head(s, req, head, head_len) < 0) {
@@ -148,6 +179,18 @@ static void dispatch(struct http_session *s, const struct http1_request *req, co
     http_set_state(s, HS_EXCHANGE);
     http_exchange_start(&s->ex, s->base.runtime, s->base.listener, &x, s->start_ms);
     evbuffer_drain(s->client_in, head_len);
+}
+
+/* On an h2c listener a client may speak either protocol. When its first bytes are
+ * neither an HTTP/1.x request line nor the HTTP/2 preface, it may be an HTTP/2 client
+ * with a broken preface, which must see the connection end (RFC 9113 §3.4), not an
+ * HTTP/1.1 answer it cannot read. */
+static bool is_broken_preface(const struct http_session *s, int rc)
+{
+    bool is_start_line = rc == HTTP1_ERR_BAD_METHOD || rc == HTTP1_ERR_BAD_TARGET ||
+                         rc == HTTP1_ERR_BAD_REQUEST_LINE || rc == HTTP1_ERR_BAD_VERSION ||
+                         rc == HTTP1_ERR_VERSION_UNSUPPORTED;
+    return s->is_fresh && is_start_line && s->base.listener->cfg->http2.h2c;
 }
 
 bool http_head_step(struct http_session *s)
@@ -177,7 +220,10 @@ bool http_head_step(struct http_session *s)
     if (rc < 0) {
         log_debug("http listener=%s client=%s: bad request: %s", s->base.listener->cfg->name,
                   s->base.peer_text, http1_error_str(rc));
-        http_reject(s, http1_error_status(rc));
+        if (is_broken_preface(s, rc))
+            http_close(s);
+        else
+            http_reject(s, http1_error_status(rc));
         return true;
     }
     dispatch(s, &req, p, (size_t)rc);

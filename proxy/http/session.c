@@ -13,10 +13,11 @@
 #include "core/worker.h"
 #include "http/internal.h"
 #include "http/proxy.h"
+#include "http2/h2.h"
 
 static const char *const state_names[] = {
     [HS_IDLE] = "idle", [HS_HEAD] = "head", [HS_EXCHANGE] = "exchange",
-    [HS_TUNNEL] = "tunnel", [HS_FLUSH] = "flush", [HS_LINGER] = "linger",
+    [HS_TUNNEL] = "tunnel", [HS_H2] = "h2", [HS_FLUSH] = "flush", [HS_LINGER] = "linger",
     [HS_CLOSED] = "closed",
 };
 
@@ -51,6 +52,7 @@ void http_arm_timer(struct http_session *s, unsigned ms, bool on_activity)
  * connection when it was opened. */
 static void session_io_free(struct http_session *s)
 {
+    h2_free(s);
     http_exchange_free(&s->ex);
     http_client_close(s);
     if (s->timer)
@@ -95,6 +97,8 @@ void http_close(struct http_session *s)
     http_set_state(s, HS_CLOSED);
     http_client_stop(s);
     http_exchange_stop(&s->ex);
+    if (s->h2)
+        h2_stop(s);
     /* Freed from the event loop, once every callback on the stack has returned. */
     evtimer_del(s->timer);
     event_active(s->timer, EV_TIMEOUT, 1);
@@ -122,6 +126,9 @@ static void on_timeout(struct http_session *s)
         break;
     case HS_EXCHANGE:
         http_exchange_timeout(&s->ex);
+        break;
+    case HS_H2:
+        h2_idle_timeout(s);
         break;
     case HS_IDLE:
     case HS_TUNNEL:
@@ -151,6 +158,10 @@ static void update_throttle(struct evbuffer *out, bool *flag)
  * libevent 2.1 suspended by its watermark can strand decrypted bytes.) */
 static void update_flow(struct http_session *s)
 {
+    if (s->h2) {
+        h2_update_flow(s);
+        return;
+    }
     size_t in_max = http_cfg(s)->limits.max_header_bytes + HTTP_INPUT_SLACK;
     update_throttle(s->client_out, &s->up_throttled);
     http_exchange_update_flow(&s->ex, s->state == HS_TUNNEL);
@@ -166,6 +177,7 @@ static bool step(struct http_session *s)
     case HS_HEAD: return http_head_step(s);
     case HS_EXCHANGE: return http_request_step(s);
     case HS_TUNNEL: return http_tunnel_step(s);
+    case HS_H2: return h2_step(s);
     case HS_FLUSH: return http_flush_step(s);
     case HS_LINGER: return http_linger_step(s);
     case HS_CLOSED: return false;
@@ -179,7 +191,7 @@ static bool flush_outputs(struct http_session *s)
     bool again = http_client_write(s, &failed);
     if (failed)
         s->client_error = true;
-    return http_exchange_flush(&s->ex) || again;
+    return (s->h2 ? h2_flush_upstreams(s) : http_exchange_flush(&s->ex)) || again;
 }
 
 static void pump(struct http_session *s)
@@ -227,6 +239,10 @@ static void op_close(struct session *base)
 static void op_drain(struct session *base)
 {
     struct http_session *s = (struct http_session *)base;
+    if (s->h2) {
+        h2_drain(s);
+        return;
+    }
     s->draining = true;
     if (s->state != HS_IDLE)
         return;     /* in flight: the response says Connection: close, then we close */
@@ -265,6 +281,7 @@ int http_session_start(struct worker *w, struct runtime *rt, struct rt_listener 
     s->base.ops = &http_ops;
     session_attach(&s->base, w, rt, listener, NULL, peer);
     s->state = HS_IDLE;
+    s->is_fresh = true;
     s->start_ms = clock_now_ms();
     http_arm_timer(s, rt->cfg->timeouts.client_idle_ms, false);
     return 0;

@@ -123,11 +123,15 @@ def test_metrics_count_responses_backends_connections_and_tls():
         wait_idle(f)
 
         m = f.metrics()
-        web = {c: ft.metric(m, "ferry_http_responses_total", listener="web", **{"class": c})
+        web = {c: ft.metric(m, "ferry_http_responses_total", listener="web", proto="HTTP/1.1",
+                            **{"class": c})
                for c in ("1xx", "2xx", "3xx", "4xx", "5xx")}
         assert web == {"1xx": 0, "2xx": 5, "3xx": 0, "4xx": 4, "5xx": 1}, web
-        assert ft.metric(m, "ferry_http_responses_total", listener="secure",
-                      **{"class": "2xx"}) == 1
+        for proto in ("HTTP/1.0", "HTTP/2.0"):
+            assert ft.metric(m, "ferry_http_responses_total", listener="web", proto=proto,
+                             **{"class": "2xx"}) == 0
+        assert ft.metric(m, "ferry_http_responses_total", listener="secure", proto="HTTP/1.1",
+                         **{"class": "2xx"}) == 1
         assert ft.metric(m, "ferry_connections_accepted_total", listener="web") == 10
         assert ft.metric(m, "ferry_connections_accepted_total", listener="secure") == 1
         assert ft.metric(m, "ferry_connections_active", listener="web") == 0

@@ -1,0 +1,136 @@
+/* Internal to proxy/http2: the connection and its streams.
+ *
+ * conn.c: the nghttp2 session (settings, callbacks for what arrives and what is
+ * sent), the pump step, flow control, limits and budgets, drain and free.
+ * stream.c: one stream: its header list, the request it becomes, its body both ways
+ * and the exchange's view of it (struct http_exchange_ops).
+ *
+ * Memory bounds: a stream keeps at most lim.max_header_bytes of header list; its
+ * request body waits in req_data only up to its flow-control window (we advertise
+ * initial_window_bytes and acknowledge bytes once the upstream took them); response
+ * payload waits in resp_data up to H2_STREAM_BUFFER (H2_STALLED_BUFFER while the
+ * client's window for it is 0), and all streams together up to H2_CONN_BUFFER, before
+ * the exchange stops reading the backend.
+ */
+#ifndef FERRY_HTTP2_INTERNAL_H
+#define FERRY_HTTP2_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nghttp2/nghttp2.h>
+
+#include "http/exchange.h"
+#include "http/internal.h"
+#include "http2/guard.h"
+#include "http2/h2.h"
+
+struct event;
+struct evbuffer;
+
+enum {
+    H2_STREAM_BUFFER = 128 * 1024,  /* response payload held per stream */
+    H2_STALLED_BUFFER = 16 * 1024,  /* ... while the client's window for it is 0 */
+    H2_CONN_BUFFER = 1024 * 1024,   /* ... by all streams of a connection */
+    H2_CONN_WINDOW = 256 * 1024,    /* request payload all streams may send unacked */
+};
+
+struct h2_conn {
+    struct http_session *session;   /* borrowed: the owner */
+    nghttp2_session *ng;            /* owned */
+    struct h2_stream *streams;      /* owned: every stream nghttp2 told us of */
+    size_t n_streams;
+    struct h2_guard guard;
+    size_t resp_buffered;           /* response payload held by all streams */
+    size_t block_bytes;             /* encoded bytes of the header block arriving */
+    int32_t max_stream_id;          /* the highest stream the client opened */
+    bool goaway;                    /* GOAWAY queued: the connection ends with its streams */
+    bool terminated;                /* ended at once (GOAWAY with an error): read no more */
+    bool counted;                   /* in the listener's HTTP/2 connection count */
+    bool timer_armed;               /* the session timer watches the connection */
+};
+
+enum h2_stream_state {
+    H2S_HEADERS,    /* the request's header block is arriving (client_header_ms) */
+    H2S_EXCHANGE,   /* the exchange runs */
+    H2S_DONE,       /* the exchange finished; what it queued is still being sent */
+};
+
+/* One header field as nghttp2 decoded it; we hold a reference on both buffers. */
+struct h2_field {
+    nghttp2_rcbuf *name, *value;
+};
+
+struct h2_stream {
+    struct http_exchange ex;        /* the request's backend side */
+    struct h2_conn *conn;           /* borrowed */
+    struct h2_stream *prev, *next;
+    int32_t id;
+    enum h2_stream_state state;
+    bool counted;                   /* in the listener's HTTP/2 stream count */
+    int64_t start_ms;               /* its HEADERS began */
+
+    /* the header list arriving (the request's, then maybe its trailers') */
+    struct h2_field *fields;        /* owned array */
+    size_t n_fields, fields_cap;
+    size_t list_bytes;              /* h2_field_size() of every field, kept or not */
+    bool too_large;                 /* fields past the limits were not kept */
+
+    /* timer: the header deadline, then the exchange's (ops->set_timer), then the
+     * deadline for the client to take what is left */
+    struct event *timer;            /* owned */
+    unsigned timer_ms;
+    bool timer_on_activity, timer_expired;
+    int64_t activity_ms;
+
+    /* the request body: payload received, not yet handed to the upstream */
+    struct evbuffer *req_data;      /* owned */
+    uint64_t req_received;          /* payload bytes, for max_body_bytes */
+    bool req_end;                   /* END_STREAM arrived */
+    struct evbuffer *req_tail;      /* owned: the end of a chunked body (last chunk and
+                                       trailers), queued after req_data */
+
+    /* the response */
+    struct evbuffer *resp_data;     /* owned: payload waiting for the client's window */
+    struct evbuffer *resp_trailers; /* owned: the backend's trailer section */
+    size_t resp_counted;            /* resp_data bytes counted in conn->resp_buffered */
+    bool resp_submitted;            /* HEADERS queued (with a data provider or not) */
+    bool resp_end;                  /* the payload is all in resp_data */
+    bool resp_deferred;             /* the data provider waits for resume_data */
+    bool resp_complete;             /* END_STREAM went out */
+};
+
+/* conn.c */
+struct h2_conn *h2_conn_of(struct http_session *s);
+void h2_conn_kick(struct h2_conn *c);
+/* Ends the connection with GOAWAY (error_code): nothing more is read, what is queued
+ * is sent, then it closes. Returns NGHTTP2_ERR_CALLBACK_FAILURE, for a callback to
+ * return so that nghttp2 stops at once (it would read on otherwise). */
+int h2_conn_terminate(struct h2_conn *c, uint32_t error_code);
+const struct config *h2_cfg(const struct h2_conn *c);
+
+/* stream.c */
+struct h2_stream *h2_stream_new(struct h2_conn *c, int32_t id);
+void h2_stream_free(struct h2_stream *st);
+/* One field of the header block arriving; false when nghttp2 must reset the stream. */
+void h2_stream_add_field(struct h2_stream *st, nghttp2_rcbuf *name, nghttp2_rcbuf *value);
+/* The request's header block is complete (end_stream: no body follows). */
+void h2_stream_dispatch(struct h2_stream *st, bool end_stream);
+/* The trailer block is complete: the body's end. */
+void h2_stream_trailers(struct h2_stream *st);
+void h2_stream_data(struct h2_stream *st, const uint8_t *data, size_t len);
+void h2_stream_end_of_request(struct h2_stream *st);
+/* The client reset the stream, or it closed: true when the response had not
+ * completed (the exchange was cut short). */
+bool h2_stream_closed(struct h2_stream *st, uint32_t error_code);
+/* One pump step of the stream (timer, exchange); true when it made progress. */
+bool h2_stream_step(struct h2_stream *st);
+void h2_stream_update_flow(struct h2_stream *st);
+void h2_stream_stop(struct h2_stream *st);
+/* nghttp2's send_data callback for this stream's DATA frame. */
+int h2_stream_send_data(struct h2_stream *st, const uint8_t *framehd, size_t length);
+/* nghttp2 sent END_STREAM on this stream. */
+void h2_stream_sent_end(struct h2_stream *st);
+
+#endif
