@@ -505,9 +505,15 @@ void http_exchange_timeout(struct http_exchange *ex)
         http_exchange_respond(ex, 504, true);
         return;
     case UP_BODY:
-        log_warn("http listener=%s backend=%s/%s: response body stalled", listener_name(ex),
-                 b->pool, b->name);
-        rt_pool_report_failure(ex->pool, b);
+        /* The client not taking the response is no fault of the backend's. */
+        if (!ex->ops->response_room(ex)) {
+            log_info("http listener=%s client=%s: response not read", listener_name(ex),
+                     ex->peer_text);
+        } else {
+            log_warn("http listener=%s backend=%s/%s: response body stalled",
+                     listener_name(ex), b->pool, b->name);
+            rt_pool_report_failure(ex->pool, b);
+        }
         truncate_response(ex);
         return;
     }

@@ -13,10 +13,11 @@
 #include "core/log.h"
 #include "http2/internal.h"
 
-/* A header block (HEADERS + CONTINUATION) whose encoded size passes this many times
- * limits.max_header_bytes ends the connection: its decoded list could only get a 431,
- * and a block never ended blocks every other stream (CVE-2024-27316 class). */
-enum { H2_BLOCK_FACTOR = 2 };
+/* A header block (HEADERS + CONTINUATION) whose encoded size passes
+ * limits.max_header_bytes by this much ends the connection (CVE-2024-27316 class: a
+ * block never ended blocks every other stream). Below that, a list too large for the
+ * limits is decoded and dropped, and the stream gets a 431. */
+enum { H2_BLOCK_SLACK = 64 * 1024 };
 
 static const char H2_PREFACE[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 enum { H2_PREFACE_LEN = sizeof H2_PREFACE - 1 };
@@ -58,6 +59,30 @@ enum h2_detect h2_detect(struct http_session *s)
 
 /* ---- what is sent ------------------------------------------------------------------ */
 
+/* nghttp2 answers a stream beyond an acknowledged SETTINGS_MAX_CONCURRENT_STREAMS with
+ * a connection error (GOAWAY), where RFC 9113 §5.1.2 asks for a stream error; ferry
+ * refuses such streams itself (REFUSED_STREAM, on_begin_headers) and so does not tell
+ * nghttp2 the limit: it is added to the preface SETTINGS frame as that goes out. */
+static int add_stream_limit(struct h2_conn *c, struct evbuffer *out, const uint8_t *frame,
+                            size_t length)
+{
+    uint32_t limit = c->session->base.listener->cfg->http2.max_concurrent_streams;
+    uint32_t payload = ((uint32_t)frame[0] << 16 | (uint32_t)frame[1] << 8 | frame[2]) + 6;
+    uint8_t head[9] = { (uint8_t)(payload >> 16), (uint8_t)(payload >> 8), (uint8_t)payload };
+    uint8_t entry[6] = { 0, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, (uint8_t)(limit >> 24),
+                         (uint8_t)(limit >> 16), (uint8_t)(limit >> 8), (uint8_t)limit };
+    memcpy(head + 3, frame + 3, 6);
+    c->limit_sent = true;
+    return evbuffer_add(out, head, 9) == 0 && evbuffer_add(out, frame + 9, length - 9) == 0 &&
+           evbuffer_add(out, entry, 6) == 0 ? 0 : -1;
+}
+
+static bool is_preface_settings(const struct h2_conn *c, const uint8_t *data, size_t length)
+{
+    return !c->limit_sent && length >= 9 && data[3] == NGHTTP2_SETTINGS &&
+           !(data[4] & NGHTTP2_FLAG_ACK);
+}
+
 /* Frames other than DATA: copied into client_out (they are small). Above the high
  * water mark nghttp2 keeps them until the client reads. */
 static ssize_t on_send(nghttp2_session *ng, const uint8_t *data, size_t length, int flags,
@@ -67,7 +92,9 @@ static ssize_t on_send(nghttp2_session *ng, const uint8_t *data, size_t length, 
     struct evbuffer *out = c->session->client_out;
     if (evbuffer_get_length(out) >= HTTP_HIGH_WATER)
         return NGHTTP2_ERR_WOULDBLOCK;
-    return evbuffer_add(out, data, length) == 0 ? (ssize_t)length : NGHTTP2_ERR_CALLBACK_FAILURE;
+    int rc = is_preface_settings(c, data, length) ? add_stream_limit(c, out, data, length)
+                                                  : evbuffer_add(out, data, length);
+    return rc == 0 ? (ssize_t)length : NGHTTP2_ERR_CALLBACK_FAILURE;
 }
 
 /* DATA: the 9-byte frame header, then the payload moved from the stream's buffer. */
@@ -119,7 +146,7 @@ static int on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void 
         c->block_bytes += hd->length;
     else
         return 0;
-    if (c->block_bytes > H2_BLOCK_FACTOR * (size_t)h2_cfg(c)->limits.max_header_bytes) {
+    if (c->block_bytes > (size_t)h2_cfg(c)->limits.max_header_bytes + H2_BLOCK_SLACK) {
         log_info("http2 listener=%s client=%s: header block over %zu bytes, closing",
                  c->session->base.listener->cfg->name, c->session->base.peer_text,
                  c->block_bytes);
@@ -135,6 +162,13 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, voi
         return 0;   /* trailers: the stream exists */
     if (frame->hd.stream_id > c->max_stream_id)
         c->max_stream_id = frame->hd.stream_id;
+    const struct cfg_http2 *h = &c->session->base.listener->cfg->http2;
+    if (c->n_streams >= h->max_concurrent_streams) {
+        nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                                  NGHTTP2_REFUSED_STREAM);
+        return h2_guard_control_frame(&c->guard, clock_now_ms())
+                   ? 0 : h2_conn_terminate(c, NGHTTP2_ENHANCE_YOUR_CALM);
+    }
     struct h2_stream *st = h2_stream_new(c, frame->hd.stream_id);
     if (!st)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;   /* out of memory: reset it */
@@ -284,8 +318,7 @@ static nghttp2_session *session_new(struct h2_conn *c)
 static int send_settings(struct h2_conn *c)
 {
     const struct cfg_http2 *h = &c->session->base.listener->cfg->http2;
-    nghttp2_settings_entry iv[] = {
-        { NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, h->max_concurrent_streams },
+    nghttp2_settings_entry iv[] = {     /* MAX_CONCURRENT_STREAMS: see add_stream_limit */
         { NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, h->initial_window_bytes },
         { NGHTTP2_SETTINGS_MAX_FRAME_SIZE, h->max_frame_bytes },
         { NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, h2_cfg(c)->limits.max_header_bytes },

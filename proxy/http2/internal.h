@@ -49,6 +49,7 @@ struct h2_conn {
     bool terminated;                /* ended at once (GOAWAY with an error): read no more */
     bool counted;                   /* in the listener's HTTP/2 connection count */
     bool timer_armed;               /* the session timer watches the connection */
+    bool limit_sent;                /* the preface SETTINGS carried our stream limit */
 };
 
 enum h2_stream_state {
