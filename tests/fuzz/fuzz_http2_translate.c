@@ -177,7 +177,8 @@ static void fuzz_request(const struct list *l, bool end_stream, const struct htt
 static bool is_lower_token(const uint8_t *s, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
-        if ((s[i] >= 'A' && s[i] <= 'Z') || s[i] <= ' ' || s[i] >= 0x7f || strchr("\"(),/:;<=>?@[\\]{}", s[i]))
+        bool is_separator = strchr("\"(),/:;<=>?@[\\]{}", s[i]) != NULL;
+        if ((s[i] >= 'A' && s[i] <= 'Z') || s[i] <= ' ' || s[i] >= 0x7f || is_separator)
             return false;
     }
     return len > 0;
@@ -203,7 +204,8 @@ static void check_trailer_section(const char *section, size_t len, const struct 
 {
     nghttp2_nv nva[MAX_FIELDS];
     char *names = malloc(len);
-    struct h2_response_fields out = { .nva = nva, .cap = MAX_FIELDS, .names = names, .names_cap = len };
+    struct h2_response_fields out = { .nva = nva, .cap = MAX_FIELDS, .names = names,
+                                      .names_cap = len };
     CHECK(names);
     CHECK(h2_translate_trailer_section(section, len, &out) == 0);
     for (size_t i = 0; i < out.count; i++)
@@ -250,7 +252,8 @@ static bool is_connection_specific(const nghttp2_nv *nv)
     return false;
 }
 
-static void check_response_list(const struct http1_response *resp, const struct h2_response_fields *out)
+static void check_response_list(const struct http1_response *resp,
+                                const struct h2_response_fields *out)
 {
     char status[4];
     snprintf(status, sizeof(status), "%03d", resp->status);
