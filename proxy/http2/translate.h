@@ -81,8 +81,8 @@ struct h2_request_info {
  * exchange answers 413 as for HTTP/1.1.
  *
  * The head: "METHOD SP :path SP HTTP/1.1" (CONNECT: "CONNECT SP :authority SP
- * HTTP/1.1"), then "Host: " :authority (else the host
- * field, else rw->default_host); the regular fields in order, except host, te,
+ * HTTP/1.1"), then "Host: " :authority (else the host field, else
+ * rw->default_host); the regular fields in order, except host, te,
  * content-length, the cookie crumbs (joined with "; " into one Cookie line where the
  * first crumb was, RFC 9113 §8.2.3) and the fields ferry sets itself
  * (x-forwarded-for/-proto/-host, x-client-cert-subject); then the same tail the
@@ -90,13 +90,12 @@ struct h2_request_info {
  * client's x-forwarded-for values first, X-Forwarded-Proto, X-Forwarded-Host = the
  * authority, X-Client-Cert-Subject); then the framing: none for CONNECT (its DATA are
  * the tunnel's bytes); "Content-Length: N" when the request has a content-length
- * (also 0); none when end_stream and the method is GET,
- * HEAD, DELETE, OPTIONS or TRACE; "Content-Length: 0" when end_stream otherwise (some
- * servers refuse a POST without a length); else "Transfer-Encoding: chunked" (the
- * body's length is unknown: DATA frames are chunked, trailers become the chunked
- * trailer section). Field names are written as received (lower case).
+ * (also 0); none when end_stream and the method is GET, HEAD, DELETE, OPTIONS or
+ * TRACE; "Content-Length: 0" when end_stream otherwise (some servers refuse a POST
+ * without a length); else "Transfer-Encoding: chunked" (the body's length is
+ * unknown: DATA frames are chunked, trailers become the chunked trailer section). Field names are written as received (lower case).
  * On error nothing is appended to `head`, except after NO_MEMORY, which may leave
- * part of it there (the stream is reset and its buffer freed anyway). */
+ * part of it there: discard the buffer then. */
 int h2_translate_request(const nghttp2_nv *fields, size_t n_fields, bool end_stream,
                          const struct http1_limits *lim,
                          const struct http_request_rewrite *rw, struct evbuffer *head,
