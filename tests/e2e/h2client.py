@@ -211,10 +211,15 @@ class H2Conn:
 
     def request(self, method="GET", path="/", authority="localhost", headers=(), body=None,
                 trailers=None, end_stream=True, keep_data=True):
-        """Opens a stream: HEADERS, then `body` (bytes) as the windows allow, then
-        `trailers` if given. end_stream=False leaves the request open (send_data)."""
+        """Opens a stream: HEADERS (with content-length for a whole `body` without
+        trailers, as curl and nghttp send it; a request with trailers goes without, as
+        gRPC's do), then `body` as the windows allow, then `trailers` if given.
+        end_stream=False leaves the request open (send_data)."""
         sid = self.new_stream_id()
         self.stream(sid).keep_data = keep_data
+        if body is not None and trailers is None and end_stream and \
+                not any(n == "content-length" for n, _ in headers):
+            headers = list(headers) + [("content-length", str(len(body)))]
         ends_now = end_stream and body is None and trailers is None
         self.send_headers(sid, self.request_headers(method, path, authority, headers),
                           end_stream=ends_now)

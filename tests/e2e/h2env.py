@@ -140,8 +140,19 @@ class HAProxy:
                 pool.get("balance", "round_robin")]
             lines += ["backend pool_" + name, "  balance " + balance,
                       "  retries %d" % pool.get("retries", 1), "  option redispatch 1"]
+            check = pool.get("health_check")
+            server_check = ""
+            if check:
+                if check.get("type") == "http":
+                    lines += ["  option httpchk GET %s" % check.get("path", "/"),
+                              "  http-check expect status %s" % ",".join(
+                                  str(s) for s in check.get("expect_status", [200]))]
+                lines.append("  timeout check %dms" % check.get("timeout_ms", 1000))
+                server_check = " check inter %d rise %d fall %d" % (
+                    check.get("interval_ms", 2000), check.get("rise", 2), check.get("fall", 3))
             for i, b in enumerate(pool["backends"]):
-                lines.append("  server s%d %s weight %d" % (i, b["address"], b.get("weight", 1)))
+                lines.append("  server s%d %s weight %d%s" % (i, b["address"], b.get("weight", 1),
+                                                           server_check))
             lines.append("")
         return "\n".join(lines) + "\n"
 
