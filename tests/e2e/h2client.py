@@ -55,6 +55,29 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / float(os.sysconf("SC_CLK_TCK"))
 
 
+def settled_rss_kib(pid, timeout=20.0):
+    """A process's RSS once it stops moving (the same value 3 polls apart)."""
+    samples = []
+    ft.poll_until(lambda: samples.append(ft.rss_kib(pid)) or
+                  (len(samples) > 5 and samples[-1] == samples[-4]),
+                  timeout=timeout, interval=0.1, message="RSS of %d settles" % pid)
+    return samples[-1]
+
+
+def holds_connection(pid, local_port, peer_port):
+    """True while process pid has an established TCP connection from its local_port to
+    peer_port on loopback (/proc/net/tcp), whether or not anyone reads it."""
+    inodes = ft._socket_inodes(pid)
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            local, remote, state, inode = fields[1], fields[2], fields[3], fields[9]
+            if (state == "01" and inode in inodes and int(local.split(":")[1], 16) == local_port
+                    and int(remote.split(":")[1], 16) == peer_port):
+                return True
+    return False
+
+
 class Stream:
     """What came back on one stream."""
 
@@ -66,6 +89,7 @@ class Stream:
         self.trailers = None
         self.data = bytearray()
         self.received = 0               # DATA payload bytes
+        self.sent = 0                   # request DATA payload bytes sent
         self.data_frames = 0
         self.sha = hashlib.sha256()
         self.ended = False              # END_STREAM seen
@@ -105,14 +129,19 @@ class H2Conn:
     settings: our SETTINGS (dict id -> value) sent with the preface; window: our
     connection receive window (WINDOW_UPDATE on stream 0 after the preface);
     preface=False sends nothing (a test writes its own). tls=True offers `alpn`.
+    rcvbuf: SO_RCVBUF of our socket (a small one makes a slow reader).
     """
 
     def __init__(self, port, tls=False, host="127.0.0.1", server_hostname="localhost",
                  settings=None, window=CLIENT_CONNECTION_WINDOW, preface=True,
-                 timeout=10.0, alpn=("h2",), context=None):
+                 timeout=10.0, alpn=("h2",), context=None, rcvbuf=None):
         self.timeout = timeout
         self.tls = bool(tls or context)
-        sock = socket.create_connection((host, port), timeout=timeout)
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        if rcvbuf:          # before connect(): the window scale is fixed by the SYN
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        sock.settimeout(timeout)
+        sock.connect((host, port))
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.alpn = None
         if self.tls:
@@ -269,6 +298,7 @@ class H2Conn:
                     self.send_frame(frame)
                 self.send_window -= n
                 s.send_window -= n
+                s.sent += n
                 queue[0][1] += n
                 if is_last:
                     queue.pop(0)
