@@ -169,7 +169,8 @@ class H2Conn:
         self.auto_ack = True
         self.auto_window = True
         self.reading = True
-        self.goaway = None             # (last_stream_id, error_code, debug data)
+        self.goaway = None             # (last_stream_id, error_code, debug data), the latest
+        self.goaways = []              # every GOAWAY, in order
         self.closed = False            # the peer closed (EOF or reset)
         self.write_failed = False
         self.frames = []               # (type name, stream id, flags) of every frame read
@@ -422,6 +423,7 @@ class H2Conn:
                 self.stream(f.stream_id).send_window += f.window_increment
         elif isinstance(f, hf.GoAwayFrame):
             self.goaway = (f.last_stream_id, f.error_code, f.additional_data)
+            self.goaways.append(self.goaway)
         elif isinstance(f, hf.RstStreamFrame):
             s = self.stream(f.stream_id)
             s.reset = f.error_code

@@ -10,6 +10,7 @@ HAProxy and the contract differ). Tests of ferry-only behaviour (its config keys
 """
 
 import os
+import signal
 import subprocess
 import tempfile
 import time
@@ -84,6 +85,7 @@ class HAProxy:
     status; nothing else of ferry (admin API, access log, reload) is there."""
 
     is_reference = True
+    graceful_signal = signal.SIGUSR1      # HAProxy's soft stop; its SIGTERM is a hard stop
 
     def __init__(self, config, name="haproxy"):
         self.config = config
@@ -118,7 +120,8 @@ class HAProxy:
             h2.update(listener.get("http2", {}))
         lines = ["global", "  nbthread 1", "  maxconn 4000",
                  # a header list larger than bufsize - maxrewrite is refused
-                 "  tune.bufsize %d" % max(16384, lim["max_header_bytes"] + 1024),
+                 "  tune.bufsize %d" % (16384 if lim["max_header_bytes"] <= 16384
+                                        else lim["max_header_bytes"] + 1024),
                  "  tune.maxrewrite 1024",
                  "  tune.http.maxhdr %d" % lim["max_headers"],
                  "  tune.h2.max-concurrent-streams %d" % h2.get("max_concurrent_streams", 128),
