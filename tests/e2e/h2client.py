@@ -509,11 +509,6 @@ class H2Conn:
             list(self.streams.values())[-6:])
 
 
-def reset_or_closed(conn, sid):
-    """Predicate for wait(): the stream was reset, or the whole connection ended."""
-    return lambda: conn.stream(sid).done or conn.closed or conn.goaway is not None
-
-
 # ---- the real clients -------------------------------------------------------------
 
 def curl_h2(url, args=(), timeout=30.0):
