@@ -917,6 +917,10 @@ class _TestTimeout(Exception):
     pass
 
 
+class Skip(Exception):
+    """Raised by a test that does not apply to this run (reported SKIP, not a failure)."""
+
+
 def _on_alarm(signum, frame):
     raise _TestTimeout("test exceeded its time limit")
 
@@ -947,14 +951,20 @@ def main(per_test_timeout=120):
     assert tests, "no tests selected"
 
     signal.signal(signal.SIGALRM, _on_alarm)
-    failed = []
+    failed, skipped = [], []
     start_all = time.monotonic()
     for name, fn in tests:
         start = time.monotonic()
         signal.alarm(per_test_timeout)
+        verdict = "PASS"
         try:
             fn()
             ok = True
+        except Skip as why:
+            ok = True
+            verdict = "SKIP"
+            skipped.append(name)
+            print("%s: %s" % (name, why))
         except BaseException as e:       # noqa: B036 - report KeyboardInterrupt too
             ok = False
             traceback.print_exc()
@@ -968,13 +978,15 @@ def main(per_test_timeout=120):
         _cleanup_running()
         if ok and leaked:
             print("%s left processes running: %s" % (name, leaked), file=sys.stderr)
-        print("%s %s (%.2fs)" % ("PASS" if ok else "FAIL", name, time.monotonic() - start),
+        print("%s %s (%.2fs)" % (verdict if ok else "FAIL", name, time.monotonic() - start),
               flush=True)
         if not ok:
             failed.append(name)
     total = time.monotonic() - start_all
-    print("%d passed, %d failed (%.1fs)%s" % (len(tests) - len(failed), len(failed), total,
-                                               ": " + " ".join(failed) if failed else ""))
+    print("%d passed, %d failed%s (%.1fs)%s" % (
+        len(tests) - len(failed) - len(skipped), len(failed),
+        ", %d skipped" % len(skipped) if skipped else "", total,
+        ": " + " ".join(failed) if failed else ""))
     if _tmpdir is not None and not failed:
         subprocess.run(["rm", "-rf", _tmpdir])
     elif _tmpdir is not None:

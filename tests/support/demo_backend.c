@@ -83,6 +83,7 @@ enum conn_state {
 enum route {
     R_ROOT, R_HEALTHZ, R_ECHO, R_SHA256, R_BYTES, R_CHUNKED, R_CLOSE_DELIMITED,
     R_STATUS, R_SLEEP, R_HANG, R_CLOSE_MID, R_GARBAGE, R_HEADERS, R_WS, R_STATS,
+    R_TRAILERS, R_HOP_BY_HOP,
 };
 
 enum framing { BODY_NONE, BODY_LENGTH, BODY_CHUNKED };
@@ -100,7 +101,7 @@ struct request {
     uint64_t body_len;
     size_t trailer_bytes;
     EVP_MD_CTX *sha;            /* owned: /sha256 */
-    struct evbuffer *body;      /* owned: /echo */
+    struct evbuffer *body;      /* owned: /echo; /trailers: the request's trailer lines */
     char *head;                 /* owned: /headers, the head as received */
     size_t head_len;
     char ws_key[64];
@@ -393,6 +394,32 @@ static void respond_status(struct conn *c)
     finish_response(c);
 }
 
+/* Chunked, with the request's trailer lines as the body and two trailers of its own. */
+static void respond_trailers(struct conn *c)
+{
+    struct request *r = &c->req;
+    struct evbuffer *out = conn_out(c);
+    size_t n = evbuffer_get_length(r->body);
+    if (r->is_http10) {         /* no trailers in HTTP/1.0: close-delimited body */
+        r->keep_alive = false;
+        send_head(c, 200, "Content-Type: text/plain\r\n", -1);
+        if (!r->is_head)
+            evbuffer_add_buffer(out, r->body);
+        return;
+    }
+    send_head(c, 200, "Content-Type: text/plain\r\nTransfer-Encoding: chunked\r\n"
+                      "Trailer: X-Trailer, X-Body-Bytes\r\n", -1);
+    if (r->is_head)
+        return;
+    if (n > 0) {
+        evbuffer_add_printf(out, "%zx\r\n", n);
+        evbuffer_add_buffer(out, r->body);
+        evbuffer_add(out, "\r\n", 2);
+    }
+    evbuffer_add_printf(out, "0\r\nX-Trailer: done\r\nX-Body-Bytes: %" PRIu64 "\r\n\r\n",
+                        r->body_len);
+}
+
 static void respond_healthz(struct conn *c)
 {
     c->app->healthz++;
@@ -471,6 +498,16 @@ static void respond(struct conn *c)
     case R_STATS:
         respond_stats(c);
         break;
+    case R_TRAILERS:
+        respond_trailers(c);
+        break;
+    case R_HOP_BY_HOP:
+        send_head(c, 200, "Connection: keep-alive, X-Hop\r\nX-Hop: secret\r\n"
+                          "Keep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\n"
+                          "Upgrade: h2c\r\nContent-Type: text/plain\r\n", 11);
+        if (!r->is_head)
+            evbuffer_add(conn_out(c), "hop-by-hop\n", 11);
+        break;
     }
     finish_response(c);
 }
@@ -529,6 +566,7 @@ static const struct {
     { "/hang", R_HANG, false },                { "/close-mid", R_CLOSE_MID, false },
     { "/garbage", R_GARBAGE, false },          { "/headers", R_HEADERS, false },
     { "/ws", R_WS, false },                    { "/__stats", R_STATS, false },
+    { "/trailers", R_TRAILERS, false },        { "/hop-by-hop", R_HOP_BY_HOP, false },
 };
 
 /* 0, or the status to reject with. */
@@ -686,8 +724,8 @@ static int parse_head(struct request *r, const char *head, size_t len)
 static int start_request(struct conn *c)
 {
     struct request *r = &c->req;
-    if (r->route == R_ECHO) {
-        if (r->has_length && r->content_length > ECHO_BODY_MAX)
+    if (r->route == R_ECHO || r->route == R_TRAILERS) {
+        if (r->route == R_ECHO && r->has_length && r->content_length > ECHO_BODY_MAX)
             return 413;
         if ((r->body = evbuffer_new()) == NULL)
             return 500;
@@ -760,6 +798,8 @@ static int consume_body(struct conn *c, uint64_t n)
         if (r->body_len + take > ECHO_BODY_MAX)
             return 413;
         evbuffer_remove_buffer(in, r->body, take);
+    } else if (r->route == R_TRAILERS) {
+        evbuffer_drain(in, take);
     } else if (r->route == R_SHA256) {
         struct evbuffer_iovec v[16];
         size_t left = take;
@@ -821,6 +861,8 @@ static int read_chunk_line(struct conn *c)
             status = 431;
         else if (n == 0)
             r->framing = BODY_NONE;
+        else if (r->route == R_TRAILERS)
+            evbuffer_add_printf(r->body, "%s\r\n", line);
     } else if (parse_chunk_size(line, n, &r->remaining)) {
         r->chunk = r->remaining == 0 ? CHUNK_TRAILER : CHUNK_DATA;
     } else {
@@ -1056,7 +1098,11 @@ static void usage(void)
             "         [--mode http|echo] [--tls CERT KEY] [--health-file PATH]\n"
             "         [--idle-ms MS] [--max-requests N]\n"
             "http routes: / /healthz /echo /sha256 /bytes/N /chunked/N /close-delimited/N\n"
-            "  /status/NNN /sleep/MS /hang /close-mid /garbage /headers /ws /__stats\n");
+            "  /status/NNN /sleep/MS /hang /close-mid /garbage /headers /ws /__stats\n"
+            "  /trailers: chunked response, the body is the request's trailer lines, the\n"
+            "    trailers are X-Trailer: done and X-Body-Bytes: <request body bytes>\n"
+            "  /hop-by-hop: a response carrying Connection (naming X-Hop), X-Hop,\n"
+            "    Keep-Alive, Proxy-Connection and Upgrade fields\n");
 }
 
 struct options {
