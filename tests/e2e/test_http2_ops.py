@@ -15,7 +15,7 @@ import h2client as h2  # noqa: E402
 import h2env  # noqa: E402
 
 # The spellings the lead engineer may still change, each in one place.
-PROTO_LABEL = {"http/1.1": "http/1.1", "h2": "h2"}   # ferry_http_responses_total{proto=}
+PROTO_LABEL = {"http/1.1": "HTTP/1.1", "h2": "HTTP/2.0"}   # ferry_http_responses_total{proto=}
 STATUS_HTTP2 = "http2"        # /status: listeners.NAME.http2 = {"connections", "streams"}
 
 
