@@ -152,10 +152,11 @@ static void publish(struct daemon *d, struct runtime *rt)
     runtime_unref(old);
 }
 
-/* Opens the generation's access log (the old one stays open on failure). */
+/* Switches to the generation's access log; an unchanged target stays open as it is
+ * (only SIGUSR1 reopens it), and on failure the old one stays in use. */
 static int apply_access_log(const struct config *cfg, struct err *err)
 {
-    if (access_log_open(cfg->log.access, cfg->log.format) < 0)
+    if (access_log_configure(cfg->log.access, cfg->log.format) < 0)
         return err_set(err, "log.access: cannot open %s: %s", cfg->log.access, strerror(errno));
     return 0;
 }
