@@ -1,7 +1,9 @@
 /* worker — one thread, one event_base, the sessions it accepted.
  *
- * Workers share the listening sockets: each watches every socket of its generation and
- * accepts in batches. The main thread talks to a worker only by publishing state
+ * Workers share the listening sockets: each watches every socket of its generation
+ * (EPOLLEXCLUSIVE: a new connection wakes one worker) and accepts in batches. At the
+ * connection limit a worker stops accepting until the daemon wakes it for a freed slot.
+ * The main thread talks to a worker only by publishing state
  * (the current generation, the drain flag) and activating the worker's wakeup event;
  * everything a worker owns is touched only by its own thread.
  */
