@@ -450,23 +450,30 @@ fail:
     return NULL;
 }
 
+/* Creates every worker, then starts their threads; says why when it cannot. */
 static int start_workers(struct daemon *d)
 {
     size_t n = d->current->cfg->workers;
     d->workers = calloc(n, sizeof *d->workers);
     d->waiting = calloc(n, sizeof *d->waiting);
-    if (!d->workers || !d->waiting)
+    if (!d->workers || !d->waiting) {
+        log_error("cannot start workers: out of memory");
         return -1;
+    }
     for (size_t i = 0; i < n; i++) {
         d->workers[i] = worker_new(d, (int)i);
-        if (!d->workers[i])
+        if (!d->workers[i]) {
+            log_error("cannot start worker %zu of %zu: out of memory or file descriptors", i, n);
             return -1;
+        }
         d->n_workers = i + 1;
     }
     for (size_t i = 0; i < n; i++) {
+        struct err err = { { 0 } };
         atomic_fetch_add(&d->workers_running, 1);
-        if (worker_start(d->workers[i]) < 0) {
+        if (worker_start(d->workers[i], &err) < 0) {
             atomic_fetch_sub(&d->workers_running, 1);
+            log_error("cannot start worker %zu of %zu: %s", i, n, err.msg);
             return -1;
         }
     }
@@ -476,7 +483,7 @@ static int start_workers(struct daemon *d)
 int daemon_run(struct daemon *d)
 {
     if (start_workers(d) < 0) {
-        log_error("cannot start workers");
+        /* The workers already running stop; daemon_free joins them. */
         atomic_store(&d->stopping, true);
         wake_workers(d);
         return 1;
@@ -492,6 +499,10 @@ void daemon_free(struct daemon *d)
 {
     if (!d)
         return;
+    /* Every thread ends before any worker is freed: one still stopping may wake
+     * another (daemon_conn_release), which must not have been freed yet. */
+    for (size_t i = 0; i < d->n_workers; i++)
+        worker_join(d->workers[i]);
     for (size_t i = 0; i < d->n_workers; i++)
         worker_free(d->workers[i]);
     free(d->workers);

@@ -394,20 +394,26 @@ struct worker *worker_new(struct daemon *d, int id)
     return w;
 }
 
-int worker_start(struct worker *w)
+int worker_start(struct worker *w, struct err *err)
 {
-    if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
-        return -1;
+    int rc = pthread_create(&w->thread, NULL, worker_main, w);
+    if (rc != 0)
+        return err_set(err, "pthread_create: %s", strerror(rc));
     w->started = true;
     return 0;
+}
+
+void worker_join(struct worker *w)
+{
+    if (w->started)
+        pthread_join(w->thread, NULL);
+    w->started = false;
 }
 
 void worker_free(struct worker *w)
 {
     if (!w)
         return;
-    if (w->started)
-        pthread_join(w->thread, NULL);
     unwatch_all(w);
     if (w->wakeup)
         event_free(w->wakeup);

@@ -13,6 +13,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/err.h"
+
 struct daemon;
 struct event_base;
 struct runtime;
@@ -21,8 +23,14 @@ struct upstream_pool;
 struct worker;
 
 struct worker *worker_new(struct daemon *d, int id);
-int worker_start(struct worker *w);
-/* Joins the thread and frees the worker; it must have stopped (drained or forced). */
+/* Starts the thread: 0, or -1 with the reason in err. */
+int worker_start(struct worker *w, struct err *err);
+/* Waits for the thread to end; it must have been asked to stop (drain or forced
+ * stop). Returns at once when it never started. */
+void worker_join(struct worker *w);
+/* Frees a worker whose thread has ended (worker_join) or never started. A worker that
+ * is still running reaches the others (a freed connection slot wakes a waiting one),
+ * so every worker is joined before any is freed. */
 void worker_free(struct worker *w);
 
 /* Thread-safe: asks the worker to look at the daemon's state again (new generation,

@@ -139,5 +139,53 @@ def test_at_the_limit_each_freed_slot_wakes_one_worker():
                 assert c.request("GET", "/")[0] == 200
 
 
+def test_a_worker_that_cannot_start_stops_ferry_cleanly_while_clients_are_connected():
+    """Worker 2 of 3 cannot start (its pthread_create fails) while workers 0 and 1 run
+    with clients connected: ferry says why and exits 1. Stopping workers reach each
+    other (a freed slot wakes a waiting worker), so none may be freed before every
+    thread has ended. The scene, set with tests/support/faultinject.c: worker 1 serves
+    both clients, at max_connections, and both workers wait for a slot; worker 1 is
+    held at its next wake-up until worker 0 has ended, then closes its clients, and
+    the slot it frees wakes worker 0."""
+    scratch = ft.tmpdir()
+    hold_failure, hold_w0, hold_w1 = (os.path.join(scratch, name)
+                                      for name in ("hold-failure", "hold-w0", "hold-w1"))
+    for path in (hold_failure, hold_w0):
+        open(path, "w").close()
+    env = ft.fault_env(pthread_create_fail_at=3, pthread_create_gate=hold_failure,
+                       epoll_wait_gate="ferry-w0=%s,ferry-w1=%s" % (hold_w0, hold_w1))
+
+    def held(path):
+        return os.path.exists(path + ".held")
+
+    with ft.Backend("a") as a:
+        config = http_config(a, workers=3, limits={"max_connections": 2})
+        f = ft.Ferry(config, env=env).start()
+        port = f.port("web")
+        ft.poll_until(lambda: held(hold_w0) and len(worker_wakeups(f.pid)) == 2,
+                      message="worker 0 held, worker 1 running")
+        clients = [ft.Client(port) for _ in range(2)]
+        for c in clients:
+            assert c.request("GET", "/")[0] == 200      # worker 1: worker 0 is held
+        ft.poll_until(lambda: accepting_workers(f.pid, port) == 1,
+                      message="worker 1 waiting for a slot")
+        open(hold_w1, "w").close()
+        os.unlink(hold_w0)
+        waiting = ft.connect(port)
+        ft.poll_until(lambda: accepting_workers(f.pid, port) == 0,
+                      message="worker 0 woken for a third client, waiting for a slot")
+
+        os.unlink(hold_failure)
+        ft.poll_until(lambda: held(hold_w1) and "ferry-w0" not in worker_wakeups(f.pid),
+                      message="worker 0 ended, worker 1 held")
+        os.unlink(hold_w1)
+        assert f.wait_exit() == 1
+        assert "cannot start worker 2 of 3: pthread_create: Resource temporarily " \
+               "unavailable" in f.stderr(), f.log()
+        for c in clients:
+            assert c.is_closed_by_peer(), "a client left open"
+            c.close()
+        waiting.close()
+
 if __name__ == "__main__":
     ft.main()
