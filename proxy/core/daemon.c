@@ -35,6 +35,10 @@ struct daemon {
     size_t n_workers;
     _Atomic unsigned connections;
     _Atomic unsigned max_connections;
+    _Atomic bool *waiting;              /* owned, one per worker: stopped accepting for
+                                           want of a connection slot */
+    _Atomic size_t n_waiting;           /* how many are set: releases look only then */
+    _Atomic size_t next_waiter;         /* where the next search starts (fairness) */
     _Atomic bool draining;
     _Atomic bool stopping;
     _Atomic size_t workers_running;
@@ -74,12 +78,51 @@ static void wake_workers(struct daemon *d)
         worker_wakeup(d->workers[i]);
 }
 
+static bool has_free_slot(struct daemon *d)
+{
+    return atomic_load(&d->connections) < atomic_load(&d->max_connections);
+}
+
+/* Wakes one worker that waits for a slot, if any: one freed slot is one connection to
+ * accept, so waking every worker would make all but one find nothing. */
+static void wake_one_waiter(struct daemon *d)
+{
+    size_t n = d->n_workers;
+    size_t start = atomic_fetch_add_explicit(&d->next_waiter, 1, memory_order_relaxed);
+    for (size_t i = 0; i < n; i++) {
+        size_t id = (start + i) % n;
+        if (atomic_load(&d->waiting[id]) && atomic_exchange(&d->waiting[id], false)) {
+            atomic_fetch_sub(&d->n_waiting, 1);
+            worker_wakeup(d->workers[id]);
+            return;
+        }
+    }
+}
+
+/* The orderings below are sequentially consistent on purpose: a worker sets its flag,
+ * counts itself, then looks at `connections`; a release lowers `connections`, then
+ * looks at the count. One of the two sees the other, so no freed slot goes unnoticed
+ * while a worker waits. */
+void daemon_conn_wait(struct daemon *d, int worker_id)
+{
+    if (!atomic_exchange(&d->waiting[worker_id], true))
+        atomic_fetch_add(&d->n_waiting, 1);
+    /* A slot freed since the failed take saw no waiter: hand it on now. */
+    if (has_free_slot(d))
+        wake_one_waiter(d);
+}
+
+void daemon_conn_stop_waiting(struct daemon *d, int worker_id)
+{
+    if (atomic_exchange(&d->waiting[worker_id], false))
+        atomic_fetch_sub(&d->n_waiting, 1);
+}
+
 void daemon_conn_release(struct daemon *d)
 {
-    unsigned before = atomic_fetch_sub(&d->connections, 1);
-    /* Leaving a full state: workers that paused accepting may resume. */
-    if (before >= atomic_load_explicit(&d->max_connections, memory_order_relaxed))
-        wake_workers(d);
+    atomic_fetch_sub(&d->connections, 1);
+    if (atomic_load(&d->n_waiting) > 0)
+        wake_one_waiter(d);
 }
 
 bool daemon_is_draining(const struct daemon *d) { return atomic_load(&d->draining); }
@@ -152,10 +195,11 @@ static void publish(struct daemon *d, struct runtime *rt)
     runtime_unref(old);
 }
 
-/* Opens the generation's access log (the old one stays open on failure). */
+/* Switches to the generation's access log; an unchanged target stays open as it is
+ * (only SIGUSR1 reopens it), and on failure the old one stays in use. */
 static int apply_access_log(const struct config *cfg, struct err *err)
 {
-    if (access_log_open(cfg->log.access, cfg->log.format) < 0)
+    if (access_log_configure(cfg->log.access, cfg->log.format) < 0)
         return err_set(err, "log.access: cannot open %s: %s", cfg->log.access, strerror(errno));
     return 0;
 }
@@ -406,22 +450,30 @@ fail:
     return NULL;
 }
 
+/* Creates every worker, then starts their threads; says why when it cannot. */
 static int start_workers(struct daemon *d)
 {
     size_t n = d->current->cfg->workers;
     d->workers = calloc(n, sizeof *d->workers);
-    if (!d->workers)
+    d->waiting = calloc(n, sizeof *d->waiting);
+    if (!d->workers || !d->waiting) {
+        log_error("cannot start workers: out of memory");
         return -1;
+    }
     for (size_t i = 0; i < n; i++) {
         d->workers[i] = worker_new(d, (int)i);
-        if (!d->workers[i])
+        if (!d->workers[i]) {
+            log_error("cannot start worker %zu of %zu: out of memory or file descriptors", i, n);
             return -1;
+        }
         d->n_workers = i + 1;
     }
     for (size_t i = 0; i < n; i++) {
+        struct err err = { { 0 } };
         atomic_fetch_add(&d->workers_running, 1);
-        if (worker_start(d->workers[i]) < 0) {
+        if (worker_start(d->workers[i], &err) < 0) {
             atomic_fetch_sub(&d->workers_running, 1);
+            log_error("cannot start worker %zu of %zu: %s", i, n, err.msg);
             return -1;
         }
     }
@@ -431,7 +483,7 @@ static int start_workers(struct daemon *d)
 int daemon_run(struct daemon *d)
 {
     if (start_workers(d) < 0) {
-        log_error("cannot start workers");
+        /* The workers already running stop; daemon_free joins them. */
         atomic_store(&d->stopping, true);
         wake_workers(d);
         return 1;
@@ -447,9 +499,14 @@ void daemon_free(struct daemon *d)
 {
     if (!d)
         return;
+    /* Every thread ends before any worker is freed: one still stopping may wake
+     * another (daemon_conn_release), which must not have been freed yet. */
+    for (size_t i = 0; i < d->n_workers; i++)
+        worker_join(d->workers[i]);
     for (size_t i = 0; i < d->n_workers; i++)
         worker_free(d->workers[i]);
     free(d->workers);
+    free(d->waiting);
     for (size_t i = 0; i < sizeof d->signals / sizeof d->signals[0]; i++)
         if (d->signals[i])
             event_free(d->signals[i]);

@@ -24,7 +24,13 @@ void daemon_free(struct daemon *d);
 struct runtime *daemon_runtime(struct daemon *d);
 /* Reserves a connection slot under limits.max_connections; false when full. */
 bool daemon_conn_take(struct daemon *d);
+/* Gives a slot back; wakes one worker waiting for a slot, if any. */
 void daemon_conn_release(struct daemon *d);
+/* A worker found no slot free and stopped accepting: it is woken (worker_wakeup) when
+ * one frees, one waiting worker per freed slot. */
+void daemon_conn_wait(struct daemon *d, int worker_id);
+/* The worker accepts again for another reason (woken for a reload, say). */
+void daemon_conn_stop_waiting(struct daemon *d, int worker_id);
 bool daemon_is_draining(const struct daemon *d);
 bool daemon_is_stopping(const struct daemon *d);
 /* A worker's event loop ended (it drained or was stopped). */

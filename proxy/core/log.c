@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -65,66 +64,100 @@ void log_msg(enum log_level level, const char *fmt, ...)
     write_line(STDERR_FILENO, line, n);
 }
 
-/* The access log target changes only at startup, reload and SIGUSR1 (main thread);
- * workers read the fd atomically per line. A replaced fd is closed after a grace
- * period would be ideal; closing at once is safe enough because a racing write to a
- * closed fd fails with EBADF (a lost line), and fds are not reused before the new one
- * is published since the new one is opened first. */
+/* The fd workers write to (see log.h): stable_fd once a target was set, -1 while off.
+ * stable_fd is ferry's own descriptor, never closed before exit; dup3() replaces what
+ * it refers to in one step, so a racing write lands in the old target or the new one. */
 static _Atomic int access_fd = -1;
 static _Atomic int access_format = LOG_FORMAT_JSON;
-static char *access_target;   /* owned; NULL when off */
-static pthread_mutex_t access_lock = PTHREAD_MUTEX_INITIALIZER;
+static int stable_fd = -1;      /* owned; main thread */
+static char *access_target;     /* owned; NULL when off; main thread */
 
-static int open_target(const char *target)
+static int standard_stream(const char *target)
 {
     if (strcmp(target, "stdout") == 0)
         return STDOUT_FILENO;
     if (strcmp(target, "stderr") == 0)
         return STDERR_FILENO;
-    return open(target, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    return -1;
 }
 
-static void close_owned(int fd)
+/* Makes stable_fd refer to what fd refers to (allocating it the first time, above the
+ * standard streams). 0, or -1 with errno. */
+static int point_stable_fd_at(int fd)
 {
-    if (fd > STDERR_FILENO)
-        close(fd);
+    if (stable_fd >= 0)
+        return dup3(fd, stable_fd, O_CLOEXEC) < 0 ? -1 : 0;
+    stable_fd = fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+    return stable_fd < 0 ? -1 : 0;
 }
 
-int access_log_open(const char *target, enum log_format format)
+/* Opens path (a file, or /dev/null) and points stable_fd at it. 0, or -1 with errno. */
+static int point_stable_fd_at_path(const char *path)
 {
-    int fd = -1;
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return -1;
+    int rc = point_stable_fd_at(fd);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return rc;
+}
+
+static int point_stable_fd_at_target(const char *target)
+{
+    int stream = standard_stream(target);
+    return stream >= 0 ? point_stable_fd_at(stream) : point_stable_fd_at_path(target);
+}
+
+static void turn_off(void)
+{
+    atomic_store(&access_fd, -1);
+    /* Let go of the file (a rotated or deleted log must not stay open); a writer that
+     * loaded the fd just before writes its line to the old file or to /dev/null. */
+    if (stable_fd >= 0 && point_stable_fd_at_path("/dev/null") < 0)
+        log_warn("log.access off: the old file stays open: /dev/null: %s", strerror(errno));
+}
+
+static bool is_same_target(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* Points stable_fd at a target other than the current one (NULL: off). 0, or -1 with
+ * errno and nothing changed. */
+static int retarget(const char *target)
+{
     char *copy = NULL;
-    if (target) {
-        fd = open_target(target);
-        copy = strdup(target);
-        if (fd < 0 || !copy) {
-            int saved = fd < 0 ? errno : ENOMEM;
-            close_owned(fd);
-            free(copy);
-            errno = saved;
-            return -1;
-        }
+    if (target && !(copy = strdup(target))) {
+        errno = ENOMEM;
+        return -1;
     }
-    pthread_mutex_lock(&access_lock);
-    atomic_store(&access_format, format);
-    int old = atomic_exchange(&access_fd, fd);
+    if (!target)
+        turn_off();
+    else if (point_stable_fd_at_target(target) < 0) {
+        free(copy);
+        return -1;
+    }
     free(access_target);
     access_target = copy;
-    pthread_mutex_unlock(&access_lock);
-    close_owned(old);
+    return 0;
+}
+
+int access_log_configure(const char *target, enum log_format format)
+{
+    if (!is_same_target(target, access_target) && retarget(target) < 0)
+        return -1;
+    atomic_store(&access_format, format);
+    atomic_store(&access_fd, access_target ? stable_fd : -1);
     return 0;
 }
 
 int access_log_reopen(void)
 {
-    pthread_mutex_lock(&access_lock);
-    char *target = access_target ? strdup(access_target) : NULL;
-    pthread_mutex_unlock(&access_lock);
-    if (!target)
+    if (!access_target || standard_stream(access_target) >= 0)
         return 0;
-    int rc = access_log_open(target, (enum log_format)atomic_load(&access_format));
-    free(target);
-    return rc;
+    return point_stable_fd_at_path(access_target);
 }
 
 bool access_log_enabled(void) { return atomic_load_explicit(&access_fd, memory_order_relaxed) >= 0; }
@@ -144,4 +177,12 @@ void access_log_write(const char *line, size_t len)
     write_line(fd, buf, len);
 }
 
-void access_log_close(void) { access_log_open(NULL, LOG_FORMAT_JSON); }
+void access_log_close(void)
+{
+    atomic_store(&access_fd, -1);
+    if (stable_fd >= 0)
+        close(stable_fd);
+    stable_fd = -1;
+    free(access_target);
+    access_target = NULL;
+}

@@ -23,14 +23,25 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 #define log_error(...) log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
 
 /* Access log: "stdout", "stderr", a file path (opened O_APPEND), or NULL (off).
- * Returns 0, or -1 with errno when the file cannot be opened (the old one is kept). */
-int access_log_open(const char *target, enum log_format format);
-/* SIGUSR1: reopen the same target (after log rotation). */
+ *
+ * Workers write to one fd whose number never changes while ferry runs: a new target is
+ * dup2()ed over it, never closed in between (a closed number is reused at once by
+ * accept4() or connect() on another thread, and a log line would go into a stranger's
+ * connection). stdout and stderr themselves are never closed nor dup2()ed over.
+ * Setting, reopening and closing happen on the main thread only. */
+
+/* Start and reload: switches to target, opening it only when it differs from the
+ * current one (an unchanged path keeps its open file). 0, or -1 with errno when the
+ * file cannot be opened (nothing changes). */
+int access_log_configure(const char *target, enum log_format format);
+/* SIGUSR1: reopens the current file (after log rotation); nothing for stdout, stderr
+ * or off. 0, or -1 with errno (the old file stays in use). */
 int access_log_reopen(void);
 bool access_log_enabled(void);
 enum log_format access_log_format(void);
 /* Writes one complete line (the caller formats it; a newline is appended). */
 void access_log_write(const char *line, size_t len);
+/* At exit, once no worker can write any more: closes the fd. */
 void access_log_close(void);
 
 #endif

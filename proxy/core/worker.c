@@ -1,5 +1,6 @@
 #include "core/worker.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -7,6 +8,7 @@
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -43,6 +45,8 @@ struct worker {
     struct event_base *base;        /* owned; only this worker's thread touches it */
     int wakeup_fd;                  /* owned eventfd: other threads write to wake us */
     struct event *wakeup;           /* owned: reads wakeup_fd */
+    int base_epoll_fd;              /* borrowed: libevent's epoll instance of `base`;
+                                       -1 when not found (see make_exclusive) */
     struct event *accept_retry;     /* owned: resumes accepting after EMFILE */
     struct runtime *runtime;        /* ref: generation for new connections */
     struct watch *watches;          /* owned array, one per listening socket */
@@ -66,17 +70,46 @@ static void unwatch_all(struct worker *w)
     w->accepting = false;
 }
 
+/* A new connection should wake one worker that waits for it, not all of them; epoll
+ * does that for a socket added with EPOLLEXCLUSIVE, which libevent 2.1 cannot ask for.
+ * The flag must be in the epoll instance the thread sleeps in: in an instance nested
+ * in it, the kernel wakes every worker anyway (ep_poll_callback counts an exclusive
+ * wake-up as delivered only when a thread waits on that very instance). So after
+ * libevent added the listening socket to its own instance (EPOLLIN, the fd as data),
+ * the registration is replaced by the same one plus EPOLLEXCLUSIVE (epoll takes the
+ * flag on ADD only). libevent later removes it as usual (EPOLL_CTL_DEL). */
+static void make_exclusive(struct worker *w, struct watch *watch)
+{
+    int fd = watch->socket->fd;
+    struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.fd = fd };
+    if (w->base_epoll_fd < 0 || epoll_ctl(w->base_epoll_fd, EPOLL_CTL_DEL, fd, NULL) < 0)
+        return;     /* not where we expect it: libevent's registration stays */
+    if (epoll_ctl(w->base_epoll_fd, EPOLL_CTL_ADD, fd, &ev) == 0)
+        return;
+    log_warn("worker %d: listener %s: EPOLLEXCLUSIVE: %s", w->id, watch->socket->addr.text,
+             strerror(errno));
+    ev.events = EPOLLIN;
+    epoll_ctl(w->base_epoll_fd, EPOLL_CTL_ADD, fd, &ev);
+}
+
 static void set_accepting(struct worker *w, bool on)
 {
     if (w->accepting == on)
         return;
     for (size_t i = 0; i < w->n_watches; i++) {
-        if (on)
-            event_add(w->watches[i].event, NULL);
-        else
+        if (!on)
             event_del(w->watches[i].event);
+        else if (event_add(w->watches[i].event, NULL) == 0)
+            make_exclusive(w, &w->watches[i]);
     }
     w->accepting = on;
+}
+
+/* Accepting again after a wakeup: no longer one of the daemon's slot waiters. */
+static void resume_accepting(struct worker *w)
+{
+    daemon_conn_stop_waiting(w->daemon, w->id);
+    set_accepting(w, true);
 }
 
 static void tune_client_socket(int fd)
@@ -179,14 +212,16 @@ static void on_accept_error(struct worker *w, struct watch *watch, int error)
     }
 }
 
+/* A slot is reserved before each accept4: when none is left, new connections wait in
+ * the kernel backlog and this worker waits until the daemon wakes it for a freed slot. */
 static void on_acceptable(evutil_socket_t fd, short what, void *arg)
 {
     struct watch *watch = arg;
     struct worker *w = watch->worker;
     for (int i = 0; i < ACCEPT_BATCH; i++) {
         if (!daemon_conn_take(w->daemon)) {
-            /* Full: leave new connections in the kernel backlog until a slot frees. */
             set_accepting(w, false);
+            daemon_conn_wait(w->daemon, w->id);
             return;
         }
         struct sockaddr_storage peer;
@@ -281,12 +316,15 @@ static void on_wakeup(evutil_socket_t fd, short what, void *arg)
         return;
     }
     switch_generation(w);
-    set_accepting(w, true);
+    resume_accepting(w);
 }
 
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
+    char name[16];      /* the kernel's limit; "ferry-w3" in top -H and /proc/PID/task */
+    snprintf(name, sizeof name, "ferry-w%d", w->id);
+    pthread_setname_np(pthread_self(), name);
     set_accepting(w, true);
     event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
     close_all_sessions(w);
@@ -309,6 +347,28 @@ static struct event_base *unlocked_base_new(void)
     return base;
 }
 
+/* The epoll instance of libevent's epoll backend for a base: the only one in the
+ * process that holds our fresh wakeup eventfd. Asking it to change that fd's events to
+ * what libevent registered (EPOLLIN, the fd as data) finds it and changes nothing. */
+static int find_base_epoll(struct event_base *base, int wakeup_fd)
+{
+    if (strcmp(event_base_get_method(base), "epoll") != 0)
+        return -1;
+    DIR *dir = opendir("/proc/self/fd");
+    if (!dir)
+        return -1;
+    int found = -1;
+    struct epoll_event ev = { .events = EPOLLIN, .data.fd = wakeup_fd };
+    for (struct dirent *e; found < 0 && (e = readdir(dir));) {
+        int fd = atoi(e->d_name);
+        if (e->d_name[0] != '.' && fd != dirfd(dir) && fd != wakeup_fd &&
+            epoll_ctl(fd, EPOLL_CTL_MOD, wakeup_fd, &ev) == 0)
+            found = fd;
+    }
+    closedir(dir);
+    return found;
+}
+
 struct worker *worker_new(struct daemon *d, int id)
 {
     struct worker *w = calloc(1, sizeof *w);
@@ -327,23 +387,33 @@ struct worker *worker_new(struct daemon *d, int id)
         worker_free(w);
         return NULL;
     }
+    w->base_epoll_fd = find_base_epoll(w->base, w->wakeup_fd);
+    if (w->base_epoll_fd < 0)
+        log_warn("worker %d: libevent's epoll instance not found: every worker wakes for "
+                 "every new connection", w->id);
     return w;
 }
 
-int worker_start(struct worker *w)
+int worker_start(struct worker *w, struct err *err)
 {
-    if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
-        return -1;
+    int rc = pthread_create(&w->thread, NULL, worker_main, w);
+    if (rc != 0)
+        return err_set(err, "pthread_create: %s", strerror(rc));
     w->started = true;
     return 0;
+}
+
+void worker_join(struct worker *w)
+{
+    if (w->started)
+        pthread_join(w->thread, NULL);
+    w->started = false;
 }
 
 void worker_free(struct worker *w)
 {
     if (!w)
         return;
-    if (w->started)
-        pthread_join(w->thread, NULL);
     unwatch_all(w);
     if (w->wakeup)
         event_free(w->wakeup);

@@ -1,7 +1,9 @@
 /* worker — one thread, one event_base, the sessions it accepted.
  *
- * Workers share the listening sockets: each watches every socket of its generation and
- * accepts in batches. The main thread talks to a worker only by publishing state
+ * Workers share the listening sockets: each watches every socket of its generation
+ * (EPOLLEXCLUSIVE: a new connection wakes one worker) and accepts in batches. At the
+ * connection limit a worker stops accepting until the daemon wakes it for a freed slot.
+ * The main thread talks to a worker only by publishing state
  * (the current generation, the drain flag) and activating the worker's wakeup event;
  * everything a worker owns is touched only by its own thread.
  */
@@ -11,6 +13,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/err.h"
+
 struct daemon;
 struct event_base;
 struct runtime;
@@ -19,8 +23,14 @@ struct upstream_pool;
 struct worker;
 
 struct worker *worker_new(struct daemon *d, int id);
-int worker_start(struct worker *w);
-/* Joins the thread and frees the worker; it must have stopped (drained or forced). */
+/* Starts the thread: 0, or -1 with the reason in err. */
+int worker_start(struct worker *w, struct err *err);
+/* Waits for the thread to end; it must have been asked to stop (drain or forced
+ * stop). Returns at once when it never started. */
+void worker_join(struct worker *w);
+/* Frees a worker whose thread has ended (worker_join) or never started. A worker that
+ * is still running reaches the others (a freed connection slot wakes a waiting one),
+ * so every worker is joined before any is freed. */
 void worker_free(struct worker *w);
 
 /* Thread-safe: asks the worker to look at the daemon's state again (new generation,

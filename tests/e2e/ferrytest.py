@@ -30,6 +30,7 @@ SRC = os.environ.get("FERRY_SRC") or os.path.dirname(os.path.dirname(os.path.dir
 BUILD = os.environ.get("FERRY_BUILD") or os.path.join(SRC, "build", "sanitize")
 FERRY_BIN = os.environ.get("FERRY_BIN") or os.path.join(BUILD, "ferry")
 DEMO_BACKEND = os.path.join(BUILD, "tests", "demo_backend")
+FAULTINJECT = os.path.join(BUILD, "tests", "libfaultinject.so")
 
 CERTS = os.path.join(SRC, "certs", "dev")
 CA_CERT = os.path.join(CERTS, "ca.crt")
@@ -58,6 +59,18 @@ def _child_env():
     env = dict(os.environ)
     env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
     env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
+    return env
+
+
+def fault_env(**faults):
+    """Environment for Ferry(env=...) that preloads tests/support/faultinject.c: each
+    keyword sets FERRY_FAULT_<NAME upper-cased> (the faults are listed in that file)."""
+    assert os.path.exists(FAULTINJECT), "libfaultinject.so not built: %s" % FAULTINJECT
+    asan = os.environ.get("ASAN_OPTIONS", "detect_leaks=1")
+    env = {"LD_PRELOAD": FAULTINJECT,
+           # the library is loaded before the sanitizer runtime, on purpose
+           "ASAN_OPTIONS": asan + ":verify_asan_link_order=0"}
+    env.update({"FERRY_FAULT_" + name.upper(): str(value) for name, value in faults.items()})
     return env
 
 
@@ -310,14 +323,16 @@ class Ferry:
     When the config has no "admin" key, an admin listener on a free loopback port is
     added, so that parallel tests never fight over the default 127.0.0.1:9901; pass
     "admin": None to run without one. start() returns once every listener (and the
-    admin port) is listening.
+    admin port) is listening. env: more environment variables for the process (say
+    fault_env(...)).
     """
 
-    def __init__(self, config, name="ferry"):
+    def __init__(self, config, name="ferry", env=None):
         self.config = json.loads(json.dumps(config))   # a private deep copy
         if "admin" not in self.config:
             self.config["admin"] = {"listen": "127.0.0.1:%d" % free_port()}
         self.name = name
+        self.env = dict(env or {})
         self.proc = None
         d = tempfile.mkdtemp(prefix=name + "-", dir=tmpdir())
         self.config_path = os.path.join(d, "ferry.json")
@@ -358,7 +373,8 @@ class Ferry:
         assert os.path.exists(FERRY_BIN), "ferry not built: %s" % FERRY_BIN
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen([FERRY_BIN, "-c", self.config_path], stdout=out,
-                                         stderr=err, cwd=SRC, env=_child_env())
+                                         stderr=err, cwd=SRC,
+                                         env=dict(_child_env(), **self.env))
         _running.append(self)
         self.wait_listening(timeout=timeout)
         return self
@@ -427,6 +443,22 @@ class Ferry:
                 self._forget()
                 raise AssertionError("ferry did not exit %.1fs after signal %d:\n%s" % (
                     timeout, sig, self.log()))
+        self._forget()
+        try:
+            _check_sanitizers("ferry", self.stderr())
+        except AssertionError:
+            print(self.log(), file=sys.stderr)
+            raise
+        return self.proc.returncode
+
+    def wait_exit(self, timeout=30.0):
+        """Waits for ferry to exit by itself (no signal); returns the exit code. Fails
+        (printing the log) on a sanitizer report or when it is still running."""
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError("ferry still running after %.1fs:\n%s" % (timeout, self.log()))
         self._forget()
         try:
             _check_sanitizers("ferry", self.stderr())

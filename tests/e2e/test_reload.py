@@ -5,6 +5,7 @@ finish on the generation they hold, backend state kept (design.md, "Reload")."""
 
 import json
 import os
+import signal
 import socket
 import ssl
 import sys
@@ -314,6 +315,39 @@ def test_unchanged_listener_is_never_closed_across_ten_reloads():
             traffic.assert_clean()
             assert listening_inode(port) == inode, "the listening socket was replaced"
             assert f.status()["generation"] == 11
+
+
+# ---- access log ------------------------------------------------------------------
+
+def test_reload_keeps_an_unchanged_access_log_open_and_sigusr1_reopens_it():
+    path = os.path.join(ft.tmpdir(), "access.log")
+    rotated, other = path + ".1", path + ".other"
+
+    def logged(where, target):
+        who(port, target)
+        ft.poll_until(lambda: os.path.exists(where) and target in open(where).read(),
+                      timeout=5, message="%s logged in %s" % (target, where))
+
+    with ft.Backend("a") as a:
+        port = ft.free_port()
+        config = http_config(port, [a], log={"access": path})
+        with ft.Ferry(config) as f:
+            logged(path, "/one")
+            os.rename(path, rotated)
+            sighup_reload(f, config, 2)         # same path: the open file stays in use
+            logged(rotated, "/two")
+            assert not os.path.exists(path), "the reload reopened an unchanged access log"
+            f.send_signal(signal.SIGUSR1)       # rotation is SIGUSR1's job
+            f.wait_log("access log reopened")
+            logged(path, "/three")
+            sighup_reload(f, http_config(port, [a], log={"access": other}), 3)
+            logged(other, "/four")
+            sighup_reload(f, http_config(port, [a], log={"access": "stdout"}), 4)
+            who(port, "/five")
+            ft.poll_until(lambda: "/five" in f.stdout(), timeout=5, message="/five on stdout")
+            for name in (rotated, path, other):
+                assert "/five" not in open(name).read(), name
+            assert "/four" not in open(path).read() and "/two" not in open(path).read()
 
 
 # ---- sessions finish on their generation ----------------------------------------
