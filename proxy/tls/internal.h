@@ -96,8 +96,15 @@ size_t tls_sni_select(const struct tls_name_group *groups, size_t n, const char 
 int tls_sni_callback(SSL *ssl, int *alert, void *arg);
 
 /* ---- mtls.c ---------------------------------------------------------------------------- */
-/* client_ca + verify_client onto ctx; errors name path + ".client_ca". */
-int tls_mtls_setup(SSL_CTX *ctx, const struct cfg_listener_tls *cfg, const char *path,
+/* Reads cfg->client_ca once per build: its bytes are both what every context's
+ * trust store is built from and what the session-id context hashes. *pem (owned by
+ * the caller, OPENSSL_free) stays NULL when verify_client is off. 0 ok, -1 with *err
+ * naming path + ".client_ca" (or ".verify_client"). */
+int tls_mtls_read_ca(const struct cfg_listener_tls *cfg, const char *path,
+                     unsigned char **pem, size_t *len, struct err *err);
+/* The CAs in ca_pem + verify_client onto ctx. 0 ok, -1 with *err. */
+int tls_mtls_setup(SSL_CTX *ctx, const struct cfg_listener_tls *cfg,
+                   const unsigned char *ca_pem, size_t ca_len, const char *path,
                    struct err *err);
 
 /* ---- tickets.c ------------------------------------------------------------------------- */

@@ -209,6 +209,52 @@ def test_mtls_required_optional_off():
             assert _try_echo(f.port("tls"), with_cert=False)
 
 
+def make_ca(name):
+    """A self-signed CA certificate of our own (its key is not needed)."""
+    d = ft.tmpdir()
+    crt, key = os.path.join(d, name + ".crt"), os.path.join(d, name + ".key")
+    subprocess.run(["openssl", "req", "-x509", "-new", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", crt,
+                    "-days", "30", "-subj", "/CN=%s" % name,
+                    "-addext", "basicConstraints=critical,CA:true"],
+                   check=True, capture_output=True)
+    return crt
+
+
+def _rewrite_and_reload(f, path, content):
+    with open(path, "wb") as out:
+        out.write(content)
+    code, _, body = f.admin("POST", "/reload")
+    assert code == 200, body
+
+
+def test_mtls_resumption_follows_the_client_ca_content():
+    """client_ca rewritten in place + reload: a session verified against the old CA
+    set takes a full handshake (verification again); an unchanged file resumes."""
+    with open(ft.CA_CERT, "rb") as f:
+        dev_ca = f.read()
+    with open(make_ca("other-ca"), "rb") as f:
+        other_ca = f.read()
+    ca_file = os.path.join(ft.tmpdir(), "client-ca.pem")
+    with open(ca_file, "wb") as out:
+        out.write(dev_ca)
+    tls = mtls()
+    tls["client_ca"] = ca_file
+    with ft.Backend("e", mode="echo") as be, ft.Ferry(tls_config(be, tls)) as f:
+        port = f.port("tls")
+        for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+            _rewrite_and_reload(f, ca_file, dev_ca)
+            ctx = ft.client_tls_context(cert=ft.CLIENT_CERT, key=ft.CLIENT_KEY)
+            ctx.minimum_version = ctx.maximum_version = version
+            session, _ = _connect_resuming(port, ctx)
+            _rewrite_and_reload(f, ca_file, dev_ca)
+            _, reused = _connect_resuming(port, ctx, session)
+            assert reused, "%s: unchanged client_ca, session not resumed" % version.name
+            _rewrite_and_reload(f, ca_file, dev_ca + other_ca)
+            _, reused = _connect_resuming(port, ctx, session)
+            assert not reused, "%s: resumed across a client_ca change" % version.name
+
+
 def test_one_mib_through_tcp_tls_relay_is_intact():
     data = os.urandom(1024 * 1024)
     with ft.Backend("e", mode="echo") as be, ft.Ferry(tls_config(be)) as f:
