@@ -1,8 +1,9 @@
 /* tls_server: the SSL_CTXs of one TLS listener.
  *
  * One SSL_CTX per group of certificates that cover the same names; the first
- * certificate's group is the default context every connection starts on, and the SNI
- * callback moves a connection to another group's context. Every context gets the
+ * certificate's group is the default context every connection starts on, and the
+ * ClientHello callback (sni.c) moves a connection to another group's context by its
+ * server name, before OpenSSL looks for a session to resume. Every context gets the
  * same policy, because after the switch OpenSSL reads some settings from the new
  * context (certificates, ALPN and status callbacks, trust store) and others from the
  * default one (options, versions, verify mode, session cache, ticket callback). */
@@ -38,7 +39,6 @@ struct build {
     struct tls_server_state *st;        /* the callbacks' argument */
     unsigned char *client_ca;           /* owned: client_ca's bytes, read once */
     size_t client_ca_len;
-    unsigned char sid_ctx[32];
 };
 
 /* ---- policy ------------------------------------------------------------------------ */
@@ -81,7 +81,7 @@ static int set_ciphers(SSL_CTX *ctx, const struct build *b, struct err *err)
 
 static int set_sessions(SSL_CTX *ctx, const struct build *b, struct err *err)
 {
-    if (SSL_CTX_set_session_id_context(ctx, b->sid_ctx, sizeof b->sid_ctx) != 1)
+    if (SSL_CTX_set_session_id_context(ctx, b->st->sid_ctx, TLS_SID_CTX_LEN) != 1)
         return err_set_ssl(err, "%s: cannot set session id context", b->path);
     SSL_CTX_set_timeout(ctx, TLS_SESSION_LIFETIME_S);
     if (b->cfg->session_cache == 0) {
@@ -221,6 +221,7 @@ void tls_server_state_free(struct tls_server_state *st)
     }
     free(st->staples);
     free(st->alpn);
+    EVP_MD_free(st->sha256);
     free(st);
 }
 
@@ -246,8 +247,10 @@ static int new_group_ctx(struct tls_name_group *g, const struct build *b,
         return err_set_ssl(err, "%s: cannot create SSL context", b->path);
     if (apply_policy(g->ctx, b, err) < 0)
         return -1;
+    /* Every group: after a HelloRetryRequest the second ClientHello is handled by
+     * the context the first one switched to. */
+    SSL_CTX_set_client_hello_cb(g->ctx, tls_sni_client_hello_cb, b->st);
     SSL_CTX_set_tlsext_servername_callback(g->ctx, tls_sni_callback);
-    SSL_CTX_set_tlsext_servername_arg(g->ctx, b->st);
     if (b->st->alpn_len > 0)
         SSL_CTX_set_alpn_select_cb(g->ctx, alpn_select, b->st);
     if (b->st->n_staples > 0) {
@@ -318,19 +321,22 @@ static int collect_staples(struct tls_server_state *st, struct tls_cert *certs, 
  * client_ca (a CA file rewritten in place is another policy; the same bytes at
  * another path are not). Stable across reloads that keep both, so tickets keep
  * working; OpenSSL refuses a session (by ID or ticket, TLS 1.2 and 1.3) whose
- * context differs. */
+ * context differs. A client that sends SNI gets a context derived from this one and
+ * the name (sni.c), so a session also stays with its server name. */
 static int compute_sid_ctx(struct build *b, struct err *err)
 {
     unsigned char mode = (unsigned char)b->cfg->verify_client;
+    b->st->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
     EVP_MD_CTX *md = EVP_MD_CTX_new();
-    int ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1
+    int ok = b->st->sha256 != NULL && md != NULL
+             && EVP_DigestInit_ex(md, b->st->sha256, NULL) == 1
              && EVP_DigestUpdate(md, "ferry|", 6) == 1
              /* with its NUL, so the path cannot run into what follows */
              && EVP_DigestUpdate(md, b->path, strlen(b->path) + 1) == 1
              && EVP_DigestUpdate(md, &mode, 1) == 1
              && (b->client_ca == NULL
                  || EVP_DigestUpdate(md, b->client_ca, b->client_ca_len) == 1)
-             && EVP_DigestFinal_ex(md, b->sid_ctx, NULL) == 1;
+             && EVP_DigestFinal_ex(md, b->st->sid_ctx, NULL) == 1;
     EVP_MD_CTX_free(md);
     return ok ? 0 : err_set_ssl(err, "%s: SHA-256 unavailable", b->path);
 }
