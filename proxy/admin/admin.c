@@ -21,35 +21,64 @@
 #include "http1/parse.h"
 #include "runtime/runtime.h"
 
-/* The admin API takes small requests only; anything bigger is refused. */
-enum { ADMIN_MAX_HEAD = 8192, ADMIN_MAX_HEADERS = 32, ADMIN_TIMEOUT_MS = 5000, ADMIN_BACKLOG = 64 };
+/* The admin API takes small requests only; anything bigger is refused. Its
+ * descriptors come out of the same RLIMIT_NOFILE as the traffic's, so it holds at
+ * most ADMIN_MAX_CONNS connections, each for at most ADMIN_TIMEOUT_MS from accept. */
+enum {
+    ADMIN_MAX_HEAD = 8192,
+    ADMIN_MAX_HEADERS = 32,
+    ADMIN_TIMEOUT_MS = 5000,
+    ADMIN_MAX_CONNS = 16,
+    ADMIN_BACKLOG = 64,
+    ADMIN_ACCEPT_RETRY_MS = 100,
+};
 
 struct admin {
     struct daemon *daemon;          /* borrowed */
     struct event_base *base;        /* borrowed: the main thread's */
     int fd;                         /* owned: listening socket */
-    struct event *accept_event;     /* owned */
+    struct event *accept_event;     /* owned; NULL while the API is off */
+    struct event *accept_retry;     /* owned: ends an accept pause */
+    bool accept_paused;             /* accept failed for want of descriptors or memory */
     struct admin_conn *conns;       /* live connections */
+    size_t n_conns;
 };
 
 struct admin_conn {
     struct admin *admin;            /* borrowed */
     struct bufferevent *bev;        /* owned */
+    struct event *deadline;         /* owned: ADMIN_TIMEOUT_MS after accept */
     size_t scanned;                 /* head bytes already looked at */
     bool responded;
     struct admin_conn *prev, *next;
 };
 
+/* Accepting stops at ADMIN_MAX_CONNS and during a pause: new connections wait in the
+ * kernel backlog (as for limits.max_connections), never accept-then-close.
+ * -1 when the event could not be added. */
+static int update_accepting(struct admin *a)
+{
+    if (!a->accept_event)
+        return 0;
+    if (!a->accept_paused && a->n_conns < ADMIN_MAX_CONNS)
+        return event_add(a->accept_event, NULL);
+    return event_del(a->accept_event);
+}
+
 static void conn_free(struct admin_conn *c)
 {
+    struct admin *a = c->admin;
     if (c->prev)
         c->prev->next = c->next;
     else
-        c->admin->conns = c->next;
+        a->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
     bufferevent_free(c->bev);
+    event_free(c->deadline);
     free(c);
+    a->n_conns--;
+    update_accepting(a);
 }
 
 static const char *reason_of(int status)
@@ -220,18 +249,63 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     conn_free(arg);
 }
 
-static void on_accept(evutil_socket_t fd, short what, void *arg)
+/* One absolute deadline for the whole exchange, request and response: bufferevent
+ * timeouts restart on every byte, so a client trickling a byte every few seconds
+ * would keep its descriptor for hours. */
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    log_debug("admin connection %p: not done within %d ms, closing", arg, ADMIN_TIMEOUT_MS);
+    conn_free(arg);
+}
+
+static void on_accept_retry(evutil_socket_t fd, short what, void *arg)
 {
     struct admin *a = arg;
-    int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (cfd < 0)
+    a->accept_paused = false;
+    update_accepting(a);
+}
+
+/* Out of descriptors or memory the listening socket stays readable: without a pause
+ * the main loop would spin on it. Pending clients wait in the backlog meanwhile. */
+static void on_accept_error(struct admin *a, int error)
+{
+    switch (error) {
+    case EMFILE:
+    case ENFILE:
+    case ENOBUFS:
+    case ENOMEM: {
+        log_warn("admin: accept: %s; pausing accepts for %d ms", strerror(error),
+                 ADMIN_ACCEPT_RETRY_MS);
+        a->accept_paused = true;
+        update_accepting(a);
+        struct timeval tv = clock_tv_from_ms(ADMIN_ACCEPT_RETRY_MS);
+        evtimer_add(a->accept_retry, &tv);
         return;
+    }
+    default:    /* EAGAIN, ECONNABORTED, EINTR: the next wakeup tries again */
+        return;
+    }
+}
+
+/* cfd (owned) becomes a connection with its deadline running. -1: out of memory,
+ * cfd closed. */
+static int start_conn(struct admin *a, int cfd)
+{
     struct admin_conn *c = calloc(1, sizeof *c);
     struct bufferevent *bev = c ? bufferevent_socket_new(a->base, cfd, BEV_OPT_CLOSE_ON_FREE) : NULL;
     if (!bev) {
         free(c);
         close(cfd);
-        return;
+        return -1;
+    }
+    struct timeval tv = clock_tv_from_ms(ADMIN_TIMEOUT_MS);
+    c->deadline = evtimer_new(a->base, on_deadline, c);
+    if (!c->deadline || evtimer_add(c->deadline, &tv) < 0) {
+        if (c->deadline)
+            event_free(c->deadline);
+        bufferevent_free(bev);     /* closes cfd */
+        free(c);
+        return -1;
     }
     c->admin = a;
     c->bev = bev;
@@ -239,11 +313,23 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
     if (a->conns)
         a->conns->prev = c;
     a->conns = c;
-    struct timeval tv = clock_tv_from_ms(ADMIN_TIMEOUT_MS);
-    bufferevent_set_timeouts(bev, &tv, &tv);
+    a->n_conns++;
     bufferevent_setwatermark(bev, EV_READ, 0, ADMIN_MAX_HEAD);
     bufferevent_setcb(bev, on_read, on_write, on_event, c);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
+    return 0;
+}
+
+static void on_accept(evutil_socket_t fd, short what, void *arg)
+{
+    struct admin *a = arg;
+    int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (cfd < 0) {
+        on_accept_error(a, errno);
+        return;
+    }
+    if (start_conn(a, cfd) == 0)
+        update_accepting(a);
 }
 
 int admin_bind(const struct cfg_addr *listen_addr, struct err *err)
@@ -256,7 +342,7 @@ static int start_accepting(struct admin *a, int fd)
 {
     a->fd = fd;
     a->accept_event = event_new(a->base, fd, EV_READ | EV_PERSIST, on_accept, a);
-    if (!a->accept_event || event_add(a->accept_event, NULL) < 0)
+    if (!a->accept_event || update_accepting(a) < 0)
         return -1;
     return 0;
 }
@@ -281,6 +367,12 @@ struct admin *admin_new(struct daemon *d, struct event_base *base, const struct 
     }
     a->daemon = d;
     a->base = base;
+    a->fd = -1;
+    a->accept_retry = evtimer_new(base, on_accept_retry, a);
+    if (!a->accept_retry) {
+        err_set(err, "out of memory");
+        goto fail;
+    }
     a->fd = admin_bind(listen_addr, err);
     if (a->fd < 0)
         goto fail;
@@ -314,8 +406,10 @@ void admin_free(struct admin *a)
 {
     if (!a)
         return;
+    stop_accepting(a);
     while (a->conns)
         conn_free(a->conns);
-    stop_accepting(a);
+    if (a->accept_retry)
+        event_free(a->accept_retry);
     free(a);
 }

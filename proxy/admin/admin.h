@@ -5,7 +5,11 @@
  *   POST /reload    200 {"ok":true,"generation":N} or 400 {"ok":false,"errors":[...]}
  * With admin.token set every request needs "Authorization: Bearer TOKEN", else 401.
  * One request per connection (responses carry Connection: close): the API is for
- * operators and scrapers, not for traffic.
+ * operators and scrapers, not for traffic. Its descriptors count against the same
+ * RLIMIT_NOFILE as the traffic's, so it serves at most 16 connections at once (more
+ * wait in the kernel backlog until one closes), gives each 5 s from accept to send
+ * its request and read the answer, and pauses accepting for 100 ms when accept(2)
+ * runs out of descriptors or memory.
  */
 #ifndef FERRY_ADMIN_H
 #define FERRY_ADMIN_H

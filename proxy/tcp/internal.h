@@ -14,7 +14,8 @@ enum { RELAY_HIGH_WATER = 256 * 1024, RELAY_LOW_WATER = RELAY_HIGH_WATER / 2 };
 
 enum relay_state {
     R_PEEKING,      /* routes by SNI: waiting for the ClientHello (client_header_ms) */
-    R_CONNECTING,   /* backend chosen, connecting (TLS listeners: handshake first) */
+    R_CONNECTING,   /* backend chosen, connecting (TLS listeners: the handshake
+                       first, within client_header_ms) */
     R_RELAYING,     /* bufferevents copy both ways */
     R_SPLICING,     /* plain both sides: splice(2) pumps */
     R_CLOSED,

@@ -273,12 +273,20 @@ static void on_upstream_event(struct bufferevent *bev, short what, void *arg)
     relay_close(&r->base);
 }
 
+static bool is_handshaking(const struct relay *r)
+{
+    return r->base.listener->tls && !r->handshake_done;
+}
+
 static void on_client_event(struct bufferevent *bev, short what, void *arg)
 {
     struct relay *r = arg;
     if (what & BEV_EVENT_CONNECTED) {
-        /* TLS handshake done: only now is the client worth a backend connection. */
+        /* TLS handshake done: only now is the client worth a backend connection, and
+         * the idle allowance replaces the handshake deadline. */
         r->handshake_done = true;
+        r->last_activity_ms = clock_now_ms();
+        arm_idle_timer(r, r->idle_ms);
         connect_next(r);
         return;
     }
@@ -286,7 +294,7 @@ static void on_client_event(struct bufferevent *bev, short what, void *arg)
         relay_close(&r->base);     /* gone (or broken) before its ClientHello was whole */
         return;
     }
-    bool handshaking = r->base.listener->tls && !r->handshake_done;
+    bool handshaking = is_handshaking(r);
     if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) && !handshaking) {
         r->client.read_eof = true;
         if (r->state == R_RELAYING) {
@@ -329,8 +337,9 @@ static void connect_next(struct relay *r)
 static void on_idle_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct relay *r = arg;
-    if (r->state == R_PEEKING) {
-        log_debug("tcp session %p: no ClientHello in time, closing", (void *)r);
+    if (r->state == R_PEEKING || is_handshaking(r)) {
+        log_debug("tcp session %p: no %s in time, closing", (void *)r,
+                  r->state == R_PEEKING ? "ClientHello" : "TLS handshake");
         relay_close(&r->base);
         return;
     }
@@ -382,8 +391,14 @@ int tcp_session_start(struct worker *w, struct runtime *rt, struct rt_listener *
     }
     r->state = R_CONNECTING;
     r->pool = listener->routes[0].pool;
+    if (listener->tls) {
+        /* Until its handshake is done a client gets client_header_ms, not the idle
+         * allowance: connections that never finish one must not hold the slots of
+         * max_connections (shared with every listener) for tcp_idle_ms. */
+        arm_idle_timer(r, rt->cfg->timeouts.client_header_ms);
+        return 0;
+    }
     arm_idle_timer(r, r->idle_ms);
-    if (!listener->tls)
-        connect_next(r);
+    connect_next(r);
     return 0;
 }

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -77,11 +78,19 @@ struct tls_name_group {
     size_t n_names;
 };
 
+/* Session-id contexts are SHA-256 digests: exactly SSL_MAX_SID_CTX_LENGTH bytes. */
+enum { TLS_SID_CTX_LEN = 32 };
+
 /* Lives in the default SSL_CTX's ex_data and dies with it, so it lasts as long as any
  * SSL made from the server (every SSL holds a ref on the default ctx). */
 struct tls_server_state {
     struct tls_name_group *groups;  /* owned; [0] is the first certificate's group */
     size_t n_groups;
+    /* The listener's session-id context (listener + client-certificate policy): set
+     * on every context, kept by clients without SNI; a client with SNI gets one
+     * derived from it and the name. */
+    unsigned char sid_ctx[TLS_SID_CTX_LEN];
+    EVP_MD *sha256;             /* owned; fetched once, not per handshake */
     unsigned char *alpn;        /* owned; the listener's protocols, wire format */
     size_t alpn_len;
     enum listener_mode mode;
@@ -92,12 +101,23 @@ struct tls_server_state {
 void tls_server_state_free(struct tls_server_state *st);
 /* Index of the group for SNI `host`: exact name match first, then wildcard, else 0. */
 size_t tls_sni_select(const struct tls_name_group *groups, size_t n, const char *host);
-/* SSL_CTX_set_tlsext_servername_callback; arg is the struct tls_server_state. */
+/* SSL_CTX_set_client_hello_cb; arg is the struct tls_server_state. Picks the
+ * certificate group and the session-id context from the ClientHello's server name,
+ * before OpenSSL looks for a session to resume. */
+int tls_sni_client_hello_cb(SSL *ssl, int *alert, void *arg);
+/* SSL_CTX_set_tlsext_servername_callback: acknowledges the name (no argument). */
 int tls_sni_callback(SSL *ssl, int *alert, void *arg);
 
 /* ---- mtls.c ---------------------------------------------------------------------------- */
-/* client_ca + verify_client onto ctx; errors name path + ".client_ca". */
-int tls_mtls_setup(SSL_CTX *ctx, const struct cfg_listener_tls *cfg, const char *path,
+/* Reads cfg->client_ca once per build: its bytes are both what every context's
+ * trust store is built from and what the session-id context hashes. *pem (owned by
+ * the caller, OPENSSL_free) stays NULL when verify_client is off. 0 ok, -1 with *err
+ * naming path + ".client_ca" (or ".verify_client"). */
+int tls_mtls_read_ca(const struct cfg_listener_tls *cfg, const char *path,
+                     unsigned char **pem, size_t *len, struct err *err);
+/* The CAs in ca_pem + verify_client onto ctx. 0 ok, -1 with *err. */
+int tls_mtls_setup(SSL_CTX *ctx, const struct cfg_listener_tls *cfg,
+                   const unsigned char *ca_pem, size_t ca_len, const char *path,
                    struct err *err);
 
 /* ---- tickets.c ------------------------------------------------------------------------- */

@@ -1,8 +1,9 @@
 /* tls_server: the SSL_CTXs of one TLS listener.
  *
  * One SSL_CTX per group of certificates that cover the same names; the first
- * certificate's group is the default context every connection starts on, and the SNI
- * callback moves a connection to another group's context. Every context gets the
+ * certificate's group is the default context every connection starts on, and the
+ * ClientHello callback (sni.c) moves a connection to another group's context by its
+ * server name, before OpenSSL looks for a session to resume. Every context gets the
  * same policy, because after the switch OpenSSL reads some settings from the new
  * context (certificates, ALPN and status callbacks, trust store) and others from the
  * default one (options, versions, verify mode, session cache, ticket callback). */
@@ -36,7 +37,8 @@ struct build {
     const char *path;
     struct tls_ticket_keys *keys;       /* borrowed */
     struct tls_server_state *st;        /* the callbacks' argument */
-    unsigned char sid_ctx[32];
+    unsigned char *client_ca;           /* owned: client_ca's bytes, read once */
+    size_t client_ca_len;
 };
 
 /* ---- policy ------------------------------------------------------------------------ */
@@ -79,7 +81,7 @@ static int set_ciphers(SSL_CTX *ctx, const struct build *b, struct err *err)
 
 static int set_sessions(SSL_CTX *ctx, const struct build *b, struct err *err)
 {
-    if (SSL_CTX_set_session_id_context(ctx, b->sid_ctx, sizeof b->sid_ctx) != 1)
+    if (SSL_CTX_set_session_id_context(ctx, b->st->sid_ctx, TLS_SID_CTX_LEN) != 1)
         return err_set_ssl(err, "%s: cannot set session id context", b->path);
     SSL_CTX_set_timeout(ctx, TLS_SESSION_LIFETIME_S);
     if (b->cfg->session_cache == 0) {
@@ -140,7 +142,7 @@ static int apply_policy(SSL_CTX *ctx, const struct build *b, struct err *err)
         return err_set_ssl(err, "%s: cannot set key exchange groups", b->path);
     if (set_dh_group(ctx, b->path, err) < 0 || set_sessions(ctx, b, err) < 0)
         return -1;
-    if (tls_mtls_setup(ctx, b->cfg, b->path, err) < 0)
+    if (tls_mtls_setup(ctx, b->cfg, b->client_ca, b->client_ca_len, b->path, err) < 0)
         return -1;
     SSL_CTX_set_info_callback(ctx, tls_stats_server_info_cb);
     return 0;
@@ -219,6 +221,7 @@ void tls_server_state_free(struct tls_server_state *st)
     }
     free(st->staples);
     free(st->alpn);
+    EVP_MD_free(st->sha256);
     free(st);
 }
 
@@ -244,8 +247,10 @@ static int new_group_ctx(struct tls_name_group *g, const struct build *b,
         return err_set_ssl(err, "%s: cannot create SSL context", b->path);
     if (apply_policy(g->ctx, b, err) < 0)
         return -1;
+    /* Every group: after a HelloRetryRequest the second ClientHello is handled by
+     * the context the first one switched to. */
+    SSL_CTX_set_client_hello_cb(g->ctx, tls_sni_client_hello_cb, b->st);
     SSL_CTX_set_tlsext_servername_callback(g->ctx, tls_sni_callback);
-    SSL_CTX_set_tlsext_servername_arg(g->ctx, b->st);
     if (b->st->alpn_len > 0)
         SSL_CTX_set_alpn_select_cb(g->ctx, alpn_select, b->st);
     if (b->st->n_staples > 0) {
@@ -311,20 +316,29 @@ static int collect_staples(struct tls_server_state *st, struct tls_cert *certs, 
     return 0;
 }
 
-/* Resumption is only allowed into the same listener with the same client
- * certificate policy: a session verified against one CA must not resume where
- * another CA is required. Stable across reloads, so tickets keep working. */
+/* A session resumes only into the listener that made it and under the client
+ * certificate policy it was verified with: the verify mode and the *content* of
+ * client_ca (a CA file rewritten in place is another policy; the same bytes at
+ * another path are not). Stable across reloads that keep both, so tickets keep
+ * working; OpenSSL refuses a session (by ID or ticket, TLS 1.2 and 1.3) whose
+ * context differs. A client that sends SNI gets a context derived from this one and
+ * the name (sni.c), so a session also stays with its server name. */
 static int compute_sid_ctx(struct build *b, struct err *err)
 {
-    char material[TLS_PATH_MAX + 4096];
-    int n = snprintf(material, sizeof material, "ferry|%s|%s|%d", b->path,
-                     b->cfg->client_ca ? b->cfg->client_ca : "",
-                     (int)b->cfg->verify_client);
-    if (n < 0 || (size_t)n >= sizeof material)
-        return err_set(err, "%s: path too long", b->path);
-    if (EVP_Digest(material, (size_t)n, b->sid_ctx, NULL, EVP_sha256(), NULL) != 1)
-        return err_set_ssl(err, "%s: SHA-256 unavailable", b->path);
-    return 0;
+    unsigned char mode = (unsigned char)b->cfg->verify_client;
+    b->st->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    int ok = b->st->sha256 != NULL && md != NULL
+             && EVP_DigestInit_ex(md, b->st->sha256, NULL) == 1
+             && EVP_DigestUpdate(md, "ferry|", 6) == 1
+             /* with its NUL, so the path cannot run into what follows */
+             && EVP_DigestUpdate(md, b->path, strlen(b->path) + 1) == 1
+             && EVP_DigestUpdate(md, &mode, 1) == 1
+             && (b->client_ca == NULL
+                 || EVP_DigestUpdate(md, b->client_ca, b->client_ca_len) == 1)
+             && EVP_DigestFinal_ex(md, b->st->sid_ctx, NULL) == 1;
+    EVP_MD_CTX_free(md);
+    return ok ? 0 : err_set_ssl(err, "%s: SHA-256 unavailable", b->path);
 }
 
 static int build_groups(struct build *b, struct tls_cert *certs, size_t n,
@@ -396,6 +410,7 @@ struct tls_server *tls_server_new(const struct cfg_listener_tls *cfg,
     if (check_key_types(certs, n, group_of, path, err) < 0
         || build_alpn(b.st, cfg, path, err) < 0
         || collect_staples(b.st, certs, n, path, err) < 0
+        || tls_mtls_read_ca(cfg, path, &b.client_ca, &b.client_ca_len, err) < 0
         || compute_sid_ctx(&b, err) < 0
         || build_groups(&b, certs, n, group_of, n_groups, err) < 0)
         goto fail;
@@ -423,6 +438,7 @@ done:
         tls_cert_clear(&certs[i]);
     free(certs);
     free(group_of);
+    OPENSSL_free(b.client_ca);
     return srv;
 }
 

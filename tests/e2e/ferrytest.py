@@ -173,6 +173,33 @@ def is_listening(pid, port):
     return bool(listening & _socket_inodes(pid))
 
 
+def accepted_connections(pid, port):
+    """How many established connections to local `port` process pid holds: ones it
+    has accepted, not ones still waiting in its listen backlog (read from /proc, so
+    it works while the process cannot accept)."""
+    inodes = _socket_inodes(pid)
+    count = 0
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(name) as f:
+                lines = f.readlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if (len(fields) >= 10 and fields[3] == "01" and fields[9] in inodes
+                    and int(fields[1].rsplit(":", 1)[1], 16) == port):
+                count += 1
+    return count
+
+
+def cpu_seconds(pid):
+    """User + system CPU time process pid has used so far (all its threads)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 # ---- processes -------------------------------------------------------------------
 
 class Backend:

@@ -4,8 +4,10 @@ answers to requests it does not serve (design.md, "Admin API")."""
 
 import json
 import os
+import resource
 import socket
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ferrytest as ft  # noqa: E402
@@ -370,6 +372,93 @@ def test_wrong_method_unknown_path_and_bad_requests():
         assert f.is_running()
         assert f.status()["generation"] == 1
         assert get(f.port("web"))[0] == 200
+
+
+# ---- exhaustion ------------------------------------------------------------------
+
+ADMIN_TIMEOUT_S = 5.0   # proxy/admin/admin.c ADMIN_TIMEOUT_MS: from accept to the end
+ADMIN_MAX_CONNS = 16    # proxy/admin/admin.c ADMIN_MAX_CONNS
+
+
+def test_deadline_runs_from_accept_even_for_a_trickling_client():
+    """A byte a second never completes the head; the connection still ends
+    ADMIN_TIMEOUT_S after accept (a per-byte timeout would hold it for hours)."""
+    with ft.Backend("a") as a, ft.Ferry(web_config(a)) as f:
+        closed_after = None
+        with ft.connect(f.admin_port) as sock:
+            start = time.monotonic()
+            for byte in b"GET /status HTTP/1.1\r\n"[:int(ADMIN_TIMEOUT_S) + 3]:
+                try:
+                    sock.sendall(bytes([byte]))
+                    sock.settimeout(1.0)        # paces the trickle, sees the close at once
+                    got = sock.recv(4096)
+                except socket.timeout:
+                    continue
+                except (BrokenPipeError, ConnectionResetError):
+                    got = b""
+                assert got == b"", "answered an incomplete head: %r" % got
+                closed_after = time.monotonic() - start
+                break
+        assert closed_after is not None, "still open after %.1fs of trickling" % (
+            time.monotonic() - start)
+        assert ADMIN_TIMEOUT_S - 0.5 <= closed_after < ADMIN_TIMEOUT_S + 1.5, closed_after
+        assert f.status()["generation"] == 1
+
+
+def test_connections_beyond_the_cap_wait_in_the_backlog():
+    """ADMIN_MAX_CONNS idle connections held: one more is accepted (and answered) only
+    when one of them closes, not accept-then-close."""
+    with ft.Backend("a") as a, ft.Ferry(web_config(a)) as f:
+        idle = [ft.connect(f.admin_port) for _ in range(ADMIN_MAX_CONNS)]
+        ft.poll_until(lambda: ft.accepted_connections(f.pid, f.admin_port) == ADMIN_MAX_CONNS,
+                      timeout=ADMIN_TIMEOUT_S / 2, message="every idle connection accepted")
+        held_since = time.monotonic()
+        extra = ft.connect(f.admin_port)        # completes in the kernel backlog
+        extra.sendall(b"GET /status HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n")
+        extra.settimeout(0.5)
+        try:
+            early = extra.recv(1)
+        except socket.timeout:
+            early = None
+        assert early is None, "connection %d served beyond the cap: %r" % (
+            ADMIN_MAX_CONNS + 1, early)
+        assert ft.accepted_connections(f.pid, f.admin_port) == ADMIN_MAX_CONNS
+        idle.pop().close()
+        status, _, body = ft.parse_response(ft.read_until_close(extra, timeout=3))
+        assert status == 200 and json.loads(body)["generation"] == 1, (status, body)
+        # served because a slot freed, not because the idle ones timed out
+        assert time.monotonic() - held_since < ADMIN_TIMEOUT_S - 1, "served too late"
+        extra.close()
+        for sock in idle:
+            sock.close()
+        assert f.status()["generation"] == 1
+
+
+def test_out_of_descriptors_pauses_admin_accepts_instead_of_spinning():
+    """accept(2) on the admin socket failing with EMFILE leaves it readable: ferry
+    must pause accepting there (as the workers do), not burn a core, and serve the
+    waiting client once descriptors are free again."""
+    with ft.Backend("a") as a, ft.Ferry(web_config(a, workers=1)) as f:
+        in_use = len(os.listdir("/proc/%d/fd" % f.pid))
+        _, hard = resource.prlimit(f.pid, resource.RLIMIT_NOFILE)
+        resource.prlimit(f.pid, resource.RLIMIT_NOFILE, (in_use + 8, hard))
+        # Idle HTTP clients take what is left (the surplus waits in the backlog).
+        hogs = [ft.connect(f.port("web")) for _ in range(12)]
+        f.wait_log("Too many open files")
+        before, start = ft.cpu_seconds(f.pid), time.monotonic()
+        waiting = ft.connect(f.admin_port)      # its accept fails at once
+        waiting.sendall(b"GET /status HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n")
+        time.sleep(1.0)                         # the measuring window, not a wait
+        used = (ft.cpu_seconds(f.pid) - before) / (time.monotonic() - start)
+        assert used < 0.3, "ferry used %.0f%% of a core while out of descriptors" % (
+            100 * used)
+        f.wait_log("admin: accept: Too many open files; pausing")
+        for sock in hogs:
+            sock.close()
+        status, _, body = ft.parse_response(ft.read_until_close(waiting, timeout=5))
+        assert status == 200 and json.loads(body)["generation"] == 1, (status, body)
+        waiting.close()
+        assert f.status()["generation"] == 1
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 import os
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -121,6 +122,60 @@ def test_max_connections_leaves_extra_clients_in_backlog_until_a_slot_frees():
             assert f.status()["connections"] == 2
             second.close()
             third.close()
+
+
+def client_hello():
+    """The first flight of a real TLS client: its ClientHello record(s)."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ft.client_tls_context().wrap_bio(incoming, outgoing, server_hostname="localhost")
+    try:
+        tls.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return outgoing.read()
+
+
+def is_closed_by_peer(sock, timeout):
+    """True when the peer's EOF (or a reset) arrives within timeout."""
+    sock.settimeout(timeout)
+    try:
+        while sock.recv(4096):
+            pass
+    except socket.timeout:
+        return False
+    except ConnectionResetError:
+        pass
+    return True
+
+
+def test_tls_handshake_must_finish_within_client_header_ms():
+    """On a tcp listener with tls, a client that sends nothing or half a ClientHello
+    is closed after client_header_ms, not tcp_idle_ms, so max_connections slots (shared
+    with every listener) come back: a client waiting in the backlog is served."""
+    with ft.Backend("e", mode="echo") as b:
+        config = tcp_config([b.address], limits={"max_connections": 2},
+                            timeouts={"client_header_ms": 300, "tcp_idle_ms": 3600000})
+        config["listeners"]["tcp"]["tls"] = {
+            "certificates": [{"cert": ft.SERVER_CERT, "key": ft.SERVER_KEY}]}
+        with ft.Ferry(config) as f:
+            port = f.port("tcp")
+            hello = client_hello()
+            start = time.monotonic()
+            silent, half = ft.connect(port), ft.connect(port)
+            half.sendall(hello[:len(hello) // 2])
+            ft.poll_until(lambda: f.status()["connections"] == 2, message="both accepted")
+            try:    # every slot is taken: this one waits in the kernel backlog
+                tls = ft.connect(port, context=ft.client_tls_context(), timeout=5)
+            except (socket.timeout, ssl.SSLError, OSError) as e:
+                raise AssertionError("no connection slot came back within 5 s: %r" % e)
+            served = time.monotonic() - start
+            with tls:
+                tls.sendall(b"ping")
+                assert tls.recv(4) == b"ping"
+            assert 0.25 <= served < 2.5, "waiting client served after %.2fs" % served
+            for name, sock in (("silent", silent), ("half a ClientHello", half)):
+                assert is_closed_by_peer(sock, 1.0), "%s client still open" % name
+                sock.close()
 
 
 def test_sigterm_drains_an_open_relay_then_exits_zero():

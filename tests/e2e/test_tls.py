@@ -150,10 +150,10 @@ def test_alpn_negotiates_only_what_the_listener_offers():
             assert alpn == "x-echo", alpn
 
 
-def _connect_resuming(port, ctx, session=None):
+def _connect_resuming(port, ctx, session=None, server_hostname="localhost"):
     """One TLS connection echoing a line; returns (session, was it resumed)."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-    with ctx.wrap_socket(sock, server_hostname="localhost", session=session) as tls:
+    with ctx.wrap_socket(sock, server_hostname=server_hostname, session=session) as tls:
         # TLS 1.3 tickets arrive after the handshake: a round trip collects them.
         assert echo_over(tls, b"ping\n") == b"ping\n"
         return tls.session, tls.session_reused
@@ -176,6 +176,25 @@ def test_resumption_works_and_survives_a_reload():
         _, reused = _connect_resuming(port, ctx, session)
         assert reused, "session not resumed after a reload"
         assert ft.metric(f.metrics(), "ferry_tls_resumptions_total") >= 3
+
+
+def test_resumption_stays_with_its_server_name():
+    """RFC 6066 §3: a session made for one SNI name is not resumed under another."""
+    a = issue_cert("a", ["a.test"])
+    with ft.Backend("e", mode="echo") as be:
+        tls = {"certificates": [{"cert": ft.SERVER_CERT, "key": ft.SERVER_KEY},
+                                {"cert": a[0], "key": a[1]}]}
+        with ft.Ferry(tls_config(be, tls)) as f:
+            port = f.port("tls")
+            for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+                ctx = ft.client_tls_context(verify=False)
+                ctx.minimum_version = ctx.maximum_version = version
+                session, _ = _connect_resuming(port, ctx, server_hostname="a.test")
+                for name in ("localhost", "other.a.test"):
+                    _, reused = _connect_resuming(port, ctx, session, server_hostname=name)
+                    assert not reused, "%s: a.test session resumed as %s" % (version.name, name)
+                _, reused = _connect_resuming(port, ctx, session, server_hostname="A.test")
+                assert reused, "%s: a.test session not resumed" % version.name
 
 
 def mtls(verify_client=None):
@@ -207,6 +226,52 @@ def test_mtls_required_optional_off():
         with ft.Ferry(tls_config(be, {"certificates": [
                 {"cert": ft.SERVER_CERT, "key": ft.SERVER_KEY}]})) as f:
             assert _try_echo(f.port("tls"), with_cert=False)
+
+
+def make_ca(name):
+    """A self-signed CA certificate of our own (its key is not needed)."""
+    d = ft.tmpdir()
+    crt, key = os.path.join(d, name + ".crt"), os.path.join(d, name + ".key")
+    subprocess.run(["openssl", "req", "-x509", "-new", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", crt,
+                    "-days", "30", "-subj", "/CN=%s" % name,
+                    "-addext", "basicConstraints=critical,CA:true"],
+                   check=True, capture_output=True)
+    return crt
+
+
+def _rewrite_and_reload(f, path, content):
+    with open(path, "wb") as out:
+        out.write(content)
+    code, _, body = f.admin("POST", "/reload")
+    assert code == 200, body
+
+
+def test_mtls_resumption_follows_the_client_ca_content():
+    """client_ca rewritten in place + reload: a session verified against the old CA
+    set takes a full handshake (verification again); an unchanged file resumes."""
+    with open(ft.CA_CERT, "rb") as f:
+        dev_ca = f.read()
+    with open(make_ca("other-ca"), "rb") as f:
+        other_ca = f.read()
+    ca_file = os.path.join(ft.tmpdir(), "client-ca.pem")
+    with open(ca_file, "wb") as out:
+        out.write(dev_ca)
+    tls = mtls()
+    tls["client_ca"] = ca_file
+    with ft.Backend("e", mode="echo") as be, ft.Ferry(tls_config(be, tls)) as f:
+        port = f.port("tls")
+        for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+            _rewrite_and_reload(f, ca_file, dev_ca)
+            ctx = ft.client_tls_context(cert=ft.CLIENT_CERT, key=ft.CLIENT_KEY)
+            ctx.minimum_version = ctx.maximum_version = version
+            session, _ = _connect_resuming(port, ctx)
+            _rewrite_and_reload(f, ca_file, dev_ca)
+            _, reused = _connect_resuming(port, ctx, session)
+            assert reused, "%s: unchanged client_ca, session not resumed" % version.name
+            _rewrite_and_reload(f, ca_file, dev_ca + other_ca)
+            _, reused = _connect_resuming(port, ctx, session)
+            assert not reused, "%s: resumed across a client_ca change" % version.name
 
 
 def test_one_mib_through_tcp_tls_relay_is_intact():

@@ -200,6 +200,94 @@ static void test_resumed_session_keeps_verified_subject(void **state)
     tls_ticket_keys_free(keys);
 }
 
+/* A client offering `session`; true when the handshake completed, *reused says
+ * whether it resumed, subject as in attempt(). */
+static bool attempt_resuming(struct tls_server *srv, SSL_CTX *cctx, SSL_SESSION *session,
+                             bool *reused, char *subject, size_t len)
+{
+    SSL *client = tt_client(cctx, NULL), *server = tls_server_ssl_new(srv);
+    assert_int_equal(SSL_set_session(client, session), 1);
+    bool ok = tt_handshake(client, server);
+    *reused = ok && SSL_session_reused(server);
+    if (tls_peer_subject(server, subject, len) < 0)
+        snprintf(subject, len, "-");
+    if (ok)
+        tt_client_read_pending(client);
+    tt_close(client);
+    tt_close(server);
+    return ok;
+}
+
+/* Reloads (a new tls_server on the same ticket keys) after client_ca was rewritten
+ * in place: a session verified against the old CA set must not skip verification
+ * against the new one. Unchanged content keeps resuming. */
+static void check_ca_content_binds_resumption(int version)
+{
+    struct err err = { "" };
+    struct tls_ticket_keys *keys = tls_ticket_keys_new(&err);
+    struct tt_listener l;
+    struct cfg_listener_tls *cfg = tt_listener(&l, 1, "a");
+    cfg->client_ca = (char *)"client-ca.crt";
+    cfg->verify_client = VERIFY_CLIENT_REQUIRED;
+    cfg->session_cache = 0;     /* tickets are what outlives a generation */
+    SSL_CTX *alice = client_with("alice", version);
+    char subject[256];
+    bool reused;
+
+    tt_write_pem("client-ca.crt", pki.ca, NULL);
+    struct tls_server *gen1 = tt_server(cfg, keys);
+    SSL *client = tt_client(alice, NULL), *server = tls_server_ssl_new(gen1);
+    assert_true(tt_handshake(client, server));
+    tt_client_read_pending(client);
+    SSL_SESSION *session = SSL_get1_session(client);
+    tt_close(client);
+    tt_close(server);
+
+    struct tls_server *same = tt_server(cfg, keys);
+    assert_true(attempt_resuming(same, alice, session, &reused, subject, sizeof subject));
+    assert_true(reused);
+    assert_string_equal(subject, "CN=alice,O=ferry test");
+
+    /* Another CA added: alice still verifies, but by a full handshake. */
+    tt_write_pem("client-ca.crt", pki.ca, pki.other_ca);
+    struct tls_server *widened = tt_server(cfg, keys);
+    assert_true(attempt_resuming(widened, alice, session, &reused, subject, sizeof subject));
+    assert_false(reused);
+    assert_string_equal(subject, "CN=alice,O=ferry test");
+
+    /* The CA replaced: alice's certificate is no longer trusted at all. */
+    tt_write_pem("client-ca.crt", pki.other_ca, NULL);
+    struct tls_server *replaced = tt_server(cfg, keys);
+    assert_false(attempt_resuming(replaced, alice, session, &reused, subject, sizeof subject));
+    assert_string_equal(subject, "-");
+
+    /* Same CA, weaker mode: a different policy too. */
+    tt_write_pem("client-ca.crt", pki.ca, NULL);
+    cfg->verify_client = VERIFY_CLIENT_OPTIONAL;
+    struct tls_server *optional = tt_server(cfg, keys);
+    assert_true(attempt_resuming(optional, alice, session, &reused, subject, sizeof subject));
+    assert_false(reused);
+
+    SSL_SESSION_free(session);
+    SSL_CTX_free(alice);
+    tls_server_free(gen1);
+    tls_server_free(same);
+    tls_server_free(widened);
+    tls_server_free(replaced);
+    tls_server_free(optional);
+    tls_ticket_keys_free(keys);
+}
+
+static void test_ca_content_change_stops_resumption_tls13(void **state)
+{
+    check_ca_content_binds_resumption(TLS1_3_VERSION);
+}
+
+static void test_ca_content_change_stops_resumption_tls12(void **state)
+{
+    check_ca_content_binds_resumption(TLS1_2_VERSION);
+}
+
 static void test_subject_is_escaped_and_bounded(void **state)
 {
     struct tls_server *srv = mtls_server(VERIFY_CLIENT_REQUIRED, 1);
@@ -245,6 +333,8 @@ int main(void)
         cmocka_unit_test(test_sni_selected_certificate_group_verifies_clients_too),
         cmocka_unit_test(test_client_ca_names_sent_to_clients),
         cmocka_unit_test(test_resumed_session_keeps_verified_subject),
+        cmocka_unit_test(test_ca_content_change_stops_resumption_tls13),
+        cmocka_unit_test(test_ca_content_change_stops_resumption_tls12),
         cmocka_unit_test(test_subject_is_escaped_and_bounded),
         cmocka_unit_test(test_unreadable_client_ca_is_named),
     };
