@@ -79,7 +79,6 @@ void http_upstream_release(struct http_session *s, bool reusable)
 {
     if (s->up)
         drop_connection(s, reusable);
-    s->up_throttled = false;
     release_backend(s);
     if (s->up_state != UP_NONE)
         http_set_up_state(s, UP_NONE);

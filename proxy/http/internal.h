@@ -105,7 +105,9 @@ struct http_session {
     /* flow control */
     bool client_reading, up_reading;    /* EV_READ enabled now */
     bool client_throttled;  /* the upstream's output is full: do not read the client */
-    bool up_throttled;      /* the client's output is full: do not read the upstream */
+    /* The client's output is full: read neither side (in every state: answers ferry
+     * writes itself, to pipelined requests, must not pile up either). */
+    bool client_out_full;
 
     /* timer: fires after timer_ms; with timer_on_activity, counted from activity_ms
      * (a read, a write callback, or output draining since the last look) */

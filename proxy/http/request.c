@@ -162,6 +162,11 @@ bool http_idle_step(struct http_session *s)
         http_start_flush(s);
         return true;
     }
+    /* Its answer would only add to what the client is not reading (pipelined requests
+     * ferry answers itself would queue answers without end); the client's write event
+     * runs the pump again. */
+    if (evbuffer_get_length(s->client_out) >= HTTP_HIGH_WATER)
+        return false;
     if (!refresh_generation(s)) {
         log_debug("http session %p: listener gone after reload, closing", (void *)s);
         http_start_flush(s);

@@ -212,14 +212,14 @@ static void update_flow(struct http_session *s)
     size_t in_max = http_cfg(s)->limits.max_header_bytes + HTTP_INPUT_SLACK;
     if (s->up)
         update_throttle(bufferevent_get_output(s->up), s->up, &s->client_throttled);
-    update_throttle(s->client_out, NULL, &s->up_throttled);
-    bool client_want = !s->client_eof && !s->client_throttled && !s->tls_wants_write &&
-                       evbuffer_get_length(s->client_in) < in_max;
+    update_throttle(s->client_out, NULL, &s->client_out_full);
+    bool client_want = !s->client_eof && !s->client_throttled && !s->client_out_full &&
+                       !s->tls_wants_write && evbuffer_get_length(s->client_in) < in_max;
     http_client_set_reading(s, client_want);
     if (!s->up)
         return;
     bool up_active = s->state == HS_TUNNEL || s->up_state == UP_WAIT_HEAD || s->up_state == UP_BODY;
-    bool up_want = up_active && !s->up_eof && !s->up_throttled &&
+    bool up_want = up_active && !s->up_eof && !s->client_out_full &&
                    evbuffer_get_length(bufferevent_get_input(s->up)) < in_max;
     http_set_reading(s->up, s->up_read_own ? s->up_read : NULL, &s->up_reading, up_want);
 }
