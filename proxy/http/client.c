@@ -100,7 +100,6 @@ bool http_note_read(struct http_session *s, enum sockio_result result, bool *eof
         *eof = *error = true;
         break;
     }
-    s->activity_ms = clock_now_ms();
     return true;
 }
 
@@ -149,6 +148,8 @@ static void on_client_readable(evutil_socket_t fd, short what, void *arg)
     bool eof = false, error = false;
     if (!http_note_read(s, result, &eof, &error))
         return;
+    if (s->timer_rule == HTTP_TIMER_IDLE)
+        s->activity_ms = clock_now_ms();
     if (error && s->tls)
         ERR_clear_error();
     s->client_eof |= eof;

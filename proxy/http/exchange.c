@@ -123,9 +123,9 @@ static void arm_wait_timer(struct http_session *s)
 {
     const struct config *cfg = http_cfg(s);
     if (s->req_body.done)
-        http_arm_timer(s, cfg->timeouts.upstream_response_ms, false);
+        http_arm_timer(s, cfg->timeouts.upstream_response_ms, HTTP_TIMER_FIXED);
     else    /* the client is still sending: it must not stall */
-        http_arm_timer(s, cfg->timeouts.client_idle_ms, true);
+        http_arm_timer(s, cfg->timeouts.client_idle_ms, HTTP_TIMER_IDLE);
 }
 
 static void send_request_head(struct http_session *s)
@@ -371,7 +371,7 @@ static void start_response(struct http_session *s, const struct http1_response *
     s->resp_started = true;
     s->resp_keep_alive = resp->keep_alive;
     http_set_up_state(s, UP_BODY);
-    http_arm_timer(s, http_cfg(s)->timeouts.upstream_response_ms, true);
+    http_arm_response_timer(s);
 }
 
 /* 1xx before the final response (100 Continue): relayed to HTTP/1.1 clients only. */
@@ -491,6 +491,25 @@ bool http_exchange_step(struct http_session *s)
     return progressed;
 }
 
+void http_arm_response_timer(struct http_session *s)
+{
+    const struct config *cfg = http_cfg(s);
+    unsigned ms = s->client_out_full ? cfg->timeouts.client_idle_ms
+                                     : cfg->timeouts.upstream_response_ms;
+    http_arm_timer(s, ms, HTTP_TIMER_OUTPUT);
+}
+
+/* The client took none of its response for client_idle_ms. The backend only waited
+ * for room, so no failure counts against it; the client gets a reset, which also
+ * frees what the kernel holds for it (it would never read that either). */
+static void client_stalled(struct http_session *s)
+{
+    log_info("http listener=%s client=%s: took none of the response for %u ms, closing",
+             listener_name(s), s->base.peer_text, s->timer_ms);
+    http_upstream_release(s, false);
+    http_abort_client(s);
+}
+
 void http_exchange_timeout(struct http_session *s)
 {
     struct backend *b = s->backend;
@@ -512,6 +531,10 @@ void http_exchange_timeout(struct http_session *s)
         http_respond_error(s, 504, true);
         return;
     case UP_BODY:
+        if (s->client_out_full) {
+            client_stalled(s);
+            return;
+        }
         log_warn("http listener=%s backend=%s/%s: response body stalled for %u ms",
                  listener_name(s), b->pool, b->name, s->timer_ms);
         rt_pool_report_failure(s->pool, b);

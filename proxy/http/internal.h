@@ -55,6 +55,15 @@ enum hs_state {
     HS_CLOSED,      /* waiting for the deferred free */
 };
 
+/* What restarts the session's timer (timer_ms counted from activity_ms). */
+enum http_timer_rule {
+    HTTP_TIMER_FIXED,   /* nothing: a deadline */
+    HTTP_TIMER_IDLE,    /* any progress: bytes read from either side, an output draining */
+    HTTP_TIMER_OUTPUT,  /* the response moving: bytes from the backend, an output draining.
+                           Never bytes from the client: it must take what it is given,
+                           and one that never reads must not hold its slot by sending */
+};
+
 enum up_state {
     UP_NONE,        /* no backend connection */
     UP_CONNECTING,  /* TCP connect (and TLS handshake) in progress */
@@ -109,10 +118,10 @@ struct http_session {
      * writes itself, to pipelined requests, must not pile up either). */
     bool client_out_full;
 
-    /* timer: fires after timer_ms; with timer_on_activity, counted from activity_ms
-     * (a read, a write callback, or output draining since the last look) */
+    /* timer: fires timer_ms after activity_ms, which timer_rule says what moves (an
+     * output draining is seen by a write callback or at the timer's last look) */
     unsigned timer_ms;
-    bool timer_on_activity;
+    enum http_timer_rule timer_rule;
     int64_t activity_ms;
     size_t timer_queued;        /* bytes waiting in both outputs at the last look */
 
@@ -167,7 +176,7 @@ void http_client_set_reading(struct http_session *s, bool want);
 /* Writes the client output (end of a pump round); true: wrote or failed (*failed). */
 bool http_client_write(struct http_session *s, bool *failed);
 /* Records what a read of ours (either side) found; false when there was nothing
- * after all (or OpenSSL must write first). */
+ * after all (or OpenSSL must write first). The caller counts it as activity or not. */
 bool http_note_read(struct http_session *s, enum sockio_result result, bool *eof, bool *error);
 
 /* request.c: the client side's steps of the pump (true: progress, run again) */
@@ -188,7 +197,7 @@ void http_record_request(struct http_session *s);
 /* session.c */
 void http_kick(struct http_session *s);
 void http_set_state(struct http_session *s, enum hs_state next);
-void http_arm_timer(struct http_session *s, unsigned ms, bool on_activity);
+void http_arm_timer(struct http_session *s, unsigned ms, enum http_timer_rule rule);
 void http_close(struct http_session *s);
 /* Turns reading of one side on or off: through ferry's own read event `own`, or
  * (own NULL) through the bufferevent. */
@@ -209,6 +218,9 @@ struct http1_limits http_limits(const struct http_session *s, bool for_request);
 void http_exchange_begin(struct http_session *s);
 bool http_exchange_step(struct http_session *s);
 void http_exchange_timeout(struct http_session *s);
+/* Arms the timer of a response body for whichever side holds it up now: a client
+ * whose output is full (client_idle_ms) or else the backend (upstream_response_ms). */
+void http_arm_response_timer(struct http_session *s);
 /* Gives the connection back to the pool (when reusable) or closes it, and the
  * backend's active count back. */
 void http_upstream_release(struct http_session *s, bool reusable);

@@ -74,8 +74,9 @@ void http_record_request(struct http_session *s)
 void http_start_flush(struct http_session *s)
 {
     http_set_state(s, HS_FLUSH);
-    /* A client that never reads its last response must not hold the slot forever. */
-    http_arm_timer(s, http_cfg(s)->timeouts.client_idle_ms, true);
+    /* A client that never reads its last response must not hold the slot forever,
+     * nor by sending: only its reads of ours count. */
+    http_arm_timer(s, http_cfg(s)->timeouts.client_idle_ms, HTTP_TIMER_OUTPUT);
 }
 
 void http_finish_request(struct http_session *s, bool keep_client)
@@ -92,8 +93,9 @@ void http_finish_request(struct http_session *s, bool keep_client)
         return;
     }
     http_set_state(s, HS_IDLE);
-    /* Counted from the last write: the response may still be on its way out. */
-    http_arm_timer(s, http_cfg(s)->timeouts.client_idle_ms, true);
+    /* Counted from the last write: the response may still be on its way out (and
+     * empty lines the client sends start no request, so they do not count). */
+    http_arm_timer(s, http_cfg(s)->timeouts.client_idle_ms, HTTP_TIMER_OUTPUT);
 }
 
 void http_respond_error(struct http_session *s, int status, bool may_keep)
@@ -174,7 +176,7 @@ bool http_idle_step(struct http_session *s)
     }
     reset_request(s);
     http_set_state(s, HS_HEAD);
-    http_arm_timer(s, http_cfg(s)->timeouts.client_header_ms, false);
+    http_arm_timer(s, http_cfg(s)->timeouts.client_header_ms, HTTP_TIMER_FIXED);
     return true;
 }
 
@@ -308,7 +310,7 @@ bool http_flush_step(struct http_session *s)
         return true;
     }
     http_set_state(s, HS_LINGER);
-    http_arm_timer(s, HTTP_LINGER_MS, false);
+    http_arm_timer(s, HTTP_LINGER_MS, HTTP_TIMER_FIXED);
     return true;
 }
 

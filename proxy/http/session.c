@@ -51,17 +51,18 @@ struct http1_limits http_limits(const struct http_session *s, bool for_request)
 /* ---- timer and freeing ------------------------------------------------------------ */
 
 /* Bytes waiting in both outputs: when this moves, a peer is reading, slowly maybe,
- * but without any callback telling us (they come at the watermarks only). */
+ * but without any callback telling us (they come at the watermarks only), or the
+ * pump wrote (which it notes itself, as it happens). */
 static size_t queued_bytes(struct http_session *s)
 {
     size_t n = evbuffer_get_length(s->client_out);
     return s->up ? n + evbuffer_get_length(bufferevent_get_output(s->up)) : n;
 }
 
-void http_arm_timer(struct http_session *s, unsigned ms, bool on_activity)
+void http_arm_timer(struct http_session *s, unsigned ms, enum http_timer_rule rule)
 {
     s->timer_ms = ms;
-    s->timer_on_activity = on_activity;
+    s->timer_rule = rule;
     s->activity_ms = clock_now_ms();
     s->timer_queued = queued_bytes(s);
     struct timeval tv = clock_tv_from_ms(ms);
@@ -103,7 +104,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         session_free(s);
         return;
     }
-    if (s->timer_on_activity) {
+    if (s->timer_rule != HTTP_TIMER_FIXED) {
         size_t queued = queued_bytes(s);
         if (queued != s->timer_queued) {
             s->timer_queued = queued;
@@ -212,7 +213,10 @@ static void update_flow(struct http_session *s)
     size_t in_max = http_cfg(s)->limits.max_header_bytes + HTTP_INPUT_SLACK;
     if (s->up)
         update_throttle(bufferevent_get_output(s->up), s->up, &s->client_throttled);
+    bool was_full = s->client_out_full;
     update_throttle(s->client_out, NULL, &s->client_out_full);
+    if (s->client_out_full != was_full && s->up_state == UP_BODY)
+        http_arm_response_timer(s);     /* the other side holds the response up now */
     bool client_want = !s->client_eof && !s->client_throttled && !s->client_out_full &&
                        !s->tls_wants_write && evbuffer_get_length(s->client_in) < in_max;
     http_client_set_reading(s, client_want);
@@ -286,6 +290,11 @@ static bool flush_outputs(struct http_session *s)
         if (failed)
             s->up_eof = s->up_error = true;
     }
+    if (again && s->timer_rule != HTTP_TIMER_FIXED) {
+        /* Progress now: the timer's next look must not count it again later. */
+        s->activity_ms = clock_now_ms();
+        s->timer_queued = queued_bytes(s);
+    }
     return again;
 }
 
@@ -327,7 +336,7 @@ void http_kick(struct http_session *s)
 /* ---- callbacks: record, then kick -------------------------------------------------- */
 
 /* The upstream bufferevent's callbacks (libevent's reads of a TLS upstream, or its
- * write of what a full socket left over). */
+ * write of what a full socket left over): progress under every timer rule. */
 static void on_readable_or_written(struct bufferevent *bev, void *arg)
 {
     struct http_session *s = arg;
@@ -341,8 +350,10 @@ static void on_upstream_readable(evutil_socket_t fd, short what, void *arg)
     size_t got, max = s->up_read_size;
     enum sockio_result result = bev_read_socket(s->up, max, &got);
     s->up_read_size = sockio_next_read_size(max, got);
-    if (http_note_read(s, result, &s->up_eof, &s->up_error))
-        http_kick(s);
+    if (!http_note_read(s, result, &s->up_eof, &s->up_error))
+        return;
+    s->activity_ms = clock_now_ms();
+    http_kick(s);
 }
 
 void http_own_upstream_reads(struct http_session *s)
@@ -451,6 +462,6 @@ int http_session_start(struct worker *w, struct runtime *rt, struct rt_listener 
     session_attach(&s->base, w, rt, listener, NULL, peer);
     s->state = HS_IDLE;
     s->start_ms = clock_now_ms();
-    http_arm_timer(s, rt->cfg->timeouts.client_idle_ms, false);
+    http_arm_timer(s, rt->cfg->timeouts.client_idle_ms, HTTP_TIMER_FIXED);
     return 0;
 }

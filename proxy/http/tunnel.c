@@ -16,7 +16,7 @@ void http_tunnel_begin(struct http_session *s)
     http_record_request(s);
     s->req_dispatched = false;
     s->client_shut = s->up_shut = false;
-    http_arm_timer(s, http_cfg(s)->timeouts.tcp_idle_ms, true);
+    http_arm_timer(s, http_cfg(s)->timeouts.tcp_idle_ms, HTTP_TIMER_IDLE);
 }
 
 /* A side's output will get nothing more from the other side: pass the EOF on once it

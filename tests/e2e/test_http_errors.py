@@ -174,6 +174,70 @@ def test_idle_keepalive_connection_is_closed_silently():
         assert c.buf == b"" and time.monotonic() - start < 2.0
 
 
+def _config_with_admin(backend, **timeouts):
+    cfg = proxy_config(entries(backend), timeouts=timeouts)
+    cfg["admin"] = {"listen": "127.0.0.1:%d" % ft.free_port()}
+    return cfg
+
+
+def _small_window_client(f):
+    """A socket connected to ferry (and accepted) that takes little at a time, in small
+    segments (which keep the kernel's send buffer on ferry's side small too): most of
+    what it does not read stays in ferry's output."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 536)
+    sock.connect(("127.0.0.1", f.port("web")))
+    ft.poll_until(lambda: f.status()["connections"] == 1, message="connection accepted")
+    return sock
+
+
+def _seconds_until_closed(f, sock, limit=4.0):
+    """Sends a byte every 250 ms, as a client that never reads but keeps its
+    connection busy; returns how long until ferry has closed it (None: not in limit)."""
+    start = time.monotonic()
+    while time.monotonic() - start < limit:
+        try:
+            sock.sendall(b"x")
+        except OSError:
+            pass        # ferry reset the connection (it had unread bytes)
+        if f.status()["connections"] == 0:
+            return time.monotonic() - start
+        time.sleep(0.25)
+    return None
+
+
+def test_client_that_never_reads_its_last_response_is_closed_though_it_keeps_sending():
+    """The last response (Connection: close) has all left the backend: flushing it
+    waits client_idle_ms for the client to take some. Bytes the client sends meanwhile
+    do not count, or one that never reads would hold its slot while it trickles."""
+    b = ft.Backend("alpha").start()
+    f = ft.Ferry(_config_with_admin(b, client_idle_ms=1000)).start()
+    with f, b, _small_window_client(f) as sock:
+        # it fits in ferry's output under the high watermark (so ferry goes on reading
+        # the client) but not in the kernel's buffers (had they taken it all, ferry
+        # would close at once, which fails the check below too)
+        sock.sendall(b"GET /bytes/200000 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        closed_after = _seconds_until_closed(f, sock)
+        assert closed_after is not None, "still open after 4 s of a client that never reads"
+        assert 0.9 < closed_after < 2.0, closed_after
+
+
+def test_client_that_stops_reading_a_response_body_is_closed_and_the_backend_not_blamed():
+    """A response body held up by a client that does not read: after client_idle_ms
+    without it taking any (what it sends does not count) ferry closes the client, and
+    the backend, which only waited for room, gets no failure."""
+    b = ft.Backend("alpha").start()
+    f = ft.Ferry(_config_with_admin(b, client_idle_ms=1000)).start()
+    with f, b, _small_window_client(f) as sock:
+        sock.sendall(b"GET /bytes/%d HTTP/1.1\r\nHost: a\r\n\r\n" % (256 * 1024 * 1024))
+        closed_after = _seconds_until_closed(f, sock)
+        assert closed_after is not None, "still open after 4 s of a client that never reads"
+        assert 0.9 < closed_after < 2.0, closed_after
+        backend = f.status()["pools"]["web"]["backends"][0]
+        assert backend["failures"] == 0 and backend["state"] == "up", backend
+
+
 def test_502_when_backend_refuses_and_503_once_passively_down():
     port_nobody = ft.free_port()
     f = ft.Ferry(proxy_config([{"address": "127.0.0.1:%d" % port_nobody}])).start()
