@@ -72,7 +72,7 @@ static void drop_connection(struct http_session *s, bool reusable)
     s->client_throttled = false;
     s->up_reading = false;
     s->up_connected = s->up_connect_failed = s->up_timed_out = false;
-    s->up_eof = s->up_error = false;
+    s->up_eof = s->up_error = s->up_write_failed = false;
 }
 
 void http_upstream_release(struct http_session *s, bool reusable)
@@ -242,7 +242,7 @@ static void response_complete(struct http_session *s)
     /* Answered before the whole request arrived: neither connection is in a known
      * state any more. */
     bool reusable = s->req_body.done && s->resp_keep_alive && !s->up_eof &&
-                    s->pool->cfg->keepalive_max_idle > 0 &&
+                    !s->up_write_failed && s->pool->cfg->keepalive_max_idle > 0 &&
                     evbuffer_get_length(bufferevent_get_input(s->up)) == 0 &&
                     evbuffer_get_length(bufferevent_get_output(s->up)) == 0;
     http_upstream_release(s, reusable);
@@ -476,7 +476,9 @@ bool http_exchange_step(struct http_session *s)
     if (s->up_state == UP_CONNECTING)
         return connecting_step(s) != STEP_NONE;
     enum step r = STEP_NONE;
-    if (!s->req_body.done && (r = request_body_step(s)) == STEP_CHANGED)
+    /* After a failed write the body has nowhere to go: it waits (bounded) in the
+     * client's input while the backend's answer is read. */
+    if (!s->req_body.done && !s->up_write_failed && (r = request_body_step(s)) == STEP_CHANGED)
         return true;
     bool progressed = r == STEP_PROGRESS;
     if (s->up_state == UP_WAIT_HEAD && response_head_step(s) == STEP_CHANGED)

@@ -110,6 +110,11 @@ struct http_session {
     bool tls_wants_write;       /* OpenSSL can go on (handshake, reading) only once the
                                    socket takes what it has to write */
     bool up_connected, up_connect_failed, up_timed_out, up_eof, up_error;
+    /* A write to the backend failed (it reset or closed the connection, typically
+     * after answering early). Not an end by itself: what it sent before stays
+     * readable (Linux keeps data queued before a RST), so reading goes on and the
+     * answer, or the EOF without one, decides. Nothing more is sent. */
+    bool up_write_failed;
 
     /* flow control */
     bool client_reading, up_reading;    /* EV_READ enabled now */

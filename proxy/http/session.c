@@ -278,17 +278,26 @@ static bool write_through(struct bufferevent *bev, bool *failed)
     return n > 0;
 }
 
+/* A tunnel has no answer to wait for: the write failure ends it. */
+static void note_upstream_write_failed(struct http_session *s)
+{
+    if (s->state == HS_TUNNEL)
+        s->up_eof = s->up_error = true;
+    else
+        s->up_write_failed = true;
+}
+
 static bool flush_outputs(struct http_session *s)
 {
     bool failed = false;
     bool again = http_client_write(s, &failed);
     if (failed)
         s->client_error = true;
-    if (s->up && s->up_state != UP_CONNECTING) {
+    if (s->up && s->up_state != UP_CONNECTING && !s->up_write_failed) {
         failed = false;
         again |= write_through(s->up, &failed);
         if (failed)
-            s->up_eof = s->up_error = true;
+            note_upstream_write_failed(s);
     }
     if (again && s->timer_rule != HTTP_TIMER_FIXED) {
         /* Progress now: the timer's next look must not count it again later. */
@@ -399,6 +408,10 @@ static void on_upstream_event(struct bufferevent *bev, short what, void *arg)
             s->up_connect_failed = true;
             s->up_timed_out = (what & BEV_EVENT_TIMEOUT) != 0;
         }
+    } else if ((what & BEV_EVENT_WRITING) && !upstream_is_tls(bev)) {
+        /* libevent's write of what a full socket left over (ferry reads plain
+         * upstreams itself). A TLS connection is unusable after an error. */
+        note_upstream_write_failed(s);
     } else if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
         s->up_eof = true;
         s->up_error = !(what & BEV_EVENT_EOF) &&

@@ -3,6 +3,7 @@
 attempts, broken and truncated backend responses, dead pooled connections."""
 
 import os
+import signal
 import socket
 import sys
 import threading
@@ -234,6 +235,57 @@ def test_client_that_stops_reading_a_response_body_is_closed_and_the_backend_not
         closed_after = _seconds_until_closed(f, sock)
         assert closed_after is not None, "still open after 4 s of a client that never reads"
         assert 0.9 < closed_after < 2.0, closed_after
+        backend = f.status()["pools"]["web"]["backends"][0]
+        assert backend["failures"] == 0 and backend["state"] == "up", backend
+
+
+def _upload_to_reject(port, body, before_answer=None):
+    """POSTs body to the backend's /reject/413 through ferry, which answers at once
+    and resets the connection; before_answer(pusher) runs once the upload is under way.
+    Returns ferry's answer (status, body)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"POST /reject/413 HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n"
+                     % len(body))
+        pusher = ft.Pusher(sock, len(body), data=body)
+        if before_answer:
+            before_answer(pusher)
+        status, _, got = ft.Client.over(sock, timeout=10).read_response()
+        sock.shutdown(socket.SHUT_RDWR)
+        pusher.join(5)
+        return status, got
+
+
+def test_early_answer_to_an_upload_reaches_the_client_though_the_backend_resets():
+    """A backend answers an upload at once (413, Connection: close) without reading it
+    and closes, so the kernel resets the connection while ferry still sends the body.
+    What the backend sent before stays readable: that answer is the client's (never a
+    502), and the backend, which is healthy, gets no failure."""
+    b = ft.Backend("alpha").start()
+    f = ft.Ferry(_config_with_admin(b)).start()
+    body = b"u" * (8 * 1024 * 1024)
+
+    def answer_while_ferry_sleeps(pusher):
+        # ferry has filled the connection and waits to write more; it wakes to the
+        # answer and the reset together, and its pending write fails first
+        pusher.wait_stalled()
+        os.kill(f.pid, signal.SIGSTOP)
+        try:
+            os.kill(b.pid, signal.SIGCONT)
+            ft.poll_until(lambda: b.stats()["active"] == 1, message="backend answered and reset")
+        finally:
+            os.kill(f.pid, signal.SIGCONT)
+
+    with f, b:
+        os.kill(b.pid, signal.SIGSTOP)      # until ferry has sent what it can
+        try:
+            got = _upload_to_reject(f.port("web"), body, answer_while_ferry_sleeps)
+            assert got == (413, b"Content Too Large\n"), got
+        finally:
+            os.kill(b.pid, signal.SIGCONT)
+        # and as it comes: which of ferry's reads and writes sees the reset first varies
+        for _ in range(5):
+            got = _upload_to_reject(f.port("web"), body)
+            assert got == (413, b"Content Too Large\n"), got
         backend = f.status()["pools"]["web"]["backends"][0]
         assert backend["failures"] == 0 and backend["state"] == "up", backend
 
