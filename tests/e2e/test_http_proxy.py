@@ -319,8 +319,8 @@ def assert_lingers(f, port, request, status):
                   message="closed after the client")
 
 
-def _backend_saw(c, extra_headers, host="example.com:8080"):
-    head = "GET /headers HTTP/1.1\r\nHost: %s\r\n" % host
+def _backend_saw(c, extra_headers, host="example.com:8080", target="/headers"):
+    head = "GET %s HTTP/1.1\r\nHost: %s\r\n" % (target, host)
     for name, value in extra_headers:
         head += "%s: %s\r\n" % (name, value)
     c.send(head.encode() + b"\r\n")
@@ -358,6 +358,24 @@ def test_forwarded_headers_are_set_and_spoofed_ones_replaced():
         line, fields = _backend_saw(c6, [], host="[::1]:%d" % v6_port)
         assert fields["x-forwarded-for"] == ["::1"], fields
         assert fields["x-forwarded-host"] == ["[::1]:%d" % v6_port]
+
+
+def test_absolute_form_target_reaches_the_backend_in_origin_form_with_its_host():
+    """RFC 9112 §3.2.2: the target's authority wins over Host. The backend gets an
+    origin-form target and that one name, the one ferry routed by, as Host and
+    X-Forwarded-Host."""
+    b = ft.Backend("alpha")
+    f, port = start(b)
+    with f, b, ft.Client(port) as c:
+        line, fields = _backend_saw(c, [], host="b.test", target="http://a.test/headers?x=1")
+        assert line == "GET /headers?x=1 HTTP/1.1", line
+        assert fields["host"] == ["a.test"], fields
+        assert fields["x-forwarded-host"] == ["a.test"], fields
+        line, fields = _backend_saw(c, [], host="b.test", target="HTTPS://a.test:8443/headers")
+        assert line == "GET /headers HTTP/1.1" and fields["host"] == ["a.test:8443"], fields
+        # userinfo in the target is refused
+        c.send(b"GET http://u@a.test/headers HTTP/1.1\r\nHost: a.test\r\n\r\n")
+        assert c.read_response()[0] == 400
 
 
 def test_hop_by_hop_headers_are_stripped_both_ways():
