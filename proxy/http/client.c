@@ -102,7 +102,6 @@ static bool note_read(struct http_session *s, enum sockio_result result, bool *e
         *eof = *error = true;
         break;
     }
-    s->activity_ms = clock_now_ms();
     return true;
 }
 
@@ -151,6 +150,8 @@ static void on_client_readable(evutil_socket_t fd, short what, void *arg)
     bool eof = false, error = false;
     if (!note_read(s, result, &eof, &error))
         return;
+    if (s->timer_rule == HTTP_TIMER_IDLE)
+        s->activity_ms = clock_now_ms();
     if (error && s->tls)
         ERR_clear_error();
     s->client_eof |= eof;

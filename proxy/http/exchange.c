@@ -75,7 +75,7 @@ static void drop_connection(struct http_exchange *ex, bool reusable)
     ex->body_throttled = false;
     ex->up_reading = false;
     ex->up_connected = ex->up_connect_failed = ex->up_timed_out = false;
-    ex->up_eof = ex->up_error = false;
+    ex->up_eof = ex->up_error = ex->up_write_failed = false;
 }
 
 void http_exchange_release(struct http_exchange *ex, bool reusable)
@@ -110,9 +110,9 @@ static void arm_wait_timer(struct http_exchange *ex)
 {
     const struct config *cfg = cfg_of(ex);
     if (ex->req_done)
-        ex->ops->set_timer(ex, cfg->timeouts.upstream_response_ms, false);
+        ex->ops->set_timer(ex, cfg->timeouts.upstream_response_ms, HTTP_TIMER_FIXED);
     else    /* the client is still sending: it must not stall */
-        ex->ops->set_timer(ex, cfg->timeouts.client_idle_ms, true);
+        ex->ops->set_timer(ex, cfg->timeouts.client_idle_ms, HTTP_TIMER_IDLE);
 }
 
 static void send_request_head(struct http_exchange *ex)
@@ -229,9 +229,15 @@ void http_exchange_start(struct http_exchange *ex, struct runtime *rt, struct rt
         http_exchange_respond(ex, req->method == HTTP1_METHOD_CONNECT ? 501 : 404, true);
         return;
     }
+    if (req->write_head && req->write_head(req, ex->fwd_head) < 0) {
+        log_error("http listener=%s: out of memory building a request head", l->cfg->name);
+        evbuffer_drain(ex->fwd_head, evbuffer_get_length(ex->fwd_head));
+        http_exchange_respond(ex, 500, false);
+        return;
+    }
     ex->pool = l->routes[route].pool;
     ex->up_start_ms = clock_now_ms();
-    ex->ops->set_timer(ex, 0, false);
+    ex->ops->set_timer(ex, 0, HTTP_TIMER_FIXED);
     start_attempt(ex);
 }
 
@@ -284,7 +290,7 @@ static void response_complete(struct http_exchange *ex)
     /* Answered before the whole request arrived: neither connection is in a known
      * state any more. */
     bool reusable = ex->req_done && ex->resp_keep_alive && !ex->up_eof &&
-                    ex->pool->cfg->keepalive_max_idle > 0 &&
+                    !ex->up_write_failed && ex->pool->cfg->keepalive_max_idle > 0 &&
                     evbuffer_get_length(bufferevent_get_input(ex->up)) == 0 &&
                     evbuffer_get_length(bufferevent_get_output(ex->up)) == 0;
     http_exchange_release(ex, reusable);
@@ -366,7 +372,7 @@ static void start_response(struct http_exchange *ex, const struct http1_response
     ex->resp_started = true;
     ex->resp_keep_alive = resp->keep_alive;
     set_up_state(ex, UP_BODY);
-    ex->ops->set_timer(ex, cfg_of(ex)->timeouts.upstream_response_ms, true);
+    ex->ops->set_timer(ex, cfg_of(ex)->timeouts.upstream_response_ms, HTTP_TIMER_OUTPUT);
 }
 
 /* 1xx before the final response (100 Continue): the front end relays it or not. */
@@ -470,7 +476,10 @@ bool http_exchange_step(struct http_exchange *ex)
     if (ex->up_state == UP_CONNECTING)
         return connecting_step(ex) != STEP_NONE;
     enum step r = STEP_NONE;
-    if (!ex->req_done && !ex->body_throttled && (r = request_body_step(ex)) == STEP_CHANGED)
+    /* After a failed write the body has nowhere to go: it waits (bounded) with the
+     * front end while the backend's answer is read. */
+    if (!ex->req_done && !ex->body_throttled && !ex->up_write_failed &&
+        (r = request_body_step(ex)) == STEP_CHANGED)
         return true;
     bool progressed = r == STEP_PROGRESS;
     if (ex->up_state == UP_WAIT_HEAD && response_head_step(ex) == STEP_CHANGED)

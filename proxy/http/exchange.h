@@ -40,6 +40,15 @@ enum { HTTP_HIGH_WATER = 256 * 1024, HTTP_LOW_WATER = HTTP_HIGH_WATER / 2 };
  * requests, the start of a body). */
 enum { HTTP_INPUT_SLACK = 16 * 1024 };
 
+/* What restarts a timer (ms counted from the last such activity). */
+enum http_timer_rule {
+    HTTP_TIMER_FIXED,   /* nothing: a deadline */
+    HTTP_TIMER_IDLE,    /* any progress: bytes read from either side, an output draining */
+    HTTP_TIMER_OUTPUT,  /* the response moving: bytes from the backend, an output draining.
+                           Never bytes from the client: it must take what it is given,
+                           and one that never reads must not hold its slot by sending */
+};
+
 enum up_state {
     UP_NONE,        /* no backend connection */
     UP_CONNECTING,  /* TCP connect (and TLS handshake) in progress */
@@ -80,10 +89,11 @@ struct http_exchange_ops {
     /* An upstream callback recorded something: run the pump (now or when the current
      * round ends). Last thing the callback does: the pump may end the exchange. */
     void (*kick)(struct http_exchange *ex);
-    /* The exchange's one timer: fire after ms (0: off), or with on_activity after ms
-     * without progress in either direction. When it fires, the front end calls
-     * http_exchange_timeout(). */
-    void (*set_timer)(struct http_exchange *ex, unsigned ms, bool on_activity);
+    /* The exchange's one timer: fire after ms (0: off) without the activity `rule`
+     * counts. HTTP_TIMER_OUTPUT is the response body's: the front end may give a
+     * client that holds the response up its own deadline instead. When it fires, the
+     * front end calls http_exchange_timeout(). */
+    void (*set_timer)(struct http_exchange *ex, unsigned ms, enum http_timer_rule rule);
     /* Moves request body bytes that are there, framed as the head in fwd_head said
      * (ex->req_body_kind), to out; *moved = bytes added. Sets ex->req_done once the
      * whole body (chunked: its end) is in out. 0, or an HTTP1_ERR_* naming what was
@@ -127,7 +137,11 @@ struct http_exchange_request {
     const char *target;         /* as the client sent it (for the log) */
     size_t target_len;
     struct http_route_key route;
-    enum http1_body_kind body;  /* how fwd_head frames the body for the backend */
+    /* Writes the head for the backend into out, once the request found a route (NULL:
+     * the front end wrote it into fwd_head already). 0, or -1 when out of memory. */
+    int (*write_head)(const struct http_exchange_request *req, struct evbuffer *out);
+    void *front;                /* borrowed: what write_head needs */
+    enum http1_body_kind body;  /* how the head frames the body for the backend */
     bool body_done;             /* no body bytes will follow (none, or length 0) */
     bool is_upgrade;            /* asks for 101 (the front end supports ops->tunnel) */
     enum listen_http_version version;
@@ -169,6 +183,11 @@ struct http_exchange {
     size_t up_scan_len;
     bool up_any_byte;               /* the backend answered something */
     bool up_connected, up_connect_failed, up_timed_out, up_eof, up_error;
+    /* A write to the backend failed (it reset or closed the connection, typically
+     * after answering early). Not an end by itself: what it sent before stays
+     * readable (Linux keeps data queued before a RST), so reading goes on and the
+     * answer, or the EOF without one, decides. Nothing more is sent. */
+    bool up_write_failed;
     bool up_reading;                /* EV_READ enabled now */
     bool body_throttled;            /* the upstream output is full: pull no body */
 

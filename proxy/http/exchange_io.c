@@ -72,6 +72,10 @@ static void on_upstream_event(struct bufferevent *bev, short what, void *arg)
             ex->up_connect_failed = true;
             ex->up_timed_out = (what & BEV_EVENT_TIMEOUT) != 0;
         }
+    } else if ((what & BEV_EVENT_WRITING) && !upstream_is_tls(bev)) {
+        /* libevent's write of what a full socket left over (ferry reads plain
+         * upstreams itself). A TLS connection is unusable after an error. */
+        ex->up_write_failed = true;
     } else if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
         ex->up_eof = true;
         ex->up_error = !(what & BEV_EVENT_EOF) &&
@@ -180,12 +184,12 @@ static bool write_through(struct bufferevent *bev, bool *failed)
 
 bool http_exchange_flush(struct http_exchange *ex)
 {
-    if (!ex->up || ex->up_state == UP_CONNECTING)
+    if (!ex->up || ex->up_state == UP_CONNECTING || ex->up_write_failed)
         return false;
     bool failed = false;
     bool again = write_through(ex->up, &failed);
     if (failed)
-        ex->up_eof = ex->up_error = true;
+        ex->up_write_failed = true;
     return again;
 }
 

@@ -43,6 +43,8 @@ static bool keep_request_field(const struct http1_request *req, const struct htt
     if (h->flags & HTTP1_HF_HOP_BY_HOP)
         return false;
     switch (h->id) {
+    case HTTP1_H_HOST:      /* replaced by the target's authority */
+        return req->target_form != HTTP1_TARGET_ABSOLUTE;
     case HTTP1_H_X_FORWARDED_FOR:
     case HTTP1_H_X_FORWARDED_PROTO:
     case HTTP1_H_X_FORWARDED_HOST:
@@ -114,10 +116,23 @@ static bool next_h1_forwarded_for(void *ctx, const char **value, size_t *value_l
     return false;
 }
 
+/* The target goes in origin-form: an absolute-form one without its scheme and
+ * authority (which become Host), with "/" before an empty path or a bare query, or
+ * as "*" for OPTIONS without either (RFC 9112 §3.2.4). */
+static int add_target(struct evbuffer *out, const struct http1_request *req)
+{
+    if (req->target_form == HTTP1_TARGET_ABSOLUTE && req->path_len == 0 &&
+        req->method_id == HTTP1_METHOD_OPTIONS)
+        return evbuffer_add(out, "*", 1);
+    if (http1_path_needs_slash(req) && evbuffer_add(out, "/", 1) < 0)
+        return -1;
+    return evbuffer_add(out, req->path, req->path_len);
+}
+
 static int add_request_line(struct evbuffer *out, const struct http1_request *req)
 {
     if (evbuffer_add(out, req->method, req->method_len) < 0 || evbuffer_add(out, " ", 1) < 0 ||
-        evbuffer_add(out, req->target, req->target_len) < 0)
+        add_target(out, req) < 0)
         return -1;
     return add_str(out, " HTTP/1.1\r\n");
 }
@@ -126,8 +141,15 @@ static int add_request_tail(struct evbuffer *out, const struct http1_request *re
                             const struct http_request_rewrite *rw)
 {
     int rc = 0;
-    if (!req->has_host && rw->default_host)
+    if (req->target_form == HTTP1_TARGET_ABSOLUTE) {
+        rc = add_str(out, "Host: ");
+        if (rc == 0)
+            rc = evbuffer_add(out, req->host, req->host_len);
+        if (rc == 0)
+            rc = evbuffer_add(out, "\r\n", 2);
+    } else if (!req->has_host && rw->default_host) {
         rc = evbuffer_add_printf(out, "Host: %s\r\n", rw->default_host) < 0 ? -1 : 0;
+    }
     struct h1_forwarded_for cursor = { req, 0 };
     const struct http_forwarded_for prior = { next_h1_forwarded_for, &cursor };
     if (rc == 0)
@@ -212,6 +234,7 @@ const char *http_reason(int status)
     case 413: return "Content Too Large";
     case 414: return "URI Too Long";
     case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
     case 501: return "Not Implemented";
     case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";

@@ -21,13 +21,23 @@ static void kick(struct http_exchange *ex)
     http_kick(s);
 }
 
-static void set_timer(struct http_exchange *ex, unsigned ms, bool on_activity)
+void http_arm_response_timer(struct http_session *s)
+{
+    const struct config *cfg = http_cfg(s);
+    unsigned ms = s->client_out_full ? cfg->timeouts.client_idle_ms
+                                     : cfg->timeouts.upstream_response_ms;
+    http_arm_timer(s, ms, HTTP_TIMER_OUTPUT);
+}
+
+static void set_timer(struct http_exchange *ex, unsigned ms, enum http_timer_rule rule)
 {
     struct http_session *s = session_of(ex);
     if (ms == 0)
         evtimer_del(s->timer);
+    else if (rule == HTTP_TIMER_OUTPUT)
+        http_arm_response_timer(s);
     else
-        http_arm_timer(s, ms, on_activity);
+        http_arm_timer(s, ms, rule);
 }
 
 /* The body relays as the client framed it (a chunked body verbatim): fwd_head kept
@@ -116,7 +126,7 @@ static long tunnel(struct http_exchange *ex, const struct http1_response *resp,
     return n;
 }
 
-static bool response_room(struct http_exchange *ex) { return !session_of(ex)->up_throttled; }
+static bool response_room(struct http_exchange *ex) { return !session_of(ex)->client_out_full; }
 
 /* The pump writes client_out at the end of the round anyway. */
 static void response_progress(struct http_exchange *ex) { (void)ex; }
@@ -139,8 +149,11 @@ static void finish(struct http_exchange *ex, bool complete)
     struct http_session *s = session_of(ex);
     if (complete)
         http_finish_request(s, s->keep_client && ex->req_done);
-    else if (s->close_delimited)
-        http_abort_client(s);   /* only a reset shows that the body was cut */
+    else if (s->close_delimited || s->client_out_full)
+        /* Only a reset shows that the body was cut; and a client that takes none of
+         * its response would not read the rest anyway (a reset frees what the kernel
+         * holds for it). */
+        http_abort_client(s);
     else
         http_finish_request(s, false);  /* the framing shows the cut after our close */
 }

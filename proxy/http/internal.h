@@ -80,12 +80,14 @@ struct http_session {
 
     /* flow control */
     bool client_reading;        /* EV_READ enabled now */
-    bool up_throttled;          /* the client's output is full: do not read the upstream */
+    /* The client's output is full: read neither side (in every state: answers ferry
+     * writes itself, to pipelined requests, must not pile up either). */
+    bool client_out_full;
 
-    /* timer: fires after timer_ms; with timer_on_activity, counted from activity_ms
-     * (a read, a write callback, or output draining since the last look) */
+    /* timer: fires timer_ms after activity_ms, which timer_rule says what moves (an
+     * output draining is seen by a write callback or at the timer's last look) */
     unsigned timer_ms;
-    bool timer_on_activity;
+    enum http_timer_rule timer_rule;
     int64_t activity_ms;
     size_t timer_queued;        /* bytes waiting in both outputs at the last look */
 
@@ -140,11 +142,14 @@ void http_finish_request(struct http_session *s, bool keep_client);
 
 /* h1_exchange.c: the HTTP/1.x front end's side of struct http_exchange_ops. */
 extern const struct http_exchange_ops http_h1_exchange_ops;
+/* Arms the timer of a response body for whichever side holds it up now: a client
+ * whose output is full (client_idle_ms) or else the backend (upstream_response_ms). */
+void http_arm_response_timer(struct http_session *s);
 
 /* session.c */
 void http_kick(struct http_session *s);
 void http_set_state(struct http_session *s, enum hs_state next);
-void http_arm_timer(struct http_session *s, unsigned ms, bool on_activity);
+void http_arm_timer(struct http_session *s, unsigned ms, enum http_timer_rule rule);
 void http_close(struct http_session *s);
 /* Closes at once with a reset (and on TLS without close_notify): for a response whose
  * end the client could otherwise mistake for a complete close-delimited body. */

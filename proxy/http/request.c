@@ -23,8 +23,9 @@ enum { CERT_SUBJECT_MAX = 1024 };
 void http_start_flush(struct http_session *s)
 {
     http_set_state(s, HS_FLUSH);
-    /* A client that never reads its last response must not hold the slot forever. */
-    http_arm_timer(s, http_cfg(s)->timeouts.client_idle_ms, true);
+    /* A client that never reads its last response must not hold the slot forever,
+     * nor by sending: only its reads of ours count. */
+    http_arm_timer(s, http_cfg(s)->timeouts.client_idle_ms, HTTP_TIMER_OUTPUT);
 }
 
 void http_finish_request(struct http_session *s, bool keep_client)
@@ -35,8 +36,9 @@ void http_finish_request(struct http_session *s, bool keep_client)
         return;
     }
     http_set_state(s, HS_IDLE);
-    /* Counted from the last write: the response may still be on its way out. */
-    http_arm_timer(s, http_cfg(s)->timeouts.client_idle_ms, true);
+    /* Counted from the last write: the response may still be on its way out (and
+     * empty lines the client sends start no request, so they do not count). */
+    http_arm_timer(s, http_cfg(s)->timeouts.client_idle_ms, HTTP_TIMER_OUTPUT);
 }
 
 void http_reject(struct http_session *s, int status)
@@ -107,6 +109,11 @@ bool http_idle_step(struct http_session *s)
         http_start_flush(s);
         return true;
     }
+    /* Its answer would only add to what the client is not reading (pipelined requests
+     * ferry answers itself would queue answers without end); the client's write event
+     * runs the pump again. */
+    if (evbuffer_get_length(s->client_out) >= HTTP_HIGH_WATER)
+        return false;
     if (!http_refresh_generation(s)) {
         log_debug("http session %p: listener gone after reload, closing", (void *)s);
         http_start_flush(s);
@@ -114,13 +121,24 @@ bool http_idle_step(struct http_session *s)
     }
     reset_request(s);
     http_set_state(s, HS_HEAD);
-    http_arm_timer(s, http_cfg(s)->timeouts.client_header_ms, false);
+    http_arm_timer(s, http_cfg(s)->timeouts.client_header_ms, HTTP_TIMER_FIXED);
     return true;
 }
 
-static int build_forward_head(struct http_session *s, const struct http1_request *req,
-                              const char *head, size_t head_len)
+/* What write_forward_head needs: the request as parsed, in the client's input. */
+struct parsed_head {
+    struct http_session *s;
+    const struct http1_request *req;
+    const char *head;
+    size_t head_len;
+};
+
+/* The head for the backend (http_exchange_request.write_head): written only for a
+ * request that found a route. */
+static int write_forward_head(const struct http_exchange_request *x, struct evbuffer *out)
 {
+    const struct parsed_head *p = x->front;
+    struct http_session *s = p->s;
     char subject[CERT_SUBJECT_MAX];
     /* The connection's own transport: a reload may have changed the listener's. */
     SSL *ssl = s->tls;
@@ -131,8 +149,7 @@ static int build_forward_head(struct http_session *s, const struct http1_request
     };
     if (ssl && tls_peer_subject(ssl, subject, sizeof subject) >= 0)
         rw.cert_subject = subject;
-    evbuffer_drain(s->ex.fwd_head, evbuffer_get_length(s->ex.fwd_head));
-    return http_forward_request_head(s->ex.fwd_head, req, head, head_len, &rw);
+    return http_forward_request_head(out, p->req, p->head, p->head_len, &rw);
 }
 
 /* "Upgrade: h2c" asks to switch this connection to HTTP/2 (RFC 7540 §3.2), which RFC
@@ -169,13 +186,10 @@ static void dispatch(struct http_session *s, const struct http1_request *parsed,
         .is_upgrade = req->is_upgrade,
         .version = req->minor_version == 1 ? LISTEN_HTTP_1_1 : LISTEN_HTTP_1_0,
     };
+    struct parsed_head parsed_head = { s, req, head, head_len };
+    x.write_head = write_forward_head;
+    x.front = &parsed_head;
     http_route_key_of(req, &x.route);
-    if (build_forward_head(s, req, head, head_len) < 0) {
-        log_error("http listener=%s: out of memory building a request head",
-                  s->base.listener->cfg->name);
-        http_close(s);
-        return;
-    }
     http_set_state(s, HS_EXCHANGE);
     http_exchange_start(&s->ex, s->base.runtime, s->base.listener, &x, s->start_ms);
     evbuffer_drain(s->client_in, head_len);
@@ -281,7 +295,7 @@ bool http_flush_step(struct http_session *s)
         return true;
     }
     http_set_state(s, HS_LINGER);
-    http_arm_timer(s, HTTP_LINGER_MS, false);
+    http_arm_timer(s, HTTP_LINGER_MS, HTTP_TIMER_FIXED);
     return true;
 }
 

@@ -49,30 +49,14 @@ bool http_route_host_matches(const char *pattern, const char *host, size_t host_
     return n == plen && equal_nocase(host, pattern, n);
 }
 
-/* "scheme://authority/path?q": authority up to the first '/', '?' or end. */
-static void split_absolute(const char *t, size_t len, struct http_route_key *key)
-{
-    const char *sep = memchr(t, ':', len);
-    const char *auth = sep + 3;     /* the parser checked "://" */
-    const char *end = t + len;
-    const char *p = auth;
-    while (p < end && *p != '/' && *p != '?')
-        p++;
-    const char *at = memchr(auth, '@', (size_t)(p - auth));
-    key->host = at ? at + 1 : auth;
-    key->host_len = (size_t)(p - key->host);
-    key->path = p < end && *p == '/' ? p : "/";
-    key->path_len = p < end && *p == '/' ? (size_t)(end - p) : 1;
-}
-
 void http_route_key_of(const struct http1_request *req, struct http_route_key *key)
 {
     key->host = req->host;
     key->host_len = req->host_len;
-    key->path = req->target;
-    key->path_len = req->target_len;
-    if (req->target_form == HTTP1_TARGET_ABSOLUTE)
-        split_absolute(req->target, req->target_len, key);
+    /* "http://a.test?q" is "/?q" to the backend; the query does not route. */
+    bool needs_slash = http1_path_needs_slash(req);
+    key->path = needs_slash ? "/" : req->path;
+    key->path_len = needs_slash ? 1 : req->path_len;
 }
 
 static bool route_matches(const struct cfg_route *r, const struct http_route_key *key)

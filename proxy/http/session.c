@@ -38,10 +38,10 @@ static size_t queued_bytes(struct http_session *s)
     return evbuffer_get_length(s->client_out) + http_exchange_queued(&s->ex);
 }
 
-void http_arm_timer(struct http_session *s, unsigned ms, bool on_activity)
+void http_arm_timer(struct http_session *s, unsigned ms, enum http_timer_rule rule)
 {
     s->timer_ms = ms;
-    s->timer_on_activity = on_activity;
+    s->timer_rule = rule;
     s->activity_ms = clock_now_ms();
     s->timer_queued = queued_bytes(s);
     struct timeval tv = clock_tv_from_ms(ms);
@@ -73,7 +73,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         session_free(s);
         return;
     }
-    if (s->timer_on_activity) {
+    if (s->timer_rule != HTTP_TIMER_FIXED) {
         size_t queued = queued_bytes(s);
         if (queued != s->timer_queued) {
             s->timer_queued = queued;
@@ -163,10 +163,13 @@ static void update_flow(struct http_session *s)
         return;
     }
     size_t in_max = http_cfg(s)->limits.max_header_bytes + HTTP_INPUT_SLACK;
-    update_throttle(s->client_out, &s->up_throttled);
+    bool was_full = s->client_out_full;
+    update_throttle(s->client_out, &s->client_out_full);
+    if (s->client_out_full != was_full && s->state == HS_EXCHANGE && s->ex.up_state == UP_BODY)
+        http_arm_response_timer(s);     /* the other side holds the response up now */
     http_exchange_update_flow(&s->ex, s->state == HS_TUNNEL);
-    bool client_want = !s->client_eof && !s->ex.body_throttled && !s->tls_wants_write &&
-                       evbuffer_get_length(s->client_in) < in_max;
+    bool client_want = !s->client_eof && !s->ex.body_throttled && !s->client_out_full &&
+                       !s->tls_wants_write && evbuffer_get_length(s->client_in) < in_max;
     http_client_set_reading(s, client_want);
 }
 
@@ -191,7 +194,13 @@ static bool flush_outputs(struct http_session *s)
     bool again = http_client_write(s, &failed);
     if (failed)
         s->client_error = true;
-    return (s->h2 ? h2_flush_upstreams(s) : http_exchange_flush(&s->ex)) || again;
+    again |= s->h2 ? h2_flush_upstreams(s) : http_exchange_flush(&s->ex);
+    if (again && s->timer_rule != HTTP_TIMER_FIXED) {
+        /* Progress now: the timer's next look must not count it again later. */
+        s->activity_ms = clock_now_ms();
+        s->timer_queued = queued_bytes(s);
+    }
+    return again;
 }
 
 static void pump(struct http_session *s)
@@ -283,6 +292,6 @@ int http_session_start(struct worker *w, struct runtime *rt, struct rt_listener 
     s->state = HS_IDLE;
     s->is_fresh = true;
     s->start_ms = clock_now_ms();
-    http_arm_timer(s, rt->cfg->timeouts.client_idle_ms, false);
+    http_arm_timer(s, rt->cfg->timeouts.client_idle_ms, HTTP_TIMER_FIXED);
     return 0;
 }

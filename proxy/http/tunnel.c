@@ -15,7 +15,7 @@ void http_tunnel_begin(struct http_session *s)
 {
     http_set_state(s, HS_TUNNEL);
     s->client_shut = s->up_shut = false;
-    http_arm_timer(s, http_cfg(s)->timeouts.tcp_idle_ms, true);
+    http_arm_timer(s, http_cfg(s)->timeouts.tcp_idle_ms, HTTP_TIMER_IDLE);
 }
 
 /* A side's output will get nothing more from the other side: pass the EOF on once it
@@ -35,7 +35,7 @@ static void propagate_eof(struct http_session *s, struct evbuffer *out, int fd, 
 
 bool http_tunnel_step(struct http_session *s)
 {
-    if (s->ex.up_error) {
+    if (s->ex.up_error || s->ex.up_write_failed) {     /* no answer to wait for here */
         http_close(s);
         return true;
     }

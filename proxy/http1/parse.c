@@ -109,11 +109,38 @@ static bool is_authority_form(const char *t, size_t len)
     return has_colon && t[0] != ':';
 }
 
+/* An absolute-form target (RFC 9112 §3.2.2) names the host itself, which replaces
+ * Host: "http" or "https" (any case; other schemes mean nothing to an HTTP origin),
+ * "://", a non-empty authority up to the first '/', '?' or the end, then the path and
+ * query. Userinfo ("user@") is an error (RFC 9110 §4.2.4): '@' is no host byte. */
+static int split_absolute(struct http1_request *req)
+{
+    const char *t = req->target, *end = t + req->target_len;
+    const char *colon = memchr(t, ':', req->target_len);    /* "://": is_absolute_form */
+    size_t scheme_len = (size_t)(colon - t);
+    if (!http1_token_eq(t, scheme_len, "http") && !http1_token_eq(t, scheme_len, "https"))
+        return HTTP1_ERR_BAD_TARGET;
+    const char *authority = colon + 3, *p = authority;
+    for (; p < end && *p != '/' && *p != '?'; p++) {
+        if (!http1_is((unsigned char)*p, HTTP1_C_HOST))
+            return HTTP1_ERR_BAD_TARGET;
+    }
+    if (p == authority)
+        return HTTP1_ERR_BAD_TARGET;
+    req->host = authority;
+    req->host_len = (size_t)(p - authority);
+    req->path = p;
+    req->path_len = (size_t)(end - p);
+    return 0;
+}
+
 /* RFC 9112 §3.2: the form must fit the method. */
 static int classify_target(struct http1_request *req)
 {
     const char *t = req->target;
     size_t len = req->target_len;
+    req->path = t;
+    req->path_len = len;
     if (req->method_id == HTTP1_METHOD_CONNECT) {
         req->target_form = HTTP1_TARGET_AUTHORITY;
         return is_authority_form(t, len) ? 0 : HTTP1_ERR_BAD_TARGET;
@@ -128,7 +155,7 @@ static int classify_target(struct http1_request *req)
     }
     if (is_absolute_form(t, len)) {
         req->target_form = HTTP1_TARGET_ABSOLUTE;
-        return 0;
+        return split_absolute(req);
     }
     return HTTP1_ERR_BAD_TARGET;
 }
@@ -287,7 +314,7 @@ static void apply_request_fields(struct http1_request *req, const struct http1_f
 {
     bool is_11 = req->minor_version == 1;
     req->has_host = f->has_host;
-    if (f->host) {
+    if (f->host && req->target_form != HTTP1_TARGET_ABSOLUTE) {
         req->host = f->host->value;
         req->host_len = f->host->value_len;
     }

@@ -95,7 +95,7 @@ enum http1_method {
 
 enum http1_target_form {
     HTTP1_TARGET_ORIGIN,    /* "/path?query" */
-    HTTP1_TARGET_ABSOLUTE,  /* "http://host/path" */
+    HTTP1_TARGET_ABSOLUTE,  /* "http://host/path" (or https): host and path split out */
     HTTP1_TARGET_AUTHORITY, /* "host:port", CONNECT only */
     HTTP1_TARGET_ASTERISK,  /* "*", OPTIONS only */
 };
@@ -138,12 +138,19 @@ struct http1_request {
     const char *target; /* borrowed */
     size_t target_len;
     enum http1_target_form target_form;
+    /* borrowed; the target in origin-form: the target itself, or for an absolute-form
+     * target what follows its authority ("/x?q", "?q" or "", which need a "/" in
+     * front: http1_path_needs_slash) */
+    const char *path;
+    size_t path_len;
     int minor_version;  /* 0 or 1 */
     /* Set by the caller before parsing: storage for lim->max_headers entries. */
     struct http1_header *headers; /* borrowed */
     size_t num_headers;
-    bool has_host;
-    const char *host;   /* borrowed; the Host value, NULL when absent */
+    bool has_host;      /* a Host field was sent (HTTP/1.1 requires one, always) */
+    /* borrowed; the request's host: an absolute-form target's authority, which
+     * replaces Host (RFC 9112 §3.2.2), else the Host value; NULL when neither */
+    const char *host;
     size_t host_len;
     enum http1_body_kind body;
     bool has_content_length;
@@ -154,6 +161,14 @@ struct http1_request {
     size_t upgrade_len;
     bool expect_continue; /* 1.1 with "Expect: 100-continue" */
 };
+
+/* True when req->path is an absolute-form target's empty path or bare query: its
+ * origin-form is "/" followed by it. */
+static inline bool http1_path_needs_slash(const struct http1_request *req)
+{
+    return req->target_form == HTTP1_TARGET_ABSOLUTE &&
+           (req->path_len == 0 || req->path[0] != '/');
+}
 
 struct http1_response {
     int minor_version;  /* 0 or 1 */

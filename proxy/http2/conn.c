@@ -404,7 +404,7 @@ static void watch_connection(struct h2_conn *c)
     struct http_session *s = c->session;
     bool wanted = c->n_streams == 0 || evbuffer_get_length(s->client_out) > 0;
     if (wanted && !c->timer_armed)
-        http_arm_timer(s, h2_cfg(c)->timeouts.client_idle_ms, true);
+        http_arm_timer(s, h2_cfg(c)->timeouts.client_idle_ms, HTTP_TIMER_IDLE);
     else if (!wanted && c->timer_armed)
         evtimer_del(s->timer);
     c->timer_armed = wanted;

@@ -332,13 +332,15 @@ static void kick(struct http_exchange *ex)
     h2_conn_kick(st->conn);
 }
 
-static void set_timer(struct http_exchange *ex, unsigned ms, bool on_activity)
+/* A stream's activity is any of its progress (its DATA received or sent, its
+ * backend's callbacks): the client's window already bounds what it can send. */
+static void set_timer(struct http_exchange *ex, unsigned ms, enum http_timer_rule rule)
 {
     struct h2_stream *st = stream_of(ex);
     if (ms == 0)
         evtimer_del(st->timer);
     else
-        arm_timer(st, ms, on_activity);
+        arm_timer(st, ms, rule != HTTP_TIMER_FIXED);
 }
 
 /* The payload as fwd_head framed it (chunks when its length was not known), and the

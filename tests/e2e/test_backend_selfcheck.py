@@ -198,6 +198,23 @@ def test_status_route():
         assert status == 400, status
 
 
+def test_reject_route_answers_before_the_body_then_resets():
+    with ft.Backend("a") as b, socket.create_connection(("127.0.0.1", b.port), timeout=5) as sock:
+        sock.sendall(b"POST /reject/413 HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n"
+                     + b"u" * 100000)
+        c = ft.Client.over(sock)
+        status, headers, body = c.read_response()
+        assert (status, body) == (413, b"Content Too Large\n"), (status, body)
+        assert headers["connection"] == "close", headers
+        # closed outright with the body unread: a reset, not a FIN after lingering
+        try:
+            for _ in range(100):
+                sock.sendall(b"u" * 65536)
+            raise AssertionError("the backend took 6 MB more of a body it rejected")
+        except (ConnectionResetError, BrokenPipeError):
+            pass
+
+
 def test_sleep_answers_after_delay_and_hang_never():
     with ft.Backend("a") as b:
         with ft.Client(b.port) as c:

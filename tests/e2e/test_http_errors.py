@@ -3,6 +3,7 @@
 attempts, broken and truncated backend responses, dead pooled connections."""
 
 import os
+import signal
 import socket
 import sys
 import threading
@@ -172,6 +173,121 @@ def test_idle_keepalive_connection_is_closed_silently():
         start = time.monotonic()
         assert c.is_closed_by_peer(5)
         assert c.buf == b"" and time.monotonic() - start < 2.0
+
+
+def _config_with_admin(backend, **timeouts):
+    cfg = proxy_config(entries(backend), timeouts=timeouts)
+    cfg["admin"] = {"listen": "127.0.0.1:%d" % ft.free_port()}
+    return cfg
+
+
+def _small_window_client(f):
+    """A socket connected to ferry (and accepted) that takes little at a time, in small
+    segments (which keep the kernel's send buffer on ferry's side small too): most of
+    what it does not read stays in ferry's output."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 536)
+    sock.connect(("127.0.0.1", f.port("web")))
+    ft.poll_until(lambda: f.status()["connections"] == 1, message="connection accepted")
+    return sock
+
+
+def _seconds_until_closed(f, sock, limit=4.0):
+    """Sends a byte every 250 ms, as a client that never reads but keeps its
+    connection busy; returns how long until ferry has closed it (None: not in limit)."""
+    start = time.monotonic()
+    while time.monotonic() - start < limit:
+        try:
+            sock.sendall(b"x")
+        except OSError:
+            pass        # ferry reset the connection (it had unread bytes)
+        if f.status()["connections"] == 0:
+            return time.monotonic() - start
+        time.sleep(0.25)
+    return None
+
+
+def test_client_that_never_reads_its_last_response_is_closed_though_it_keeps_sending():
+    """The last response (Connection: close) has all left the backend: flushing it
+    waits client_idle_ms for the client to take some. Bytes the client sends meanwhile
+    do not count, or one that never reads would hold its slot while it trickles."""
+    b = ft.Backend("alpha").start()
+    f = ft.Ferry(_config_with_admin(b, client_idle_ms=1000)).start()
+    with f, b, _small_window_client(f) as sock:
+        # it fits in ferry's output under the high watermark (so ferry goes on reading
+        # the client) but not in the kernel's buffers (had they taken it all, ferry
+        # would close at once, which fails the check below too)
+        sock.sendall(b"GET /bytes/200000 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        closed_after = _seconds_until_closed(f, sock)
+        assert closed_after is not None, "still open after 4 s of a client that never reads"
+        assert 0.9 < closed_after < 2.0, closed_after
+
+
+def test_client_that_stops_reading_a_response_body_is_closed_and_the_backend_not_blamed():
+    """A response body held up by a client that does not read: after client_idle_ms
+    without it taking any (what it sends does not count) ferry closes the client, and
+    the backend, which only waited for room, gets no failure."""
+    b = ft.Backend("alpha").start()
+    f = ft.Ferry(_config_with_admin(b, client_idle_ms=1000)).start()
+    with f, b, _small_window_client(f) as sock:
+        sock.sendall(b"GET /bytes/%d HTTP/1.1\r\nHost: a\r\n\r\n" % (256 * 1024 * 1024))
+        closed_after = _seconds_until_closed(f, sock)
+        assert closed_after is not None, "still open after 4 s of a client that never reads"
+        assert 0.9 < closed_after < 2.0, closed_after
+        backend = f.status()["pools"]["web"]["backends"][0]
+        assert backend["failures"] == 0 and backend["state"] == "up", backend
+
+
+def _upload_to_reject(port, body, before_answer=None):
+    """POSTs body to the backend's /reject/413 through ferry, which answers at once
+    and resets the connection; before_answer(pusher) runs once the upload is under way.
+    Returns ferry's answer (status, body)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"POST /reject/413 HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n"
+                     % len(body))
+        pusher = ft.Pusher(sock, len(body), data=body)
+        if before_answer:
+            before_answer(pusher)
+        status, _, got = ft.Client.over(sock, timeout=10).read_response()
+        sock.shutdown(socket.SHUT_RDWR)
+        pusher.join(5)
+        return status, got
+
+
+def test_early_answer_to_an_upload_reaches_the_client_though_the_backend_resets():
+    """A backend answers an upload at once (413, Connection: close) without reading it
+    and closes, so the kernel resets the connection while ferry still sends the body.
+    What the backend sent before stays readable: that answer is the client's (never a
+    502), and the backend, which is healthy, gets no failure."""
+    b = ft.Backend("alpha").start()
+    f = ft.Ferry(_config_with_admin(b)).start()
+    body = b"u" * (8 * 1024 * 1024)
+
+    def answer_while_ferry_sleeps(pusher):
+        # ferry has filled the connection and waits to write more; it wakes to the
+        # answer and the reset together, and its pending write fails first
+        pusher.wait_stalled()
+        os.kill(f.pid, signal.SIGSTOP)
+        try:
+            os.kill(b.pid, signal.SIGCONT)
+            ft.poll_until(lambda: b.stats()["active"] == 1, message="backend answered and reset")
+        finally:
+            os.kill(f.pid, signal.SIGCONT)
+
+    with f, b:
+        os.kill(b.pid, signal.SIGSTOP)      # until ferry has sent what it can
+        try:
+            got = _upload_to_reject(f.port("web"), body, answer_while_ferry_sleeps)
+            assert got == (413, b"Content Too Large\n"), got
+        finally:
+            os.kill(b.pid, signal.SIGCONT)
+        # and as it comes: which of ferry's reads and writes sees the reset first varies
+        for _ in range(5):
+            got = _upload_to_reject(f.port("web"), body)
+            assert got == (413, b"Content Too Large\n"), got
+        backend = f.status()["pools"]["web"]["backends"][0]
+        assert backend["failures"] == 0 and backend["state"] == "up", backend
 
 
 def test_502_when_backend_refuses_and_503_once_passively_down():

@@ -197,6 +197,61 @@ def test_upload_to_a_backend_that_does_not_read_is_not_buffered():
         listener.close()
 
 
+def _read_repeats(sock, unit, have, total, timeout):
+    """Reads from sock until `have` (bytes already read) plus what comes makes `total`
+    bytes, and asserts that all of it is `unit` over and over."""
+    block = unit * (262144 // len(unit) + 2)
+    assert have == block[:len(have)], "answer out of order: %r" % have[:300]
+    got = len(have)
+    deadline = time.monotonic() + timeout
+    while got < total:
+        sock.settimeout(max(deadline - time.monotonic(), 0.01))
+        chunk = sock.recv(min(262144, total - got))
+        assert chunk, "closed after %d of %d bytes" % (got, total)
+        at = got % len(unit)
+        assert chunk == block[at:at + len(chunk)], "answer out of order at byte %d" % got
+        got += len(chunk)
+
+
+def test_pipelined_requests_ferry_answers_itself_stop_being_read_while_unread():
+    """Back-pressure without a backend: requests ferry answers itself (404 for an
+    unrouted host, 501 for CONNECT), pipelined by a client that does not read, make
+    ferry stop reading that client at the high watermark instead of queueing answers
+    without limit; once the client reads, every answer comes, in order."""
+    b = ft.Backend("alpha").start()
+    cfg = proxy_config(b)
+    del cfg["listeners"]["web"]["pool"]
+    cfg["listeners"]["web"]["routes"] = [{"match": {"host": "a.test"}, "pool": "web"}]
+    f = ft.Ferry(cfg).start()
+    pair = (b"GET / HTTP/1.1\r\nHost: b.test\r\n\r\n"
+            b"CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\n\r\n")
+    count = 40 * MIB // len(pair)
+    with f, b, socket.socket() as sock:
+        before = ft.rss_kib(f.pid)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+        sock.connect(("127.0.0.1", f.port("web")))
+        pusher = ft.Pusher(sock, count * len(pair), data=pair * count)
+        sent = pusher.wait_stalled(timeout=30)
+        grown = ft.rss_kib(f.pid) - before
+        # kernel buffers on the way plus ferry's watermarks (and ASan's quarantine of
+        # what ferry freed), not the 40 MiB nor the answers to them
+        assert sent < 16 * MIB, "ferry read %d bytes of requests whose answers wait" % sent
+        assert grown < 32 * 1024, "ferry grew %d KiB" % grown
+        # reading lets ferry go on: the answers to all the pairs, in order
+        c = ft.Client.over(sock, timeout=30)
+        assert [c.read_response()[0] for _ in range(2)] == [404, 501]
+        unit = (b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 14\r\n"
+                b"\r\n404 Not Found\n"
+                b"HTTP/1.1 501 Not Implemented\r\nContent-Type: text/plain\r\n"
+                b"Content-Length: 20\r\n\r\n501 Not Implemented\n")
+        _read_repeats(sock, unit, bytes(c.buf), (count - 1) * len(unit), timeout=120)
+        c.buf.clear()
+        pusher.join(10)
+        assert pusher.sent == count * len(pair)
+        assert c.request("GET", "/", host="a.test")[:3:2] == (200, b"alpha\n")
+
+
 def test_http10_client_gets_dechunked_close_delimited_response():
     b = ft.Backend("alpha")
     f, port = start(b)
@@ -264,8 +319,8 @@ def assert_lingers(f, port, request, status):
                   message="closed after the client")
 
 
-def _backend_saw(c, extra_headers, host="example.com:8080"):
-    head = "GET /headers HTTP/1.1\r\nHost: %s\r\n" % host
+def _backend_saw(c, extra_headers, host="example.com:8080", target="/headers"):
+    head = "GET %s HTTP/1.1\r\nHost: %s\r\n" % (target, host)
     for name, value in extra_headers:
         head += "%s: %s\r\n" % (name, value)
     c.send(head.encode() + b"\r\n")
@@ -303,6 +358,24 @@ def test_forwarded_headers_are_set_and_spoofed_ones_replaced():
         line, fields = _backend_saw(c6, [], host="[::1]:%d" % v6_port)
         assert fields["x-forwarded-for"] == ["::1"], fields
         assert fields["x-forwarded-host"] == ["[::1]:%d" % v6_port]
+
+
+def test_absolute_form_target_reaches_the_backend_in_origin_form_with_its_host():
+    """RFC 9112 §3.2.2: the target's authority wins over Host. The backend gets an
+    origin-form target and that one name, the one ferry routed by, as Host and
+    X-Forwarded-Host."""
+    b = ft.Backend("alpha")
+    f, port = start(b)
+    with f, b, ft.Client(port) as c:
+        line, fields = _backend_saw(c, [], host="b.test", target="http://a.test/headers?x=1")
+        assert line == "GET /headers?x=1 HTTP/1.1", line
+        assert fields["host"] == ["a.test"], fields
+        assert fields["x-forwarded-host"] == ["a.test"], fields
+        line, fields = _backend_saw(c, [], host="b.test", target="HTTPS://a.test:8443/headers")
+        assert line == "GET /headers HTTP/1.1" and fields["host"] == ["a.test:8443"], fields
+        # userinfo in the target is refused
+        c.send(b"GET http://u@a.test/headers HTTP/1.1\r\nHost: a.test\r\n\r\n")
+        assert c.read_response()[0] == 400
 
 
 def test_hop_by_hop_headers_are_stripped_both_ways():

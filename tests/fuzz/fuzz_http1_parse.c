@@ -80,6 +80,9 @@ static void check_request(const struct http1_request *r, const char *buf, int rc
     check_headers(r->headers, r->num_headers, buf, rc, lim);
     CHECK(r->minor_version == 0 || r->has_host);
     CHECK(!r->has_host || in_head(r->host, r->host_len, buf, rc));
+    CHECK(r->path_len == 0 || in_head(r->path, r->path_len, buf, rc));
+    CHECK(r->target_form != HTTP1_TARGET_ABSOLUTE ||
+          (r->host_len > 0 && in_head(r->host, r->host_len, buf, rc)));
     CHECK(r->body != HTTP1_BODY_UNTIL_CLOSE);
     CHECK(r->body != HTTP1_BODY_CHUNKED || (!r->has_content_length && r->minor_version == 1));
     CHECK(r->body != HTTP1_BODY_LENGTH || r->has_content_length);

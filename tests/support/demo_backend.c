@@ -13,7 +13,8 @@
  *
  * Closing: the server never close()s a socket that may still receive data, which would
  * turn the response in flight into a RST. It flushes, shuts its write side down, then
- * discards input until the peer's EOF or LINGER_MS ("lingering close").
+ * discards input until the peer's EOF or LINGER_MS ("lingering close"). The one
+ * exception is /reject/NNN, whose point is that reset.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -78,12 +79,13 @@ enum conn_state {
     C_TUNNEL,   /* echo mode, or after 101: every byte back */
     C_FLUSH,    /* writing what is queued, then lingering close */
     C_LINGER,   /* write side shut; discarding input until EOF or timer */
+    C_RESET,    /* /reject: close(2) once the answer is written, the body unread */
 };
 
 enum route {
     R_ROOT, R_HEALTHZ, R_ECHO, R_SHA256, R_BYTES, R_CHUNKED, R_CLOSE_DELIMITED,
     R_STATUS, R_SLEEP, R_HANG, R_CLOSE_MID, R_GARBAGE, R_HEADERS, R_WS, R_STATS,
-    R_TRAILERS, R_HOP_BY_HOP,
+    R_TRAILERS, R_HOP_BY_HOP, R_REJECT,
 };
 
 enum framing { BODY_NONE, BODY_LENGTH, BODY_CHUNKED };
@@ -91,7 +93,8 @@ enum chunk_state { CHUNK_SIZE, CHUNK_DATA, CHUNK_DATA_END, CHUNK_TRAILER };
 
 struct request {
     enum route route;
-    uint64_t arg;               /* N of /bytes/N, MS of /sleep/MS, NNN of /status/NNN */
+    uint64_t arg;               /* N of /bytes/N, MS of /sleep/MS, NNN of /status/NNN
+                                   and /reject/NNN */
     bool is_head, is_http10, keep_alive, expect_continue, wants_upgrade;
     bool has_length;
     uint64_t content_length;
@@ -226,6 +229,8 @@ static void settle(struct conn *c)
         start_linger(c);
     }
     if (c->state == C_LINGER && c->peer_eof)
+        conn_free(c);
+    else if (c->state == C_RESET && queued == 0)
         conn_free(c);
 }
 
@@ -420,6 +425,21 @@ static void respond_trailers(struct conn *c)
                         r->body_len);
 }
 
+/* /reject/NNN: answers as soon as the head is in, never reads the body, and closes
+ * without a lingering close, as a server refusing an upload may: the body still
+ * arriving (or unread) makes the kernel reset the connection, perhaps before the
+ * client read the answer. */
+static void respond_reject(struct conn *c)
+{
+    char text[64];
+    int status = (int)c->req.arg;
+    snprintf(text, sizeof text, "%s\n", reason(status));
+    c->req.keep_alive = false;
+    send_text(c, status, text);
+    request_reset(&c->req);
+    c->state = C_RESET;
+}
+
 static void respond_healthz(struct conn *c)
 {
     c->app->healthz++;
@@ -508,6 +528,10 @@ static void respond(struct conn *c)
         if (!r->is_head)
             evbuffer_add(conn_out(c), "hop-by-hop\n", 11);
         break;
+    case R_REJECT:
+        bufferevent_disable(c->bev, EV_READ);   /* the body stays in the kernel */
+        respond_reject(c);
+        return;
     }
     finish_response(c);
 }
@@ -567,6 +591,7 @@ static const struct {
     { "/garbage", R_GARBAGE, false },          { "/headers", R_HEADERS, false },
     { "/ws", R_WS, false },                    { "/__stats", R_STATS, false },
     { "/trailers", R_TRAILERS, false },        { "/hop-by-hop", R_HOP_BY_HOP, false },
+    { "/reject/", R_REJECT, true },
 };
 
 /* 0, or the status to reject with. */
@@ -597,7 +622,7 @@ static int route_target(struct request *r, const char *target, size_t len)
         if (!parse_decimal(target + plen, path_len - plen, &r->arg))
             return 400;
         r->route = routes[i].route;
-        if (r->route == R_STATUS && (r->arg < 200 || r->arg > 599))
+        if ((r->route == R_STATUS || r->route == R_REJECT) && (r->arg < 200 || r->arg > 599))
             return 400;
         if (r->route == R_SLEEP && r->arg > 3600 * 1000)
             return 400;
@@ -715,6 +740,8 @@ static int parse_head(struct request *r, const char *head, size_t len)
     else if (r->has_length && r->content_length > 0)
         r->framing = BODY_LENGTH;
     r->remaining = r->content_length;
+    if (r->route == R_REJECT)
+        r->framing = BODY_NONE;     /* answered at once: the body is never read */
     return 0;
 }
 
@@ -1102,7 +1129,10 @@ static void usage(void)
             "  /trailers: chunked response, the body is the request's trailer lines, the\n"
             "    trailers are X-Trailer: done and X-Body-Bytes: <request body bytes>\n"
             "  /hop-by-hop: a response carrying Connection (naming X-Hop), X-Hop,\n"
-            "    Keep-Alive, Proxy-Connection and Upgrade fields\n");
+            "    Keep-Alive, Proxy-Connection and Upgrade fields\n"
+            "  /reject/NNN: answers NNN with Connection: close as soon as the head is in,\n"
+            "    never reads the body, then closes the socket outright (no lingering\n"
+            "    close): the unread body makes the kernel send a reset\n");
 }
 
 struct options {

@@ -54,6 +54,7 @@ static void test_valid_requests_at_every_split(void **state)
         "GET / HTTP/1.0\r\n\r\n",
         "HEAD /a HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
         "GET http://a.example/x?y HTTP/1.1\r\nHost: a.example\r\n\r\n",
+        "GET HTTPS://a.example?q HTTP/1.0\r\n\r\n",
         "CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n",
         "OPTIONS * HTTP/1.1\r\nHost: a\r\nX-Empty:\r\n\r\n",
         "POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
@@ -99,13 +100,34 @@ static void test_parses_known_methods(void **state)
     }
 }
 
-static void test_parses_absolute_form_target(void **state)
+static void assert_absolute(const char *msg, const char *host, const char *path)
 {
     struct parsed_req p;
-    assert_true(t_parse_req(&p, "GET http://example.com/a HTTP/1.1\r\nHost: example.com\r\n\r\n") > 0);
+    assert_true(t_parse_req(&p, msg) > 0);
     assert_int_equal(p.req.target_form, HTTP1_TARGET_ABSOLUTE);
-    assert_span(p.req.target, p.req.target_len, "http://example.com/a");
+    assert_span(p.req.host, p.req.host_len, host);
+    assert_int_equal(p.req.path_len, strlen(path));
+    assert_memory_equal(p.req.path, path, p.req.path_len);
+    assert_int_equal(http1_path_needs_slash(&p.req), path[0] != '/');
     t_free_req(&p);
+}
+
+/* The target's authority is the request's host, not Host (RFC 9112 §3.2.2). */
+static void test_absolute_form_target_gives_host_and_path(void **state)
+{
+    assert_absolute("GET http://example.com/a?b HTTP/1.1\r\nHost: other\r\n\r\n",
+                    "example.com", "/a?b");
+    assert_absolute("GET HTTPS://[::1]:8443 HTTP/1.1\r\nHost: other\r\n\r\n", "[::1]:8443", "");
+    assert_absolute("GET http://a.example?q HTTP/1.0\r\n\r\n", "a.example", "?q");
+}
+
+static void test_absolute_form_rejects_userinfo_other_schemes_and_no_host(void **state)
+{
+    assert_req_error("GET http://u@a.example/ HTTP/1.1\r\nHost: a\r\n\r\n", HTTP1_ERR_BAD_TARGET);
+    assert_req_error("GET http://u:p@a.example/ HTTP/1.1\r\nHost: a\r\n\r\n", HTTP1_ERR_BAD_TARGET);
+    assert_req_error("GET ftp://a.example/ HTTP/1.1\r\nHost: a\r\n\r\n", HTTP1_ERR_BAD_TARGET);
+    assert_req_error("GET http:///x HTTP/1.1\r\nHost: a\r\n\r\n", HTTP1_ERR_BAD_TARGET);
+    assert_req_error("GET http://?q HTTP/1.1\r\nHost: a\r\n\r\n", HTTP1_ERR_BAD_TARGET);
 }
 
 static void test_parses_asterisk_form_for_options(void **state)
@@ -536,7 +558,8 @@ int main(void)
         cmocka_unit_test(test_valid_requests_at_every_split),
         cmocka_unit_test(test_parses_http10_without_host),
         cmocka_unit_test(test_parses_known_methods),
-        cmocka_unit_test(test_parses_absolute_form_target),
+        cmocka_unit_test(test_absolute_form_target_gives_host_and_path),
+        cmocka_unit_test(test_absolute_form_rejects_userinfo_other_schemes_and_no_host),
         cmocka_unit_test(test_parses_asterisk_form_for_options),
         cmocka_unit_test(test_parses_authority_form_for_connect),
         cmocka_unit_test(test_skips_leading_empty_lines),

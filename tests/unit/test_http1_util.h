@@ -144,10 +144,13 @@ static inline void t_assert_same_req(const struct parsed_req *a, const struct pa
     assert_int_equal(t_off(x->target, a->buf), t_off(y->target, b->buf));
     assert_int_equal(x->target_len, y->target_len);
     assert_int_equal(x->target_form, y->target_form);
+    assert_int_equal(t_off(x->path, a->buf), t_off(y->path, b->buf));
+    assert_int_equal(x->path_len, y->path_len);
     assert_int_equal(x->minor_version, y->minor_version);
     assert_int_equal(x->num_headers, y->num_headers);
     t_assert_same_headers(a->headers, a->buf, b->headers, b->buf, x->num_headers);
     assert_int_equal(t_off(x->host, a->buf), t_off(y->host, b->buf));
+    assert_int_equal(x->host_len, y->host_len);
     assert_int_equal(x->body, y->body);
     assert_int_equal(x->content_length, y->content_length);
     assert_int_equal(x->keep_alive, y->keep_alive);

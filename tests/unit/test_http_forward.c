@@ -94,6 +94,30 @@ static void test_http10_request_goes_as_11_with_host_and_without_expect(void **s
                    "X-Forwarded-Proto: http\r\nX-Forwarded-Host: h\r\nContent-Length: 1\r\n\r\n");
 }
 
+/* RFC 9112 §3.2.2: the target's authority wins over Host and replaces it, so the
+ * backend sees one name, the one ferry routed by, and an origin-form target. */
+static void test_absolute_form_goes_in_origin_form_with_the_targets_host(void **state)
+{
+    assert_request("GET http://a.test/x?y HTTP/1.1\r\nHost: b.test\r\nAccept: */*\r\n\r\n",
+                   &plain,
+                   "GET /x?y HTTP/1.1\r\nAccept: */*\r\nHost: a.test\r\n"
+                   "X-Forwarded-For: 192.0.2.1\r\nX-Forwarded-Proto: http\r\n"
+                   "X-Forwarded-Host: a.test\r\n\r\n");
+    assert_request("GET https://a.test:8443?q HTTP/1.1\r\nHost: b.test\r\n\r\n", &plain,
+                   "GET /?q HTTP/1.1\r\nHost: a.test:8443\r\n"
+                   "X-Forwarded-For: 192.0.2.1\r\nX-Forwarded-Proto: http\r\n"
+                   "X-Forwarded-Host: a.test:8443\r\n\r\n");
+    assert_request("OPTIONS http://a.test HTTP/1.1\r\nHost: a.test\r\n\r\n", &plain,
+                   "OPTIONS * HTTP/1.1\r\nHost: a.test\r\n"
+                   "X-Forwarded-For: 192.0.2.1\r\nX-Forwarded-Proto: http\r\n"
+                   "X-Forwarded-Host: a.test\r\n\r\n");
+    /* HTTP/1.0 needs no Host: the target's, not the listener's */
+    assert_request("GET http://a.test HTTP/1.0\r\n\r\n", &plain,
+                   "GET / HTTP/1.1\r\nHost: a.test\r\n"
+                   "X-Forwarded-For: 192.0.2.1\r\nX-Forwarded-Proto: http\r\n"
+                   "X-Forwarded-Host: a.test\r\n\r\n");
+}
+
 static void test_tls_request_carries_proto_and_verified_subject(void **state)
 {
     struct http_request_rewrite rw = plain;
@@ -242,6 +266,7 @@ int main(void)
         cmocka_unit_test(test_request_framing_is_rewritten_from_the_parse),
         cmocka_unit_test(test_upgrade_is_kept_when_upgrading),
         cmocka_unit_test(test_http10_request_goes_as_11_with_host_and_without_expect),
+        cmocka_unit_test(test_absolute_form_goes_in_origin_form_with_the_targets_host),
         cmocka_unit_test(test_tls_request_carries_proto_and_verified_subject),
         cmocka_unit_test(test_forwarded_for_named_by_connection_is_not_passed_on),
         cmocka_unit_test(test_proxy_fields_append_client_to_prior_values_skipping_empty),
