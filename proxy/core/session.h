@@ -12,6 +12,8 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "config/config.h"
+
 struct bufferevent;
 struct runtime;
 struct rt_listener;
@@ -36,6 +38,17 @@ struct session {
     char peer_text[INET6_ADDRSTRLEN];   /* the client's bare address, as
                                            X-Forwarded-For wants it */
 };
+
+/* Starts the session of one accepted, non-blocking socket on a listener of
+ * generation rt. The socket is the session's in every case (closed on failure); on
+ * success (0) the session also holds the reference on rt and the connection slot the
+ * worker took for it; on -1 the worker gives those back. */
+typedef int session_start_fn(struct worker *w, struct runtime *rt, struct rt_listener *listener,
+                             int fd, const struct sockaddr *peer);
+
+/* The start function of a listener mode (proxy/protocols.c): core starts sessions
+ * through it and knows no protocol. NULL for a mode nothing serves. */
+session_start_fn *session_protocol(enum listener_mode mode);
 
 /* Links s into its worker and takes the connection slot accounting over. */
 void session_attach(struct session *s, struct worker *w, struct runtime *rt,

@@ -12,20 +12,14 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
-#include <openssl/ssl.h>
 
 #include "core/clock.h"
 #include "core/daemon.h"
 #include "core/listen.h"
 #include "core/log.h"
 #include "core/session.h"
-#include "http/proxy.h"
 #include "runtime/runtime.h"
-#include "tcp/relay.h"
-#include "tls/tls.h"
 #include "upstream/pool.h"
 
 /* Accepting more than this per wakeup would starve the sessions already open. */
@@ -118,45 +112,17 @@ static void tune_client_socket(int fd)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
 }
 
-/* The tcp relay's client: a socket bufferevent, or libevent's bufferevent_openssl on
- * a TLS listener. (HTTP sessions take the bare socket: see core/sockio.h.) */
-static struct bufferevent *client_bufferevent_new(struct worker *w, struct rt_listener *rl, int fd)
-{
-    if (!rl->tls)
-        return bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
-    SSL *ssl = tls_server_ssl_new(rl->tls);
-    if (!ssl)
-        return NULL;
-    struct bufferevent *bev = bufferevent_openssl_socket_new(
-        w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-    if (!bev) {
-        SSL_free(ssl);
-        return NULL;
-    }
-    /* A client that closes without close_notify has simply gone (see ARCHITECTURE.md). */
-    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-    return bev;
-}
-
-/* The session for one accepted socket: 0, or -1 with the socket closed. */
+/* The session for one accepted socket, by the listener's mode: 0, or -1 with the
+ * socket closed. */
 static int open_session(struct worker *w, struct rt_listener *rl, int fd,
                         const struct sockaddr *peer)
 {
-    if (rl->cfg->mode == MODE_HTTP) {
-        if (http_session_start(w, w->runtime, rl, fd, peer) == 0)
-            return 0;
+    session_start_fn *start = session_protocol(rl->cfg->mode);
+    if (!start) {
         close(fd);
         return -1;
     }
-    struct bufferevent *bev = client_bufferevent_new(w, rl, fd);
-    if (!bev) {
-        close(fd);
-        return -1;
-    }
-    if (tcp_session_start(w, w->runtime, rl, bev, peer) == 0)
-        return 0;
-    bufferevent_free(bev);      /* the session constructor took nothing: closes fd */
-    return -1;
+    return start(w, w->runtime, rl, fd, peer);
 }
 
 static void start_session(struct worker *w, struct listen_socket *ls, int fd,

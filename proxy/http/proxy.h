@@ -10,8 +10,7 @@ struct rt_listener;
 struct runtime;
 struct worker;
 
-/* fd: the accepted client socket (non-blocking). Like tcp_session_start(): 0 = the
- * session owns fd, rt and the connection slot; -1 = nothing taken (fd still open). */
+/* A session_start_fn (core/session.h) for http listeners. */
 int http_session_start(struct worker *w, struct runtime *rt, struct rt_listener *listener,
                        int fd, const struct sockaddr *peer);
 

@@ -3,6 +3,7 @@
  * backend side in the exchange (exchange.h). See internal.h for the control-flow
  * rules. */
 #include <stdlib.h>
+#include <unistd.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
@@ -279,11 +280,15 @@ int http_session_start(struct worker *w, struct runtime *rt, struct rt_listener 
                        int fd, const struct sockaddr *peer)
 {
     struct http_session *s = calloc(1, sizeof *s);
-    if (!s)
+    if (!s) {
+        close(fd);
         return -1;
+    }
     s->client_fd = -1;      /* not ours until the connection is open */
     if (session_io_new(s, w, listener, fd) < 0) {
         session_io_free(s);
+        if (s->client_fd < 0)
+            close(fd);
         free(s);
         return -1;
     }

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -366,15 +367,41 @@ static bool routes_by_sni(const struct rt_listener *l)
     return false;
 }
 
-int tcp_session_start(struct worker *w, struct runtime *rt, struct rt_listener *listener,
-                      struct bufferevent *client, const struct sockaddr *peer)
+/* The client: a socket bufferevent, or libevent's bufferevent_openssl on a TLS
+ * listener (HTTP sessions do their own I/O: see core/sockio.h). Owns fd; NULL with fd
+ * closed on failure. */
+static struct bufferevent *client_bufferevent_new(struct event_base *base,
+                                                  struct rt_listener *listener, int fd)
 {
-    struct relay *r = calloc(1, sizeof *r);
-    if (!r)
-        return -1;
-    r->idle_timer = evtimer_new(worker_base(w), on_idle_timer, r);
-    if (!r->idle_timer) {
+    SSL *ssl = listener->tls ? tls_server_ssl_new(listener->tls) : NULL;
+    struct bufferevent *bev = NULL;
+    if (!listener->tls)
+        bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+    else if (ssl)
+        bev = bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                             BEV_OPT_CLOSE_ON_FREE);
+    if (!bev) {
+        SSL_free(ssl);
+        close(fd);
+        return NULL;
+    }
+    /* A client that closes without close_notify has simply gone (see ARCHITECTURE.md). */
+    if (ssl)
+        bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    return bev;
+}
+
+int tcp_session_start(struct worker *w, struct runtime *rt, struct rt_listener *listener,
+                      int fd, const struct sockaddr *peer)
+{
+    struct bufferevent *client = client_bufferevent_new(worker_base(w), listener, fd);
+    struct relay *r = client ? calloc(1, sizeof *r) : NULL;
+    if (r)
+        r->idle_timer = evtimer_new(worker_base(w), on_idle_timer, r);
+    if (!r || !r->idle_timer) {
         free(r);
+        if (client)
+            bufferevent_free(client);   /* closes fd */
         return -1;
     }
     r->base.ops = &relay_ops;

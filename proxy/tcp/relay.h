@@ -7,14 +7,12 @@
 
 #include <sys/socket.h>
 
-struct bufferevent;
 struct rt_listener;
 struct runtime;
 struct worker;
 
-/* Takes over client (owned), rt (a reference) and the connection slot on success
- * (0). On -1 it has taken nothing and the caller undoes. */
+/* A session_start_fn (core/session.h) for tcp listeners. */
 int tcp_session_start(struct worker *w, struct runtime *rt, struct rt_listener *listener,
-                      struct bufferevent *client, const struct sockaddr *peer);
+                      int fd, const struct sockaddr *peer);
 
 #endif
