@@ -11,9 +11,9 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <jansson.h>
-#include <openssl/crypto.h>
 
 #include "admin/render.h"
+#include "admin/request.h"
 #include "core/clock.h"
 #include "core/daemon.h"
 #include "core/listen.h"
@@ -21,12 +21,9 @@
 #include "http1/parse.h"
 #include "runtime/runtime.h"
 
-/* The admin API takes small requests only; anything bigger is refused. Its
- * descriptors come out of the same RLIMIT_NOFILE as the traffic's, so it holds at
+/* Requests are small (admin/request.h). The API's descriptors come out of the same RLIMIT_NOFILE as the traffic's, so it holds at
  * most ADMIN_MAX_CONNS connections, each for at most ADMIN_TIMEOUT_MS from accept. */
 enum {
-    ADMIN_MAX_HEAD = 8192,
-    ADMIN_MAX_HEADERS = 32,
     ADMIN_TIMEOUT_MS = 5000,
     ADMIN_MAX_CONNS = 16,
     ADMIN_BACKLOG = 64,
@@ -129,29 +126,6 @@ static void respond_json(struct admin_conn *c, int status, char *body /* owned *
     free(body);
 }
 
-static bool has_bearer_token(const struct http1_request *req, const char *token)
-{
-    size_t tlen = strlen(token);
-    for (size_t i = 0; i < req->num_headers; i++) {
-        const struct http1_header *h = &req->headers[i];
-        if (http1_token_eq(h->name, h->name_len, "authorization") &&
-            h->value_len == 7 + tlen && strncasecmp(h->value, "Bearer ", 7) == 0 &&
-            CRYPTO_memcmp(h->value + 7, token, tlen) == 0)
-            return true;
-    }
-    return false;
-}
-
-static bool is_authorized(const struct admin_conn *c, const struct http1_request *req)
-{
-    struct runtime *rt = daemon_runtime(c->admin->daemon);
-    const char *token = rt->cfg->admin.token;
-    /* A connection accepted before a reload turned the API off gets nothing more. */
-    bool ok = rt->cfg->admin.enabled && (token == NULL || has_bearer_token(req, token));
-    runtime_unref(rt);
-    return ok;
-}
-
 static char *reload_body(struct daemon *d)
 {
     struct config_errors errs = { 0 };
@@ -172,39 +146,34 @@ static char *reload_body(struct daemon *d)
     return text;
 }
 
-static bool path_is(const struct http1_request *req, const char *path)
-{
-    size_t n = strlen(path);
-    return req->target_len >= n && memcmp(req->target, path, n) == 0 &&
-           (req->target_len == n || req->target[n] == '?');
-}
-
-static void dispatch(struct admin_conn *c, const struct http1_request *req)
+/* Answers what admin_request_decide() made of the request. */
+static void dispatch(struct admin_conn *c, const struct admin_request *req)
 {
     struct daemon *d = c->admin->daemon;
-    bool get = req->method_id == HTTP1_METHOD_GET;
-    if (!is_authorized(c, req))
-        respond(c, 401, "application/json", "{\"error\":\"unauthorized\"}");
-    else if (path_is(req, "/status"))
-        get ? respond_json(c, 200, admin_render_status(d))
-            : respond_method_not_allowed(c, "GET");
-    else if (path_is(req, "/metrics")) {
-        if (!get) {
-            respond_method_not_allowed(c, "GET");
+    char body[160];
+    char *text;
+    switch (req->endpoint) {
+    case ADMIN_NONE:
+        if (req->status == 405) {
+            respond_method_not_allowed(c, req->allow);
             return;
         }
-        char *text = admin_render_metrics(d);
+        snprintf(body, sizeof body, "{\"error\":\"%s\"}", req->error);
+        respond(c, req->status, "application/json", body);
+        return;
+    case ADMIN_STATUS:
+        respond_json(c, 200, admin_render_status(d));
+        return;
+    case ADMIN_METRICS:
+        text = admin_render_metrics(d);
         respond(c, text ? 200 : 500, "text/plain; version=0.0.4", text ? text : "");
         free(text);
-    } else if (path_is(req, "/reload")) {
-        if (req->method_id != HTTP1_METHOD_POST) {
-            respond_method_not_allowed(c, "POST");
-            return;
-        }
-        char *body = reload_body(d);
-        respond_json(c, body && strstr(body, "\"ok\":true") ? 200 : 400, body);
-    } else
-        respond(c, 404, "application/json", "{\"error\":\"not found\"}");
+        return;
+    case ADMIN_RELOAD:
+        text = reload_body(d);
+        respond_json(c, text && strstr(text, "\"ok\":true") ? 200 : 400, text);
+        return;
+    }
 }
 
 static void on_read(struct bufferevent *bev, void *arg)
@@ -221,20 +190,14 @@ static void on_read(struct bufferevent *bev, void *arg)
         return;
     }
     c->scanned = window;
-    struct http1_header headers[ADMIN_MAX_HEADERS];
-    struct http1_limits lim = { ADMIN_MAX_HEAD, ADMIN_MAX_HEADERS, 2048, 0 };
-    struct http1_request req = { .headers = headers };
-    int rc = http1_parse_request(buf, window, &lim, &req);
-    if (rc == HTTP1_INCOMPLETE)
-        return;
-    if (rc < 0) {
-        int status = http1_error_status(rc) == 431 ? 431 : 400;
-        char body[128];
-        snprintf(body, sizeof body, "{\"error\":\"%s\"}", http1_error_str(rc));
-        respond(c, status, "application/json", body);
-        return;
-    }
-    dispatch(c, &req);
+    /* A connection accepted before a reload turned the API off gets nothing more. */
+    struct runtime *rt = daemon_runtime(c->admin->daemon);
+    struct admin_request req;
+    int decided = admin_request_decide(buf, window, rt->cfg->admin.token,
+                                       rt->cfg->admin.enabled, &req);
+    runtime_unref(rt);
+    if (decided)
+        dispatch(c, &req);
 }
 
 static void on_write(struct bufferevent *bev, void *arg)

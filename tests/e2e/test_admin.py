@@ -338,12 +338,15 @@ def test_wrong_method_unknown_path_and_bad_requests():
         for method, path, expected in (("GET", "/reload", 405), ("POST", "/status", 405),
                                        ("POST", "/metrics", 405), ("DELETE", "/status", 405),
                                        ("GET", "/nope", 404), ("GET", "/statusx", 404),
-                                       ("GET", "/", 404), ("GET", "/status?pretty=1", 200)):
+                                       ("GET", "/", 404), ("GET", "/status?pretty=1", 400),
+                                       ("GET", "/metrics?x", 400),
+                                       ("POST", "/reload?dry_run=1", 400)):
             code, headers, _ = f.admin(method, path)
             assert code == expected, (method, path, code)
             if code == 405:
                 assert "allow" in headers, (method, path, headers)
-        assert f.status()["generation"] == 1, "GET /reload must not reload"
+        assert f.status()["generation"] == 1, \
+            "GET /reload and POST /reload?dry_run=1 (not offered yet) must not reload"
 
         for raw in (b"GARBAGE\r\n\r\n", b"GET /status HTTP/1.1\r\nHost: a\r\nBad Header: x\r\n\r\n",
                     b"GET /status HTTP/1.1\r\n\r\n",                  # no Host in 1.1

@@ -1,0 +1,91 @@
+/* What admin requests ask for (proxy/admin/request.c): routes, methods, the bearer
+ * token, query strings, malformed and incomplete heads. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "admin/request.h"
+
+static struct admin_request decide(const char *raw, const char *token)
+{
+    struct admin_request r;
+    assert_int_equal(admin_request_decide(raw, strlen(raw), token, true, &r), 1);
+    return r;
+}
+
+static void test_routes_and_methods(void **state)
+{
+    assert_int_equal(decide("GET /status HTTP/1.1\r\nHost: a\r\n\r\n", NULL).endpoint, ADMIN_STATUS);
+    assert_int_equal(decide("GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n", NULL).endpoint, ADMIN_METRICS);
+    assert_int_equal(decide("POST /reload HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", NULL).endpoint,
+                     ADMIN_RELOAD);
+    struct admin_request r = decide("GET /reload HTTP/1.1\r\nHost: a\r\n\r\n", NULL);
+    assert_int_equal(r.status, 405);
+    assert_string_equal(r.allow, "POST");
+    r = decide("DELETE /status HTTP/1.1\r\nHost: a\r\n\r\n", NULL);
+    assert_int_equal(r.status, 405);
+    assert_string_equal(r.allow, "GET");
+    assert_int_equal(decide("GET /statusx HTTP/1.1\r\nHost: a\r\n\r\n", NULL).status, 404);
+    assert_int_equal(decide("GET / HTTP/1.1\r\nHost: a\r\n\r\n", NULL).status, 404);
+}
+
+static void test_query_strings_are_refused(void **state)
+{
+    struct admin_request r = decide("POST /reload?dry_run=1 HTTP/1.1\r\nHost: a\r\n\r\n", NULL);
+    assert_int_equal(r.endpoint, ADMIN_NONE);
+    assert_int_equal(r.status, 400);
+    assert_int_equal(decide("GET /status? HTTP/1.1\r\nHost: a\r\n\r\n", NULL).status, 400);
+    /* an unknown path stays 404 whatever its query */
+    assert_int_equal(decide("GET /nope?x=1 HTTP/1.1\r\nHost: a\r\n\r\n", NULL).status, 404);
+}
+
+static void test_token_is_required_before_anything_else(void **state)
+{
+    const char *token = "s3cret";
+    assert_int_equal(decide("GET /status HTTP/1.1\r\nHost: a\r\n\r\n", token).status, 401);
+    assert_int_equal(decide("GET /nope HTTP/1.1\r\nHost: a\r\n\r\n", token).status, 401);
+    assert_int_equal(decide("GET /status HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer s3cre\r\n\r\n",
+                            token).status, 401);
+    assert_int_equal(decide("GET /status HTTP/1.1\r\nHost: a\r\nAuthorization: Basic s3cret\r\n\r\n",
+                            token).status, 401);
+    assert_int_equal(decide("GET /status HTTP/1.1\r\nHost: a\r\nAuthorization: bearer s3cret\r\n\r\n",
+                            token).endpoint, ADMIN_STATUS);
+}
+
+static void test_api_turned_off_answers_nothing(void **state)
+{
+    const char *raw = "GET /status HTTP/1.1\r\nHost: a\r\n\r\n";
+    struct admin_request r;
+    assert_int_equal(admin_request_decide(raw, strlen(raw), NULL, false, &r), 1);
+    assert_int_equal(r.status, 401);
+}
+
+static void test_malformed_incomplete_and_too_large(void **state)
+{
+    assert_int_equal(decide("GARBAGE\r\n\r\n", NULL).status, 400);
+    assert_int_equal(decide("GET /status HTTP/1.1\r\n\r\n", NULL).status, 400);    /* no Host */
+    assert_int_equal(decide("GET http://a/status HTTP/1.1\r\nHost: a\r\n\r\n", NULL).status, 400);
+    struct admin_request r;
+    const char *partial = "GET /status HTTP/1.1\r\nHost: a\r\n";
+    assert_int_equal(admin_request_decide(partial, strlen(partial), NULL, true, &r), 0);
+    char big[ADMIN_MAX_HEAD + 100];
+    memset(big, 'x', sizeof big);
+    memcpy(big, "GET /status HTTP/1.1\r\nX: ", 25);
+    assert_int_equal(admin_request_decide(big, sizeof big, NULL, true, &r), 1);
+    assert_int_equal(r.status, 431);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_routes_and_methods),
+        cmocka_unit_test(test_query_strings_are_refused),
+        cmocka_unit_test(test_token_is_required_before_anything_else),
+        cmocka_unit_test(test_api_turned_off_answers_nothing),
+        cmocka_unit_test(test_malformed_incomplete_and_too_large),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
