@@ -16,7 +16,9 @@ import procs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NGINX_STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
-LISTENERS = ("http", "https", "https_rsa", "tcp")
+# h2: the https listener (ECDSA, TLS 1.3) with HTTP/2 offered in ALPN (h2, http/1.1).
+LISTENERS = ("http", "https", "https_rsa", "tcp", "h2")
+TLS_CERT = {"https": "ec_cert", "https_rsa": "rsa_cert", "h2": "ec_cert"}
 
 
 def render(template, values, dest):
@@ -89,6 +91,46 @@ def http_get(port, path="/", tls=None, timeout=5.0):
     return status, body
 
 
+def h2_get(port, path, tls, tmpdir, timeout=5.0):
+    """GET PATH over HTTP/2 on 127.0.0.1:PORT, checked twice: a TLS handshake offering
+    h2 and http/1.1 must select h2 and serve TLS['cert']; then curl --http2 makes the
+    request and must report HTTP version 2. Returns (status, body) or raises."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        ctx = ssl.create_default_context(cafile=tls["ca"])
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        ctx.set_alpn_protocols(["h2", "http/1.1"])
+        sock = ctx.wrap_socket(sock, server_hostname="localhost")
+        chosen = sock.selected_alpn_protocol()
+        if chosen != "h2":
+            raise ValueError("h2 not negotiated (ALPN offered h2,http/1.1; server chose %s)"
+                             % (chosen or "nothing"))
+        with open(tls["cert"]) as f:
+            want = ssl.PEM_cert_to_DER_cert(f.read())
+        if sock.getpeercert(binary_form=True) != want:
+            raise ValueError("served certificate is not %s" % tls["cert"])
+    finally:
+        sock.close()
+    out = os.path.join(tmpdir, "h2-check.body")
+    r = subprocess.run(["curl", "-sS", "--http2", "--cacert", tls["ca"], "--max-time",
+                        str(timeout), "--resolve", "localhost:%d:127.0.0.1" % port,
+                        "-o", out, "-w", "%{http_version} %{http_code}",
+                        "https://localhost:%d%s" % (port, path)],
+                       capture_output=True, text=True, timeout=timeout + 5)
+    try:
+        with open(out, "rb") as f:
+            body = f.read()
+        os.unlink(out)
+    except OSError:
+        body = b""
+    if r.returncode != 0:
+        raise ValueError("curl --http2 exit %d: %s" % (r.returncode, r.stderr.strip()[-160:]))
+    version, _, status = r.stdout.strip().partition(" ")
+    if version != "2":
+        raise ValueError("curl --http2 got HTTP/%s, not HTTP/2" % version)
+    return int(status), body
+
+
 # ---------------------------------------------------------------- backends
 
 class Backend:
@@ -140,7 +182,7 @@ class Proxy:
         self.env = env
         self.dir = os.path.join(env.tmp, self.name)
         os.makedirs(self.dir, exist_ok=True)
-        ports = procs.free_ports(5)
+        ports = procs.free_ports(len(LISTENERS) + 1)
         self.ports = dict(zip(LISTENERS + ("admin",), ports))
         self.proc = None
         self.start_error = None
@@ -246,14 +288,15 @@ class Proxy:
         if not self.alive():
             return "not running (%s)" % (self.start_error or self.log_tail(3))
         tls = None
-        if listener == "https":
-            tls = {"ca": self.env.certs["ca"], "cert": self.env.certs["ec_cert"]}
-        elif listener == "https_rsa":
-            tls = {"ca": self.env.certs["ca"], "cert": self.env.certs["rsa_cert"]}
+        if listener in TLS_CERT:
+            tls = {"ca": self.env.certs["ca"], "cert": self.env.certs[TLS_CERT[listener]]}
         why = None
         try:
-            status, body = http_get(self.ports[listener], path, tls, timeout=5)
-        except (OSError, ValueError, IndexError) as e:
+            if listener == "h2":
+                status, body = h2_get(self.ports[listener], path, tls, self.dir, timeout=5)
+            else:
+                status, body = http_get(self.ports[listener], path, tls, timeout=5)
+        except (OSError, ValueError, IndexError, subprocess.SubprocessError) as e:
             why = "%s %s: %s" % (listener, path, e)
         else:
             want = self.env.file_sizes.get(path)
