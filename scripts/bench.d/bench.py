@@ -191,6 +191,7 @@ def main(argv):
             ("ferry", "%s (%s)" % (version([env.ferry_bin, "--version"]), env.ferry_bin)),
             ("nginx", version(["nginx", "-v"])), ("haproxy", version(["haproxy", "-v"])),
             ("wrk", version(["wrk", "-v"])), ("ab", version(["ab", "-V"])),
+            ("h2load", version(["h2load", "--version"])),
             ("openssl", version(["openssl", "version"]))]
     results = report.Results(paths["results"], meta)
     proxies = []

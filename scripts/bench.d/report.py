@@ -31,6 +31,13 @@ SPECS = {
     "tcp": ("tcp: 1 MiB responses through the L4 listener, wrk 50 conns", [
         ("mib_s", "MiB/s", "high"), ("cpu_s_per_gib", "proxy CPU s / GiB", "low"),
         ("errors", "errors", None)]),
+    "h2": ("h2: GET / over HTTP/2 (TLS 1.3, ALPN h2), h2load 50 conns x 10 streams", [
+        ("rps", "req/s", "high"), ("p50_ms", "p50 latency ms", "low"),
+        ("p99_ms", "p99 latency ms", "low"), ("cpu_s_per_100k", "proxy CPU s / 100k req", "low"),
+        ("errors", "failed", None)]),
+    "h2big": ("h2big: GET /f/1m.bin (1 MiB) over HTTP/2, h2load 50 conns x 1 stream", [
+        ("mib_s", "MiB/s", "high"), ("cpu_s_per_gib", "proxy CPU s / GiB", "low"),
+        ("p99_ms", "p99 latency ms", "low"), ("errors", "failed", None)]),
     "mem": ("mem: RSS fresh, and per idle client connection (5000 plain, 1000 TLS)", [
         ("rss_fresh_mib", "serving process RSS MiB", "low"),
         ("private_all_mib", "all processes private MiB", "low"),
