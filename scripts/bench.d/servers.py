@@ -153,6 +153,16 @@ class Backend:
         for pid in procs.children(self.proc.pid):
             self.env.registry.remember(pid)
 
+    def accepts(self):
+        """Connections this backend accepted so far, the one asking included; None if
+        it does not answer."""
+        try:
+            status, body = http_get(self.port, "/bench-stub", timeout=2)
+            m = re.search(rb"^\s*(\d+) \d+ \d+", body, re.M)
+            return int(m.group(1)) if status == 200 and m else None
+        except (OSError, ValueError, IndexError):
+            return None
+
     def pids(self):
         if self.proc is None or self.proc.poll() is not None:
             return []
@@ -194,7 +204,8 @@ class Proxy:
              "BACKEND1": self.env.backends[0].port, "BACKEND2": self.env.backends[1].port,
              "CERT_EC": c["ec_cert"], "KEY_EC": c["ec_key"],
              "CERT_RSA": c["rsa_cert"], "KEY_RSA": c["rsa_key"],
-             "PEM_EC": c["ec_pem"], "PEM_RSA": c["rsa_pem"], "ADMIN": self.ports["admin"]}
+             "PEM_EC": c["ec_pem"], "PEM_RSA": c["rsa_pem"], "ADMIN": self.ports["admin"],
+             "UPSTREAM_IDLE": self.env.upstream_idle}
         for k in LISTENERS:
             v[k.upper()] = self.ports[k]
         return v

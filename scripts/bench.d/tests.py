@@ -41,6 +41,7 @@ class Window:
         self.env, self.proxy, self.client_pids = env, proxy, client_pids
 
     def __enter__(self):
+        self.accepts0 = [b.accepts() for b in self.env.backends]
         self.pids = self.proxy.worker_pids()
         self.proxy0 = {p: procs.proc_cpu_seconds(p) for p in self.pids}
         self.backend_pids = [p for b in self.env.backends for p in b.pids()]
@@ -57,6 +58,11 @@ class Window:
         self.sys1 = procs.system_cpu()
         self.proxy_cpu = _delta(self.proxy0)
         self.backend_cpu = _delta(self.backend0) or 0.0
+        # New connections the proxy made to the backends (each reading of the counter
+        # is a connection too: the second one is taken off).
+        after = [b.accepts() for b in self.env.backends]
+        self.backend_conns = None if None in self.accepts0 + after else \
+            sum(a1 - a0 - 1 for a0, a1 in zip(self.accepts0, after))
         return False
 
     def busy(self):
@@ -128,6 +134,8 @@ def run_wrk(env, proxy, seconds, listener, path):
     res = {"rps": r["requests"] / secs, "mib_s": r["bytes"] / MIB / secs,
            "p50_ms": r["p50_us"] / 1000.0, "p99_ms": r["p99_us"] / 1000.0,
            "errors": errors, "requests": r["requests"], "bytes": r["bytes"]}
+    if w.backend_conns is not None:
+        res["backend_conns_per_1k"] = 1000.0 * w.backend_conns / r["requests"]
     if w.proxy_cpu is not None:
         res["cpu_s_per_100k"] = w.proxy_cpu / r["requests"] * 1e5
         res["cpu_s_per_gib"] = w.proxy_cpu / (r["bytes"] / GIB) if r["bytes"] else None
@@ -200,6 +208,8 @@ def run_h2load(env, proxy, seconds, path, streams):
     if lat:
         res["p50_ms"] = _percentile(lat, 0.50) / 1000.0
         res["p99_ms"] = _percentile(lat, 0.99) / 1000.0
+    if w.backend_conns is not None:
+        res["backend_conns_per_1k"] = 1000.0 * w.backend_conns / done
     if w.proxy_cpu is not None:
         res["cpu_s_per_100k"] = w.proxy_cpu / done * 1e5
         res["cpu_s_per_gib"] = w.proxy_cpu / (nbytes / GIB) if nbytes else None
