@@ -36,7 +36,9 @@ UPSTREAM_IDLE = 32
 def parse_args(argv):
     ap = argparse.ArgumentParser(
         prog="scripts/bench", description="ferry vs nginx vs HAProxy on loopback "
-        "(PIN=1 in the environment pins proxies to one core and the rest to another)")
+        "(PIN=1 in the environment pins proxies to one core and the rest to another; "
+        "UPSTREAM_IDLE=n sets the idle keep-alive connections to the backends, default %d)"
+        % UPSTREAM_IDLE)
     ap.add_argument("-n", type=int, default=3, metavar="ROUNDS", help="rounds (default 3)")
     ap.add_argument("-d", type=int, default=10, metavar="SECONDS",
                     help="seconds per timed run (default 10)")

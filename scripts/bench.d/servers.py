@@ -397,12 +397,23 @@ class FerryProxy(Proxy):
             return False, "%s not built" % self.env.ferry_bin
         return True, ""
 
+    H2_ALPN = '"alpn": ["h2", "http/1.1"]'
+
     def write_config(self):
         self.conf = render("proxy-ferry.json", self.values(),
                            os.path.join(self.dir, "ferry.json"))
         argv = [self.env.ferry_bin, "-t", "-c", self.conf]
         self.env.cmdlog.add(argv, "ferry config check")
         r = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+        if r.returncode != 0 and '"h2" is not supported' in r.stdout + r.stderr:
+            # A ferry from before HTTP/2 (FERRY_BIN=...): its h2 listener offers
+            # http/1.1 only, so the other tests still run and the h2 ones say n/a.
+            with open(self.conf) as f:
+                text = f.read()
+            with open(self.conf, "w") as f:
+                f.write(text.replace(self.H2_ALPN, '"alpn": ["http/1.1"]'))
+            self.env.cmdlog.add(argv, "ferry config check, h2 listener without h2 (not supported)")
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=20)
         if r.returncode != 0:
             with open(os.path.join(self.dir, self.log_name), "a") as f:
                 f.write("ferry -t failed (%d): %s%s\n" % (r.returncode, r.stdout, r.stderr))
