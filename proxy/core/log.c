@@ -65,12 +65,15 @@ void log_msg(enum log_level level, const char *fmt, ...)
     write_line(STDERR_FILENO, line, n);
 }
 
-/* The access log target changes only at startup, reload and SIGUSR1 (main thread);
- * workers read the fd atomically per line. A replaced fd is closed after a grace
- * period would be ideal; closing at once is safe enough because a racing write to a
- * closed fd fails with EBADF (a lost line), and fds are not reused before the new one
- * is published since the new one is opened first. */
-static _Atomic int access_fd = -1;
+/* The access log target changes only at startup, reload and SIGUSR1 (main thread,
+ * under access_lock); workers load the fd once per line and write to it. Closing a
+ * replaced fd is not safe: a worker that loaded the number a moment before would write
+ * its line into whatever socket accept4() or connect() gets that number next. So once
+ * ferry owns a descriptor for the log (a file), that number stays open until exit: a
+ * new target is dup3()ed onto it, which swaps the open file under concurrent writers
+ * atomically, and "off" parks it on /dev/null. */
+static _Atomic int access_fd = -1;    /* what workers write to; -1 = off */
+static int owned_fd = -1;             /* the number ferry keeps for the log, or -1 */
 static _Atomic int access_format = LOG_FORMAT_JSON;
 static char *access_target;   /* owned; NULL when off */
 static pthread_mutex_t access_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -90,6 +93,30 @@ static void close_owned(int fd)
         close(fd);
 }
 
+/* Makes fd (an opened target, or -1 for off) the log; consumes fd. Returns the fd the
+ * workers are to use, or -2 with errno. Under access_lock. */
+static int install_target(int fd)
+{
+    int source = fd;
+    if (owned_fd < 0) {
+        if (fd > STDERR_FILENO)
+            owned_fd = fd;
+        return fd;
+    }
+    if (fd < 0 && (source = open("/dev/null", O_WRONLY | O_CLOEXEC)) < 0)
+        return -2;
+    while (dup3(source, owned_fd, O_CLOEXEC) < 0) {
+        if (errno != EINTR && errno != EBUSY) {
+            int saved = errno;
+            close_owned(source);
+            errno = saved;
+            return -2;
+        }
+    }
+    close_owned(source);
+    return fd < 0 ? -1 : owned_fd;
+}
+
 int access_log_open(const char *target, enum log_format format)
 {
     int fd = -1;
@@ -106,12 +133,19 @@ int access_log_open(const char *target, enum log_format format)
         }
     }
     pthread_mutex_lock(&access_lock);
+    int use = install_target(fd);
+    if (use == -2) {
+        int saved = errno;
+        pthread_mutex_unlock(&access_lock);
+        free(copy);
+        errno = saved;
+        return -1;
+    }
     atomic_store(&access_format, format);
-    int old = atomic_exchange(&access_fd, fd);
+    atomic_store(&access_fd, use);
     free(access_target);
     access_target = copy;
     pthread_mutex_unlock(&access_lock);
-    close_owned(old);
     return 0;
 }
 
@@ -144,4 +178,13 @@ void access_log_write(const char *line, size_t len)
     write_line(fd, buf, len);
 }
 
-void access_log_close(void) { access_log_open(NULL, LOG_FORMAT_JSON); }
+void access_log_close(void)
+{
+    pthread_mutex_lock(&access_lock);
+    atomic_store(&access_fd, -1);
+    close_owned(owned_fd);
+    owned_fd = -1;
+    free(access_target);
+    access_target = NULL;
+    pthread_mutex_unlock(&access_lock);
+}

@@ -31,6 +31,7 @@ bool access_log_enabled(void);
 enum log_format access_log_format(void);
 /* Writes one complete line (the caller formats it; a newline is appended). */
 void access_log_write(const char *line, size_t len);
+/* Closes the log for good; only once no thread writes any more (at exit). */
 void access_log_close(void);
 
 #endif
