@@ -40,7 +40,8 @@ RSA_KEY = os.path.join(CERTS, "localhost-rsa.key")
 CLIENT_CERT = os.path.join(CERTS, "client.crt")
 CLIENT_KEY = os.path.join(CERTS, "client.key")
 
-SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer")
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer",
+                     "WARNING: ThreadSanitizer")
 
 _tmpdir = None
 _running = []          # every Backend/Ferry started and not yet stopped
