@@ -41,7 +41,30 @@ CLIENT_CERT = os.path.join(CERTS, "client.crt")
 CLIENT_KEY = os.path.join(CERTS, "client.key")
 
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer",
-                     "WARNING: ThreadSanitizer")
+                     "WARNING: ThreadSanitizer", "VALGRIND-ERROR-BEGIN")
+
+# FERRY_VALGRIND=1 (scripts/test --valgrind): ferry runs under memcheck. Any error, and
+# any definite leak at exit, makes it exit VALGRIND_EXIT and prints a marker line that
+# the sanitizer scan finds (also when ferry is killed and no exit code is looked at).
+# Startup, shutdown and log lines then take seconds, so the harness's waits for them
+# are multiplied by SLOW, and so are the config's default timeouts (write_config).
+VALGRIND = os.environ.get("FERRY_VALGRIND") == "1"
+VALGRIND_EXIT = 99
+SLOW = 10 if VALGRIND else 1
+VALGRIND_TIMEOUTS_MS = {"connect_ms": 3000, "client_header_ms": 10000,
+                        "upstream_response_ms": 30000}      # design.md's defaults
+
+
+def ferry_command(*args):
+    """The command line that runs ferry with args (under valgrind when asked)."""
+    if not VALGRIND:
+        return [FERRY_BIN] + list(args)
+    return ["valgrind", "--tool=memcheck", "--quiet", "--error-exitcode=%d" % VALGRIND_EXIT,
+            "--leak-check=full", "--errors-for-leak-kinds=definite",
+            "--show-leak-kinds=definite", "--track-origins=yes", "--num-callers=30",
+            "--error-markers=VALGRIND-ERROR-BEGIN,VALGRIND-ERROR-END",
+            FERRY_BIN] + list(args)
+
 
 _tmpdir = None
 _running = []          # every Backend/Ferry started and not yet stopped
@@ -328,8 +351,14 @@ class Ferry:
 
     # -- config ------------------------------------------------------------------
     def write_config(self, config):
-        """Rewrites the config file (then reload() or admin POST /reload)."""
+        """Rewrites the config file (then reload() or admin POST /reload). Under
+        valgrind, the timeouts a test leaves at their defaults are SLOW times longer:
+        the first TLS handshake alone can take seconds there."""
         self.config = json.loads(json.dumps(config))
+        if VALGRIND:
+            timeouts = self.config.setdefault("timeouts", {})
+            for key, default_ms in VALGRIND_TIMEOUTS_MS.items():
+                timeouts.setdefault(key, default_ms * SLOW)
         with open(self.config_path, "w") as f:
             json.dump(self.config, f, indent=2)
 
@@ -358,10 +387,10 @@ class Ferry:
     def start(self, timeout=15.0):
         assert os.path.exists(FERRY_BIN), "ferry not built: %s" % FERRY_BIN
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
-            self.proc = subprocess.Popen([FERRY_BIN, "-c", self.config_path], stdout=out,
+            self.proc = subprocess.Popen(ferry_command("-c", self.config_path), stdout=out,
                                          stderr=err, cwd=SRC, env=_child_env())
         _running.append(self)
-        self.wait_listening(timeout=timeout)
+        self.wait_listening(timeout=timeout * SLOW)
         return self
 
     def wait_listening(self, addresses=None, timeout=15.0):
@@ -403,7 +432,7 @@ class Ferry:
 
     def wait_log(self, text, timeout=10.0, stream="any"):
         """Polls the logs until `text` appears; returns the log."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout * SLOW
         while True:
             got = {"stdout": self.stdout, "stderr": self.stderr}.get(stream, self.log)()
             if text in got:
@@ -421,7 +450,7 @@ class Ferry:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
-                self.proc.wait(timeout)
+                self.proc.wait(timeout * SLOW)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
@@ -495,9 +524,9 @@ class Ferry:
         fd, path = tempfile.mkstemp(prefix="check-", suffix=".json", dir=tmpdir())
         with os.fdopen(fd, "w") as f:
             f.write(config if isinstance(config, str) else json.dumps(config, indent=2))
-        res = subprocess.run([FERRY_BIN, "-t", "-c", path], cwd=SRC, env=_child_env(),
+        res = subprocess.run(ferry_command("-t", "-c", path), cwd=SRC, env=_child_env(),
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             timeout=timeout)
+                             timeout=timeout * SLOW)
         out = res.stdout.decode(errors="replace")
         _check_sanitizers("ferry -t", out)
         return res.returncode, out
@@ -952,7 +981,7 @@ def main(per_test_timeout=120):
     start_all = time.monotonic()
     for name, fn in tests:
         start = time.monotonic()
-        signal.alarm(per_test_timeout)
+        signal.alarm(per_test_timeout * SLOW)
         try:
             fn()
             ok = True
