@@ -177,6 +177,24 @@ def _socket_inodes(pid):
     return inodes
 
 
+def connections_to(pid, port):
+    """How many TCP connections process pid holds to a peer on port (any state but
+    LISTEN): e.g. ferry's upstream connections to one backend, idle ones included."""
+    peers = set()
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(name) as f:
+                lines = f.readlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) >= 10 and fields[3] != "0A" and \
+                    int(fields[2].rsplit(":", 1)[1], 16) == port:
+                peers.add(fields[9])
+    return len(peers & _socket_inodes(pid))
+
+
 def is_listening(pid, port):
     """True when process pid holds a socket listening on port (no connection made, so
     nothing is counted as accepted or as a failed TLS handshake)."""
