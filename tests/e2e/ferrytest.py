@@ -614,9 +614,11 @@ def client_tls_context(verify=True, cert=None, key=None, alpn=None):
     return ctx
 
 
-def connect(port, host="127.0.0.1", tls=False, server_hostname="localhost", timeout=5.0,
+def connect(port, host="127.0.0.1", tls=False, server_hostname="localhost", timeout=None,
             context=None):
-    """A connected socket (TLS-wrapped when tls or context is given)."""
+    """A connected socket (TLS-wrapped when tls or context is given); its blocking
+    calls time out after `timeout` seconds (default 5, SLOW times that under valgrind)."""
+    timeout = 5.0 * SLOW if timeout is None else timeout
     sock = socket.create_connection((host, port), timeout=timeout)
     if tls or context is not None:
         ctx = context or client_tls_context()
@@ -624,10 +626,11 @@ def connect(port, host="127.0.0.1", tls=False, server_hostname="localhost", time
     return sock
 
 
-def http_request(port, raw, tls=False, timeout=5.0, host="127.0.0.1",
+def http_request(port, raw, tls=False, timeout=None, host="127.0.0.1",
                  server_hostname="localhost", context=None, half_close=False):
     """Sends raw bytes and returns everything read until the peer closes or `timeout`
     seconds pass without it. half_close=True shuts our write side after sending."""
+    timeout = 5.0 * SLOW if timeout is None else timeout
     with connect(port, host, tls, server_hostname, timeout, context) as sock:
         sock.sendall(raw)
         if half_close:
@@ -762,15 +765,17 @@ class Client:
     exactly one response by its framing and keeps whatever follows."""
 
     def __init__(self, port, host="127.0.0.1", tls=False, server_hostname="localhost",
-                 timeout=5.0, context=None):
+                 timeout=None, context=None):
+        timeout = 5.0 * SLOW if timeout is None else timeout
         self.sock = connect(port, host, tls, server_hostname, timeout, context)
         self.timeout = timeout
         self.buf = bytearray()       # received, not yet consumed
         self.closed_by_peer = False
 
     @classmethod
-    def over(cls, sock, timeout=5.0):
+    def over(cls, sock, timeout=None):
         """A Client on a socket connected (and wrapped) by the caller."""
+        timeout = 5.0 * SLOW if timeout is None else timeout
         c = cls.__new__(cls)
         c.sock, c.timeout, c.buf, c.closed_by_peer = sock, timeout, bytearray(), False
         return c
