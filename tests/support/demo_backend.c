@@ -1193,13 +1193,18 @@ fail:
     return NULL;
 }
 
-static void print_ready(struct app *a)
+/* 0, or -1 when the bound address cannot be read (said on stderr): a "ready" line
+ * with an address made of uninitialised bytes would send the test elsewhere. */
+static int print_ready(struct app *a)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
     char host[INET6_ADDRSTRLEN] = "?";
     unsigned port = 0;
-    getsockname(evconnlistener_get_fd(a->listener), (struct sockaddr *)&ss, &len);
+    if (getsockname(evconnlistener_get_fd(a->listener), (struct sockaddr *)&ss, &len) != 0) {
+        fprintf(stderr, "demo_backend: getsockname: %s\n", strerror(errno));
+        return -1;
+    }
     if (ss.ss_family == AF_INET6) {
         struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
         inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof host);
@@ -1212,6 +1217,7 @@ static void print_ready(struct app *a)
         printf("ready %s %s:%u\n", a->name, host, port);
     }
     fflush(stdout);
+    return 0;
 }
 
 /* "HOST:PORT" or "[V6]:PORT"; port 0 asks the kernel for one, which
@@ -1289,10 +1295,8 @@ int main(int argc, char **argv)
     struct app a = { .name = o.name, .health_file = o.health_file, .mode = o.mode,
                      .idle_ms = o.idle_ms, .max_requests = o.max_requests };
     int rc = 1;
-    if (app_start(&a, &o) == 0) {
-        print_ready(&a);
+    if (app_start(&a, &o) == 0 && print_ready(&a) == 0)
         rc = event_base_dispatch(a.base) < 0 ? 1 : 0;
-    }
     app_free(&a);
     libevent_global_shutdown();
     return rc;
