@@ -228,9 +228,7 @@ static void settle(struct conn *c)
         }
         start_linger(c);
     }
-    if (c->state == C_LINGER && c->peer_eof)
-        conn_free(c);
-    else if (c->state == C_RESET && queued == 0)
+    if ((c->state == C_LINGER && c->peer_eof) || (c->state == C_RESET && queued == 0))
         conn_free(c);
 }
 
@@ -825,8 +823,6 @@ static int consume_body(struct conn *c, uint64_t n)
         if (r->body_len + take > ECHO_BODY_MAX)
             return 413;
         evbuffer_remove_buffer(in, r->body, take);
-    } else if (r->route == R_TRAILERS) {
-        evbuffer_drain(in, take);
     } else if (r->route == R_SHA256) {
         struct evbuffer_iovec v[16];
         size_t left = take;
