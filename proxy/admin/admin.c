@@ -323,6 +323,7 @@ static int start_conn(struct admin *a, int cfd)
 static void on_accept(evutil_socket_t fd, short what, void *arg)
 {
     struct admin *a = arg;
+    /* cppcheck-suppress nullPointer ; gnu.cfg wrongly has accept4's addrlen non-null */
     int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (cfd < 0) {
         on_accept_error(a, errno);
