@@ -1,0 +1,152 @@
+"""faultkit — what the fault-injection files (test_faults_*.py) share: the check that
+ferry is healthy after a fault (Checkup), and how a client tells a cut response from a
+whole one.
+
+A fault case ends with Checkup.verify(): ferry_connections_active is back to 0, a
+normal request is served promptly, /status answers, and ferry's descriptors and memory
+are back within a bound of what they were before the case. Cases repeat their fault a
+few times, so that a descriptor leaked per fault exceeds the bound.
+"""
+
+import os
+import socket
+import ssl
+import time
+
+import ferrytest as ft
+
+# A normal request after a fault: milliseconds, but this is a sanitizer build on a
+# shared machine.
+PROMPT_S = 2.0
+# Descriptors a case may leave above its start: idle pooled upstream connections (the
+# fault configs keep at most 2 per worker per backend; the baseline holds 1).
+FD_SLACK = 1
+# Memory a case may leave: the allocator keeps what ferry freed, and buffers reach their
+# high-water marks (measured: 1-5 MiB per case). Memory leaks are LeakSanitizer's to
+# find (ferry's exit reports them); this bound catches what grows with the bytes a
+# fault moves (64 MiB of an upload held, say) or with the connections it leaves.
+RSS_SLACK_KIB = 8 * 1024
+
+
+def ferry_env():
+    """Environment for the fault cases' ferry: ASan's quarantine (freed blocks held back
+    to catch a use after free, 256 MiB by default) kept small, so that RSS measures
+    what ferry holds, not what the bytes it moved once took."""
+    return {"ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "detect_leaks=1") +
+            ":quarantine_size_mb=4"}
+
+
+def fd_count(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def active(f, listener):
+    return ft.metric(f.metrics(), "ferry_connections_active", listener=listener)
+
+
+def backends(f):
+    """[(pool, backend status dict)] of /status."""
+    return [(pool, b) for pool, p in f.status()["pools"].items() for b in p["backends"]]
+
+
+def failures(f):
+    """Passive and active failures counted against every backend, in total."""
+    return sum(b["failures"] for _, b in backends(f))
+
+
+def read_to_end(sock, timeout=10.0):
+    """Everything sock gets until the peer ends the connection: (bytes, "eof" | "reset").
+    AssertionError when it does not end within timeout."""
+    deadline = time.monotonic() + timeout
+    data = bytearray()
+    while True:
+        left = deadline - time.monotonic()
+        assert left > 0, "connection not ended after %.1fs; got %r" % (timeout, bytes(data[:200]))
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(262144)
+        except socket.timeout:
+            continue
+        except (ConnectionResetError, ssl.SSLError):
+            return bytes(data), "reset"
+        if not chunk:
+            return bytes(data), "eof"
+        data += chunk
+
+
+def assert_cut(data, how, status=200):
+    """A client got a response the backend cut (`data`, ended by `how`): its head with
+    `status`, and an end it cannot take for a whole response — a reset, or an EOF before
+    the end its framing announced. A close-delimited body ended by a clean EOF would
+    look whole, so that is a failure too."""
+    _, code, headers, _ = ft._parse_head(data, 0)
+    assert code == status, (code, data[:200])
+    if how == "reset":
+        return
+    try:
+        ft.parse_one(data, eof=True)
+    except ft.Incomplete:
+        return
+    raise AssertionError("a cut response reached the client as a whole one (%s, %d bytes): %r"
+                         % (headers, len(data), data[:200]))
+
+
+class Checkup:
+    """Ferry's state before a case; verify() checks it is healthy again after it.
+
+    listener: the plain http listener a normal request goes to (GET `path`, answered
+    `body`); tls: that listener is TLS. The baseline is taken after one such request,
+    so that its pooled upstream connection is in it. rss_slack_kib None: the case
+    checks memory its own way."""
+
+    def __init__(self, f, listener="web", path="/ok", body=b"ok", tls=False,
+                 rss_slack_kib=RSS_SLACK_KIB, fd_slack=FD_SLACK):
+        self.f = f
+        self.listener = listener
+        self.path = path
+        self.body = body
+        self.tls = tls
+        self.rss_slack_kib = rss_slack_kib
+        self.fd_slack = fd_slack
+        self.served()
+        self.settle()
+        self.fds = fd_count(f.pid)
+        self.rss = ft.rss_kib(f.pid)
+
+    def served(self):
+        """A normal request on a new connection, answered promptly."""
+        start = time.monotonic()
+        with ft.Client(self.f.port(self.listener), tls=self.tls, timeout=5) as c:
+            status, _, body = c.request("GET", self.path, headers={"Connection": "close"})
+        took = time.monotonic() - start
+        assert (status, body) == (200, self.body), (status, body[:200])
+        assert took < PROMPT_S, "a normal request took %.2fs" % took
+
+    def settle(self):
+        ft.poll_until(lambda: active(self.f, self.listener) == 0, timeout=10,
+                      message="ferry_connections_active{listener=%s} back to 0" % self.listener)
+
+    def verify(self):
+        self.settle()
+        self.served()
+        assert self.f.status()["generation"] >= 1
+        self.settle()
+        fds = []
+        try:
+            ft.poll_until(lambda: fds.append(fd_count(self.f.pid)) or
+                          fds[-1] <= self.fds + self.fd_slack, timeout=10)
+        except AssertionError:
+            raise AssertionError("ferry holds %d descriptors, %d before the case:\n%s" % (
+                fds[-1], self.fds, "\n".join(sorted(self._fd_links()))))
+        grown = ft.rss_kib(self.f.pid) - self.rss
+        if self.rss_slack_kib is not None:
+            assert grown <= self.rss_slack_kib, "ferry's RSS grew by %d KiB in the case" % grown
+
+    def _fd_links(self):
+        out = []
+        for fd in os.listdir("/proc/%d/fd" % self.f.pid):
+            try:
+                out.append("%s -> %s" % (fd, os.readlink("/proc/%d/fd/%s" % (self.f.pid, fd))))
+            except OSError:
+                pass
+        return out
