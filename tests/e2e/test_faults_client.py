@@ -1,0 +1,320 @@
+#!/usr/bin/env python3
+"""Fault injection: misbehaving clients and running out of descriptors.
+
+Clients that go away in the middle of their request body, in the middle of the
+response, or in the middle of the TLS handshake (over HTTP/1.1 and HTTP/2, by close
+and by reset): the backend connection is closed, not pooled (the backend sees a short
+body and nothing after it), the backend is not blamed, handshake failures are counted
+and their connection slots given back. 5,000 idle connections: all accepted, a bounded
+cost each, a normal request still prompt, all released. Every case ends with
+faultkit.Checkup.
+"""
+
+import contextlib
+import functools
+import os
+import resource
+import socket
+import ssl
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import faultkit as fk  # noqa: E402
+import ferrytest as ft  # noqa: E402
+import h2client as h2  # noqa: E402
+from rawbackend import RawBackend  # noqa: E402
+
+UPLOAD = 64 << 20       # announced, never sent whole
+SENT = 256 << 10        # what the client sends (or reads) before it goes away
+MAX_CONNECTIONS = 8     # fewer than the handshakes cut short: a lost slot shows
+REPEAT = 2              # each way of going away, per protocol
+IDLE = 5000
+# ferry's memory per idle HTTP/1.1 connection in this (ASan) build: the session
+# (struct http_session, 1088 bytes with its exchange), its two evbuffers, read event,
+# timer and the exchange's head buffer (~0.7 KiB), each allocation padded with ASan's
+# redzones and chunk header, 1/8 more for ASan's shadow memory, and libevent's
+# per-descriptor map: measured 3.1 KiB (1.9 KiB without ASan). The bound leaves room
+# for noise and fails if an idle connection kept a read buffer (16 KiB) or a
+# bufferevent of its own.
+IDLE_KIB_PER_CONNECTION = 5
+
+
+def sink_upload(conn, req):
+    """Reads the whole body (or as much as comes before ferry closes), then "ok"."""
+    conn.read_body(req)
+    if req.body_received < req.content_length:
+        return False
+    return conn.send(fk_ok())
+
+
+def stream_download(conn, req):
+    conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (1 << 40))
+    conn.stream()
+
+
+def fk_ok():
+    return b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+
+SCRIPTS = {"/upload": sink_upload, "/download": stream_download}
+
+
+def fault_config(rb, health_check=None, **extra):
+    """Listeners "web" (HTTP/1.1 and h2c), "tls" (TLS, ALPN h2 and http/1.1) and
+    "tcp" (a relay) in front of the raw backend."""
+    pool = {"backends": [{"address": rb.address, "name": "raw"}],
+            "keepalive": {"max_idle": 2}, "retries": 0}
+    if health_check:
+        pool["health_check"] = health_check
+    tls = {"certificates": [{"cert": ft.SERVER_CERT, "key": ft.SERVER_KEY}],
+           "alpn": ["h2", "http/1.1"]}
+    config = {
+        "workers": 1,
+        "log": {"level": "info", "access": "off"},
+        "limits": {"max_connections": MAX_CONNECTIONS},
+        "listeners": {
+            "web": {"listen": "127.0.0.1:%d" % ft.free_port(), "mode": "http",
+                    "http2": {"h2c": True}, "pool": "raw"},
+            "tls": {"listen": "127.0.0.1:%d" % ft.free_port(), "mode": "http", "tls": tls,
+                    "pool": "raw"},
+            "tcp": {"listen": "127.0.0.1:%d" % ft.free_port(), "mode": "tcp", "pool": "raw"},
+        },
+        "pools": {"raw": pool},
+    }
+    config.update(extra)
+    return config
+
+
+class Env:
+    def __init__(self, f, rb):
+        self.f, self.rb, self.port = f, rb, f.port("web")
+
+
+@contextlib.contextmanager
+def running(**config):
+    with RawBackend(SCRIPTS) as rb, \
+            ft.Ferry(fault_config(rb, **config), env=fk.ferry_env()) as f:
+        yield Env(f, rb)
+
+
+def standalone(case):
+    """case(env) as a test: on its own ferry when called without one (ft.main), or on
+    the caller's (test_faults_reload.py)."""
+    @functools.wraps(case)
+    def test(env=None):
+        if env is not None:
+            return case(env)
+        with running() as own:
+            return case(own)
+    return test
+
+
+def go_away(sock, how):
+    """Closes sock: "close" (FIN) or "reset" (RST)."""
+    if how == "reset":
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+    sock.close()
+
+
+def next_backend_conn(env, path, count_before):
+    """The backend connection of the next request for path (after count_before)."""
+    ft.poll_until(lambda: env.rb.requests_for(path) > count_before, timeout=10,
+                  message="request for %s at the backend" % path)
+    return env.rb.conn_for(path)
+
+
+def assert_freed(conn, path):
+    """Ferry closed the backend connection after path (never pooled it)."""
+    assert conn.done.wait(10), "ferry still holds the backend connection: %r" % conn
+    assert conn.peer_closed and conn.requests[-1].path == path, conn
+
+
+def h2_ok(c):
+    s = c.get("/ok")
+    assert (s.status, bytes(s.data)) == (200, b"ok"), s
+
+
+# ---- clients that go away ------------------------------------------------------------
+
+@standalone
+def test_client_gone_in_the_middle_of_its_request_body(env):
+    """The backend gets a short body, then ferry's close: nothing follows on that
+    connection (not pooled), and no failure is counted against it."""
+    check = fk.Checkup(env.f)
+    failures = fk.failures(env.f)
+    for how in ("close", "reset") * REPEAT:
+        n = env.rb.requests_for("/upload")
+        sock = ft.connect(env.port)
+        sock.sendall(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % UPLOAD
+                     + b"u" * SENT)
+        conn = next_backend_conn(env, "/upload", n)
+        ft.poll_until(lambda: conn.requests[-1].body_received > 0, timeout=10)
+        go_away(sock, how)
+        assert_freed(conn, "/upload")
+        assert conn.requests[-1].body_received < UPLOAD, conn
+    for how in ("stream reset", "connection closed"):
+        n = env.rb.requests_for("/upload")
+        c = h2.H2Conn(env.port)
+        sid = c.request("POST", "/upload", headers=[("content-length", str(UPLOAD))],
+                        end_stream=False)
+        c.send_data(sid, b"u" * SENT)
+        c.wait(lambda: env.rb.requests_for("/upload") > n and
+               env.rb.conn_for("/upload").requests[-1].body_received > 0,
+               what="body at the backend")
+        conn = env.rb.conn_for("/upload")
+        if how == "stream reset":
+            c.reset_stream(sid)
+            c.flush()
+            assert_freed(conn, "/upload")
+            h2_ok(c)
+        c.close()
+        assert_freed(conn, "/upload")
+    assert fk.failures(env.f) == failures, env.f.status()
+    check.verify()
+
+
+@standalone
+def test_client_gone_in_the_middle_of_the_response(env):
+    """A client that stops reading and goes: ferry frees both connections, the
+    backend's writes fail, ferry_connections_active is back to 0, no failure counted."""
+    check = fk.Checkup(env.f)
+    failures = fk.failures(env.f)
+    for how in ("close", "reset") * REPEAT:
+        n = env.rb.requests_for("/download")
+        sock = ft.connect(env.port)
+        sock.sendall(b"GET /download HTTP/1.1\r\nHost: x\r\n\r\n")
+        got = 0
+        while got < SENT:
+            chunk = sock.recv(65536)
+            assert chunk, "closed after %d bytes" % got
+            got += len(chunk)
+        conn = next_backend_conn(env, "/download", n)
+        go_away(sock, how)
+        assert_freed(conn, "/download")
+    for how in ("stream reset", "connection closed"):
+        n = env.rb.requests_for("/download")
+        c = h2.H2Conn(env.port)
+        s = c.stream(c.request("GET", "/download", keep_data=False))
+        c.wait(lambda: s.received >= SENT, what="some of the download")
+        conn = next_backend_conn(env, "/download", n)
+        if how == "stream reset":
+            c.reset_stream(s.id)
+            c.flush()
+            assert_freed(conn, "/download")
+            h2_ok(c)
+        c.close()
+        assert_freed(conn, "/download")
+    assert fk.failures(env.f) == failures, env.f.status()
+    check.verify()
+
+
+def client_hello():
+    """The first flight of a TLS client (its ClientHello record), as bytes."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ft.client_tls_context().wrap_bio(incoming, outgoing, server_hostname="localhost")
+    try:
+        tls.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return outgoing.read()
+
+
+def tls_failures(f):
+    m = f.metrics()
+    return {dict(labels)["reason"]: value for (name, labels), value in m.items()
+            if name == "ferry_tls_handshake_failures_total"}
+
+
+@standalone
+def test_client_gone_in_the_middle_of_the_tls_handshake(env):
+    """Half a ClientHello then FIN; a whole one then FIN; a whole one, the server's
+    answer read, then RST: each is one handshake failure ("closed"), and its slot
+    comes back (more of them than limits.max_connections, then a normal request)."""
+    check = fk.Checkup(env.f, listener="tls", tls=True)
+    before = tls_failures(env.f)
+    hello = client_hello()
+    ways = ("half hello", "hello", "hello, answer, reset")
+    for way in ways * (MAX_CONNECTIONS // len(ways) + 1):
+        sock = ft.connect(env.f.port("tls"))
+        sock.sendall(hello[:len(hello) // 2] if way == "half hello" else hello)
+        if way.endswith("reset"):
+            assert sock.recv(5)[:1] == b"\x16", "no handshake record from ferry"
+        go_away(sock, "reset" if way.endswith("reset") else "close")
+    attempts = len(ways) * (MAX_CONNECTIONS // len(ways) + 1)
+    check.settle()
+    after = tls_failures(env.f)
+    assert sum(after.values()) - sum(before.values()) == attempts, (before, after)
+    assert after["closed"] - before["closed"] == attempts, (before, after)
+    check.verify()
+
+
+# ---- descriptors -----------------------------------------------------------------------
+
+def raise_nofile(want):
+    """This process's soft RLIMIT_NOFILE raised to at least want (ferry inherits it)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= want:
+        return
+    if hard != resource.RLIM_INFINITY and hard < want:
+        raise ft.Skip("RLIMIT_NOFILE hard limit %d < %d" % (hard, want))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+def open_idle(port, n, accepted, batch=1000):
+    """n connections to port, opened in batches that ferry accepts before the next
+    (accepted() counts them), so that none waits for a SYN retransmission."""
+    socks = []
+    while len(socks) < n:
+        for _ in range(min(batch, n - len(socks))):
+            socks.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+        ft.poll_until(lambda: accepted() >= len(socks), timeout=30,
+                      message="%d connections accepted" % len(socks))
+    return socks
+
+
+def close_in_batches(f, socks, batch=250):
+    """Closes socks a batch at a time, each batch gone from ferry before the next: a
+    bounded number of connections ending at once (each reads its EOF into a fresh
+    buffer)."""
+    for i in range(0, len(socks), batch):
+        for sock in socks[i:i + batch]:
+            sock.close()
+        left = len(socks) - min(i + batch, len(socks))
+        ft.poll_until(lambda: fk.active(f, "web") <= left, timeout=30,
+                      message="%d connections left" % left)
+
+
+def idle_connections(env, n, while_open=None):
+    """n idle connections: all accepted, one descriptor and at most
+    IDLE_KIB_PER_CONNECTION each; a normal request served meanwhile; all released
+    once closed, with what they took as the only memory left (the allocator keeps what
+    ferry freed)."""
+    check = fk.Checkup(env.f, rss_slack_kib=n * IDLE_KIB_PER_CONNECTION + fk.RSS_SLACK_KIB)
+    rss = h2.settled_rss_kib(env.f.pid)
+    socks = open_idle(env.port, n, lambda: fk.active(env.f, "web"))
+    try:
+        assert fk.active(env.f, "web") == n
+        assert fk.fd_count(env.f.pid) == check.fds + n, "more than a descriptor each"
+        per_connection = (h2.settled_rss_kib(env.f.pid) - rss) / n
+        print("RSS per idle connection: %.2f KiB" % per_connection)
+        assert per_connection <= IDLE_KIB_PER_CONNECTION, per_connection
+        check.served()
+        if while_open:
+            while_open(socks)
+        close_in_batches(env.f, socks)
+    finally:
+        for sock in socks:
+            sock.close()
+    check.verify()
+
+
+def test_5000_idle_connections_cost_little_and_are_all_released():
+    """All accepted (max_connections allows them), one descriptor and a few KiB each,
+    a normal request still prompt, ferry_connections_active back to 0 once closed."""
+    raise_nofile(2 * IDLE + 1000)
+    with running(limits={"max_connections": 2 * IDLE}) as env:
+        idle_connections(env, IDLE)
+
+
+if __name__ == "__main__":
+    ft.main()
