@@ -6,8 +6,10 @@ response, or in the middle of the TLS handshake (over HTTP/1.1 and HTTP/2, by cl
 and by reset): the backend connection is closed, not pooled (the backend sees a short
 body and nothing after it), the backend is not blamed, handshake failures are counted
 and their connection slots given back. 5,000 idle connections: all accepted, a bounded
-cost each, a normal request still prompt, all released. Every case ends with
-faultkit.Checkup.
+cost each, a normal request still prompt, all released. A low RLIMIT_NOFILE: existing
+connections keep working, no busy loop, accepts resume once descriptors are free, and
+a socket ferry cannot open is not the backend's failure. Every case ends with
+faultkit.Checkup. test_faults_reload.py runs these cases again while ferry reloads.
 """
 
 import contextlib
@@ -17,6 +19,8 @@ import resource
 import socket
 import ssl
 import sys
+import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import faultkit as fk  # noqa: E402
@@ -37,6 +41,9 @@ IDLE = 5000
 # for noise and fails if an idle connection kept a read buffer (16 KiB) or a
 # bufferevent of its own.
 IDLE_KIB_PER_CONNECTION = 5
+EMFILE_CPU_SHARE = 0.10     # of one core, while accepts fail for lack of descriptors
+
+SLOW = threading.Event()    # "/slow" answers once the test sets it
 
 
 def sink_upload(conn, req):
@@ -52,11 +59,16 @@ def stream_download(conn, req):
     conn.stream()
 
 
+def slow(conn, req):
+    conn.hold(SLOW)
+    return conn.send(fk_ok())
+
+
 def fk_ok():
     return b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
 
-SCRIPTS = {"/upload": sink_upload, "/download": stream_download}
+SCRIPTS = {"/upload": sink_upload, "/download": stream_download, "/slow": slow}
 
 
 def fault_config(rb, health_check=None, **extra):
@@ -314,6 +326,80 @@ def test_5000_idle_connections_cost_little_and_are_all_released():
     raise_nofile(2 * IDLE + 1000)
     with running(limits={"max_connections": 2 * IDLE}) as env:
         idle_connections(env, IDLE)
+
+
+def test_out_of_descriptors_keeps_connections_and_blames_no_backend():
+    """RLIMIT_NOFILE runs out while two clients' requests hold the pooled upstream
+    connections. With one descriptor left, a new client is accepted but no upstream
+    socket can be opened for it: an HTTP client gets 503 and a tcp client is closed,
+    promptly, and no failure is counted (nor by the health check, which cannot open
+    its socket either). Then idle clients take everything: accepting pauses without
+    spinning, existing connections go on, and once clients close, accepts resume."""
+    # rise: a backend taken down would still be down when /status can be read again
+    health = {"type": "http", "path": "/ok", "interval_ms": 300, "timeout_ms": 250,
+              "rise": 20, "fall": 3}
+    with running(health_check=health, limits={"max_connections": 1000}) as env:
+        f = env.f
+        check = fk.Checkup(f)
+        a, b, c = (ft.Client(env.port) for _ in range(3))
+        SLOW.clear()
+        slow_requests(env, a, b)
+        SLOW.set()
+        assert a.read_response()[0] == b.read_response()[0] == 200
+        assert c.request("GET", "/ok")[0] == 200       # two pooled connections now
+        SLOW.clear()
+        slow_requests(env, a, b)                        # and both in use
+        _, hard = resource.prlimit(f.pid, resource.RLIMIT_NOFILE)
+        resource.prlimit(f.pid, resource.RLIMIT_NOFILE, (fk.fd_count(f.pid) + 1, hard))
+
+        for _ in range(3):      # one descriptor left: accepted, then no upstream socket
+            start = time.monotonic()
+            with ft.Client(env.port) as late:
+                status, _, _ = late.request("GET", "/ok", headers={"Connection": "close"})
+            assert status == 503 and time.monotonic() - start < fk.PROMPT_S, status
+            with ft.connect(f.port("tcp")) as relayed:
+                relayed.sendall(b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert fk.read_to_end(relayed, timeout=5)[0] == b""
+
+        hogs = [ft.connect(env.port) for _ in range(8)]     # the rest wait in the backlog
+        ft.poll_until(lambda: any(h2.holds_connection(f.pid, env.port, hog.getsockname()[1])
+                                  for hog in hogs), timeout=10,
+                      message="an idle client took the last descriptor")
+        before, start = ft.cpu_seconds(f.pid), time.monotonic()
+        for _ in range(3):
+            got = c.request("GET", "/ok")
+            assert got[0] == 503, got
+        time.sleep(1.0)                     # the measuring window, not a wait
+        used = (ft.cpu_seconds(f.pid) - before) / (time.monotonic() - start)
+        print("CPU while out of descriptors: %.1f%% of a core" % (100 * used))
+        assert used < EMFILE_CPU_SHARE, "%.0f%% of a core while out of descriptors" % (
+            100 * used)
+        SLOW.set()
+        for client in (a, b):
+            got = client.read_response()
+            assert got[::2] == (200, b"ok"), got
+
+        for sock in hogs:           # frees one descriptor; the rest were never accepted
+            sock.close()
+        with ft.Client(env.port, timeout=10) as new:
+            got = new.request("GET", "/ok")
+            assert got[::2] == (200, b"ok"), got
+        resource.prlimit(f.pid, resource.RLIMIT_NOFILE, (hard, hard))
+        for client in (a, b, c):
+            client.close()
+        status = f.status()
+        raw = status["pools"]["raw"]["backends"][0]
+        assert (raw["state"], raw["failures"]) == ("up", 0), status
+        check.verify()
+
+
+def slow_requests(env, *clients):
+    """Each client sends GET /slow; returns once the backend has them all."""
+    n = env.rb.requests_for("/slow")
+    for client in clients:
+        client.send(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+    ft.poll_until(lambda: env.rb.requests_for("/slow") == n + len(clients), timeout=10,
+                  message="/slow requests at the backend")
 
 
 if __name__ == "__main__":
