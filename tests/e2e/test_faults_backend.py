@@ -16,7 +16,6 @@ them again while ferry reloads.
 """
 
 import contextlib
-import functools
 import os
 import sys
 import threading
@@ -131,15 +130,11 @@ def fault_config(rb):
     }
 
 
-class Env:
-    def __init__(self, f, rb):
-        self.f, self.rb, self.port = f, rb, f.port("web")
-
 
 @contextlib.contextmanager
 def running():
     with RawBackend(SCRIPTS) as rb, ft.Ferry(fault_config(rb), env=fk.ferry_env()) as f:
-        yield Env(f, rb)
+        yield fk.Env(f, rb)
 
 
 def get(path, close=False):
@@ -181,23 +176,14 @@ def backend_let_go(env, path):
 
 # ---- the cases -------------------------------------------------------------------------
 
-def standalone(case):
-    """case(env) as a test: on its own ferry when called without one (ft.main), or on
-    the caller's (test_faults_reload.py)."""
-    @functools.wraps(case)
-    def test(env=None):
-        if env is not None:
-            return case(env)
-        with running() as own:
-            return case(own)
-    return test
+standalone = fk.standalone(running)
 
 
 @standalone
 def test_reset_while_the_request_body_arrives(env):
     """502 (the backend never answered), and the client connection closes: the rest
     of its body has nowhere to go. Over HTTP/2 the stream gets the 502."""
-    check = fk.Checkup(env.f)
+    check = env.checkup()
     for _ in range(REPEAT):
         with ft.connect(env.port) as sock:
             sock.sendall(b"POST /reset-mid-request HTTP/1.1\r\nHost: x\r\n"
@@ -219,7 +205,7 @@ def test_reset_in_the_middle_of_the_response(env):
     """Length, chunked and close-delimited bodies cut by a reset: the HTTP/1.1 client
     can tell (the close-delimited one only by a reset of its own); an HTTP/2 stream is
     reset, never ended."""
-    check = fk.Checkup(env.f)
+    check = env.checkup()
     paths = ("/reset-mid-length", "/reset-mid-chunked", "/reset-mid-close")
     for _ in range(REPEAT):
         for path in paths:
@@ -237,7 +223,7 @@ def test_reset_in_the_middle_of_the_response(env):
 def test_hang_in_the_middle_of_the_body(env):
     """The body stops: cut after upstream_response_ms, and the backend connection is
     closed, not kept."""
-    check = fk.Checkup(env.f)
+    check = env.checkup()
     for _ in range(2):
         start = time.monotonic()
         data, how = h1(env, get("/hang-mid-body"))
@@ -257,7 +243,7 @@ def test_hang_in_the_middle_of_the_body(env):
 def test_response_head_over_the_limits(env):
     """A head over max_header_bytes, or with more than max_headers fields: 502, the
     client connection goes on, the backend connection does not."""
-    check = fk.Checkup(env.f)
+    check = env.checkup()
     with ft.Client(env.port) as c:
         for _ in range(REPEAT):
             for path in ("/huge-head", "/many-headers"):
@@ -277,7 +263,7 @@ def test_body_longer_than_its_content_length(env):
     """The client gets Content-Length bytes; what follows (a whole response, sent with
     the body or after ferry pooled the connection) reaches neither it nor the next
     request, which goes to another backend connection."""
-    check = fk.Checkup(env.f)
+    check = env.checkup()
     with ft.Client(env.port) as c:
         for _ in range(REPEAT):
             expect(c, "/longer", 200, b"hello")
@@ -305,7 +291,7 @@ def test_body_longer_than_its_content_length(env):
 def test_body_shorter_than_its_content_length(env):
     """The backend closes before the announced end (length or last chunk): the client
     sees the connection end early; an HTTP/2 stream is reset."""
-    check = fk.Checkup(env.f)
+    check = env.checkup()
     for _ in range(REPEAT):
         for path in ("/short-length", "/short-chunked"):
             fk.assert_cut(*h1(env, get(path)))
@@ -322,7 +308,7 @@ def test_body_shorter_than_its_content_length(env):
 def test_invalid_chunked_encoding(env):
     """A bad chunk size, or chunk data not followed by CRLF: the response is cut where
     the encoding broke (no last chunk for the client), the backend connection closed."""
-    check = fk.Checkup(env.f)
+    check = env.checkup()
     for _ in range(REPEAT):
         for path in ("/bad-chunk-size", "/bad-chunk-end"):
             fk.assert_cut(*h1(env, get(path)))
@@ -340,7 +326,7 @@ def test_invalid_chunked_encoding(env):
 def test_interim_responses_then_the_final_one(env):
     """100 and 103 before the answer: an HTTP/1.1 client gets them, then the final
     response, and its connection goes on; HTTP/2 gets them as informational HEADERS."""
-    check = fk.Checkup(env.f)
+    check = env.checkup()
     for _ in range(REPEAT):
         data, how = h1(env, get("/interim", close=True))
         assert how == "eof" and b"HTTP/1.1 103 Early Hints\r\n" in data, data[:300]
@@ -361,7 +347,7 @@ def test_stray_body_after_204_and_304(env):
     """A body after a 204 or a 304 (with it, or after ferry pooled the connection) is
     not the next response: the next request on the same client connection gets its
     own answer, from another backend connection."""
-    check = fk.Checkup(env.f)
+    check = env.checkup()
     with ft.Client(env.port) as c:
         for _ in range(REPEAT):
             for path, status in (("/no-content-stray", 204), ("/not-modified-stray", 304)):

@@ -13,11 +13,11 @@ faultkit.Checkup. test_faults_reload.py runs these cases again while ferry reloa
 """
 
 import contextlib
-import functools
 import os
 import resource
 import socket
 import ssl
+import struct
 import sys
 import threading
 import time
@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import faultkit as fk  # noqa: E402
 import ferrytest as ft  # noqa: E402
 import h2client as h2  # noqa: E402
-from rawbackend import RawBackend  # noqa: E402
+from rawbackend import OK, RawBackend  # noqa: E402
 
 UPLOAD = 64 << 20       # announced, never sent whole
 SENT = 256 << 10        # what the client sends (or reads) before it goes away
@@ -51,7 +51,7 @@ def sink_upload(conn, req):
     conn.read_body(req)
     if req.body_received < req.content_length:
         return False
-    return conn.send(fk_ok())
+    return conn.send(OK)
 
 
 def stream_download(conn, req):
@@ -61,11 +61,7 @@ def stream_download(conn, req):
 
 def slow(conn, req):
     conn.hold(SLOW)
-    return conn.send(fk_ok())
-
-
-def fk_ok():
-    return b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    return conn.send(OK)
 
 
 SCRIPTS = {"/upload": sink_upload, "/download": stream_download, "/slow": slow}
@@ -97,34 +93,20 @@ def fault_config(rb, health_check=None, **extra):
     return config
 
 
-class Env:
-    def __init__(self, f, rb):
-        self.f, self.rb, self.port = f, rb, f.port("web")
-
-
 @contextlib.contextmanager
 def running(**config):
     with RawBackend(SCRIPTS) as rb, \
             ft.Ferry(fault_config(rb, **config), env=fk.ferry_env()) as f:
-        yield Env(f, rb)
+        yield fk.Env(f, rb)
 
 
-def standalone(case):
-    """case(env) as a test: on its own ferry when called without one (ft.main), or on
-    the caller's (test_faults_reload.py)."""
-    @functools.wraps(case)
-    def test(env=None):
-        if env is not None:
-            return case(env)
-        with running() as own:
-            return case(own)
-    return test
+standalone = fk.standalone(running)
 
 
 def go_away(sock, how):
     """Closes sock: "close" (FIN) or "reset" (RST)."""
     if how == "reset":
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     sock.close()
 
 
@@ -152,7 +134,7 @@ def h2_ok(c):
 def test_client_gone_in_the_middle_of_its_request_body(env):
     """The backend gets a short body, then ferry's close: nothing follows on that
     connection (not pooled), and no failure is counted against it."""
-    check = fk.Checkup(env.f)
+    check = env.checkup()
     failures = fk.failures(env.f)
     for how in ("close", "reset") * REPEAT:
         n = env.rb.requests_for("/upload")
@@ -189,7 +171,7 @@ def test_client_gone_in_the_middle_of_its_request_body(env):
 def test_client_gone_in_the_middle_of_the_response(env):
     """A client that stops reading and goes: ferry frees both connections, the
     backend's writes fail, ferry_connections_active is back to 0, no failure counted."""
-    check = fk.Checkup(env.f)
+    check = env.checkup()
     failures = fk.failures(env.f)
     for how in ("close", "reset") * REPEAT:
         n = env.rb.requests_for("/download")
@@ -242,7 +224,7 @@ def test_client_gone_in_the_middle_of_the_tls_handshake(env):
     """Half a ClientHello then FIN; a whole one then FIN; a whole one, the server's
     answer read, then RST: each is one handshake failure ("closed"), and its slot
     comes back (more of them than limits.max_connections, then a normal request)."""
-    check = fk.Checkup(env.f, listener="tls", tls=True)
+    check = env.checkup(listener="tls", tls=True)
     before = tls_failures(env.f)
     hello = client_hello()
     ways = ("half hello", "hello", "hello, answer, reset")
@@ -258,6 +240,11 @@ def test_client_gone_in_the_middle_of_the_tls_handshake(env):
     assert sum(after.values()) - sum(before.values()) == attempts, (before, after)
     assert after["closed"] - before["closed"] == attempts, (before, after)
     check.verify()
+
+
+CASES = [test_client_gone_in_the_middle_of_its_request_body,
+         test_client_gone_in_the_middle_of_the_response,
+         test_client_gone_in_the_middle_of_the_tls_handshake]
 
 
 # ---- descriptors -----------------------------------------------------------------------
@@ -301,13 +288,16 @@ def idle_connections(env, n, while_open=None):
     IDLE_KIB_PER_CONNECTION each; a normal request served meanwhile; all released
     once closed, with what they took as the only memory left (the allocator keeps what
     ferry freed)."""
-    check = fk.Checkup(env.f, rss_slack_kib=n * IDLE_KIB_PER_CONNECTION + fk.RSS_SLACK_KIB)
-    rss = h2.settled_rss_kib(env.f.pid)
+    check = env.checkup(rss_slack_kib=n * IDLE_KIB_PER_CONNECTION + env.rss_slack_kib)
+    with env.still():
+        rss = h2.settled_rss_kib(env.f.pid)
     socks = open_idle(env.port, n, lambda: fk.active(env.f, "web"))
     try:
-        assert fk.active(env.f, "web") == n
-        assert fk.fd_count(env.f.pid) == check.fds + n, "more than a descriptor each"
-        per_connection = (h2.settled_rss_kib(env.f.pid) - rss) / n
+        with env.still():
+            ft.poll_until(lambda: fk.active(env.f, "web") == n, timeout=10,
+                          message="%d connections active" % n)
+            assert fk.fd_count(env.f.pid) == check.fds + n, "more than a descriptor each"
+            per_connection = (h2.settled_rss_kib(env.f.pid) - rss) / n
         print("RSS per idle connection: %.2f KiB" % per_connection)
         assert per_connection <= IDLE_KIB_PER_CONNECTION, per_connection
         check.served()
@@ -328,6 +318,12 @@ def test_5000_idle_connections_cost_little_and_are_all_released():
         idle_connections(env, IDLE)
 
 
+# rise: a backend taken down would still be down when /status can be read again
+SCARCE = {"health_check": {"type": "http", "path": "/ok", "interval_ms": 300,
+                           "timeout_ms": 250, "rise": 20, "fall": 3},
+          "limits": {"max_connections": 1000}}
+
+
 def test_out_of_descriptors_keeps_connections_and_blames_no_backend():
     """RLIMIT_NOFILE runs out while two clients' requests hold the pooled upstream
     connections. With one descriptor left, a new client is accepted but no upstream
@@ -335,62 +331,67 @@ def test_out_of_descriptors_keeps_connections_and_blames_no_backend():
     promptly, and no failure is counted (nor by the health check, which cannot open
     its socket either). Then idle clients take everything: accepting pauses without
     spinning, existing connections go on, and once clients close, accepts resume."""
-    # rise: a backend taken down would still be down when /status can be read again
-    health = {"type": "http", "path": "/ok", "interval_ms": 300, "timeout_ms": 250,
-              "rise": 20, "fall": 3}
-    with running(health_check=health, limits={"max_connections": 1000}) as env:
-        f = env.f
-        check = fk.Checkup(f)
-        a, b, c = (ft.Client(env.port) for _ in range(3))
-        SLOW.clear()
-        slow_requests(env, a, b)
-        SLOW.set()
-        assert a.read_response()[0] == b.read_response()[0] == 200
-        assert c.request("GET", "/ok")[0] == 200       # two pooled connections now
-        SLOW.clear()
-        slow_requests(env, a, b)                        # and both in use
-        _, hard = resource.prlimit(f.pid, resource.RLIMIT_NOFILE)
-        resource.prlimit(f.pid, resource.RLIMIT_NOFILE, (fk.fd_count(f.pid) + 1, hard))
+    with running(**SCARCE) as env:
+        out_of_descriptors(env)
 
-        for _ in range(3):      # one descriptor left: accepted, then no upstream socket
-            start = time.monotonic()
-            with ft.Client(env.port) as late:
-                status, _, _ = late.request("GET", "/ok", headers={"Connection": "close"})
-            assert status == 503 and time.monotonic() - start < fk.PROMPT_S, status
-            with ft.connect(f.port("tcp")) as relayed:
-                relayed.sendall(b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n")
-                assert fk.read_to_end(relayed, timeout=5)[0] == b""
 
-        hogs = [ft.connect(env.port) for _ in range(8)]     # the rest wait in the backlog
-        ft.poll_until(lambda: any(h2.holds_connection(f.pid, env.port, hog.getsockname()[1])
-                                  for hog in hogs), timeout=10,
-                      message="an idle client took the last descriptor")
-        before, start = ft.cpu_seconds(f.pid), time.monotonic()
-        for _ in range(3):
-            got = c.request("GET", "/ok")
-            assert got[0] == 503, got
-        time.sleep(1.0)                     # the measuring window, not a wait
-        used = (ft.cpu_seconds(f.pid) - before) / (time.monotonic() - start)
-        print("CPU while out of descriptors: %.1f%% of a core" % (100 * used))
-        assert used < EMFILE_CPU_SHARE, "%.0f%% of a core while out of descriptors" % (
-            100 * used)
-        SLOW.set()
-        for client in (a, b):
-            got = client.read_response()
-            assert got[::2] == (200, b"ok"), got
+def out_of_descriptors(env, while_out=None):
+    """The case above on env (a ferry running with SCARCE); while_out() runs while
+    ferry has no descriptor left."""
+    f = env.f
+    check = env.checkup()
+    a, b, c = (ft.Client(env.port) for _ in range(3))
+    SLOW.clear()
+    slow_requests(env, a, b)
+    SLOW.set()
+    assert a.read_response()[0] == b.read_response()[0] == 200
+    assert c.request("GET", "/ok")[0] == 200       # two pooled connections now
+    SLOW.clear()
+    slow_requests(env, a, b)                        # and both in use
+    _, hard = resource.prlimit(f.pid, resource.RLIMIT_NOFILE)
+    resource.prlimit(f.pid, resource.RLIMIT_NOFILE, (fk.fd_count(f.pid) + 1, hard))
 
-        for sock in hogs:           # frees one descriptor; the rest were never accepted
-            sock.close()
-        with ft.Client(env.port, timeout=10) as new:
-            got = new.request("GET", "/ok")
-            assert got[::2] == (200, b"ok"), got
-        resource.prlimit(f.pid, resource.RLIMIT_NOFILE, (hard, hard))
-        for client in (a, b, c):
-            client.close()
-        status = f.status()
-        raw = status["pools"]["raw"]["backends"][0]
-        assert (raw["state"], raw["failures"]) == ("up", 0), status
-        check.verify()
+    for _ in range(3):      # one descriptor left: accepted, then no upstream socket
+        start = time.monotonic()
+        with ft.Client(env.port) as late:
+            status, _, _ = late.request("GET", "/ok", headers={"Connection": "close"})
+        assert status == 503 and time.monotonic() - start < fk.PROMPT_S, status
+        with ft.connect(f.port("tcp")) as relayed:
+            relayed.sendall(b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert fk.read_to_end(relayed, timeout=5)[0] == b""
+
+    hogs = [ft.connect(env.port) for _ in range(8)]     # the rest wait in the backlog
+    ft.poll_until(lambda: any(h2.holds_connection(f.pid, env.port, hog.getsockname()[1])
+                              for hog in hogs), timeout=10,
+                  message="an idle client took the last descriptor")
+    before, start = ft.cpu_seconds(f.pid), time.monotonic()
+    for _ in range(3):
+        got = c.request("GET", "/ok")
+        assert got[0] == 503, got
+    time.sleep(1.0)                     # the measuring window, not a wait
+    used = (ft.cpu_seconds(f.pid) - before) / (time.monotonic() - start)
+    print("CPU while out of descriptors: %.1f%% of a core" % (100 * used))
+    assert used < EMFILE_CPU_SHARE, "%.0f%% of a core while out of descriptors" % (
+        100 * used)
+    if while_out:
+        while_out()
+    SLOW.set()
+    for client in (a, b):
+        got = client.read_response()
+        assert got[::2] == (200, b"ok"), got
+
+    for sock in hogs:           # frees one descriptor; the rest were never accepted
+        sock.close()
+    with ft.Client(env.port, timeout=10) as new:
+        got = new.request("GET", "/ok")
+        assert got[::2] == (200, b"ok"), got
+    resource.prlimit(f.pid, resource.RLIMIT_NOFILE, (hard, hard))
+    for client in (a, b, c):
+        client.close()
+    status = f.status()
+    raw = status["pools"]["raw"]["backends"][0]
+    assert (raw["state"], raw["failures"]) == ("up", 0), status
+    check.verify()
 
 
 def slow_requests(env, *clients):
