@@ -242,7 +242,9 @@ def test_hang_in_the_middle_of_the_body(env):
 @standalone
 def test_response_head_over_the_limits(env):
     """A head over max_header_bytes, or with more than max_headers fields: 502, the
-    client connection goes on, the backend connection does not."""
+    client connection goes on, the backend connection does not. Ferry's 502 to a
+    HEAD request has no body (else the client would read it as the start of the next
+    response)."""
     check = env.checkup()
     with ft.Client(env.port) as c:
         for _ in range(REPEAT):
@@ -251,10 +253,16 @@ def test_response_head_over_the_limits(env):
                 assert status == 502, (path, status, body)
                 backend_let_go(env, path)
                 expect(c, "/ok", 200, b"ok")
+            status, headers, _ = c.request("HEAD", "/huge-head")
+            assert status == 502, (status, headers)
+            expect(c, "/ok", 200, b"ok")
     with h2.H2Conn(env.port) as c:
         for path in ("/huge-head", "/many-headers"):
             assert c.get(path).status == 502
             h2_ok(c)
+        s = c.get("/huge-head", method="HEAD")
+        assert s.status == 502 and s.received == 0 and s.ended, s
+        h2_ok(c)
     check.verify()
 
 
