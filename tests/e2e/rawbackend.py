@@ -220,17 +220,16 @@ class RawBackend:
             conn.done.set()
 
     # -- what the test looks at --------------------------------------------------------------
-    def conns_for(self, path):
-        """The connections whose first request was for path, oldest first."""
+    def conns_with(self, path):
+        """The connections that got a request for path, oldest first."""
         with self.lock:
-            return [c for c in self.connections if c.requests and c.requests[0].path == path]
+            return [c for c in self.connections if any(r.path == path for r in c.requests)]
 
     def conn_for(self, path, timeout=10.0):
         """The newest connection that got a request for path (waits for one)."""
         deadline = time.monotonic() + timeout
         while True:
-            with self.lock:
-                found = [c for c in self.connections if any(r.path == path for r in c.requests)]
+            found = self.conns_with(path)
             if found:
                 return found[-1]
             assert time.monotonic() < deadline, "no request for %s reached the backend" % path

@@ -185,18 +185,23 @@ def test_client_gone_in_the_middle_of_the_response(env):
         conn = next_backend_conn(env, "/download", n)
         go_away(sock, how)
         assert_freed(conn, "/download")
-    for how in ("stream reset", "connection closed"):
-        n = env.rb.requests_for("/download")
-        c = h2.H2Conn(env.port)
+    n = env.rb.requests_for("/download")
+    with h2.H2Conn(env.port) as c:
         s = c.stream(c.request("GET", "/download", keep_data=False))
         c.wait(lambda: s.received >= SENT, what="some of the download")
         conn = next_backend_conn(env, "/download", n)
-        if how == "stream reset":
-            c.reset_stream(s.id)
-            c.flush()
-            assert_freed(conn, "/download")
-            h2_ok(c)
-        c.close()
+        c.reset_stream(s.id)
+        c.flush()
+        assert_freed(conn, "/download")
+        h2_ok(c)
+    # a connection closed with several streams under way: every one is freed
+    n = env.rb.requests_for("/download")
+    c = h2.H2Conn(env.port)
+    streams = [c.stream(c.request("GET", "/download", keep_data=False)) for _ in range(4)]
+    c.wait(lambda: all(s.received > 0 for s in streams), what="every download started")
+    c.close()
+    ft.poll_until(lambda: env.rb.requests_for("/download") == n + 4, timeout=10)
+    for conn in env.rb.conns_with("/download")[-4:]:
         assert_freed(conn, "/download")
     assert fk.failures(env.f) == failures, env.f.status()
     check.verify()
@@ -327,10 +332,11 @@ SCARCE = {"health_check": {"type": "http", "path": "/ok", "interval_ms": 300,
 def test_out_of_descriptors_keeps_connections_and_blames_no_backend():
     """RLIMIT_NOFILE runs out while two clients' requests hold the pooled upstream
     connections. With one descriptor left, a new client is accepted but no upstream
-    socket can be opened for it: an HTTP client gets 503 and a tcp client is closed,
-    promptly, and no failure is counted (nor by the health check, which cannot open
-    its socket either). Then idle clients take everything: accepting pauses without
-    spinning, existing connections go on, and once clients close, accepts resume."""
+    socket can be opened for it: an HTTP client gets 503 (each HTTP/2 stream too) and
+    a tcp client is closed, promptly, and no failure is counted (nor by the health
+    check, which cannot open its socket either). Then idle clients take everything:
+    accepting pauses without spinning, existing connections go on, and once clients
+    close, accepts resume."""
     with running(**SCARCE) as env:
         out_of_descriptors(env)
 
@@ -356,6 +362,8 @@ def out_of_descriptors(env, while_out=None):
         with ft.Client(env.port) as late:
             status, _, _ = late.request("GET", "/ok", headers={"Connection": "close"})
         assert status == 503 and time.monotonic() - start < fk.PROMPT_S, status
+        with h2.H2Conn(env.port) as late:
+            assert [late.get("/ok").status for _ in range(2)] == [503, 503]
         with ft.connect(f.port("tcp")) as relayed:
             relayed.sendall(b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n")
             assert fk.read_to_end(relayed, timeout=5)[0] == b""
