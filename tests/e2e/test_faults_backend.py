@@ -352,9 +352,9 @@ def test_interim_responses_then_the_final_one(env):
 
 @standalone
 def test_stray_body_after_204_and_304(env):
-    """A body after a 204 or a 304 (with it, or after ferry pooled the connection) is
-    not the next response: the next request on the same client connection gets its
-    own answer, from another backend connection."""
+    """A body after a 204, a 304 or an answer to HEAD (with it, or after ferry pooled
+    the connection) is not the next response: the next request on the same client
+    connection gets its own answer, from another backend connection."""
     check = env.checkup()
     with ft.Client(env.port) as c:
         for _ in range(REPEAT):
@@ -362,6 +362,10 @@ def test_stray_body_after_204_and_304(env):
                 expect(c, path, status, b"")
                 expect(c, "/ok", 200, b"ok")
                 backend_let_go(env, path)
+            got = c.request("HEAD", "/longer")    # "hello" and a response after it
+            assert (got[0], got[1].get("content-length"), got[2]) == (200, "5", b""), got
+            expect(c, "/ok", 200, b"ok")
+            backend_let_go(env, "/longer")
             LATE.clear()
             expect(c, "/no-content-late", 204, b"")
             LATE.set()
@@ -378,6 +382,10 @@ def test_stray_body_after_204_and_304(env):
                 backend_let_go(env, path)
             h2_ok(c)
             backend_let_go(env, path)
+        s = c.get("/longer", method="HEAD")
+        assert s.status == 200 and s.ended and not s.data, s
+        h2_ok(c)
+        backend_let_go(env, "/longer")
     check.verify()
 
 
