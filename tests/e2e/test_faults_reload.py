@@ -66,11 +66,13 @@ def run_cases(env, cases):
 
 
 def test_misbehaving_backends_while_reloading():
+    """Every case of test_faults_backend.py, over HTTP/1.1 and HTTP/2, reloads racing."""
     with backend_faults.running() as env:
         run_cases(env, backend_faults.CASES)
 
 
 def test_clients_gone_while_reloading():
+    """Clients gone mid-body, mid-response and mid-handshake, reloads racing."""
     with client_faults.running() as env:
         run_cases(env, client_faults.CASES)
 
