@@ -1,5 +1,6 @@
 #include "health/health.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,7 +155,17 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     }
     p->bev = upstream_connect(p->health->base, p->pool, p->backend, hc->timeout_ms);
     if (!p->bev) {
-        finish(p, false, "cannot open a socket");
+        int error = errno;
+        char reason[96];
+        snprintf(reason, sizeof reason, "cannot open a socket: %s", strerror(error));
+        if (upstream_error_is_local(error)) {
+            /* ferry's own shortage says nothing about the backend: no verdict */
+            log_warn("backend %s/%s check skipped: %s", p->backend->pool, p->backend->name,
+                     reason);
+            schedule(p, hc->interval_ms);
+            return;
+        }
+        finish(p, false, reason);
         return;
     }
     bufferevent_setcb(p->bev, on_read, NULL, on_event, p);

@@ -1,5 +1,6 @@
 #include "tcp/relay.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -321,6 +322,13 @@ static void connect_next(struct relay *r)
         r->tried[r->n_tried++] = b;
         r->upstream.bev = upstream_connect(base, r->pool, b, r->base.runtime->cfg->timeouts.connect_ms);
         if (!r->upstream.bev) {
+            int error = errno;
+            log_warn("tcp listener=%s backend=%s/%s: cannot open a connection: %s",
+                     r->base.listener->cfg->name, b->pool, b->name, strerror(error));
+            if (upstream_error_is_local(error)) {
+                relay_close(&r->base);  /* ferry's own shortage: no backend to blame */
+                return;
+            }
             rt_pool_report_failure(r->pool, b);
             continue;
         }

@@ -1,5 +1,6 @@
 #include "upstream/connect.h"
 
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
@@ -12,21 +13,24 @@
 #include "runtime/runtime.h"
 #include "tls/tls.h"
 
+/* NULL: out of memory (errno ENOMEM). */
 static struct bufferevent *new_bufferevent(struct event_base *base, struct rt_pool *pool,
                                            struct backend *b)
 {
+    struct bufferevent *bev = NULL;
+    SSL *ssl = NULL;
     if (!pool->tls)
-        return bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-    SSL *ssl = tls_client_ssl_new(pool->tls, b->addr.text);
-    if (!ssl)
-        return NULL;
-    struct bufferevent *bev = bufferevent_openssl_socket_new(
-        base, -1, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+        bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    else if ((ssl = tls_client_ssl_new(pool->tls, b->addr.text)))
+        bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                             BEV_OPT_CLOSE_ON_FREE);
     if (!bev) {
         SSL_free(ssl);
+        errno = ENOMEM;
         return NULL;
     }
-    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    if (ssl)
+        bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
     return bev;
 }
 
@@ -41,12 +45,31 @@ struct bufferevent *upstream_connect(struct event_base *base, struct rt_pool *po
      * never answers would otherwise hold the request forever). */
     struct timeval tv = clock_tv_from_ms(connect_ms);
     bufferevent_set_timeouts(bev, &tv, &tv);
+    errno = 0;
     if (bufferevent_socket_connect(bev, (const struct sockaddr *)&b->addr.sa,
                                    (int)b->addr.len) < 0) {
+        /* socket(2) or connect(2) failed at once; a refusal comes as an event */
+        int error = errno ? errno : EIO;
         bufferevent_free(bev);
+        errno = error;
         return NULL;
     }
     return bev;
+}
+
+bool upstream_error_is_local(int error)
+{
+    switch (error) {
+    case EMFILE:
+    case ENFILE:
+    case ENOBUFS:
+    case ENOMEM:
+    case EADDRNOTAVAIL:     /* no local port left */
+    case EAGAIN:            /* the same, as some kernels say it */
+        return true;
+    default:
+        return false;
+    }
 }
 
 void upstream_connected(struct bufferevent *bev)
