@@ -218,6 +218,8 @@ def test_pipelined_requests_ferry_answers_itself_stop_being_read_while_unread():
     unrouted host, 501 for CONNECT), pipelined by a client that does not read, make
     ferry stop reading that client at the high watermark instead of queueing answers
     without limit; once the client reads, every answer comes, in order."""
+    if ft.VALGRIND:
+        raise ft.Skip("40 MiB of requests take too long under memcheck")
     b = ft.Backend("alpha").start()
     cfg = proxy_config(b)
     del cfg["listeners"]["web"]["pool"]
