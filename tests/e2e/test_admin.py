@@ -438,12 +438,12 @@ def test_connections_beyond_the_cap_wait_in_the_backlog():
 
 
 def test_out_of_descriptors_pauses_admin_accepts_instead_of_spinning():
-    if ft.VALGRIND:
-        raise ft.Skip("valgrind keeps descriptors of its own under ferry's limit, and its "
-                      "CPU figures mean nothing")
     """accept(2) on the admin socket failing with EMFILE leaves it readable: ferry
     must pause accepting there (as the workers do), not burn a core, and serve the
     waiting client once descriptors are free again."""
+    if ft.VALGRIND:
+        raise ft.Skip("valgrind keeps descriptors of its own under ferry's limit, and its "
+                      "CPU figures mean nothing")
     with ft.Backend("a") as a, ft.Ferry(web_config(a, workers=1)) as f:
         in_use = len(os.listdir("/proc/%d/fd" % f.pid))
         _, hard = resource.prlimit(f.pid, resource.RLIMIT_NOFILE)
