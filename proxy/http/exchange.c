@@ -46,16 +46,10 @@ static uint64_t pool_flavor(const struct rt_pool *pool)
     return pool->tls ? pool->runtime->generation : 0;
 }
 
-static void take_backend(struct http_exchange *ex, struct backend *b)
-{
-    ex->backend = b;
-    atomic_fetch_add_explicit(&b->active, 1, memory_order_relaxed);
-}
-
 static void release_backend(struct http_exchange *ex)
 {
     if (ex->backend)
-        atomic_fetch_sub_explicit(&ex->backend->active, 1, memory_order_relaxed);
+        rt_pool_release(ex->backend);
     ex->backend = NULL;
 }
 
@@ -154,7 +148,7 @@ static void start_attempt(struct http_exchange *ex)
         if (!b)
             break;
         ex->tried[ex->n_tried++] = b;
-        take_backend(ex, b);
+        ex->backend = b;    /* rt_pool_pick reserved its slot */
         struct bufferevent *bev = upstream_pool_take(worker_upstream_pool(ex->worker), b,
                                                      pool_flavor(ex->pool));
         if (bev) {

@@ -159,6 +159,22 @@ static bool was_tried(const struct backend *b, struct backend *const *tried, siz
     return false;
 }
 
+/* Reserves a slot of b: active goes up only while it stays below max (0 = no limit). */
+static bool try_reserve(struct backend *b, unsigned max)
+{
+    if (max == 0) {
+        atomic_fetch_add_explicit(&b->active, 1, memory_order_relaxed);
+        return true;
+    }
+    unsigned n = atomic_load_explicit(&b->active, memory_order_relaxed);
+    do {
+        if (n >= max)
+            return false;
+    } while (!atomic_compare_exchange_weak_explicit(&b->active, &n, n + 1, memory_order_relaxed,
+                                                    memory_order_relaxed));
+    return true;
+}
+
 struct backend *rt_pool_pick(struct rt_pool *pool, struct backend *const *tried, size_t n_tried)
 {
     size_t n = pool->n_backends;
@@ -177,8 +193,22 @@ struct backend *rt_pool_pick(struct rt_pool *pool, struct backend *const *tried,
             .excluded = was_tried(b, tried, n_tried),
         };
     }
-    int pick = balance_pick(pool->balancer, cands, n);
-    return pick < 0 ? NULL : pool->backends[pick];
+    /* A backend that another worker filled since the snapshot is passed over: each
+     * round excludes one more, so this ends within n rounds. */
+    for (size_t round = 0; round < n; round++) {
+        int pick = balance_pick(pool->balancer, cands, n);
+        if (pick < 0)
+            return NULL;
+        if (try_reserve(pool->backends[pick], cands[pick].max_connections))
+            return pool->backends[pick];
+        cands[pick].excluded = true;
+    }
+    return NULL;
+}
+
+void rt_pool_release(struct backend *b)
+{
+    atomic_fetch_sub_explicit(&b->active, 1, memory_order_relaxed);
 }
 
 void rt_pool_report_failure(struct rt_pool *pool, struct backend *b)

@@ -79,9 +79,14 @@ struct rt_listener *runtime_listener_for(struct runtime *rt, const struct listen
 /* Upper bound on backends a request may try (first attempt + retries). */
 enum { RT_MAX_ATTEMPTS = 11 };
 
-/* Chooses a backend of `pool` that is up, not full and not in `tried[0..n_tried)`.
- * NULL when none is eligible. The caller accounts active/requests itself. */
+/* Chooses a backend of `pool` that is up, not full and not in `tried[0..n_tried)`,
+ * and reserves one of its max_connections slots (counted in b->active) in the same
+ * atomic step, so that workers picking at the same moment cannot overshoot the limit.
+ * NULL when none is eligible. Every backend returned is given back with
+ * rt_pool_release() when its connection or request ends. */
 struct backend *rt_pool_pick(struct rt_pool *pool, struct backend *const *tried, size_t n_tried);
+/* Gives back the slot rt_pool_pick() reserved. */
+void rt_pool_release(struct backend *b);
 
 /* Passive health bookkeeping for a backend of this pool. */
 void rt_pool_report_failure(struct rt_pool *pool, struct backend *b);

@@ -42,7 +42,7 @@ static struct end *other_end(struct relay *r, struct end *e)
 static void release_backend(struct relay *r)
 {
     if (r->backend)
-        atomic_fetch_sub_explicit(&r->backend->active, 1, memory_order_relaxed);
+        rt_pool_release(r->backend);
     r->backend = NULL;
 }
 
@@ -321,11 +321,11 @@ static void connect_next(struct relay *r)
         r->tried[r->n_tried++] = b;
         r->upstream.bev = upstream_connect(base, r->pool, b, r->base.runtime->cfg->timeouts.connect_ms);
         if (!r->upstream.bev) {
+            rt_pool_release(b);
             rt_pool_report_failure(r->pool, b);
             continue;
         }
-        r->backend = b;
-        atomic_fetch_add_explicit(&b->active, 1, memory_order_relaxed);
+        r->backend = b;     /* rt_pool_pick reserved its slot */
         atomic_fetch_add_explicit(&b->requests, 1, memory_order_relaxed);
         bufferevent_setcb(r->upstream.bev, on_read, on_write, on_upstream_event, r);
         return;
