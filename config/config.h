@@ -162,6 +162,10 @@ struct config *config_parse(const char *text, size_t len, const char *path,
 void config_free(struct config *cfg);
 void config_errors_clear(struct config_errors *errs);
 
+/* Same socket address (family, address, port), however it was written:
+ * "127.0.0.1:08080" and "127.0.0.1:8080", "[::1]:80" and "[0::1]:80" are equal. */
+bool config_addr_equal(const struct cfg_addr *a, const struct cfg_addr *b);
+
 /* Index of the pool named `name`, or -1. */
 int config_pool_index(const struct config *cfg, const char *name);
 

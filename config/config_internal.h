@@ -128,7 +128,6 @@ enum addr_flags { ADDR_ALLOW_LOCALHOST = 1 };
  * in why. */
 int config_addr_parse(const char *text, unsigned flags, struct cfg_addr *out,
                       char *why, size_t why_size);
-bool config_addr_equal(const struct cfg_addr *a, const struct cfg_addr *b);
 bool walk_addr(struct walker *w, const json_t *obj, const char *key, unsigned flags,
                struct cfg_addr *out);
 /* Listener and pool names: 1..64 of [A-Za-z0-9_.:-] (they go into logs and metrics). */

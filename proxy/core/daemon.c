@@ -263,7 +263,7 @@ static int prepare_admin(struct daemon *d, const struct config *cfg, struct admi
     ch->created = NULL;
     ch->is_moving = old->admin.enabled != cfg->admin.enabled ||
                     (cfg->admin.enabled &&
-                     strcmp(old->admin.listen.text, cfg->admin.listen.text) != 0);
+                     !config_addr_equal(&old->admin.listen, &cfg->admin.listen));
     if (!ch->is_moving || !cfg->admin.enabled)
         return 0;
     if (!d->admin) {

@@ -67,7 +67,7 @@ struct backend *backend_table_get(struct backend_table *t, const char *pool,
     struct backend *found = NULL;
     for (struct table_entry *e = t->entries; e; e = e->next) {
         struct backend *b = e->backend;
-        if (strcmp(b->pool, pool) == 0 && strcmp(b->addr.text, cfg->address.text) == 0) {
+        if (strcmp(b->pool, pool) == 0 && config_addr_equal(&b->addr, &cfg->address)) {
             found = b;
             break;
         }

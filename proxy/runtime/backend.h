@@ -1,7 +1,8 @@
 /* backend — the live state of one backend (health, counters), shared by all workers
  * and kept across config generations.
  *
- * A backend is identified by pool name + address. The daemon owns a backend_table;
+ * A backend is identified by pool name + socket address (compared parsed, not as
+ * written: see config_addr_equal). The daemon owns a backend_table;
  * each generation takes a reference on the backends its pools use, so a backend that
  * still exists after a reload keeps its health and counters, and one that was removed
  * lives on (as "draining") until the last generation using it is freed.

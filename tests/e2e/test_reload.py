@@ -317,6 +317,24 @@ def test_unchanged_listener_is_never_closed_across_ten_reloads():
             assert f.status()["generation"] == 11
 
 
+def test_listener_and_backend_spelled_differently_are_the_same():
+    """Addresses are compared parsed: a leading zero in a port, or another spelling of
+    an IPv6 address, names the same socket (never "address in use") and the same
+    backend (its counters go on)."""
+    with ft.Backend("a") as a:
+        port = ft.free_port()
+        with ft.Ferry(http_config(port, [a.address])) as f:
+            inode = listening_inode(port)
+            assert who(port) == "a"
+            config = http_config(port, ["127.0.0.1:0%d" % a.port])
+            config["listeners"]["web"]["listen"] = "127.0.0.1:0%d" % port
+            admin_reload(f, config, 2)
+            assert listening_inode(port) == inode, "the listening socket was replaced"
+            assert who(port) == "a"
+            assert f.status()["pools"]["p"]["backends"][0]["requests"] == 2, \
+                "the backend's counters restarted"
+
+
 # ---- access log ------------------------------------------------------------------
 
 def test_reload_keeps_an_unchanged_access_log_open_and_sigusr1_reopens_it():

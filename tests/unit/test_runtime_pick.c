@@ -1,37 +1,6 @@
 /* rt_pool_pick (proxy/runtime/runtime.c) over real generations built from config
  * text: what a pick reserves, and what a generation shares with the next. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdio.h>
-#include <string.h>
-
-#include <cmocka.h>
-
-#include "config/config.h"
-#include "runtime/backend.h"
-#include "runtime/runtime.h"
-
-static struct runtime *build(struct backend_table *table, const char *json, uint64_t generation)
-{
-    struct config_errors errs = { 0 };
-    struct config *cfg = config_parse(json, strlen(json), "test.json", &errs);
-    for (size_t i = 0; i < errs.count; i++)
-        fprintf(stderr, "%s\n", errs.messages[i]);
-    config_errors_clear(&errs);
-    assert_non_null(cfg);
-    struct err err = { { 0 } };
-    struct runtime_deps deps = { .backends = table };
-    struct runtime *rt = runtime_build(cfg, &deps, generation, &err);
-    if (!rt)
-        fprintf(stderr, "%s\n", err.msg);
-    assert_non_null(rt);
-    return rt;
-}
-
-#define ONE_POOL(backends) \
-    "{\"admin\":null,\"listeners\":{\"l\":{\"listen\":\"127.0.0.1:1\",\"mode\":\"tcp\"," \
-    "\"pool\":\"p\"}},\"pools\":{\"p\":{\"backends\":[" backends "]}}}"
+#include "test_runtime_util.h"
 
 /* Between the pick and the count of the connection, another worker must not see the
  * slot as free: two picks in a row, with nothing released, are two workers picking at
@@ -39,7 +8,7 @@ static struct runtime *build(struct backend_table *table, const char *json, uint
 static void test_pick_reserves_the_slot_it_returns(void **state)
 {
     struct backend_table *table = backend_table_new();
-    struct runtime *rt = build(table, ONE_POOL("{\"address\":\"127.0.0.1:2\","
+    struct runtime *rt = build_runtime(table, ONE_POOL("{\"address\":\"127.0.0.1:2\","
                                                "\"max_connections\":1}"), 1);
     struct rt_pool *pool = &rt->pools[0];
     struct backend *b = rt_pool_pick(pool, NULL, 0);
@@ -59,7 +28,7 @@ static void test_pick_reserves_the_slot_it_returns(void **state)
 static void test_full_backend_is_skipped_for_one_with_room(void **state)
 {
     struct backend_table *table = backend_table_new();
-    struct runtime *rt = build(table, ONE_POOL("{\"address\":\"127.0.0.1:2\","
+    struct runtime *rt = build_runtime(table, ONE_POOL("{\"address\":\"127.0.0.1:2\","
                                                "\"max_connections\":2},"
                                                "{\"address\":\"127.0.0.1:3\"}"), 1);
     struct rt_pool *pool = &rt->pools[0];
