@@ -17,14 +17,28 @@
 static json_t *backend_json(const struct backend *b, unsigned weight)
 {
     return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I}", "name", b->name, "address",
-                     b->addr.text, "state", backend_state_name(atomic_load(&b->state)),
+                     b->addr.text, "state", backend_state_name(backend_state(b)),
                      "weight", (json_int_t)weight, "active",
                      (json_int_t)atomic_load(&b->active), "requests",
                      (json_int_t)atomic_load(&b->requests), "failures",
                      (json_int_t)atomic_load(&b->failures));
 }
 
-static json_t *pools_json(const struct runtime *rt)
+/* Backends a reload removed that still drain: listed after the pool's own, until
+ * their last connection ends. */
+struct removed_of_pool {
+    const char *pool;
+    json_t *backends;
+};
+
+static void add_if_removed(struct backend *b, void *arg)
+{
+    struct removed_of_pool *r = arg;
+    if (backend_is_removed(b) && strcmp(b->pool, r->pool) == 0)
+        json_array_append_new(r->backends, backend_json(b, 0));
+}
+
+static json_t *pools_json(const struct runtime *rt, struct backend_table *table)
 {
     json_t *pools = json_object();
     for (size_t i = 0; i < rt->n_pools; i++) {
@@ -32,6 +46,8 @@ static json_t *pools_json(const struct runtime *rt)
         json_t *backends = json_array();
         for (size_t b = 0; b < p->n_backends; b++)
             json_array_append_new(backends, backend_json(p->backends[b], p->cfg->backends[b].weight));
+        struct removed_of_pool removed = { p->cfg->name, backends };
+        backend_table_foreach(table, add_if_removed, &removed);
         json_object_set_new(pools, p->cfg->name,
                             json_pack("{s:s, s:o}", "balance",
                                       balance_algo_name(p->cfg->balance), "backends", backends));
@@ -69,7 +85,7 @@ char *admin_render_status(struct daemon *d)
                                (json_int_t)rt->generation, "config", info.config_path,
                                "uptime_s", (json_int_t)info.uptime_s, "connections",
                                (json_int_t)info.connections, "listeners", listeners_json(rt),
-                               "pools", pools_json(rt));
+                               "pools", pools_json(rt, daemon_backends(d)));
     runtime_unref(rt);
     char *text = status ? json_dumps(status, JSON_COMPACT) : NULL;
     json_decref(status);

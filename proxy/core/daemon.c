@@ -302,7 +302,7 @@ static int try_reload(struct daemon *d, struct config_errors *errs)
     if (!cfg)
         return -1;
     struct err err = { { 0 } };
-    struct runtime_deps deps = { d->backends, d->sockets, d->ticket_keys };
+    struct runtime_deps deps = { d->backends, d->sockets, d->ticket_keys, d->current };
     struct runtime *rt = runtime_build(cfg, &deps, d->next_generation, &err);
     if (!rt) {
         add_error(errs, err.msg);
@@ -335,7 +335,11 @@ static int try_reload(struct daemon *d, struct config_errors *errs)
 
 int daemon_reload(struct daemon *d, struct config_errors *errs)
 {
-    if (try_reload(d, errs) < 0) {
+    int rc = try_reload(d, errs);
+    /* Whatever the outcome: a rejected generation may have added backends, and an
+     * applied one may have dropped some. */
+    runtime_keep_backends(d->current, d->backends);
+    if (rc < 0) {
         atomic_fetch_add(&d->reloads_failed, 1);
         for (size_t i = 0; i < errs->count; i++)
             log_error("reload rejected: %s", errs->messages[i]);
@@ -422,7 +426,7 @@ struct daemon *daemon_new(struct config *cfg)
         config_free(cfg);
         goto fail;
     }
-    struct runtime_deps deps = { d->backends, d->sockets, d->ticket_keys };
+    struct runtime_deps deps = { d->backends, d->sockets, d->ticket_keys, NULL };
     d->current = runtime_build(cfg, &deps, 1, &err);
     if (!d->current) {
         log_error("%s", err.msg);
@@ -541,6 +545,8 @@ struct daemon_info daemon_info(struct daemon *d)
     };
 }
 
+struct backend_table *daemon_backends(struct daemon *d) { return d->backends; }
+
 int daemon_check_config(const char *path)
 {
     struct config_errors errs = { 0 };
@@ -554,7 +560,7 @@ int daemon_check_config(const char *path)
     struct backend_table *backends = backend_table_new();
     struct err err = { { 0 } };
     struct tls_ticket_keys *keys = tls_ticket_keys_new(&err);
-    struct runtime_deps deps = { backends, NULL, keys };
+    struct runtime_deps deps = { backends, NULL, keys, NULL };
     struct runtime *rt = NULL;
     if (backends && keys)
         rt = runtime_build(cfg, &deps, 1, &err);

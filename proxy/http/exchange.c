@@ -39,11 +39,11 @@ static const char *listener_name(const struct http_exchange *ex)
 
 static const struct config *cfg_of(const struct http_exchange *ex) { return ex->runtime->cfg; }
 
-/* TLS connections are only reused within the generation whose client context made
- * them: a reload may have changed what a backend must prove. */
+/* TLS connections are only reused under the settings that made them: a reload may
+ * have changed what a backend must prove. */
 static uint64_t pool_flavor(const struct rt_pool *pool)
 {
-    return pool->tls ? pool->runtime->generation : 0;
+    return pool->tls ? pool->tls_flavor : 0;
 }
 
 static void release_backend(struct http_exchange *ex)

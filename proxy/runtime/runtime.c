@@ -1,7 +1,10 @@
 #include "runtime/runtime.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/evp.h>
 
 #include "balance/balance.h"
 #include "core/clock.h"
@@ -41,6 +44,62 @@ static void runtime_free(struct runtime *rt)
     free(rt);
 }
 
+/* Feeds the file's bytes (or a marker that it is unreadable) to the digest. */
+static void digest_file(EVP_MD_CTX *md, const char *path)
+{
+    char buf[4096];
+    size_t n;
+    EVP_DigestUpdate(md, path ? path : "", path ? strlen(path) + 1 : 1);
+    FILE *f = path ? fopen(path, "rb") : NULL;
+    if (!f) {
+        EVP_DigestUpdate(md, "-", 1);
+        return;
+    }
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        EVP_DigestUpdate(md, buf, n);
+    fclose(f);
+}
+
+/* What a pool's TLS connections were made under: its settings and the contents of
+ * the files they name (a CA file rewritten in place is a change). */
+static void fingerprint_tls(const struct cfg_pool_tls *t, unsigned char out[32])
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    memset(out, 0, 32);
+    if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(md);
+        return;
+    }
+    EVP_DigestUpdate(md, t->verify ? "v1" : "v0", 2);
+    EVP_DigestUpdate(md, t->sni ? t->sni : "", t->sni ? strlen(t->sni) + 1 : 1);
+    digest_file(md, t->ca);
+    digest_file(md, t->cert);
+    digest_file(md, t->key);
+    EVP_DigestFinal_ex(md, out, NULL);
+    EVP_MD_CTX_free(md);
+}
+
+static const struct rt_pool *previous_pool(const struct runtime_deps *deps, const char *name)
+{
+    const struct runtime *prev = deps->previous;
+    for (size_t i = 0; prev && i < prev->n_pools; i++)
+        if (strcmp(prev->pools[i].cfg->name, name) == 0)
+            return &prev->pools[i];
+    return NULL;
+}
+
+/* Keeps the previous generation's flavor while the TLS settings are the same. */
+static void set_tls_flavor(struct rt_pool *p, const struct runtime_deps *deps, uint64_t generation)
+{
+    fingerprint_tls(p->cfg->tls, p->tls_fingerprint);
+    const struct rt_pool *prev = previous_pool(deps, p->cfg->name);
+    if (prev && prev->tls &&
+        memcmp(prev->tls_fingerprint, p->tls_fingerprint, sizeof p->tls_fingerprint) == 0)
+        p->tls_flavor = prev->tls_flavor;
+    else
+        p->tls_flavor = generation;
+}
+
 static int build_pool(struct runtime *rt, size_t index, const struct runtime_deps *deps,
                       struct err *err)
 {
@@ -64,6 +123,7 @@ static int build_pool(struct runtime *rt, size_t index, const struct runtime_dep
         p->tls = tls_client_new(cfg->tls, where, err);
         if (!p->tls)
             return -1;
+        set_tls_flavor(p, deps, rt->generation);
     }
     return 0;
 }
@@ -135,6 +195,24 @@ fail:
     return NULL;
 }
 
+void runtime_keep_backends(const struct runtime *rt, struct backend_table *t)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < rt->n_pools; i++)
+        n += rt->pools[i].n_backends;
+    struct backend **keep = malloc((n ? n : 1) * sizeof *keep);
+    if (!keep) {
+        log_error("out of memory: removed backends stay in the backend table");
+        return;
+    }
+    n = 0;
+    for (size_t i = 0; i < rt->n_pools; i++)
+        for (size_t j = 0; j < rt->pools[i].n_backends; j++)
+            keep[n++] = rt->pools[i].backends[j];
+    backend_table_keep_only(t, keep, n);
+    free(keep);
+}
+
 void runtime_ref(struct runtime *rt) { atomic_fetch_add_explicit(&rt->refs, 1, memory_order_relaxed); }
 
 void runtime_unref(struct runtime *rt)
@@ -189,7 +267,7 @@ struct backend *rt_pool_pick(struct rt_pool *pool, struct backend *const *tried,
             .weight = pool->cfg->backends[i].weight,
             .active = atomic_load_explicit(&b->active, memory_order_relaxed),
             .max_connections = pool->cfg->backends[i].max_connections,
-            .healthy = backend_is_up(b),
+            .healthy = backend_is_up(b) && !backend_is_removed(b),
             .excluded = was_tried(b, tried, n_tried),
         };
     }

@@ -32,6 +32,11 @@ struct rt_pool {
     size_t n_backends;
     struct balancer *balancer;      /* owned */
     struct tls_client *tls;         /* owned; NULL = plaintext */
+    /* TLS pools: the generation that first had these TLS settings (the same config
+     * and the same file contents), so that pooled connections outlive reloads that
+     * leave them alone (upstream/pool.h); fingerprint: their SHA-256. */
+    uint64_t tls_flavor;
+    unsigned char tls_fingerprint[32];
     struct runtime *runtime;        /* borrowed: the generation this pool belongs to */
 };
 
@@ -63,12 +68,18 @@ struct runtime_deps {
     struct backend_table *backends;
     struct listen_set *sockets;     /* NULL: do not bind (ferry -t) */
     struct tls_ticket_keys *ticket_keys;
+    const struct runtime *previous; /* the generation running now (NULL: none), for
+                                       what carries over unchanged pools */
 };
 
 /* Builds generation `generation` from cfg (ownership of cfg passes to the runtime,
  * also on failure). Returns NULL with the reason in err; nothing is left behind. */
 struct runtime *runtime_build(struct config *cfg, const struct runtime_deps *deps,
                               uint64_t generation, struct err *err);
+
+/* The backend table keeps the backends of rt (the current generation) and removes the
+ * others (see backend_table_keep_only): after every reload, applied or not. */
+void runtime_keep_backends(const struct runtime *rt, struct backend_table *t);
 
 void runtime_ref(struct runtime *rt);
 void runtime_unref(struct runtime *rt);

@@ -503,5 +503,66 @@ def test_twenty_quick_reloads_under_traffic():
         # for sanitizer reports: every generation was freed
 
 
+def test_removed_backend_drains_then_leaves():
+    """A backend a reload removed shows as draining in /status while a request to it
+    is in flight, takes no new one, and is gone once that request finished."""
+    with ft.Backend("a") as a, ft.Backend("b") as b:
+        port = ft.free_port()
+        with ft.Ferry(http_config(port, [b, a])) as f:
+            slow = {}
+            t = threading.Thread(target=lambda: slow.update(who=who(port, "/sleep/1500")))
+            t.start()
+            ft.poll_until(lambda: backend_stat(f, "b")["active"] == 1, timeout=5,
+                          message="the slow request at b")
+            admin_reload(f, http_config(port, [a]), 2)
+            names = [(x["name"], x["state"]) for x in f.status()["pools"]["p"]["backends"]]
+            assert names == [("a", "up"), ("b", "draining")], names
+            assert {who(port) for _ in range(4)} == {"a"}
+            t.join(10)
+            assert slow == {"who": "b"}, slow
+            ft.poll_until(lambda: len(f.status()["pools"]["p"]["backends"]) == 1, timeout=5,
+                          message="b gone from /status")
+
+
+def open_descriptors(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def test_thousand_reloads_keep_descriptors_and_backend_state_flat():
+    """A thousand reloads, a request through a TLS pool after each, backend b removed
+    and added back every other time: ferry keeps no idle connection or keep-alive
+    bucket per generation (its descriptors stay flat), forgets a removed backend, and
+    a re-added backend starts afresh."""
+    with ft.Backend("a", tls=True) as a, ft.Backend("b", tls=True) as b:
+        port = ft.free_port()
+
+        def config(with_b):
+            c = http_config(port, [a, b] if with_b else [a])
+            c["pools"]["p"]["tls"] = {"ca": ft.CA_CERT, "sni": "localhost"}
+            return c
+
+        with ft.Ferry(config(True)) as f:
+            with ft.Client(port) as client:
+                def get():
+                    status, headers, _ = client.request("GET", "/")
+                    assert status == 200, status
+                    return headers["x-backend"]
+
+                assert {get(), get()} == {"a", "b"}
+                baseline = open_descriptors(f.pid)
+                rss_before = ft.rss_kib(f.pid)
+                for generation in range(2, 1002):
+                    admin_reload(f, config(generation % 2 == 1), generation)
+                    if generation % 2 == 1:
+                        # b came back: a fresh backend, not the one removed before
+                        assert backend_stat(f, "b")["requests"] == 0, backend_stat(f, "b")
+                    get()
+                get()
+                grown = open_descriptors(f.pid) - baseline
+                print("descriptors: %d before, %+d after 1000 reloads; RSS %d KiB -> %d KiB"
+                      % (baseline, grown, rss_before, ft.rss_kib(f.pid)))
+                assert grown <= 8, "%d more descriptors after 1000 reloads" % grown
+
+
 if __name__ == "__main__":
     ft.main()
