@@ -1,5 +1,6 @@
 #include "health/health.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,8 +151,17 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         return;
     }
     p->bev = upstream_connect(p->health->base, p->pool, p->backend, hc->timeout_ms);
+    if (!p->bev && upstream_error_is_local(errno)) {
+        /* Ferry out of descriptors or memory: no verdict on the backend either way. */
+        log_warn("backend %s/%s check skipped: cannot open a socket: %s", p->backend->pool,
+                 p->backend->name, strerror(errno));
+        schedule(p, hc->interval_ms);
+        return;
+    }
     if (!p->bev) {
-        finish(p, false, "cannot open a socket");
+        char reason[128];
+        snprintf(reason, sizeof reason, "cannot connect: %s", strerror(errno));
+        finish(p, false, reason);
         return;
     }
     bufferevent_setcb(p->bev, on_read, NULL, on_event, p);

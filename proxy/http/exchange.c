@@ -3,6 +3,9 @@
  * read the response head, stream the response body, and give the connection back to
  * the pool when the exchange ended cleanly. The record and the upstream connection's
  * I/O are in exchange_io.c. */
+#include <errno.h>
+#include <string.h>
+
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -81,15 +84,32 @@ void http_exchange_release(struct http_exchange *ex, bool reusable)
         set_up_state(ex, UP_NONE);
 }
 
-static bool open_connection(struct http_exchange *ex)
+/* 0, or the errno of a connection that could not even be started. */
+static int open_connection(struct http_exchange *ex)
 {
     struct bufferevent *bev = upstream_connect(worker_base(ex->worker), ex->pool, ex->backend,
                                                cfg_of(ex)->timeouts.connect_ms);
     if (!bev)
-        return false;
+        return errno ? errno : EIO;
     http_exchange_install(ex, bev, false);
     set_up_state(ex, UP_CONNECTING);
-    return true;
+    return 0;
+}
+
+/* A connection could not be started. Only what the backend did counts against it:
+ * ferry out of descriptors or memory is ferry's trouble, which another backend would
+ * share (true: give up, 503). */
+static bool cannot_open(struct http_exchange *ex, int error)
+{
+    struct backend *b = ex->backend;
+    bool is_local = upstream_error_is_local(error);
+    log_warn("http listener=%s backend=%s/%s: cannot open a connection: %s%s",
+             listener_name(ex), b->pool, b->name, strerror(error),
+             is_local ? " (ferry's own resources: not counted against the backend)" : "");
+    if (!is_local)
+        rt_pool_report_failure(ex->pool, b);
+    ex->fail_status = is_local ? 503 : 502;
+    return is_local;
 }
 
 /* Keep the head for a second try: only a reused connection may turn out dead before
@@ -156,13 +176,13 @@ static void start_attempt(struct http_exchange *ex)
             send_request_head(ex);
             return;
         }
-        if (open_connection(ex))
+        int error = open_connection(ex);
+        if (error == 0)
             return;
-        log_warn("http listener=%s backend=%s/%s: cannot open a connection", listener_name(ex),
-                 b->pool, b->name);
-        rt_pool_report_failure(ex->pool, b);
-        ex->fail_status = 502;
+        bool is_local = cannot_open(ex, error);
         release_backend(ex);
+        if (is_local)
+            break;
     }
     int status = ex->n_tried == 0 ? 503 : ex->fail_status;
     log_warn("http listener=%s pool=%s: no backend available after %zu attempts: %d",
@@ -297,12 +317,15 @@ static void resend(struct http_exchange *ex)
     log_debug("http listener=%s backend=%s/%s: reused connection closed before answering, "
               "re-sending on a new one", listener_name(ex), b->pool, b->name);
     drop_connection(ex, false);
-    if (open_connection(ex))
+    int error = open_connection(ex);
+    if (error == 0)
         return;
-    rt_pool_report_failure(ex->pool, b);
-    ex->fail_status = 502;
+    bool is_local = cannot_open(ex, error);
     http_exchange_release(ex, false);
-    start_attempt(ex);
+    if (is_local)
+        http_exchange_respond(ex, ex->fail_status, true);
+    else
+        start_attempt(ex);
 }
 
 static void upstream_closed(struct http_exchange *ex)

@@ -1,5 +1,6 @@
 #include "tcp/relay.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -321,7 +322,15 @@ static void connect_next(struct relay *r)
         r->tried[r->n_tried++] = b;
         r->upstream.bev = upstream_connect(base, r->pool, b, r->base.runtime->cfg->timeouts.connect_ms);
         if (!r->upstream.bev) {
+            int error = errno;
+            bool is_local = upstream_error_is_local(error);
             rt_pool_release(b);
+            log_warn("tcp listener=%s backend=%s/%s: cannot open a connection: %s%s",
+                     r->base.listener->cfg->name, b->pool, b->name, strerror(error),
+                     is_local ? " (ferry's own resources: not counted against the backend)"
+                              : "");
+            if (is_local)
+                break;  /* another backend would fare no better */
             rt_pool_report_failure(r->pool, b);
             continue;
         }

@@ -11,10 +11,16 @@ struct bufferevent;
 struct event_base;
 struct rt_pool;
 
-/* A bufferevent connecting to b, or NULL (socket or TLS setup failed; nothing left
- * behind). BEV_EVENT_CONNECTED, or ERROR / TIMEOUT after connect_ms, follows. */
+/* A bufferevent connecting to b, or NULL with errno set (socket or TLS setup failed,
+ * or connect(2) failed at once; nothing left behind). BEV_EVENT_CONNECTED, or ERROR /
+ * TIMEOUT after connect_ms, follows. */
 struct bufferevent *upstream_connect(struct event_base *base, struct rt_pool *pool,
                                      struct backend *b, unsigned connect_ms);
+
+/* Did a failed upstream_connect() fail for want of ferry's own resources (descriptors,
+ * memory, buffers, local ports) rather than because of the backend? Such a failure
+ * says nothing about the backend and must not count against it. */
+bool upstream_error_is_local(int error);
 
 /* After BEV_EVENT_CONNECTED: clears the connect timeout and sets TCP_NODELAY. */
 void upstream_connected(struct bufferevent *bev);

@@ -2,7 +2,9 @@
 """Active health checks: rise/fall, traffic only to healthy backends, recovery."""
 
 import os
+import resource
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ferrytest as ft  # noqa: E402
@@ -65,6 +67,53 @@ def test_backend_that_never_answers_fails_by_timeout():
         with ft.Ferry(config([a], check)) as f:
             ft.poll_until(lambda: state_of(f, "a") == "down", timeout=5, message="a down")
             f.wait_log("no answer after 80 ms")
+
+
+def limit_to_lowest_free_descriptor(pid, hard):
+    """Lowers pid's RLIMIT_NOFILE to its lowest free descriptor number, so that every
+    new descriptor fails with EMFILE. A probe's socket open at the first look frees
+    its number below the limit when it closes: look again until none does."""
+    limit = None
+    for _ in range(4):
+        fds = {int(x) for x in os.listdir("/proc/%d/fd" % pid)}
+        lowest_free = min(set(range(len(fds) + 1)) - fds)
+        if limit is not None and lowest_free >= limit:
+            return
+        limit = lowest_free if limit is None else min(limit, lowest_free)
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (limit, hard))
+        time.sleep(0.3)
+
+
+def test_ferry_out_of_descriptors_takes_no_backend_down():
+    """socket() failing in ferry (EMFILE) says nothing about a backend: neither the
+    requests that cannot connect nor the probes that cannot open a socket count as the
+    backend's failures, and it stays up."""
+    with ft.Backend("a") as a:
+        port = ft.free_port()
+        check = dict(HTTP_CHECK, rise=1, fall=1)
+        cfg = {
+            "workers": 1,
+            "log": {"access": "off"},
+            "listeners": {"web": {"listen": "127.0.0.1:%d" % port, "mode": "http",
+                                  "pool": "p"}},
+            "pools": {"p": {"backends": [{"address": a.address, "name": "a"}],
+                            "health_check": check, "retries": 0,
+                            "keepalive": {"max_idle": 0}}},
+        }
+        with ft.Ferry(cfg) as f:
+            with ft.Client(port) as client:
+                assert client.request("GET", "/")[0] == 200
+                soft, hard = resource.prlimit(f.pid, resource.RLIMIT_NOFILE)
+                limit_to_lowest_free_descriptor(f.pid, hard)
+                try:
+                    statuses = [client.request("GET", "/")[0] for _ in range(5)]
+                    time.sleep(0.5)     # several probes' worth: none could open a socket
+                finally:
+                    resource.prlimit(f.pid, resource.RLIMIT_NOFILE, (soft, hard))
+            assert statuses == [503] * 5, statuses
+            st = f.status()["pools"]["p"]["backends"][0]
+            assert (st["state"], st["failures"]) == ("up", 0), st
+            f.wait_log("Too many open files")
 
 
 if __name__ == "__main__":
