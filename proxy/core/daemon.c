@@ -165,8 +165,7 @@ static void log_generation(const struct runtime *rt)
 
 static void restart_health(struct daemon *d)
 {
-    health_free(d->health);
-    d->health = health_new(d->base, d->current);
+    d->health = health_new(d->base, d->current, d->health);
     if (!d->health)
         log_error("out of memory: active health checks are off for generation %llu",
                   (unsigned long long)d->current->generation);

@@ -32,7 +32,8 @@ struct probe {
 struct health {
     struct event_base *base;        /* borrowed: the main thread's */
     struct runtime *runtime;        /* ref */
-    struct probe *probes;           /* owned array */
+    struct probe **probes;          /* owned, each owned: a probe keeps its address when
+                                       a reload hands it to the next checker */
     size_t n_probes;
 };
 
@@ -177,12 +178,76 @@ static size_t count_probes(const struct runtime *rt)
     return n;
 }
 
-struct health *health_new(struct event_base *base, struct runtime *rt)
+static bool same_strings(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* Would a probe of pool a give the same verdicts as one of pool b? */
+static bool same_check(const struct rt_pool *a, const struct rt_pool *b)
+{
+    const struct cfg_health_check *x = &a->cfg->health_check, *y = &b->cfg->health_check;
+    return x->type == y->type && same_strings(x->path, y->path) &&
+           same_strings(x->host, y->host) && x->n_expect_status == y->n_expect_status &&
+           (x->n_expect_status == 0 ||
+            memcmp(x->expect_status, y->expect_status,
+                   x->n_expect_status * sizeof *x->expect_status) == 0) &&
+           x->interval_ms == y->interval_ms && x->timeout_ms == y->timeout_ms &&
+           x->rise == y->rise && x->fall == y->fall && (a->tls != NULL) == (b->tls != NULL) &&
+           memcmp(a->tls_fingerprint, b->tls_fingerprint, sizeof a->tls_fingerprint) == 0 &&
+           strcmp(a->cfg->name, b->cfg->name) == 0;
+}
+
+/* The previous checker's probe of the same backend with the same check: a reload that
+ * leaves a check alone must not restart its streak (with reloads more frequent than
+ * fall x interval_ms a failing backend would never go down) nor its probe in flight.
+ * Taken out of `previous`, so that freeing it stops only the others. */
+static struct probe *take_over(struct health *previous, const struct rt_pool *pool,
+                               const struct backend *b)
+{
+    for (size_t i = 0; previous && i < previous->n_probes; i++) {
+        struct probe *p = previous->probes[i];
+        if (p && p->backend == b && same_check(p->pool, pool)) {
+            previous->probes[i] = NULL;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+static struct probe *probe_new(struct health *h, struct rt_pool *pool, struct backend *b)
+{
+    struct probe *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    *p = (struct probe){ .health = h, .pool = pool, .backend = b };
+    p->timer = evtimer_new(h->base, on_timer, p);
+    if (!p->timer) {
+        free(p);
+        return NULL;
+    }
+    /* Spread first probes over a few ms rather than all at once. */
+    schedule(p, (unsigned)(h->n_probes % 50));
+    return p;
+}
+
+static void probe_free(struct probe *p)
+{
+    if (!p)
+        return;
+    if (p->bev)
+        bev_close(p->bev);
+    event_free(p->timer);
+    free(p);
+}
+
+struct health *health_new(struct event_base *base, struct runtime *rt, struct health *previous)
 {
     struct health *h = calloc(1, sizeof *h);
     size_t n = count_probes(rt);
     if (!h || (n && !(h->probes = calloc(n, sizeof *h->probes)))) {
         free(h);
+        health_free(previous);
         return NULL;
     }
     h->base = base;
@@ -193,18 +258,19 @@ struct health *health_new(struct event_base *base, struct runtime *rt)
         if (pool->cfg->health_check.type == HEALTH_CHECK_NONE)
             continue;
         for (size_t j = 0; j < pool->n_backends; j++) {
-            struct probe *p = &h->probes[h->n_probes];
-            *p = (struct probe){ .health = h, .pool = pool, .backend = pool->backends[j] };
-            p->timer = evtimer_new(base, on_timer, p);
-            if (!p->timer) {
+            struct probe *p = take_over(previous, pool, pool->backends[j]);
+            if (p) {
+                p->health = h;
+                p->pool = pool;
+            } else if (!(p = probe_new(h, pool, pool->backends[j]))) {
                 health_free(h);
+                health_free(previous);
                 return NULL;
             }
-            h->n_probes++;
-            /* Spread first probes over a few ms rather than all at once. */
-            schedule(p, (unsigned)(h->n_probes % 50));
+            h->probes[h->n_probes++] = p;
         }
     }
+    health_free(previous);
     return h;
 }
 
@@ -212,11 +278,8 @@ void health_free(struct health *h)
 {
     if (!h)
         return;
-    for (size_t i = 0; i < h->n_probes; i++) {
-        if (h->probes[i].bev)
-            bev_close(h->probes[i].bev);
-        event_free(h->probes[i].timer);
-    }
+    for (size_t i = 0; i < h->n_probes; i++)
+        probe_free(h->probes[i]);
     free(h->probes);
     runtime_unref(h->runtime);
     free(h);

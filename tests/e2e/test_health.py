@@ -69,6 +69,33 @@ def test_backend_that_never_answers_fails_by_timeout():
             f.wait_log("no answer after 80 ms")
 
 
+def test_failing_backend_goes_down_though_reloads_come_faster_than_its_checks():
+    """Orchestrators reload every few seconds: a reload that leaves a check as it was
+    carries its streak (and its probe in flight) over, so a backend failing its check
+    goes down after `fall` failures however often the config is reloaded."""
+    health = os.path.join(ft.tmpdir(), "a-failing")
+    with ft.Backend("a", health_file=health) as a, ft.Backend("b") as b:
+        check = {"type": "http", "path": "/healthz", "interval_ms": 300, "timeout_ms": 200,
+                 "rise": 1, "fall": 3}
+        cfg = config([a, b], check)
+        with ft.Ferry(cfg) as f:
+            cfg["admin"] = f.config["admin"]
+            a.set_healthy(False)
+            start = time.monotonic()
+            generation = 1
+            while state_of(f, "a") != "down":
+                assert time.monotonic() - start < 5, "a still up after 5 s of reloads"
+                generation += 1
+                # each generation differs (a weight), the check does not
+                cfg["pools"]["p"]["backends"][1]["weight"] = generation % 5 + 1
+                f.write_config(cfg)
+                code, _, body = f.admin("POST", "/reload")
+                assert code == 200, body
+                time.sleep(0.2)
+            print("a down after %.2f s and %d reloads" % (time.monotonic() - start,
+                                                         generation - 1))
+
+
 def limit_to_lowest_free_descriptor(pid, hard):
     """Lowers pid's RLIMIT_NOFILE to its lowest free descriptor number, so that every
     new descriptor fails with EMFILE. A probe's socket open at the first look frees
