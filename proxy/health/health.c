@@ -43,20 +43,41 @@ static void schedule(struct probe *p, unsigned ms)
     evtimer_add(p->timer, &tv);
 }
 
+/* A passively ejected backend comes back with the first passing check once its
+ * ejection is over; a failing check makes it the check's to bring back. */
+static void apply_to_ejected(struct probe *p, bool ok, const char *reason)
+{
+    struct backend *b = p->backend;
+    p->run = (struct health_run){ .up = false };
+    if (!ok) {
+        backend_hold_for_check(b);
+        log_debug("backend %s/%s check failed while ejected: %s", b->pool, b->name, reason);
+        return;
+    }
+    if (clock_now_ms() < atomic_load(&b->eject_until_ms))
+        return;
+    backend_check_up(b);
+    p->run.up = true;
+    log_info("backend %s/%s up: %s after its passive ejection", b->pool, b->name, reason);
+}
+
 static void apply_verdict(struct probe *p, bool ok, const char *reason)
 {
     const struct cfg_health_check *hc = &p->pool->cfg->health_check;
     struct backend *b = p->backend;
     unsigned streak_before = p->run.streak;
+    if (backend_is_ejected(b)) {
+        apply_to_ejected(p, ok, reason);
+        return;
+    }
     /* Passive checks may have taken it down meanwhile: judge from the shared state. */
     switch (health_observe(&p->run, backend_is_up(b), ok, hc->rise, hc->fall)) {
     case HEALTH_WENT_UP:
-        atomic_store(&b->consecutive_failures, 0);
-        atomic_store(&b->state, BACKEND_UP);
+        backend_check_up(b);
         log_info("backend %s/%s up: %s (%u/%u)", b->pool, b->name, reason, hc->rise, hc->rise);
         break;
     case HEALTH_WENT_DOWN:
-        atomic_store(&b->state, BACKEND_DOWN);
+        backend_check_down(b, clock_now_ms());
         log_warn("backend %s/%s down: %s (%u/%u)", b->pool, b->name, reason, hc->fall, hc->fall);
         break;
     case HEALTH_SAME:
@@ -241,6 +262,16 @@ static void probe_free(struct probe *p)
     free(p);
 }
 
+/* A pool that lost its health_check (or a backend moved to a pool without one): no
+ * check will bring back a backend a check took down, so it is retried as after a
+ * passive ejection. */
+static void release_unchecked(const struct rt_pool *pool)
+{
+    int64_t now = clock_now_ms();
+    for (size_t j = 0; j < pool->n_backends; j++)
+        backend_release_from_check(pool->backends[j], rt_pool_eject_ms(pool), now);
+}
+
 struct health *health_new(struct event_base *base, struct runtime *rt, struct health *previous)
 {
     struct health *h = calloc(1, sizeof *h);
@@ -255,8 +286,10 @@ struct health *health_new(struct event_base *base, struct runtime *rt, struct he
     runtime_ref(rt);
     for (size_t i = 0; i < rt->n_pools; i++) {
         struct rt_pool *pool = &rt->pools[i];
-        if (pool->cfg->health_check.type == HEALTH_CHECK_NONE)
+        if (pool->cfg->health_check.type == HEALTH_CHECK_NONE) {
+            release_unchecked(pool);
             continue;
+        }
         for (size_t j = 0; j < pool->n_backends; j++) {
             struct probe *p = take_over(previous, pool, pool->backends[j]);
             if (p) {

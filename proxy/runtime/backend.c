@@ -212,17 +212,20 @@ const char *backend_state_name(enum backend_state s)
     return "?";
 }
 
-bool backend_report_failure(struct backend *b, unsigned fall, int64_t now_ms)
+bool backend_report_failure(struct backend *b, unsigned threshold, unsigned eject_ms,
+                            int64_t now_ms)
 {
     atomic_fetch_add(&b->failures, 1);
     unsigned run = atomic_fetch_add(&b->consecutive_failures, 1) + 1;
-    if (run < fall)
+    if (run < threshold)
         return false;
     int expected = BACKEND_UP;
     if (!atomic_compare_exchange_strong(&b->state, &expected, BACKEND_DOWN))
         return false;
     atomic_store(&b->down_since_ms, now_ms);
-    log_warn("backend %s/%s down: %u consecutive failures (passive)", b->pool, b->name, run);
+    atomic_store(&b->eject_until_ms, now_ms + eject_ms);
+    log_warn("backend %s/%s down: %u consecutive failures (passive), ejected for %u ms",
+             b->pool, b->name, run, eject_ms);
     return true;
 }
 
@@ -232,15 +235,43 @@ void backend_report_success(struct backend *b)
         atomic_store(&b->consecutive_failures, 0);
 }
 
-void backend_maybe_revive(struct backend *b, int64_t now_ms, int64_t retry_after_ms)
+void backend_maybe_revive(struct backend *b, int64_t now_ms)
 {
-    if (atomic_load(&b->state) != BACKEND_DOWN ||
-        now_ms - atomic_load(&b->down_since_ms) < retry_after_ms)
+    if (atomic_load(&b->state) != BACKEND_DOWN || now_ms < atomic_load(&b->eject_until_ms))
         return;
     int expected = BACKEND_DOWN;
     if (atomic_compare_exchange_strong(&b->state, &expected, BACKEND_UP)) {
         atomic_store(&b->consecutive_failures, 0);
         log_info("backend %s/%s back in rotation after %lld ms (passive retry)", b->pool,
-                 b->name, (long long)retry_after_ms);
+                 b->name, (long long)(now_ms - atomic_load(&b->down_since_ms)));
     }
+}
+
+void backend_check_down(struct backend *b, int64_t now_ms)
+{
+    /* The end first: a generation without checks must never see it down with an
+     * ejection that has run out. */
+    atomic_store(&b->eject_until_ms, BACKEND_CHECK_ONLY);
+    atomic_store(&b->down_since_ms, now_ms);
+    atomic_store(&b->state, BACKEND_DOWN);
+}
+
+void backend_check_up(struct backend *b)
+{
+    atomic_store(&b->consecutive_failures, 0);
+    atomic_store(&b->state, BACKEND_UP);
+}
+
+void backend_hold_for_check(struct backend *b)
+{
+    atomic_store(&b->eject_until_ms, BACKEND_CHECK_ONLY);
+}
+
+void backend_release_from_check(struct backend *b, unsigned eject_ms, int64_t now_ms)
+{
+    int64_t until = BACKEND_CHECK_ONLY;
+    if (atomic_load(&b->state) == BACKEND_DOWN &&
+        atomic_compare_exchange_strong(&b->eject_until_ms, &until, now_ms + eject_ms))
+        log_info("backend %s/%s: its pool has no health_check any more; retried in %u ms",
+                 b->pool, b->name, eject_ms);
 }

@@ -32,7 +32,12 @@ struct backend {
     _Atomic uint64_t requests;      /* connections (tcp) or requests (http) sent */
     _Atomic uint64_t failures;      /* connect failures, broken responses, timeouts */
     _Atomic unsigned consecutive_failures;
-    _Atomic int64_t down_since_ms;  /* monotonic ms when passive checks marked it down */
+    _Atomic int64_t down_since_ms;  /* monotonic ms when it last went down */
+    /* While down: when it may come back. BACKEND_CHECK_ONLY when an active check
+     * took it down (only a check brings it back); else the end of a passive ejection.
+     * Kept here, not derived from a generation's config, so that generations with and
+     * without a health_check agree on it. */
+    _Atomic int64_t eject_until_ms;
     _Atomic bool removed;           /* not in the current generation: draining */
     _Atomic int refs;
     _Atomic(struct backend_table *) table;  /* borrowed; NULL once the table let go */
@@ -81,13 +86,33 @@ static inline enum backend_state backend_state(const struct backend *b)
                                  : (enum backend_state)atomic_load(&b->state);
 }
 
-/* Passive health: `fall` consecutive failures mark it down; a success resets the run.
- * Without active checks a passively-downed backend is retried after `retry_after_ms`
- * (see backend_maybe_revive). Returns true when this call marked it down. */
-bool backend_report_failure(struct backend *b, unsigned fall, int64_t now_ms);
+/* eject_until_ms of a backend an active check took down: only a check ends that. */
+#define BACKEND_CHECK_ONLY INT64_MAX
+
+/* Passive health: `threshold` consecutive failures eject it for eject_ms (it is down
+ * until then); a success resets the run. Returns true when this call ejected it. */
+bool backend_report_failure(struct backend *b, unsigned threshold, unsigned eject_ms,
+                            int64_t now_ms);
 void backend_report_success(struct backend *b);
-/* Pools without an active health check: bring a passively-downed backend back after
- * retry_after_ms so traffic can find out whether it recovered (nginx's fail_timeout). */
-void backend_maybe_revive(struct backend *b, int64_t now_ms, int64_t retry_after_ms);
+/* Pools without an active health check: a passive ejection that is over brings the
+ * backend back, so that traffic finds out whether it recovered (nginx's fail_timeout).
+ * A backend an active check took down stays down. */
+void backend_maybe_revive(struct backend *b, int64_t now_ms);
+/* Down by a passive ejection (not by a check)? */
+static inline bool backend_is_ejected(const struct backend *b)
+{
+    return !backend_is_up(b) && atomic_load(&b->eject_until_ms) != BACKEND_CHECK_ONLY;
+}
+
+/* Active checks (main thread). The check's verdict: down until a check brings it
+ * back, or up. */
+void backend_check_down(struct backend *b, int64_t now_ms);
+void backend_check_up(struct backend *b);
+/* A passively ejected backend also fails its check: from now on only the check
+ * brings it back. */
+void backend_hold_for_check(struct backend *b);
+/* Its pool has no check any more (a reload removed it): a backend a check took down
+ * is retried as after a passive ejection, eject_ms from now. */
+void backend_release_from_check(struct backend *b, unsigned eject_ms, int64_t now_ms);
 
 #endif

@@ -262,7 +262,7 @@ struct backend *rt_pool_pick(struct rt_pool *pool, struct backend *const *tried,
     for (size_t i = 0; i < n; i++) {
         struct backend *b = pool->backends[i];
         if (passive_only)
-            backend_maybe_revive(b, now, PASSIVE_RETRY_MS);
+            backend_maybe_revive(b, now);
         cands[i] = (struct balance_candidate){
             .weight = pool->cfg->backends[i].weight,
             .active = atomic_load_explicit(&b->active, memory_order_relaxed),
@@ -289,10 +289,15 @@ void rt_pool_release(struct backend *b)
     atomic_fetch_sub_explicit(&b->active, 1, memory_order_relaxed);
 }
 
+unsigned rt_pool_eject_ms(const struct rt_pool *pool)
+{
+    return PASSIVE_RETRY_MS;
+}
+
 void rt_pool_report_failure(struct rt_pool *pool, struct backend *b)
 {
     unsigned fall = pool->cfg->health_check.type == HEALTH_CHECK_NONE
                         ? PASSIVE_FALL_DEFAULT
                         : pool->cfg->health_check.fall;
-    backend_report_failure(b, fall, clock_now_ms());
+    backend_report_failure(b, fall, rt_pool_eject_ms(pool), clock_now_ms());
 }

@@ -101,5 +101,7 @@ void rt_pool_release(struct backend *b);
 
 /* Passive health bookkeeping for a backend of this pool. */
 void rt_pool_report_failure(struct rt_pool *pool, struct backend *b);
+/* How long a passive ejection lasts in this pool. */
+unsigned rt_pool_eject_ms(const struct rt_pool *pool);
 
 #endif
