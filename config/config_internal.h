@@ -61,6 +61,10 @@ struct walker {
 #define RANGE_HC_INTERVAL_MS      100, 3600000          /* 2000        */
 #define RANGE_HC_TIMEOUT_MS       1, 600000             /* 1000, and < interval_ms */
 #define RANGE_HTTP_STATUS         100, 599              /* expect_status: [200] */
+#define RANGE_SLOW_START_MS       0, 3600000            /* 0 = off; up to an hour */
+#define RANGE_PASSIVE_FAILURES    0, 100                /* 3, 0 = off  */
+#define RANGE_EJECT_MS            1, 86400000           /* 10000       */
+#define RANGE_STICKY_TTL_S        0, 315360000          /* 0 = session cookie; 10 years */
 #define RANGE_SESSION_CACHE       0, 10000000           /* 20480, 0 = off */
 #define RANGE_H2_STREAMS          1, 10000              /* 128         */
 #define RANGE_H2_WINDOW           1, 2147483647         /* 65535 (RFC 9113 §6.9.1) */

@@ -182,6 +182,7 @@ static void retire_dropped_listeners(struct runtime *old, struct runtime *rt)
 
 static void publish(struct daemon *d, struct runtime *rt)
 {
+    runtime_publish(rt);
     pthread_mutex_lock(&d->runtime_lock);
     struct runtime *old = d->current;
     d->current = rt;
@@ -432,6 +433,7 @@ struct daemon *daemon_new(struct config *cfg)
         goto fail;
     }
     d->next_generation = 2;
+    runtime_publish(d->current);
     atomic_store(&d->max_connections, d->current->cfg->limits.max_connections);
     log_set_level(d->current->cfg->log.level);
     restart_health(d);

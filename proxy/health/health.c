@@ -12,13 +12,11 @@
 #include "core/bev.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "health/response.h"
 #include "health/verdict.h"
 #include "runtime/backend.h"
 #include "runtime/runtime.h"
 #include "upstream/connect.h"
-
-/* A status line longer than this is not an HTTP response worth waiting for. */
-enum { MAX_STATUS_LINE = 1024 };
 
 struct probe {
     struct health *health;          /* borrowed: the owner */
@@ -32,6 +30,7 @@ struct probe {
 struct health {
     struct event_base *base;        /* borrowed: the main thread's */
     struct runtime *runtime;        /* ref */
+    uint64_t random;                /* jitter: xorshift64 state, never 0 */
     struct probe **probes;          /* owned, each owned: a probe keeps its address when
                                        a reload hands it to the next checker */
     size_t n_probes;
@@ -43,20 +42,36 @@ static void schedule(struct probe *p, unsigned ms)
     evtimer_add(p->timer, &tv);
 }
 
+/* interval_ms +-10%, drawn anew for every probe: probes of many backends (and of many
+ * ferry processes) do not stay in step. */
+static void schedule_next(struct probe *p)
+{
+    unsigned interval = p->pool->cfg->health_check.interval_ms;
+    unsigned spread = interval / 5;     /* the width of +-10% */
+    uint64_t x = p->health->random;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    p->health->random = x;
+    unsigned offset = spread ? (unsigned)(x % (spread + 1)) : 0;
+    schedule(p, interval - spread / 2 + offset);
+}
+
 /* A passively ejected backend comes back with the first passing check once its
  * ejection is over; a failing check makes it the check's to bring back. */
 static void apply_to_ejected(struct probe *p, bool ok, const char *reason)
 {
     struct backend *b = p->backend;
+    int64_t now = clock_now_ms();
     p->run = (struct health_run){ .up = false };
     if (!ok) {
-        backend_hold_for_check(b);
+        backend_hold_for_check(b, reason);
         log_debug("backend %s/%s check failed while ejected: %s", b->pool, b->name, reason);
         return;
     }
-    if (clock_now_ms() < atomic_load(&b->eject_until_ms))
+    if (now < atomic_load(&b->eject_until_ms))
         return;
-    backend_check_up(b);
+    backend_check_up(b, now);
     p->run.up = true;
     log_info("backend %s/%s up: %s after its passive ejection", b->pool, b->name, reason);
 }
@@ -73,13 +88,16 @@ static void apply_verdict(struct probe *p, bool ok, const char *reason)
     /* Passive checks may have taken it down meanwhile: judge from the shared state. */
     switch (health_observe(&p->run, backend_is_up(b), ok, hc->rise, hc->fall)) {
     case HEALTH_WENT_UP:
-        backend_check_up(b);
+        backend_check_up(b, clock_now_ms());
         log_info("backend %s/%s up: %s (%u/%u)", b->pool, b->name, reason, hc->rise, hc->rise);
         break;
-    case HEALTH_WENT_DOWN:
-        backend_check_down(b, clock_now_ms());
-        log_warn("backend %s/%s down: %s (%u/%u)", b->pool, b->name, reason, hc->fall, hc->fall);
+    case HEALTH_WENT_DOWN: {
+        char why[192];
+        snprintf(why, sizeof why, "%s (%u/%u)", reason, hc->fall, hc->fall);
+        backend_check_down(b, clock_now_ms(), why);
+        log_warn("backend %s/%s down: %s", b->pool, b->name, why);
         break;
+    }
     case HEALTH_SAME:
         if (!ok && p->run.streak > streak_before)
             log_debug("backend %s/%s check failed: %s (%u/%u)", b->pool, b->name, reason,
@@ -94,42 +112,32 @@ static void finish(struct probe *p, bool ok, const char *reason)
         bev_close(p->bev);      /* a TLS probe's session stays resumable */
         p->bev = NULL;
     }
+    backend_note_check(p->backend, ok ? CHECK_PASS : CHECK_FAIL, reason);
     apply_verdict(p, ok, reason);
-    schedule(p, p->pool->cfg->health_check.interval_ms);
+    schedule_next(p);
 }
 
-static bool status_expected(const struct cfg_health_check *hc, int status)
+/* Judges what the backend sent so far (eof: it will send no more). */
+static void judge(struct probe *p, bool eof)
 {
-    for (size_t i = 0; i < hc->n_expect_status; i++)
-        if (hc->expect_status[i] == status)
-            return true;
-    return false;
+    struct evbuffer *in = bufferevent_get_input(p->bev);
+    size_t len = evbuffer_get_length(in);
+    if (len >= HEALTH_READ_MAX) {
+        len = HEALTH_READ_MAX;
+        eof = true;
+    }
+    const char *buf = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
+    char reason[160];
+    enum health_judgement j = health_judge_response(buf ? buf : "", buf ? len : 0, eof,
+                                                    &p->pool->cfg->health_check, reason,
+                                                    sizeof reason);
+    if (j != HEALTH_NEED_MORE)
+        finish(p, j == HEALTH_PASS, reason);
 }
 
 static void on_read(struct bufferevent *bev, void *arg)
 {
-    struct probe *p = arg;
-    struct evbuffer *in = bufferevent_get_input(bev);
-    size_t eol_len = 0;
-    struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_CRLF_STRICT);
-    if (eol.pos < 0) {
-        if (evbuffer_get_length(in) > MAX_STATUS_LINE)
-            finish(p, false, "status line too long");
-        return;
-    }
-    char line[MAX_STATUS_LINE + 1];
-    size_t n = (size_t)eol.pos < MAX_STATUS_LINE ? (size_t)eol.pos : MAX_STATUS_LINE;
-    evbuffer_copyout(in, line, n);
-    line[n] = '\0';
-    int status = 0;
-    char reason[128];
-    if (sscanf(line, "HTTP/1.%*1[01] %3d", &status) != 1) {
-        finish(p, false, "not an HTTP response");
-        return;
-    }
-    bool ok = status_expected(&p->pool->cfg->health_check, status);
-    snprintf(reason, sizeof reason, "GET %s answered %d", p->pool->cfg->health_check.path, status);
-    finish(p, ok, reason);
+    judge(arg, false);
 }
 
 static void send_http_probe(struct probe *p)
@@ -154,6 +162,12 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
             send_http_probe(p);
         return;
     }
+    /* The answer ends with the connection ("Connection: close"). */
+    if ((what & BEV_EVENT_EOF) && p->pool->cfg->health_check.type == HEALTH_CHECK_HTTP &&
+        evbuffer_get_length(bufferevent_get_input(bev)) > 0) {
+        judge(p, true);
+        return;
+    }
     char reason[128];
     snprintf(reason, sizeof reason, "%s",
              (what & BEV_EVENT_TIMEOUT) ? "connect timeout"
@@ -175,9 +189,11 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     p->bev = upstream_connect(p->health->base, p->pool, p->backend, hc->timeout_ms);
     if (!p->bev && upstream_error_is_local(errno)) {
         /* Ferry out of descriptors or memory: no verdict on the backend either way. */
-        log_warn("backend %s/%s check skipped: cannot open a socket: %s", p->backend->pool,
-                 p->backend->name, strerror(errno));
-        schedule(p, hc->interval_ms);
+        char result[160];
+        snprintf(result, sizeof result, "skipped: cannot open a socket: %s", strerror(errno));
+        log_warn("backend %s/%s check %s", p->backend->pool, p->backend->name, result);
+        backend_note_check(p->backend, CHECK_SKIPPED, result);
+        schedule_next(p);
         return;
     }
     if (!p->bev) {
@@ -283,6 +299,7 @@ struct health *health_new(struct event_base *base, struct runtime *rt, struct he
     }
     h->base = base;
     h->runtime = rt;
+    h->random = (uint64_t)clock_now_ms() * 0x9e3779b97f4a7c15ULL | 1;
     runtime_ref(rt);
     for (size_t i = 0; i < rt->n_pools; i++) {
         struct rt_pool *pool = &rt->pools[i];

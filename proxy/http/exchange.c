@@ -164,7 +164,7 @@ static void start_attempt(struct http_exchange *ex)
     if (attempts > RT_MAX_ATTEMPTS)
         attempts = RT_MAX_ATTEMPTS;
     while (ex->n_tried < attempts) {
-        struct backend *b = rt_pool_pick(ex->pool, ex->tried, ex->n_tried);
+        struct backend *b = rt_pool_pick(ex->pool, ex->tried, ex->n_tried, &ex->hint);
         if (!b)
             break;
         ex->tried[ex->n_tried++] = b;
@@ -212,8 +212,9 @@ static void begin_request(struct http_exchange *ex, struct runtime *rt, struct r
     ex->fail_status = 502;
     ex->pool = NULL;
     ex->req_done = ex->body_started = ex->request_counted = false;
-    ex->resp_started = ex->resp_keep_alive = false;
+    ex->resp_started = ex->resp_keep_alive = ex->resp_failed = false;
     ex->resp_sink = NULL;
+    ex->hint = (struct rt_pick_hint){ .has_key = false };
     ex->method = req->method;
     ex->is_idempotent = is_idempotent(ex->method);
     ex->req_body_kind = req->body;
@@ -243,13 +244,15 @@ void http_exchange_start(struct http_exchange *ex, struct runtime *rt, struct rt
         http_exchange_respond(ex, req->method == HTTP1_METHOD_CONNECT ? 501 : 404, true);
         return;
     }
-    if (req->write_head && req->write_head(req, ex->fwd_head) < 0) {
+    ex->pool = l->routes[route].pool;
+    if (req->write_head && req->write_head(req, ex->pool->cfg->sticky.cookie, ex->fwd_head) < 0) {
         log_error("http listener=%s: out of memory building a request head", l->cfg->name);
         evbuffer_drain(ex->fwd_head, evbuffer_get_length(ex->fwd_head));
+        ex->pool = NULL;
         http_exchange_respond(ex, 500, false);
         return;
     }
-    ex->pool = l->routes[route].pool;
+    http_exchange_note_affinity(ex, req);
     ex->up_start_ms = clock_now_ms();
     ex->ops->set_timer(ex, 0, HTTP_TIMER_FIXED);
     start_attempt(ex);
@@ -300,7 +303,8 @@ static void truncate_response(struct http_exchange *ex)
 
 static void response_complete(struct http_exchange *ex)
 {
-    backend_report_success(ex->backend);
+    if (!ex->resp_failed)
+        backend_report_success(ex->backend);
     /* Answered before the whole request arrived: neither connection is in a known
      * state any more. */
     bool reusable = ex->req_done && ex->resp_keep_alive && !ex->up_eof &&
@@ -375,7 +379,10 @@ static enum step request_body_step(struct http_exchange *ex)
 static void start_response(struct http_exchange *ex, const struct http1_response *resp,
                            const char *head, size_t head_len)
 {
-    struct http_response_plan plan = { 0 };
+    char cookie[256];
+    struct http_response_plan plan = {
+        .set_cookie = http_exchange_sticky_cookie(ex, cookie, sizeof cookie) };
+    http_exchange_judge_status(ex, resp->status);
     long n = ex->ops->response_head(ex, resp, head, head_len, &plan);
     evbuffer_drain(bufferevent_get_input(ex->up), head_len);
     if (n < 0)

@@ -1,6 +1,7 @@
 #include "runtime/backend.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,8 +29,20 @@ struct backend_table *backend_table_new(void)
     return t;
 }
 
+/* A name a rename replaced: workers may still be printing it. */
+struct backend_name {
+    struct backend_name *next;
+    char *name;                     /* owned */
+};
+
 static void backend_free(struct backend *b)
 {
+    while (b->old_names) {
+        struct backend_name *n = b->old_names;
+        b->old_names = n->next;
+        free(n->name);
+        free(n);
+    }
     free(b->pool);
     free(b->name);
     free(b);
@@ -51,26 +64,31 @@ void backend_table_free(struct backend_table *t)
 }
 
 static struct backend *backend_new(struct backend_table *t, const char *pool,
-                                   const struct cfg_backend *cfg)
+                                   const struct cfg_backend *cfg, bool initial_up)
 {
     struct backend *b = calloc(1, sizeof *b);
     if (!b)
         return NULL;
     b->pool = strdup(pool);
-    b->name = strdup(cfg->name);
+    atomic_init(&b->name, strdup(cfg->name));
     if (!b->pool || !b->name) {
         backend_free(b);
         return NULL;
     }
     b->addr = cfg->address;
     atomic_init(&b->table, t);
-    atomic_init(&b->state, BACKEND_UP);
+    atomic_init(&b->state, initial_up ? BACKEND_UP : BACKEND_DOWN);
+    /* Down from the start: a check brings it up ("initial": "down"). */
+    atomic_init(&b->eject_until_ms, initial_up ? 0 : BACKEND_CHECK_ONLY);
+    if (!initial_up)
+        snprintf(b->down_reason, sizeof b->down_reason,
+                 "not checked yet (health_check.initial is \"down\")");
     atomic_init(&b->refs, 1);
     return b;
 }
 
 struct backend *backend_table_get(struct backend_table *t, const char *pool,
-                                  const struct cfg_backend *cfg)
+                                  const struct cfg_backend *cfg, bool initial_up, bool *is_new)
 {
     pthread_mutex_lock(&t->lock);
     struct backend *found = NULL;
@@ -82,9 +100,10 @@ struct backend *backend_table_get(struct backend_table *t, const char *pool,
             break;
         }
     }
+    *is_new = !found;
     if (!found) {
         struct table_entry *e = calloc(1, sizeof *e);
-        found = e ? backend_new(t, pool, cfg) : NULL;
+        found = e ? backend_new(t, pool, cfg, initial_up) : NULL;
         if (!found) {
             free(e);
             pthread_mutex_unlock(&t->lock);
@@ -135,6 +154,8 @@ void backend_table_keep_only(struct backend_table *t, struct backend *const *kee
             continue;
         }
         bool was_removed = atomic_exchange(&b->removed, true);
+        if (!was_removed && !atomic_load(&b->draining))
+            atomic_fetch_add(&b->transitions[BACKEND_DRAINING], 1);
         /* Only the table holds it: nothing drains through it. */
         if (atomic_load(&b->refs) == 1) {
             unlink_entry(link, &gone);
@@ -202,76 +223,16 @@ void backend_unref(struct backend *b)
         leave_table(b);
 }
 
-const char *backend_state_name(enum backend_state s)
+void backend_rename(struct backend *b, const char *name)
 {
-    switch (s) {
-    case BACKEND_UP: return "up";
-    case BACKEND_DOWN: return "down";
-    case BACKEND_DRAINING: return "draining";
+    struct backend_name *old = calloc(1, sizeof *old);
+    char *copy = strdup(name);
+    if (!old || !copy) {
+        free(old);
+        free(copy);
+        return;     /* out of memory: the old name stays, which is harmless */
     }
-    return "?";
-}
-
-bool backend_report_failure(struct backend *b, unsigned threshold, unsigned eject_ms,
-                            int64_t now_ms)
-{
-    atomic_fetch_add(&b->failures, 1);
-    unsigned run = atomic_fetch_add(&b->consecutive_failures, 1) + 1;
-    if (run < threshold)
-        return false;
-    int expected = BACKEND_UP;
-    if (!atomic_compare_exchange_strong(&b->state, &expected, BACKEND_DOWN))
-        return false;
-    atomic_store(&b->down_since_ms, now_ms);
-    atomic_store(&b->eject_until_ms, now_ms + eject_ms);
-    log_warn("backend %s/%s down: %u consecutive failures (passive), ejected for %u ms",
-             b->pool, b->name, run, eject_ms);
-    return true;
-}
-
-void backend_report_success(struct backend *b)
-{
-    if (atomic_load_explicit(&b->consecutive_failures, memory_order_relaxed) != 0)
-        atomic_store(&b->consecutive_failures, 0);
-}
-
-void backend_maybe_revive(struct backend *b, int64_t now_ms)
-{
-    if (atomic_load(&b->state) != BACKEND_DOWN || now_ms < atomic_load(&b->eject_until_ms))
-        return;
-    int expected = BACKEND_DOWN;
-    if (atomic_compare_exchange_strong(&b->state, &expected, BACKEND_UP)) {
-        atomic_store(&b->consecutive_failures, 0);
-        log_info("backend %s/%s back in rotation after %lld ms (passive retry)", b->pool,
-                 b->name, (long long)(now_ms - atomic_load(&b->down_since_ms)));
-    }
-}
-
-void backend_check_down(struct backend *b, int64_t now_ms)
-{
-    /* The end first: a generation without checks must never see it down with an
-     * ejection that has run out. */
-    atomic_store(&b->eject_until_ms, BACKEND_CHECK_ONLY);
-    atomic_store(&b->down_since_ms, now_ms);
-    atomic_store(&b->state, BACKEND_DOWN);
-}
-
-void backend_check_up(struct backend *b)
-{
-    atomic_store(&b->consecutive_failures, 0);
-    atomic_store(&b->state, BACKEND_UP);
-}
-
-void backend_hold_for_check(struct backend *b)
-{
-    atomic_store(&b->eject_until_ms, BACKEND_CHECK_ONLY);
-}
-
-void backend_release_from_check(struct backend *b, unsigned eject_ms, int64_t now_ms)
-{
-    int64_t until = BACKEND_CHECK_ONLY;
-    if (atomic_load(&b->state) == BACKEND_DOWN &&
-        atomic_compare_exchange_strong(&b->eject_until_ms, &until, now_ms + eject_ms))
-        log_info("backend %s/%s: its pool has no health_check any more; retried in %u ms",
-                 b->pool, b->name, eject_ms);
+    old->name = atomic_exchange(&b->name, copy);
+    old->next = b->old_names;
+    b->old_names = old;
 }

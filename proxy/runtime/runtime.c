@@ -13,15 +13,13 @@
 #include "runtime/backend.h"
 #include "tls/tls.h"
 
-/* Without active checks, a passively-downed backend gets traffic again after this. */
-enum { PASSIVE_RETRY_MS = 10000, PASSIVE_FALL_DEFAULT = 3 };
-
 static void pool_release(struct rt_pool *p)
 {
     for (size_t i = 0; i < p->n_backends; i++)
         backend_unref(p->backends[i]);
     free(p->backends);
-    balancer_free(p->balancer);
+    free(p->sticky_tokens);
+    balancer_unref(p->balancer);
     tls_client_free(p->tls);
 }
 
@@ -100,6 +98,44 @@ static void set_tls_flavor(struct rt_pool *p, const struct runtime_deps *deps, u
         p->tls_flavor = generation;
 }
 
+/* The previous generation's balancer when the pool's algorithm and backend list are
+ * unchanged (the rotation goes on across the reload), else a new one. */
+static struct balancer *pool_balancer(const struct cfg_pool *cfg, const struct runtime_deps *deps)
+{
+    struct balance_backend list[cfg->n_backends];
+    for (size_t i = 0; i < cfg->n_backends; i++)
+        list[i] = (struct balance_backend){ .id = cfg->backends[i].name,
+                                            .weight = cfg->backends[i].weight,
+                                            .backup = cfg->backends[i].backup };
+    const struct rt_pool *prev = previous_pool(deps, cfg->name);
+    if (prev && balancer_fits(prev->balancer, cfg->balance, list, cfg->n_backends)) {
+        balancer_ref(prev->balancer);
+        return prev->balancer;
+    }
+    return balancer_new(cfg->balance, list, cfg->n_backends);
+}
+
+static int build_backends(struct rt_pool *p, const struct runtime_deps *deps, struct err *err)
+{
+    const struct cfg_pool *cfg = p->cfg;
+    int64_t now = clock_now_ms();
+    for (size_t i = 0; i < cfg->n_backends; i++) {
+        bool is_new;
+        p->backends[i] = backend_table_get(deps->backends, cfg->name, &cfg->backends[i],
+                                           cfg->health_check.initial_up, &is_new);
+        if (!p->backends[i])
+            return err_set(err, "pools.%s: out of memory", cfg->name);
+        p->n_backends = i + 1;
+        /* Added by a reload: slow start ramps it up (those of the first generation
+         * start at full weight). */
+        if (is_new && deps->previous)
+            atomic_store(&p->backends[i]->up_since_ms, now);
+        if (p->sticky_tokens)
+            p->sticky_tokens[i] = balance_sticky_token(cfg->name, cfg->backends[i].name);
+    }
+    return 0;
+}
+
 static int build_pool(struct runtime *rt, size_t index, const struct runtime_deps *deps,
                       struct err *err)
 {
@@ -108,15 +144,13 @@ static int build_pool(struct runtime *rt, size_t index, const struct runtime_dep
     p->cfg = cfg;
     p->runtime = rt;
     p->backends = calloc(cfg->n_backends, sizeof *p->backends);
-    p->balancer = balancer_new(cfg->balance, cfg->n_backends);
-    if (!p->backends || !p->balancer)
+    p->balancer = pool_balancer(cfg, deps);
+    if (cfg->sticky.cookie)
+        p->sticky_tokens = calloc(cfg->n_backends, sizeof *p->sticky_tokens);
+    if (!p->backends || !p->balancer || (cfg->sticky.cookie && !p->sticky_tokens))
         return err_set(err, "pools.%s: out of memory", cfg->name);
-    for (size_t i = 0; i < cfg->n_backends; i++) {
-        p->backends[i] = backend_table_get(deps->backends, cfg->name, &cfg->backends[i]);
-        if (!p->backends[i])
-            return err_set(err, "pools.%s: out of memory", cfg->name);
-        p->n_backends = i + 1;
-    }
+    if (build_backends(p, deps, err) < 0)
+        return -1;
     if (cfg->tls) {
         char where[256];
         snprintf(where, sizeof where, "pools.%s.tls", cfg->name);
@@ -213,6 +247,19 @@ void runtime_keep_backends(const struct runtime *rt, struct backend_table *t)
     free(keep);
 }
 
+void runtime_publish(const struct runtime *rt)
+{
+    for (size_t i = 0; i < rt->n_pools; i++) {
+        const struct rt_pool *p = &rt->pools[i];
+        for (size_t j = 0; j < p->n_backends; j++) {
+            struct backend *b = p->backends[j];
+            if (strcmp(b->name, p->cfg->backends[j].name) != 0)
+                backend_rename(b, p->cfg->backends[j].name);
+            backend_apply_config_drain(b, p->cfg->backends[j].drain);
+        }
+    }
+}
+
 void runtime_ref(struct runtime *rt) { atomic_fetch_add_explicit(&rt->refs, 1, memory_order_relaxed); }
 
 void runtime_unref(struct runtime *rt)
@@ -227,77 +274,4 @@ struct rt_listener *runtime_listener_for(struct runtime *rt, const struct listen
         if (rt->listeners[i].socket == socket)
             return &rt->listeners[i];
     return NULL;
-}
-
-static bool was_tried(const struct backend *b, struct backend *const *tried, size_t n_tried)
-{
-    for (size_t i = 0; i < n_tried; i++)
-        if (tried[i] == b)
-            return true;
-    return false;
-}
-
-/* Reserves a slot of b: active goes up only while it stays below max (0 = no limit). */
-static bool try_reserve(struct backend *b, unsigned max)
-{
-    if (max == 0) {
-        atomic_fetch_add_explicit(&b->active, 1, memory_order_relaxed);
-        return true;
-    }
-    unsigned n = atomic_load_explicit(&b->active, memory_order_relaxed);
-    do {
-        if (n >= max)
-            return false;
-    } while (!atomic_compare_exchange_weak_explicit(&b->active, &n, n + 1, memory_order_relaxed,
-                                                    memory_order_relaxed));
-    return true;
-}
-
-struct backend *rt_pool_pick(struct rt_pool *pool, struct backend *const *tried, size_t n_tried)
-{
-    size_t n = pool->n_backends;
-    struct balance_candidate cands[n];
-    bool passive_only = pool->cfg->health_check.type == HEALTH_CHECK_NONE;
-    int64_t now = passive_only ? clock_now_ms() : 0;
-    for (size_t i = 0; i < n; i++) {
-        struct backend *b = pool->backends[i];
-        if (passive_only)
-            backend_maybe_revive(b, now);
-        cands[i] = (struct balance_candidate){
-            .weight = pool->cfg->backends[i].weight,
-            .active = atomic_load_explicit(&b->active, memory_order_relaxed),
-            .max_connections = pool->cfg->backends[i].max_connections,
-            .healthy = backend_is_up(b) && !backend_is_removed(b),
-            .excluded = was_tried(b, tried, n_tried),
-        };
-    }
-    /* A backend that another worker filled since the snapshot is passed over: each
-     * round excludes one more, so this ends within n rounds. */
-    for (size_t round = 0; round < n; round++) {
-        int pick = balance_pick(pool->balancer, cands, n);
-        if (pick < 0)
-            return NULL;
-        if (try_reserve(pool->backends[pick], cands[pick].max_connections))
-            return pool->backends[pick];
-        cands[pick].excluded = true;
-    }
-    return NULL;
-}
-
-void rt_pool_release(struct backend *b)
-{
-    atomic_fetch_sub_explicit(&b->active, 1, memory_order_relaxed);
-}
-
-unsigned rt_pool_eject_ms(const struct rt_pool *pool)
-{
-    return PASSIVE_RETRY_MS;
-}
-
-void rt_pool_report_failure(struct rt_pool *pool, struct backend *b)
-{
-    unsigned fall = pool->cfg->health_check.type == HEALTH_CHECK_NONE
-                        ? PASSIVE_FALL_DEFAULT
-                        : pool->cfg->health_check.fall;
-    backend_report_failure(b, fall, rt_pool_eject_ms(pool), clock_now_ms());
 }

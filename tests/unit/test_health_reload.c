@@ -58,8 +58,8 @@ static void test_down_by_the_check_stays_down_for_an_older_passive_generation(vo
     struct health *h = health_new(base, rt, NULL);
     assert_non_null(h);
     run_until_state(base, b, BACKEND_DOWN);
-    assert_null(rt_pool_pick(&old->pools[0], NULL, 0));
-    assert_null(rt_pool_pick(&rt->pools[0], NULL, 0));
+    assert_null(rt_pool_pick(&old->pools[0], NULL, 0, NULL));
+    assert_null(rt_pool_pick(&rt->pools[0], NULL, 0, NULL));
     assert_int_equal(backend_state(b), BACKEND_DOWN);
     health_free(h);
     runtime_unref(old);
@@ -94,7 +94,7 @@ static void test_down_by_a_check_that_went_away_is_retried_later(void **state)
     int64_t until = atomic_load(&b->eject_until_ms);
     assert_true(until >= now + (int64_t)rt_pool_eject_ms(&next->pools[0]) - 50);
     assert_true(until <= clock_now_ms() + (int64_t)rt_pool_eject_ms(&next->pools[0]));
-    assert_null(rt_pool_pick(&next->pools[0], NULL, 0));
+    assert_null(rt_pool_pick(&next->pools[0], NULL, 0, NULL));
     health_free(h);
     runtime_unref(rt);
     runtime_unref(next);

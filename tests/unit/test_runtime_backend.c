@@ -65,7 +65,7 @@ static void test_removed_backend_drains_until_its_last_reference(void **state)
     runtime_keep_backends(rt, table);
     assert_int_equal(backend_table_count(table), 2);
     assert_int_equal(backend_state(second), BACKEND_DRAINING);
-    assert_null(rt_pool_pick(&old->pools[0], (struct backend *[]){ old->pools[0].backends[0] }, 1));
+    assert_null(rt_pool_pick(&old->pools[0], (struct backend *[]){ old->pools[0].backends[0] }, 1, NULL));
     struct runtime *again = build_runtime(table, TWO_BACKENDS, 3);
     assert_ptr_not_equal(again->pools[0].backends[1], second);
     runtime_unref(again);
