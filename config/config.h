@@ -197,6 +197,11 @@ struct config *config_parse(const char *text, size_t len, const char *path,
 void config_free(struct config *cfg);
 void config_errors_clear(struct config_errors *errs);
 
+enum addr_flags { ADDR_ALLOW_LOCALHOST = 1 };
+/* Parses "a.b.c.d:port" or "[v6]:port" (numeric only; with ADDR_ALLOW_LOCALHOST also
+ * "localhost:port"); returns 0, or -1 with the reason in why. */
+int config_addr_parse(const char *text, unsigned flags, struct cfg_addr *out,
+                      char *why, size_t why_size);
 /* Same socket address (family, address, port), however it was written:
  * "127.0.0.1:08080" and "127.0.0.1:8080", "[::1]:80" and "[0::1]:80" are equal. */
 bool config_addr_equal(const struct cfg_addr *a, const struct cfg_addr *b);

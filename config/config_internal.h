@@ -126,12 +126,7 @@ void *walk_calloc(struct walker *w, size_t n, size_t size);
 /* Short rendering of a value for messages: "string \"abc\"", "1.5", "null", "an object". */
 void walk_describe(const json_t *v, char *buf, size_t size);
 
-/* addr.c */
-enum addr_flags { ADDR_ALLOW_LOCALHOST = 1 };
-/* Parses "a.b.c.d:port" or "[v6]:port" (numeric only); returns 0, or -1 with the reason
- * in why. */
-int config_addr_parse(const char *text, unsigned flags, struct cfg_addr *out,
-                      char *why, size_t why_size);
+/* addr.c (config_addr_parse and config_addr_equal are in config.h) */
 bool walk_addr(struct walker *w, const json_t *obj, const char *key, unsigned flags,
                struct cfg_addr *out);
 /* Listener and pool names: 1..64 of [A-Za-z0-9_.:-] (they go into logs and metrics). */

@@ -548,6 +548,36 @@ struct daemon_info daemon_info(struct daemon *d)
 
 struct backend_table *daemon_backends(struct daemon *d) { return d->backends; }
 
+static struct backend *find_backend(const struct runtime *rt, const char *pool,
+                                    const char *backend)
+{
+    struct cfg_addr addr;
+    char why[128];
+    bool is_addr = config_addr_parse(backend, ADDR_ALLOW_LOCALHOST, &addr, why, sizeof why) == 0;
+    for (size_t i = 0; i < rt->n_pools; i++) {
+        const struct rt_pool *p = &rt->pools[i];
+        if (strcmp(p->cfg->name, pool) != 0)
+            continue;
+        for (size_t j = 0; j < p->n_backends; j++)
+            if (is_addr && config_addr_equal(&p->cfg->backends[j].address, &addr))
+                return p->backends[j];
+        for (size_t j = 0; j < p->n_backends; j++)
+            if (strcmp(p->cfg->backends[j].name, backend) == 0)
+                return p->backends[j];
+    }
+    return NULL;
+}
+
+int daemon_set_drain(struct daemon *d, const char *pool, const char *backend, bool drain)
+{
+    struct backend *b = find_backend(d->current, pool, backend);
+    if (!b)
+        return -1;
+    backend_set_drain_override(b, drain);
+    wake_workers(d);
+    return 0;
+}
+
 int daemon_check_config(const char *path)
 {
     struct config_errors errs = { 0 };
