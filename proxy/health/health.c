@@ -25,6 +25,7 @@ struct probe {
     struct event *timer;            /* owned: next probe, or the running probe's deadline */
     struct bufferevent *bev;        /* owned while a probe runs */
     struct health_run run;
+    int64_t started_ms;             /* when the current (or last) probe began */
 };
 
 struct health {
@@ -42,8 +43,11 @@ static void schedule(struct probe *p, unsigned ms)
     evtimer_add(p->timer, &tv);
 }
 
-/* interval_ms +-10%, drawn anew for every probe: probes of many backends (and of many
- * ferry processes) do not stay in step. */
+/* The next probe begins interval_ms +-10% after this one began (not after it ended:
+ * a slow answer or a busy main thread must not stretch the period, and with it the
+ * time a failing backend takes to go down). The +-10% are drawn anew for every probe,
+ * so that probes of many backends (and of many ferry processes) do not stay in
+ * step. */
 static void schedule_next(struct probe *p)
 {
     unsigned interval = p->pool->cfg->health_check.interval_ms;
@@ -54,7 +58,9 @@ static void schedule_next(struct probe *p)
     x ^= x << 17;
     p->health->random = x;
     unsigned offset = spread ? (unsigned)(x % (spread + 1)) : 0;
-    schedule(p, interval - spread / 2 + offset);
+    int64_t due = p->started_ms + interval - spread / 2 + offset;
+    int64_t wait = due - clock_now_ms();
+    schedule(p, wait > 0 ? (unsigned)wait : 0);
 }
 
 /* A passively ejected backend comes back with the first passing check once its
@@ -186,6 +192,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         finish(p, false, reason);
         return;
     }
+    p->started_ms = clock_now_ms();
     p->bev = upstream_connect(p->health->base, p->pool, p->backend, hc->timeout_ms);
     if (!p->bev && upstream_error_is_local(errno)) {
         /* Ferry out of descriptors or memory: no verdict on the backend either way. */
