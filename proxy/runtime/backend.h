@@ -70,6 +70,7 @@ struct backend {
     bool cfg_drain;                 /* the config's "drain" as last published */
     enum backend_drain_override drain_override;
     uint64_t checks[CHECK_RESULTS];
+    enum backend_check_result last_result;  /* valid once checks[] counts one */
     char last_check[160];           /* the last probe's result ("" before the first) */
     char down_reason[192];          /* why an active check took it down */
     struct backend_name *old_names; /* owned: names replaced by backend_rename, kept

@@ -147,6 +147,7 @@ void backend_release_from_check(struct backend *b, unsigned eject_ms, int64_t no
 void backend_note_check(struct backend *b, enum backend_check_result result, const char *what)
 {
     b->checks[result]++;
+    b->last_result = result;
     snprintf(b->last_check, sizeof b->last_check, "%s", what);
 }
 
