@@ -42,11 +42,11 @@ static const char *listener_name(const struct http_exchange *ex)
 
 static const struct config *cfg_of(const struct http_exchange *ex) { return ex->runtime->cfg; }
 
-/* TLS connections are only reused under the settings that made them: a reload may
- * have changed what a backend must prove. */
+/* Connections are only reused under the transport settings that made them: a reload
+ * may have changed what a backend must prove, or turned TLS on or off. */
 static uint64_t pool_flavor(const struct rt_pool *pool)
 {
-    return pool->tls ? pool->tls_flavor : 0;
+    return pool->flavor;
 }
 
 static void release_backend(struct http_exchange *ex)

@@ -86,16 +86,19 @@ static const struct rt_pool *previous_pool(const struct runtime_deps *deps, cons
     return NULL;
 }
 
-/* Keeps the previous generation's flavor while the TLS settings are the same. */
-static void set_tls_flavor(struct rt_pool *p, const struct runtime_deps *deps, uint64_t generation)
+/* Keeps the previous generation's flavor while the pool's transport is the same
+ * (plaintext then, or TLS with the same settings and files); a change takes this
+ * generation's number, larger than any before (upstream/pool.h). */
+static void set_flavor(struct rt_pool *p, const struct runtime_deps *deps, uint64_t generation)
 {
-    fingerprint_tls(p->cfg->tls, p->tls_fingerprint);
+    if (p->cfg->tls)
+        fingerprint_tls(p->cfg->tls, p->tls_fingerprint);
     const struct rt_pool *prev = previous_pool(deps, p->cfg->name);
-    if (prev && prev->tls &&
+    if (prev && (prev->cfg->tls != NULL) == (p->cfg->tls != NULL) &&
         memcmp(prev->tls_fingerprint, p->tls_fingerprint, sizeof p->tls_fingerprint) == 0)
-        p->tls_flavor = prev->tls_flavor;
+        p->flavor = prev->flavor;
     else
-        p->tls_flavor = generation;
+        p->flavor = generation;
 }
 
 /* The previous generation's balancer when the pool's algorithm and backend list are
@@ -157,8 +160,8 @@ static int build_pool(struct runtime *rt, size_t index, const struct runtime_dep
         p->tls = tls_client_new(cfg->tls, where, err);
         if (!p->tls)
             return -1;
-        set_tls_flavor(p, deps, rt->generation);
     }
+    set_flavor(p, deps, rt->generation);
     return 0;
 }
 

@@ -35,10 +35,12 @@ struct rt_pool {
                                        while the pool's backend list stays the same */
     uint64_t *sticky_tokens;        /* owned, sticky pools: each backend's cookie token */
     struct tls_client *tls;         /* owned; NULL = plaintext */
-    /* TLS pools: the generation that first had these TLS settings (the same config
-     * and the same file contents), so that pooled connections outlive reloads that
-     * leave them alone (upstream/pool.h); fingerprint: their SHA-256. */
-    uint64_t tls_flavor;
+    /* The generation that first had this transport: plaintext, or TLS with these
+     * settings (the same config and the same file contents), so that pooled
+     * connections outlive reloads that leave it alone and never outlive one that
+     * changes it (upstream/pool.h); tls_fingerprint: the SHA-256 of the TLS settings
+     * (zero for plaintext). */
+    uint64_t flavor;
     unsigned char tls_fingerprint[32];
     struct runtime *runtime;        /* borrowed: the generation this pool belongs to */
 };

@@ -1,9 +1,9 @@
 /* upstream pool — a worker's idle keep-alive connections to backends.
  *
  * One pool per worker (single-threaded: only that worker's thread touches it). Idle
- * connections are kept per backend, of one `flavor` at a time (0 for plaintext; for
- * TLS the generation whose settings made them, see rt_pool.tls_flavor: a reload that
- * changes TLS settings never reuses a connection made under the old ones). Flavors
+ * connections are kept per backend, of one `flavor` at a time (the generation whose
+ * transport settings made them, see rt_pool.flavor: a reload that changes TLS
+ * settings, or turns TLS on or off, never reuses a connection made under the old ones). Flavors
  * only grow: a newer one closes the connections of the older, and a connection of an
  * older one coming back is closed. So a backend has at most one bucket per worker,
  * however many reloads went by. Reuse is LIFO (the warmest connection first); when a

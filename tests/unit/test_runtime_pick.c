@@ -223,6 +223,34 @@ static void test_unchanged_pool_keeps_its_rotation_across_reloads(void **state)
     backend_table_free(table);
 }
 
+/* Pooled connections are kept per flavor: it stays while the pool's transport stays,
+ * and grows whenever TLS settings change or TLS is turned on or off. */
+static void test_flavor_follows_the_pools_transport(void **state)
+{
+    static const char *const pools[] = {
+        "\"tls\":{\"verify\":false}", "\"tls\":{\"verify\":false}", "",
+        "\"tls\":{\"verify\":false}", "\"tls\":{\"verify\":false,\"sni\":\"x\"}", "",
+    };
+    static const uint64_t want[] = { 1, 1, 3, 4, 5, 6 };
+    char json[1024];
+    struct backend_table *table = backend_table_new();
+    struct runtime *rt = NULL;
+    for (size_t i = 0; i < sizeof pools / sizeof pools[0]; i++) {
+        struct runtime_deps deps = { .backends = table, .previous = rt };
+        struct config_errors errs = { 0 };
+        struct err err = { { 0 } };
+        pool_json(json, sizeof json, pools[i], "{\"address\":\"127.0.0.1:2\"}");
+        struct runtime *next = runtime_build(config_parse(json, strlen(json), "t", &errs), &deps,
+                                             i + 1, &err);
+        assert_non_null(next);
+        assert_int_equal(next->pools[0].flavor, want[i]);
+        runtime_unref(rt);
+        rt = next;
+    }
+    runtime_unref(rt);
+    backend_table_free(table);
+}
+
 /* Passive ejection: `failures` in a row take it out for eject_ms exactly. */
 static void test_passive_ejection_lasts_eject_ms(void **state)
 {
@@ -263,6 +291,7 @@ int main(void)
         cmocka_unit_test(test_added_backend_starts_slowly),
         cmocka_unit_test(test_unchanged_pool_keeps_its_rotation_across_reloads),
         cmocka_unit_test(test_passive_ejection_lasts_eject_ms),
+        cmocka_unit_test(test_flavor_follows_the_pools_transport),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
