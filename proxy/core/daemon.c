@@ -329,6 +329,8 @@ static int try_reload(struct daemon *d, struct config_errors *errs)
     log_generation(rt);
     commit_admin(d, rt->cfg, &admin);
     publish(d, rt);
+    /* Before the workers wake: they close their idle connections to what drains. */
+    runtime_keep_backends(d->current, d->backends);
     wake_workers(d);
     return 0;
 }
@@ -336,10 +338,9 @@ static int try_reload(struct daemon *d, struct config_errors *errs)
 int daemon_reload(struct daemon *d, struct config_errors *errs)
 {
     int rc = try_reload(d, errs);
-    /* Whatever the outcome: a rejected generation may have added backends, and an
-     * applied one may have dropped some. */
-    runtime_keep_backends(d->current, d->backends);
     if (rc < 0) {
+        /* A rejected generation may have added backends to the table. */
+        runtime_keep_backends(d->current, d->backends);
         atomic_fetch_add(&d->reloads_failed, 1);
         for (size_t i = 0; i < errs->count; i++)
             log_error("reload rejected: %s", errs->messages[i]);
