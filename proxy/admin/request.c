@@ -103,7 +103,8 @@ static const struct route *backend_route_of(const char *path, size_t len,
     const char *action = backend_end + 1;
     for (size_t i = 0; i < sizeof backend_routes / sizeof backend_routes[0]; i++) {
         const struct route *r = &backend_routes[i];
-        if (strlen(r->path) == (size_t)(end - action) && memcmp(r->path, action, strlen(r->path)) == 0 &&
+        size_t len_action = strlen(r->path);
+        if (len_action == (size_t)(end - action) && memcmp(r->path, action, len_action) == 0 &&
             decode_segment(name, (size_t)(name_end - name), out->pool) &&
             decode_segment(backend, (size_t)(backend_end - backend), out->backend))
             return r;

@@ -48,7 +48,8 @@ static int add_kept_lines(struct evbuffer *out, const struct http1_header *heade
                 return -1;
             run = n;
         }
-        if (i < n && fate[i] == LINE_COOKIE && add_cookie_without(out, &headers[i], strip_cookie) < 0)
+        if (i < n && fate[i] == LINE_COOKIE &&
+            add_cookie_without(out, &headers[i], strip_cookie) < 0)
             return -1;
     }
     return 0;
@@ -193,7 +194,8 @@ int http_forward_request_head(struct evbuffer *out, const struct http1_request *
     for (size_t i = 0; i < req->num_headers; i++) {
         const struct http1_header *h = &req->headers[i];
         fate[i] = keep_request_field(req, h) ? LINE_KEEP : LINE_DROP;
-        if (fate[i] == LINE_KEEP && rw->strip_cookie && http1_token_eq(h->name, h->name_len, "cookie") &&
+        if (fate[i] == LINE_KEEP && rw->strip_cookie &&
+            http1_token_eq(h->name, h->name_len, "cookie") &&
             http_cookie_has(h->value, h->value_len, rw->strip_cookie))
             fate[i] = LINE_COOKIE;
     }

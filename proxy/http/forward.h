@@ -54,11 +54,11 @@ int http_forward_add_proxy_fields(struct evbuffer *out, const struct http_forwar
  * line as HTTP/1.1 in origin-form (an absolute-form target's authority replaces Host,
  * RFC 9112 §3.2.2: the backend sees the one name ferry routed by); hop-by-hop fields,
  * framing fields, X-Forwarded-* and X-Client-Cert-Subject removed; rw->strip_cookie
- * removed from each Cookie line (where it was, the line dropped if nothing is left); X-Forwarded-For
- * (appended), -Proto, -Host and the certificate subject written; framing from
- * req->body (Content-Length or chunked); Upgrade kept with "Connection: upgrade" when
- * req->is_upgrade; Expect dropped for HTTP/1.0 clients (a 1.0 client must never get
- * 100 Continue). Returns 0, or -1 when the evbuffer could not grow. */
+ * removed from each Cookie line (in place, the line dropped if nothing is left);
+ * X-Forwarded-For (appended), -Proto, -Host and the certificate subject written;
+ * framing from req->body (Content-Length or chunked); Upgrade kept with "Connection:
+ * upgrade" when req->is_upgrade; Expect dropped for HTTP/1.0 clients (a 1.0 client must
+ * never get 100 Continue). Returns 0, or -1 when the evbuffer could not grow. */
 int http_forward_request_head(struct evbuffer *out, const struct http1_request *req,
                               const char *head, size_t head_len,
                               const struct http_request_rewrite *rw);

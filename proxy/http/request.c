@@ -182,7 +182,8 @@ static bool find_cookie(const struct http_exchange_request *x, const char *name,
     const struct http1_request *req = ((const struct parsed_head *)x->front)->req;
     for (size_t i = 0; i < req->num_headers; i++) {
         const struct http1_header *h = &req->headers[i];
-        if (name_is(h, "cookie") && http_cookie_find(h->value, h->value_len, name, value, value_len))
+        if (name_is(h, "cookie") &&
+            http_cookie_find(h->value, h->value_len, name, value, value_len))
             return true;
     }
     return false;

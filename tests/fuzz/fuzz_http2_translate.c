@@ -9,8 +9,8 @@
  *
  * (a line without ": " is a name with an empty value). Checks:
  *   - a request translates or fails with an error the header names, and a failure
- *     writes nothing; with 's' its cookie field holds no cookie "srv"; an accepted request's head parses under ferry's strict HTTP/1.1
- *     parser, whole, to the method, target, Host and framing the summary states (what
+ *     writes nothing; with 's' its cookie field holds no cookie "srv"; an accepted
+ *     request's head parses under ferry's strict HTTP/1.1 parser, whole, to the method, target, Host and framing the summary states (what
  *     ferry sends a backend is never ambiguous), and the summary points into the list;
  *   - trailers likewise: accepted ones are a last chunk and a trailer section that the
  *     chunked decoder accepts to the end, and that h2_translate_trailer_section turns
