@@ -154,6 +154,7 @@ static void send_http_probe(struct probe *p)
                         "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: ferry-health-check\r\n"
                         "Connection: close\r\n\r\n",
                         hc->path, host);
+    bufferevent_setwatermark(p->bev, EV_READ, 0, HEALTH_READ_MAX);
     bufferevent_enable(p->bev, EV_READ | EV_WRITE);
 }
 
