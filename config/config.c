@@ -185,6 +185,54 @@ static void check_admin_address(struct walker *w, const struct config *cfg)
     }
 }
 
+static bool is_http_key(enum hash_key_kind k)
+{
+    return k == HASH_KEY_HEADER || k == HASH_KEY_COOKIE || k == HASH_KEY_URI;
+}
+
+/* What a pool asks of its requests must be there in every listener that uses it:
+ * headers, cookies and paths only in http, the server name only in tcp. One error per
+ * pool and key. */
+static void check_pool_use(struct walker *w, const struct config *cfg, size_t pool,
+                           bool reported[2])
+{
+    const struct cfg_pool *p = &cfg->pools[pool];
+    for (size_t i = 0; i < cfg->n_listeners; i++) {
+        const struct cfg_listener *l = &cfg->listeners[i];
+        bool uses = false;
+        for (size_t r = 0; r < l->n_routes; r++)
+            uses |= l->routes[r].pool == pool;
+        if (!uses)
+            continue;
+        bool is_tcp = l->mode == MODE_TCP;
+        bool key_misfits = is_tcp ? is_http_key(p->hash_key) : p->hash_key == HASH_KEY_SNI;
+        walk_push(w, "pools");
+        walk_push(w, p->name);
+        if (key_misfits && !reported[0]) {
+            reported[0] = true;
+            walk_error_at(w, "hash_key", "%s only; listener \"%s\" (%s) uses this pool",
+                          is_tcp ? "http listeners have headers, cookies and paths"
+                                 : "the server name is hashed for tcp listeners",
+                          l->name, is_tcp ? "tcp" : "http");
+        }
+        if (is_tcp && p->sticky.cookie && !reported[1]) {
+            reported[1] = true;
+            walk_error_at(w, "sticky", "cookies need an http listener; listener \"%s\" (tcp) "
+                          "uses this pool", l->name);
+        }
+        walk_pop(w);
+        walk_pop(w);
+    }
+}
+
+static void check_pools_use(struct walker *w, const struct config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_pools; i++) {
+        bool reported[2] = { false, false };
+        check_pool_use(w, cfg, i, reported);
+    }
+}
+
 /* ---- entry points -------------------------------------------------------------- */
 
 static bool is_blank(const char *text, size_t len)
@@ -206,6 +254,7 @@ static void walk_document(struct walker *w, const json_t *root, struct config *c
     parse_pools(w, root, cfg);          /* before listeners: routes resolve pool names */
     parse_listeners(w, root, cfg);
     check_admin_address(w, cfg);
+    check_pools_use(w, cfg);
 }
 
 struct config *config_parse(const char *text, size_t len, const char *path,

@@ -18,7 +18,16 @@
 enum log_level { LOG_LEVEL_DEBUG, LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_ERROR };
 enum log_format { LOG_FORMAT_JSON, LOG_FORMAT_TEXT };
 enum listener_mode { MODE_HTTP, MODE_TCP };
-enum balance_algo { BALANCE_ROUND_ROBIN, BALANCE_LEAST_CONN };
+enum balance_algo { BALANCE_ROUND_ROBIN, BALANCE_LEAST_CONN, BALANCE_RANDOM_TWO, BALANCE_HASH };
+/* What "hash" balancing hashes (pools.NAME.hash_key). */
+enum hash_key_kind {
+    HASH_KEY_NONE,          /* not a hash pool */
+    HASH_KEY_SOURCE_IP,     /* the client's address (without its port) */
+    HASH_KEY_HEADER,        /* "header:NAME": the value of a request header (http) */
+    HASH_KEY_COOKIE,        /* "cookie:NAME": the value of a request cookie (http) */
+    HASH_KEY_URI,           /* the request path without its query (http) */
+    HASH_KEY_SNI,           /* the TLS server name the client asked for (tcp) */
+};
 enum health_check_type { HEALTH_CHECK_NONE, HEALTH_CHECK_TCP, HEALTH_CHECK_HTTP };
 enum verify_client { VERIFY_CLIENT_OFF, VERIFY_CLIENT_OPTIONAL, VERIFY_CLIENT_REQUIRED };
 /* Values are the TLS wire versions, equal to OpenSSL's TLS1_2_VERSION / TLS1_3_VERSION. */
@@ -82,6 +91,8 @@ struct cfg_backend {
     struct cfg_addr address;
     unsigned weight;            /* 1..256, default 1 */
     unsigned max_connections;   /* 0 = unlimited */
+    bool backup;                /* used only when no other backend is eligible */
+    bool drain;                 /* no new requests or connections (in-flight ones finish) */
 };
 
 struct cfg_health_check {
@@ -94,6 +105,24 @@ struct cfg_health_check {
     unsigned timeout_ms;        /* default 1000 */
     unsigned rise;              /* default 2 */
     unsigned fall;              /* default 3 */
+    char *expect_body;          /* http: a substring the first 4 KiB of the body must
+                                   hold; NULL = any */
+    bool initial_up;            /* "initial": the state of a backend first seen (at start,
+                                   or added by a reload); default "up" */
+};
+
+/* Passive ejection: failures seen by traffic take a backend out for a while. */
+struct cfg_passive {
+    unsigned failures;          /* consecutive ones that eject; default 3, 0 = off */
+    unsigned eject_ms;          /* default 10000 */
+    bool on_5xx;                /* a 5xx response counts as a failure; default false */
+};
+
+/* Sticky sessions (http pools): a cookie names the backend that served the first
+ * response. */
+struct cfg_sticky {
+    char *cookie;               /* its name; NULL = off */
+    unsigned ttl_s;             /* Max-Age; 0 = a session cookie (default) */
 };
 
 struct cfg_pool_tls {
@@ -107,8 +136,14 @@ struct cfg_pool_tls {
 struct cfg_pool {
     char *name;
     enum balance_algo balance;  /* default round_robin */
-    struct cfg_backend *backends;   /* >= 1 */
+    enum hash_key_kind hash_key;    /* BALANCE_HASH only (required there) */
+    char *hash_key_name;        /* HASH_KEY_HEADER / HASH_KEY_COOKIE: the name */
+    struct cfg_backend *backends;   /* >= 1, at least one not backup */
     size_t n_backends;
+    struct cfg_sticky sticky;
+    unsigned slow_start_ms;     /* a backend coming up ramps its weight from 10% over
+                                   this long; 0 = off (default) */
+    struct cfg_passive passive;
     struct cfg_health_check health_check;
     unsigned keepalive_max_idle;        /* default 32; 0 = no upstream keep-alive */
     unsigned keepalive_idle_timeout_ms; /* default 60000 */
@@ -161,6 +196,15 @@ struct config *config_parse(const char *text, size_t len, const char *path,
 
 void config_free(struct config *cfg);
 void config_errors_clear(struct config_errors *errs);
+
+enum addr_flags { ADDR_ALLOW_LOCALHOST = 1 };
+/* Parses "a.b.c.d:port" or "[v6]:port" (numeric only; with ADDR_ALLOW_LOCALHOST also
+ * "localhost:port"); returns 0, or -1 with the reason in why. */
+int config_addr_parse(const char *text, unsigned flags, struct cfg_addr *out,
+                      char *why, size_t why_size);
+/* Same socket address (family, address, port), however it was written:
+ * "127.0.0.1:08080" and "127.0.0.1:8080", "[::1]:80" and "[0::1]:80" are equal. */
+bool config_addr_equal(const struct cfg_addr *a, const struct cfg_addr *b);
 
 /* Index of the pool named `name`, or -1. */
 int config_pool_index(const struct config *cfg, const char *name);

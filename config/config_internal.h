@@ -61,6 +61,10 @@ struct walker {
 #define RANGE_HC_INTERVAL_MS      100, 3600000          /* 2000        */
 #define RANGE_HC_TIMEOUT_MS       1, 600000             /* 1000, and < interval_ms */
 #define RANGE_HTTP_STATUS         100, 599              /* expect_status: [200] */
+#define RANGE_SLOW_START_MS       0, 3600000            /* 0 = off; up to an hour */
+#define RANGE_PASSIVE_FAILURES    0, 100                /* 3, 0 = off  */
+#define RANGE_EJECT_MS            1, 86400000           /* 10000       */
+#define RANGE_STICKY_TTL_S        0, 315360000          /* 0 = session cookie; 10 years */
 #define RANGE_SESSION_CACHE       0, 10000000           /* 20480, 0 = off */
 #define RANGE_H2_STREAMS          1, 10000              /* 128         */
 #define RANGE_H2_WINDOW           1, 2147483647         /* 65535 (RFC 9113 §6.9.1) */
@@ -122,13 +126,7 @@ void *walk_calloc(struct walker *w, size_t n, size_t size);
 /* Short rendering of a value for messages: "string \"abc\"", "1.5", "null", "an object". */
 void walk_describe(const json_t *v, char *buf, size_t size);
 
-/* addr.c */
-enum addr_flags { ADDR_ALLOW_LOCALHOST = 1 };
-/* Parses "a.b.c.d:port" or "[v6]:port" (numeric only); returns 0, or -1 with the reason
- * in why. */
-int config_addr_parse(const char *text, unsigned flags, struct cfg_addr *out,
-                      char *why, size_t why_size);
-bool config_addr_equal(const struct cfg_addr *a, const struct cfg_addr *b);
+/* addr.c (config_addr_parse and config_addr_equal are in config.h) */
 bool walk_addr(struct walker *w, const json_t *obj, const char *key, unsigned flags,
                struct cfg_addr *out);
 /* Listener and pool names: 1..64 of [A-Za-z0-9_.:-] (they go into logs and metrics). */

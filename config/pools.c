@@ -5,18 +5,27 @@
 #include "config/config_internal.h"
 
 static const char *const POOL_KEYS[] = {
-    "balance", "backends", "health_check", "keepalive", "retries", "tls", NULL };
+    "balance", "hash_key", "backends", "sticky", "slow_start_ms", "passive", "health_check",
+    "keepalive", "retries", "tls", NULL };
 static const char *const BACKEND_KEYS[] = {
-    "address", "weight", "name", "max_connections", NULL };
+    "address", "weight", "name", "max_connections", "backup", "drain", NULL };
 static const char *const HEALTH_KEYS[] = {
-    "type", "path", "host", "expect_status", "interval_ms", "timeout_ms", "rise", "fall", NULL };
-static const char *const HTTP_ONLY_HEALTH_KEYS[] = { "path", "host", "expect_status", NULL };
+    "type", "path", "host", "expect_status", "expect_body", "interval_ms", "timeout_ms",
+    "rise", "fall", "initial", NULL };
+static const char *const HTTP_ONLY_HEALTH_KEYS[] = {
+    "path", "host", "expect_status", "expect_body", NULL };
+static const char *const PASSIVE_KEYS[] = { "failures", "eject_ms", "on_5xx", NULL };
+static const char *const STICKY_KEYS[] = { "cookie", "ttl_s", NULL };
 static const char *const KEEPALIVE_KEYS[] = { "max_idle", "idle_timeout_ms", NULL };
 static const char *const POOL_TLS_KEYS[] = { "verify", "ca", "sni", "cert", "key", NULL };
 
 /* Same order as enum balance_algo. */
-static const char *const BALANCE_NAMES[] = { "round_robin", "least_conn", NULL };
+static const char *const BALANCE_NAMES[] = { "round_robin", "least_conn", "random_two", "hash",
+                                             NULL };
 static const char *const HEALTH_TYPES[] = { "tcp", "http", NULL };
+static const char *const INITIAL_STATES[] = { "up", "down", NULL };
+/* The bodies the checker reads: expect_body must fit. */
+enum { EXPECT_BODY_MAX = 4096 };
 
 static void parse_backend(struct walker *w, const json_t *v, struct cfg_backend *b)
 {
@@ -28,6 +37,8 @@ static void parse_backend(struct walker *w, const json_t *v, struct cfg_backend 
                        && walk_addr(w, v, "address", ADDR_ALLOW_LOCALHOST, &b->address);
     walk_uint(w, v, "weight", RANGE_WEIGHT, &b->weight);
     walk_uint(w, v, "max_connections", RANGE_BACKEND_MAX_CONN, &b->max_connections);
+    walk_bool(w, v, "backup", &b->backup);
+    walk_bool(w, v, "drain", &b->drain);
     walk_string(w, v, "name", false, &b->name);
     if (!b->name && has_address)
         b->name = walk_strdup(w, b->address.text);
@@ -59,12 +70,17 @@ static void parse_backends(struct walker *w, const json_t *pool, struct cfg_pool
         return;
     p->n_backends = json_array_size(list);
     walk_push(w, "backends");
+    size_t n_backup = 0;
     for (size_t i = 0; i < p->n_backends; i++) {
         walk_push_index(w, i);
         parse_backend(w, json_array_get(list, i), &p->backends[i]);
         check_backend_unique(w, p, i);
+        n_backup += p->backends[i].backup;
         walk_pop(w);
     }
+    if (n_backup == p->n_backends)
+        walk_error(w, "needs at least one backend without \"backup\" (backups serve only "
+                      "when no other backend can)");
     walk_pop(w);
 }
 
@@ -94,6 +110,10 @@ static void parse_health_http(struct walker *w, const json_t *o, struct cfg_heal
     if (walk_string(w, o, "path", false, &hc->path) && hc->path[0] != '/')
         walk_error_at(w, "path", "\"%s\" must start with \"/\"", hc->path);
     walk_string(w, o, "host", true, &hc->host);
+    if (walk_string(w, o, "expect_body", false, &hc->expect_body) &&
+        strlen(hc->expect_body) > EXPECT_BODY_MAX)
+        walk_error_at(w, "expect_body", "%zu bytes: the checker looks at the first %d bytes "
+                      "of the body only", strlen(hc->expect_body), EXPECT_BODY_MAX);
     parse_expect_status(w, o, hc);
     if (!hc->path)
         hc->path = walk_strdup(w, "/");
@@ -121,9 +141,10 @@ static void parse_health_check(struct walker *w, const json_t *pool,
                                struct cfg_health_check *hc)
 {
     *hc = (struct cfg_health_check){ .type = HEALTH_CHECK_NONE, .interval_ms = 2000,
-                                     .timeout_ms = 1000, .rise = 2, .fall = 3 };
+                                     .timeout_ms = 1000, .rise = 2, .fall = 3,
+                                     .initial_up = true };
     const json_t *o = walk_object(w, pool, "health_check", true);
-    int type;
+    int type, initial;
     if (!o)
         return;
     walk_push(w, "health_check");
@@ -139,6 +160,8 @@ static void parse_health_check(struct walker *w, const json_t *pool,
         check_health_timing(w, o, hc);
     walk_uint(w, o, "rise", RANGE_HC_RISE_FALL, &hc->rise);
     walk_uint(w, o, "fall", RANGE_HC_RISE_FALL, &hc->fall);
+    if (walk_enum(w, o, "initial", INITIAL_STATES, &initial))
+        hc->initial_up = initial == 0;
     if (hc->type == HEALTH_CHECK_HTTP) {
         parse_health_http(w, o, hc);
     } else if (hc->type == HEALTH_CHECK_TCP) {
@@ -147,6 +170,86 @@ static void parse_health_check(struct walker *w, const json_t *pool,
                 walk_error_at(w, HTTP_ONLY_HEALTH_KEYS[i], "only used by \"http\" health checks");
     }
     walk_pop(w);
+}
+
+static void parse_passive(struct walker *w, const json_t *pool, struct cfg_pool *p)
+{
+    p->passive = (struct cfg_passive){ .failures = 3, .eject_ms = 10000, .on_5xx = false };
+    const json_t *o = walk_object(w, pool, "passive", false);
+    if (!o)
+        return;
+    walk_push(w, "passive");
+    walk_check_keys(w, o, PASSIVE_KEYS);
+    walk_uint(w, o, "failures", RANGE_PASSIVE_FAILURES, &p->passive.failures);
+    walk_uint(w, o, "eject_ms", RANGE_EJECT_MS, &p->passive.eject_ms);
+    walk_bool(w, o, "on_5xx", &p->passive.on_5xx);
+    walk_pop(w);
+}
+
+/* RFC 9110 token: a header name; also what RFC 6265 allows as a cookie name. */
+static bool is_token(const char *s)
+{
+    const char *extra = "!#$%&'*+-.^_`|~";
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+              strchr(extra, *s)))
+            return false;
+    return true;
+}
+
+static void parse_sticky(struct walker *w, const json_t *pool, struct cfg_pool *p)
+{
+    const json_t *o = walk_object(w, pool, "sticky", true);
+    if (!o)
+        return;
+    walk_push(w, "sticky");
+    walk_check_keys(w, o, STICKY_KEYS);
+    if (walk_require(w, o, "cookie") && walk_string(w, o, "cookie", false, &p->sticky.cookie) &&
+        !is_token(p->sticky.cookie))
+        walk_error_at(w, "cookie", "\"%s\" is not a cookie name (letters, digits and "
+                      "!#$%%&'*+-.^_`|~)", p->sticky.cookie);
+    walk_uint(w, o, "ttl_s", RANGE_STICKY_TTL_S, &p->sticky.ttl_s);
+    walk_pop(w);
+}
+
+/* "source_ip", "uri", "sni", "header:NAME" or "cookie:NAME". */
+static void parse_hash_key(struct walker *w, const json_t *pool, struct cfg_pool *p)
+{
+    static const struct { const char *text; enum hash_key_kind kind; } plain[] = {
+        { "source_ip", HASH_KEY_SOURCE_IP }, { "uri", HASH_KEY_URI }, { "sni", HASH_KEY_SNI },
+    };
+    char *text = NULL;
+    if (!json_object_get(pool, "hash_key")) {
+        if (p->balance == BALANCE_HASH)
+            walk_error_at(w, "hash_key", "required with \"balance\": \"hash\" (\"source_ip\", "
+                          "\"header:NAME\", \"cookie:NAME\", \"uri\" or \"sni\")");
+        return;
+    }
+    if (!walk_string(w, pool, "hash_key", false, &text))
+        return;
+    const char *colon = strchr(text, ':');
+    for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++)
+        if (strcmp(text, plain[i].text) == 0)
+            p->hash_key = plain[i].kind;
+    if (colon && (size_t)(colon - text) == 6 && strncmp(text, "header", 6) == 0)
+        p->hash_key = HASH_KEY_HEADER;
+    else if (colon && (size_t)(colon - text) == 6 && strncmp(text, "cookie", 6) == 0)
+        p->hash_key = HASH_KEY_COOKIE;
+    if (p->hash_key == HASH_KEY_HEADER || p->hash_key == HASH_KEY_COOKIE) {
+        if (is_token(colon + 1))
+            p->hash_key_name = walk_strdup(w, colon + 1);
+        else
+            walk_error_at(w, "hash_key", "\"%s\": \"%s\" is not a %s name", text, colon + 1,
+                          p->hash_key == HASH_KEY_HEADER ? "header" : "cookie");
+    } else if (p->hash_key == HASH_KEY_NONE) {
+        walk_error_at(w, "hash_key", "\"%s\" is not one of \"source_ip\", \"header:NAME\", "
+                      "\"cookie:NAME\", \"uri\", \"sni\"", text);
+    }
+    if (p->balance != BALANCE_HASH)
+        walk_error_at(w, "hash_key", "only used with \"balance\": \"hash\"");
+    free(text);
 }
 
 static void parse_keepalive(struct walker *w, const json_t *pool, struct cfg_pool *p)
@@ -190,6 +293,8 @@ static void parse_pool(struct walker *w, const char *name, const json_t *v, stru
     p->keepalive_idle_timeout_ms = 60000;
     p->retries = 1;
     p->health_check.type = HEALTH_CHECK_NONE;
+    p->health_check.initial_up = true;
+    p->passive = (struct cfg_passive){ .failures = 3, .eject_ms = 10000, .on_5xx = false };
     walk_push(w, name);
     p->name = walk_strdup(w, name);
     if (walk_is_object(w, v)) {
@@ -198,7 +303,11 @@ static void parse_pool(struct walker *w, const char *name, const json_t *v, stru
         walk_check_keys(w, v, POOL_KEYS);
         if (walk_enum(w, v, "balance", BALANCE_NAMES, &balance))
             p->balance = (enum balance_algo)balance;
+        parse_hash_key(w, v, p);
         parse_backends(w, v, p);
+        parse_sticky(w, v, p);
+        walk_uint(w, v, "slow_start_ms", RANGE_SLOW_START_MS, &p->slow_start_ms);
+        parse_passive(w, v, p);
         parse_health_check(w, v, &p->health_check);
         parse_keepalive(w, v, p);
         walk_uint(w, v, "retries", RANGE_RETRIES, &p->retries);
@@ -235,6 +344,9 @@ void free_pool(struct cfg_pool *p)
     free(p->health_check.path);
     free(p->health_check.host);
     free(p->health_check.expect_status);
+    free(p->health_check.expect_body);
+    free(p->hash_key_name);
+    free(p->sticky.cookie);
     if (p->tls) {
         free(p->tls->ca);
         free(p->tls->sni);

@@ -146,6 +146,22 @@ static char *reload_body(struct daemon *d)
     return text;
 }
 
+static void respond_drain(struct admin_conn *c, const struct admin_request *req)
+{
+    bool drain = req->endpoint == ADMIN_DRAIN;
+    if (daemon_set_drain(c->admin->daemon, req->pool, req->backend, drain) == 0) {
+        log_info("admin: %s %s/%s", drain ? "drain" : "enable", req->pool, req->backend);
+        respond(c, 200, "application/json", "{\"ok\":true}");
+        return;
+    }
+    char why[2 * ADMIN_MAX_SEGMENT + 64];
+    snprintf(why, sizeof why, "no backend \"%s\" in pool \"%s\"", req->backend, req->pool);
+    json_t *body = json_pack("{s:b, s:s}", "ok", 0, "error", why);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    respond_json(c, 404, text);
+}
+
 /* Answers what admin_request_decide() made of the request. */
 static void dispatch(struct admin_conn *c, const struct admin_request *req)
 {
@@ -172,6 +188,10 @@ static void dispatch(struct admin_conn *c, const struct admin_request *req)
     case ADMIN_RELOAD:
         text = reload_body(d);
         respond_json(c, text && strstr(text, "\"ok\":true") ? 200 : 400, text);
+        return;
+    case ADMIN_DRAIN:
+    case ADMIN_ENABLE:
+        respond_drain(c, req);
         return;
     }
 }

@@ -3,6 +3,9 @@
  *   GET  /status    200 JSON: generation, listeners, pools and backends (design.md)
  *   GET  /metrics   200 Prometheus text exposition
  *   POST /reload    200 {"ok":true,"generation":N} or 400 {"ok":false,"errors":[...]}
+ *   POST /pools/NAME/backends/ADDRESS/drain, .../enable
+ *                   200 {"ok":true}, or 404 when the current generation has no such
+ *                   pool or backend (ADDRESS compared parsed, or the backend's name)
  * With admin.token set every request needs "Authorization: Bearer TOKEN", else 401.
  * One request per connection (responses carry Connection: close): the API is for
  * operators and scrapers, not for traffic. Its descriptors count against the same

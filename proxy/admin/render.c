@@ -8,33 +8,120 @@
 #include <jansson.h>
 
 #include "balance/balance.h"
+#include "core/clock.h"
 #include "core/daemon.h"
 #include "core/listen.h"
 #include "runtime/backend.h"
 #include "runtime/runtime.h"
 #include "tls/tls.h"
 
-static json_t *backend_json(const struct backend *b, unsigned weight)
+/* The share of its weight a backend gets now (below 100 during its slow start). */
+static unsigned weight_percent(const struct rt_pool *p, size_t i, int64_t now)
 {
-    return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I}", "name", b->name, "address",
-                     b->addr.text, "state", backend_state_name(atomic_load(&b->state)),
-                     "weight", (json_int_t)weight, "active",
-                     (json_int_t)atomic_load(&b->active), "requests",
-                     (json_int_t)atomic_load(&b->requests), "failures",
-                     (json_int_t)atomic_load(&b->failures));
+    int64_t since = atomic_load(&p->backends[i]->up_since_ms);
+    if (p->cfg->slow_start_ms == 0 || since == 0)
+        return 100;
+    return balance_ramp_weight(100, now - since, p->cfg->slow_start_ms) / BALANCE_WEIGHT_UNIT;
 }
 
-static json_t *pools_json(const struct runtime *rt)
+static json_t *counts_json(const _Atomic uint64_t *transitions)
+{
+    json_t *j = json_object();
+    for (int s = 0; s < BACKEND_STATES; s++)
+        json_object_set_new(j, backend_state_name((enum backend_state)s),
+                            json_integer((json_int_t)atomic_load(&transitions[s])));
+    return j;
+}
+
+/* The last probe's result and how many of each there were. */
+static json_t *check_json(const struct backend *b)
+{
+    json_t *counts = json_object();
+    uint64_t total = 0;
+    for (int r = 0; r < CHECK_RESULTS; r++) {
+        json_object_set_new(counts, backend_check_result_name((enum backend_check_result)r),
+                            json_integer((json_int_t)b->checks[r]));
+        total += b->checks[r];
+    }
+    if (total == 0)
+        return json_pack("{s:n, s:n, s:o}", "result", "detail", "counts", counts);
+    return json_pack("{s:s, s:s, s:o}", "result", backend_check_result_name(b->last_result),
+                     "detail", b->last_check, "counts", counts);
+}
+
+static json_t *backend_json(const struct backend *b, const struct cfg_backend *cfg,
+                            unsigned percent, bool is_checked)
+{
+    char why[192];
+    backend_down_reason(b, clock_now_ms(), why, sizeof why);
+    json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:b, s:I, s:o}", "name", b->name,
+                          "address", b->addr.text, "state", backend_state_name(backend_state(b)),
+                          "weight", (json_int_t)(cfg ? cfg->weight : 0), "active",
+                          (json_int_t)atomic_load(&b->active), "requests",
+                          (json_int_t)atomic_load(&b->requests), "failures",
+                          (json_int_t)atomic_load(&b->failures), "backup", cfg && cfg->backup,
+                          "weight_percent", (json_int_t)percent, "transitions",
+                          counts_json(b->transitions));
+    if (j && is_checked)
+        json_object_set_new(j, "check", check_json(b));
+    if (j && why[0])
+        json_object_set_new(j, "down_reason", json_string(why));
+    return j;
+}
+
+/* Backends a reload removed that still drain: listed after the pool's own, until
+ * their last connection ends. */
+struct removed_of_pool {
+    const char *pool;
+    json_t *backends;
+};
+
+static void add_if_removed(struct backend *b, void *arg)
+{
+    struct removed_of_pool *r = arg;
+    if (backend_is_removed(b) && strcmp(b->pool, r->pool) == 0)
+        json_array_append_new(r->backends, backend_json(b, NULL, 100, false));
+}
+
+static const char *const HASH_KEYS[] = {
+    [HASH_KEY_NONE] = "", [HASH_KEY_SOURCE_IP] = "source_ip", [HASH_KEY_HEADER] = "header:",
+    [HASH_KEY_COOKIE] = "cookie:", [HASH_KEY_URI] = "uri", [HASH_KEY_SNI] = "sni",
+};
+
+/* How the pool balances, beyond its algorithm's name. */
+static void add_balancing(json_t *j, const struct cfg_pool *cfg)
+{
+    if (cfg->balance == BALANCE_HASH) {
+        char key[160];
+        snprintf(key, sizeof key, "%s%s", HASH_KEYS[cfg->hash_key],
+                 cfg->hash_key_name ? cfg->hash_key_name : "");
+        json_object_set_new(j, "hash_key", json_string(key));
+    }
+    if (cfg->sticky.cookie)
+        json_object_set_new(j, "sticky", json_pack("{s:s, s:I}", "cookie", cfg->sticky.cookie,
+                                                   "ttl_s", (json_int_t)cfg->sticky.ttl_s));
+    if (cfg->slow_start_ms)
+        json_object_set_new(j, "slow_start_ms", json_integer(cfg->slow_start_ms));
+}
+
+static json_t *pools_json(const struct runtime *rt, struct backend_table *table)
 {
     json_t *pools = json_object();
+    int64_t now = clock_now_ms();
     for (size_t i = 0; i < rt->n_pools; i++) {
         const struct rt_pool *p = &rt->pools[i];
+        bool is_checked = p->cfg->health_check.type != HEALTH_CHECK_NONE;
         json_t *backends = json_array();
         for (size_t b = 0; b < p->n_backends; b++)
-            json_array_append_new(backends, backend_json(p->backends[b], p->cfg->backends[b].weight));
-        json_object_set_new(pools, p->cfg->name,
-                            json_pack("{s:s, s:o}", "balance",
-                                      balance_algo_name(p->cfg->balance), "backends", backends));
+            json_array_append_new(backends, backend_json(p->backends[b], &p->cfg->backends[b],
+                                                         weight_percent(p, b, now), is_checked));
+        struct removed_of_pool removed = { p->cfg->name, backends };
+        backend_table_foreach(table, add_if_removed, &removed);
+        json_t *pool = json_pack("{s:s, s:o}", "balance", balance_algo_name(p->cfg->balance),
+                                 "backends", backends);
+        if (pool)
+            add_balancing(pool, p->cfg);
+        json_object_set_new(pools, p->cfg->name, pool);
     }
     return pools;
 }
@@ -69,7 +156,7 @@ char *admin_render_status(struct daemon *d)
                                (json_int_t)rt->generation, "config", info.config_path,
                                "uptime_s", (json_int_t)info.uptime_s, "connections",
                                (json_int_t)info.connections, "listeners", listeners_json(rt),
-                               "pools", pools_json(rt));
+                               "pools", pools_json(rt, daemon_backends(d)));
     runtime_unref(rt);
     char *text = status ? json_dumps(status, JSON_COMPACT) : NULL;
     json_decref(status);
@@ -186,18 +273,61 @@ static void put_backend_labels(struct text *t, const struct backend *b)
     put(t, "\"}");
 }
 
+/* Counters by a label of their own (to="up", result="pass", ...) after the backend's. */
+static void put_labelled(struct text *t, const char *metric, const struct backend *b,
+                         const char *label, const char *value, unsigned long long v)
+{
+    put(t, "%s{pool=\"", metric);
+    put_label_value(t, b->pool);
+    put(t, "\",backend=\"");
+    put_label_value(t, b->name);
+    put(t, "\",address=\"");
+    put_label_value(t, b->addr.text);
+    put(t, "\",%s=\"%s\"} %llu\n", label, value, v);
+}
+
+static void backend_event_metrics(struct text *t, const struct runtime *rt)
+{
+    put(t, "# HELP ferry_backend_transitions_total Changes of a backend's state, by the state "
+           "it went to.\n# TYPE ferry_backend_transitions_total counter\n");
+    for (size_t i = 0; i < rt->n_pools; i++)
+        for (size_t j = 0; j < rt->pools[i].n_backends; j++)
+            for (int s = 0; s < BACKEND_STATES; s++) {
+                const struct backend *b = rt->pools[i].backends[j];
+                put_labelled(t, "ferry_backend_transitions_total", b, "to",
+                             backend_state_name((enum backend_state)s),
+                             (unsigned long long)atomic_load(&b->transitions[s]));
+            }
+    put(t, "# HELP ferry_health_checks_total Active health check probes, by result (skipped: "
+           "ferry could not open a socket).\n# TYPE ferry_health_checks_total counter\n");
+    for (size_t i = 0; i < rt->n_pools; i++) {
+        if (rt->pools[i].cfg->health_check.type == HEALTH_CHECK_NONE)
+            continue;
+        for (size_t j = 0; j < rt->pools[i].n_backends; j++)
+            for (int r = 0; r < CHECK_RESULTS; r++) {
+                const struct backend *b = rt->pools[i].backends[j];
+                put_labelled(t, "ferry_health_checks_total", b, "result",
+                             backend_check_result_name((enum backend_check_result)r),
+                             (unsigned long long)b->checks[r]);
+            }
+    }
+}
+
 static void backend_metrics(struct text *t, const struct runtime *rt)
 {
     static const char *const names[] = { "ferry_backend_up", "ferry_backend_active",
                                          "ferry_backend_requests_total",
-                                         "ferry_backend_failures_total" };
+                                         "ferry_backend_failures_total",
+                                         "ferry_backend_draining" };
     static const char *const help[] = {
         "1 when the backend is up.\n# TYPE ferry_backend_up gauge",
         "Connections or requests in flight.\n# TYPE ferry_backend_active gauge",
         "Connections or requests sent.\n# TYPE ferry_backend_requests_total counter",
         "Connect failures, broken responses, timeouts.\n# TYPE ferry_backend_failures_total counter",
+        "1 when the backend takes no new requests or connections (drained by the config "
+        "or the admin API).\n# TYPE ferry_backend_draining gauge",
     };
-    for (int m = 0; m < 4; m++) {
+    for (int m = 0; m < 5; m++) {
         put(t, "# HELP %s %s\n", names[m], help[m]);
         for (size_t i = 0; i < rt->n_pools; i++) {
             for (size_t j = 0; j < rt->pools[i].n_backends; j++) {
@@ -205,7 +335,8 @@ static void backend_metrics(struct text *t, const struct runtime *rt)
                 unsigned long long v = m == 0   ? backend_is_up(b)
                                        : m == 1 ? atomic_load(&b->active)
                                        : m == 2 ? atomic_load(&b->requests)
-                                                : atomic_load(&b->failures);
+                                       : m == 3 ? atomic_load(&b->failures)
+                                                : backend_is_draining(b);
                 put(t, "%s", names[m]);
                 put_backend_labels(t, b);
                 put(t, " %llu\n", v);
@@ -245,6 +376,7 @@ char *admin_render_metrics(struct daemon *d)
         (unsigned long long)rt->generation);
     listener_metrics(&t, rt);
     backend_metrics(&t, rt);
+    backend_event_metrics(&t, rt);
     runtime_unref(rt);
     process_metrics(&t, d);
     if (t.failed) {

@@ -42,12 +42,82 @@ static bool has_bearer_token(const struct http1_request *req, const char *token)
     return false;
 }
 
-static const struct route *route_of(const char *path, size_t len)
+static const struct route backend_routes[] = {
+    { "drain", ADMIN_DRAIN, HTTP1_METHOD_POST, "POST" },
+    { "enable", ADMIN_ENABLE, HTTP1_METHOD_POST, "POST" },
+};
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decodes one path segment (no "/") into out; false when it is empty, too long, or
+ * has a bad %XX or one that decodes to a NUL or "/". */
+static bool decode_segment(const char *s, size_t len, char out[ADMIN_MAX_SEGMENT + 1])
+{
+    size_t n = 0;
+    if (len == 0)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c == '%') {
+            int hi = i + 2 < len ? hex_digit(s[i + 1]) : -1;
+            int lo = hi >= 0 ? hex_digit(s[i + 2]) : -1;
+            if (lo < 0 || (hi == 0 && lo == 0) || (hi == 2 && lo == 15))
+                return false;
+            c = (char)(hi << 4 | lo);
+            i += 2;
+        }
+        if (n == ADMIN_MAX_SEGMENT)
+            return false;
+        out[n++] = c;
+    }
+    out[n] = '\0';
+    return true;
+}
+
+/* "/pools/NAME/backends/ADDRESS/ACTION": the action's route, the segments into out. */
+static const struct route *backend_route_of(const char *path, size_t len,
+                                            struct admin_request *out)
+{
+    static const char pools[] = "/pools/", backends[] = "/backends/";
+    const char *end = path + len;
+    if (len < sizeof pools - 1 || memcmp(path, pools, sizeof pools - 1) != 0)
+        return NULL;
+    const char *name = path + sizeof pools - 1;
+    const char *name_end = memchr(name, '/', (size_t)(end - name));
+    if (!name_end || (size_t)(end - name_end) < sizeof backends - 1 ||
+        memcmp(name_end, backends, sizeof backends - 1) != 0)
+        return NULL;
+    const char *backend = name_end + sizeof backends - 1;
+    const char *backend_end = memchr(backend, '/', (size_t)(end - backend));
+    if (!backend_end)
+        return NULL;
+    const char *action = backend_end + 1;
+    for (size_t i = 0; i < sizeof backend_routes / sizeof backend_routes[0]; i++) {
+        const struct route *r = &backend_routes[i];
+        size_t len_action = strlen(r->path);
+        if (len_action == (size_t)(end - action) && memcmp(r->path, action, len_action) == 0 &&
+            decode_segment(name, (size_t)(name_end - name), out->pool) &&
+            decode_segment(backend, (size_t)(backend_end - backend), out->backend))
+            return r;
+    }
+    return NULL;
+}
+
+static const struct route *route_of(const char *path, size_t len, struct admin_request *out)
 {
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
         if (strlen(routes[i].path) == len && memcmp(routes[i].path, path, len) == 0)
             return &routes[i];
-    return NULL;
+    return backend_route_of(path, len, out);
 }
 
 static int decide(const struct http1_request *req, const char *token, bool enabled,
@@ -57,7 +127,7 @@ static int decide(const struct http1_request *req, const char *token, bool enabl
         return refuse(out, 401, "unauthorized");
     const char *query = memchr(req->path, '?', req->path_len);
     size_t path_len = query ? (size_t)(query - req->path) : req->path_len;
-    const struct route *r = route_of(req->path, path_len);
+    const struct route *r = route_of(req->path, path_len, out);
     if (!r)
         return refuse(out, 404, "not found");
     if (req->method_id != r->method) {

@@ -165,8 +165,7 @@ static void log_generation(const struct runtime *rt)
 
 static void restart_health(struct daemon *d)
 {
-    health_free(d->health);
-    d->health = health_new(d->base, d->current);
+    d->health = health_new(d->base, d->current, d->health);
     if (!d->health)
         log_error("out of memory: active health checks are off for generation %llu",
                   (unsigned long long)d->current->generation);
@@ -183,6 +182,7 @@ static void retire_dropped_listeners(struct runtime *old, struct runtime *rt)
 
 static void publish(struct daemon *d, struct runtime *rt)
 {
+    runtime_publish(rt);
     pthread_mutex_lock(&d->runtime_lock);
     struct runtime *old = d->current;
     d->current = rt;
@@ -263,7 +263,7 @@ static int prepare_admin(struct daemon *d, const struct config *cfg, struct admi
     ch->created = NULL;
     ch->is_moving = old->admin.enabled != cfg->admin.enabled ||
                     (cfg->admin.enabled &&
-                     strcmp(old->admin.listen.text, cfg->admin.listen.text) != 0);
+                     !config_addr_equal(&old->admin.listen, &cfg->admin.listen));
     if (!ch->is_moving || !cfg->admin.enabled)
         return 0;
     if (!d->admin) {
@@ -302,7 +302,7 @@ static int try_reload(struct daemon *d, struct config_errors *errs)
     if (!cfg)
         return -1;
     struct err err = { { 0 } };
-    struct runtime_deps deps = { d->backends, d->sockets, d->ticket_keys };
+    struct runtime_deps deps = { d->backends, d->sockets, d->ticket_keys, d->current };
     struct runtime *rt = runtime_build(cfg, &deps, d->next_generation, &err);
     if (!rt) {
         add_error(errs, err.msg);
@@ -329,13 +329,18 @@ static int try_reload(struct daemon *d, struct config_errors *errs)
     log_generation(rt);
     commit_admin(d, rt->cfg, &admin);
     publish(d, rt);
+    /* Before the workers wake: they close their idle connections to what drains. */
+    runtime_keep_backends(d->current, d->backends);
     wake_workers(d);
     return 0;
 }
 
 int daemon_reload(struct daemon *d, struct config_errors *errs)
 {
-    if (try_reload(d, errs) < 0) {
+    int rc = try_reload(d, errs);
+    if (rc < 0) {
+        /* A rejected generation may have added backends to the table. */
+        runtime_keep_backends(d->current, d->backends);
         atomic_fetch_add(&d->reloads_failed, 1);
         for (size_t i = 0; i < errs->count; i++)
             log_error("reload rejected: %s", errs->messages[i]);
@@ -422,13 +427,14 @@ struct daemon *daemon_new(struct config *cfg)
         config_free(cfg);
         goto fail;
     }
-    struct runtime_deps deps = { d->backends, d->sockets, d->ticket_keys };
+    struct runtime_deps deps = { d->backends, d->sockets, d->ticket_keys, NULL };
     d->current = runtime_build(cfg, &deps, 1, &err);
     if (!d->current) {
         log_error("%s", err.msg);
         goto fail;
     }
     d->next_generation = 2;
+    runtime_publish(d->current);
     atomic_store(&d->max_connections, d->current->cfg->limits.max_connections);
     log_set_level(d->current->cfg->log.level);
     restart_health(d);
@@ -543,6 +549,38 @@ struct daemon_info daemon_info(struct daemon *d)
     };
 }
 
+struct backend_table *daemon_backends(struct daemon *d) { return d->backends; }
+
+static struct backend *find_backend(const struct runtime *rt, const char *pool,
+                                    const char *backend)
+{
+    struct cfg_addr addr;
+    char why[128];
+    bool is_addr = config_addr_parse(backend, ADDR_ALLOW_LOCALHOST, &addr, why, sizeof why) == 0;
+    for (size_t i = 0; i < rt->n_pools; i++) {
+        const struct rt_pool *p = &rt->pools[i];
+        if (strcmp(p->cfg->name, pool) != 0)
+            continue;
+        for (size_t j = 0; j < p->n_backends; j++)
+            if (is_addr && config_addr_equal(&p->cfg->backends[j].address, &addr))
+                return p->backends[j];
+        for (size_t j = 0; j < p->n_backends; j++)
+            if (strcmp(p->cfg->backends[j].name, backend) == 0)
+                return p->backends[j];
+    }
+    return NULL;
+}
+
+int daemon_set_drain(struct daemon *d, const char *pool, const char *backend, bool drain)
+{
+    struct backend *b = find_backend(d->current, pool, backend);
+    if (!b)
+        return -1;
+    backend_set_drain_override(b, drain);
+    wake_workers(d);
+    return 0;
+}
+
 int daemon_check_config(const char *path)
 {
     struct config_errors errs = { 0 };
@@ -556,7 +594,7 @@ int daemon_check_config(const char *path)
     struct backend_table *backends = backend_table_new();
     struct err err = { { 0 } };
     struct tls_ticket_keys *keys = tls_ticket_keys_new(&err);
-    struct runtime_deps deps = { backends, NULL, keys };
+    struct runtime_deps deps = { backends, NULL, keys, NULL };
     struct runtime *rt = NULL;
     if (backends && keys)
         rt = runtime_build(cfg, &deps, 1, &err);

@@ -9,6 +9,7 @@
 
 #include "config/config.h"
 
+struct backend_table;
 struct daemon;
 struct runtime;
 
@@ -45,6 +46,14 @@ struct daemon_info {
     uint64_t reloads_ok, reloads_failed;
 };
 struct daemon_info daemon_info(struct daemon *d);
+/* The backend state table (borrowed), for what /status shows of removed backends. */
+struct backend_table *daemon_backends(struct daemon *d);
+
+/* POST /pools/POOL/backends/BACKEND/drain (drain true) or /enable: BACKEND is the
+ * backend's address (compared parsed) or name in the current generation's pool. 0,
+ * or -1 when there is no such pool or backend. Wakes the workers, which close their
+ * idle connections to a backend that drains. */
+int daemon_set_drain(struct daemon *d, const char *pool, const char *backend, bool drain);
 
 /* SIGHUP and POST /reload: re-read the config file and switch to a new generation.
  * 0 on success; -1 with every reason in errs (the running generation is unchanged). */

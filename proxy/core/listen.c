@@ -72,7 +72,7 @@ int listen_set_acquire(struct listen_set *set, const struct cfg_addr *addr,
 {
     pthread_mutex_lock(&set->lock);
     for (struct set_entry *e = set->entries; e; e = e->next) {
-        if (strcmp(e->socket.addr.text, addr->text) == 0) {
+        if (config_addr_equal(&e->socket.addr, addr)) {
             listen_socket_ref(&e->socket);
             pthread_mutex_unlock(&set->lock);
             *out = &e->socket;

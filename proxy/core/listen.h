@@ -1,10 +1,11 @@
 /* listen — listening sockets, owned by the daemon and carried across generations.
  *
- * A listen_socket is identified by its address text. Reload asks the set for the
- * addresses of the new config: an address that is already open is handed back (the
- * same fd, never closed and re-bound, so no connection attempt is refused), a new one
- * is bound. Sockets no generation uses any more are closed when the last reference
- * goes. Per-address counters live here so they survive reloads.
+ * A listen_socket is identified by its socket address, compared parsed ("127.0.0.1:080"
+ * is "127.0.0.1:80"). Reload asks the set for the addresses of the new config: an
+ * address that is already open is handed back (the same fd, never closed and re-bound,
+ * so no connection attempt is refused), a new one is bound. Sockets no generation uses
+ * any more are closed when the last reference goes. Per-address counters live here so
+ * they survive reloads.
  */
 #ifndef FERRY_LISTEN_H
 #define FERRY_LISTEN_H

@@ -282,6 +282,9 @@ static void on_wakeup(evutil_socket_t fd, short what, void *arg)
         return;
     }
     switch_generation(w);
+    /* A reload or the admin API may have made backends drain: their idle
+     * connections are of no more use. */
+    upstream_pool_sweep(w->upstream_pool);
     resume_accepting(w);
 }
 

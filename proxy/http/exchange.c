@@ -42,23 +42,17 @@ static const char *listener_name(const struct http_exchange *ex)
 
 static const struct config *cfg_of(const struct http_exchange *ex) { return ex->runtime->cfg; }
 
-/* TLS connections are only reused within the generation whose client context made
- * them: a reload may have changed what a backend must prove. */
+/* Connections are only reused under the transport settings that made them: a reload
+ * may have changed what a backend must prove, or turned TLS on or off. */
 static uint64_t pool_flavor(const struct rt_pool *pool)
 {
-    return pool->tls ? pool->runtime->generation : 0;
-}
-
-static void take_backend(struct http_exchange *ex, struct backend *b)
-{
-    ex->backend = b;
-    atomic_fetch_add_explicit(&b->active, 1, memory_order_relaxed);
+    return pool->flavor;
 }
 
 static void release_backend(struct http_exchange *ex)
 {
     if (ex->backend)
-        atomic_fetch_sub_explicit(&ex->backend->active, 1, memory_order_relaxed);
+        rt_pool_release(ex->backend);
     ex->backend = NULL;
 }
 
@@ -90,15 +84,32 @@ void http_exchange_release(struct http_exchange *ex, bool reusable)
         set_up_state(ex, UP_NONE);
 }
 
-static bool open_connection(struct http_exchange *ex)
+/* 0, or the errno of a connection that could not even be started. */
+static int open_connection(struct http_exchange *ex)
 {
     struct bufferevent *bev = upstream_connect(worker_base(ex->worker), ex->pool, ex->backend,
                                                cfg_of(ex)->timeouts.connect_ms);
     if (!bev)
-        return false;
+        return errno ? errno : EIO;
     http_exchange_install(ex, bev, false);
     set_up_state(ex, UP_CONNECTING);
-    return true;
+    return 0;
+}
+
+/* A connection could not be started. Only what the backend did counts against it:
+ * ferry out of descriptors or memory is ferry's trouble, which another backend would
+ * share (true: give up, 503). */
+static bool cannot_open(struct http_exchange *ex, int error)
+{
+    struct backend *b = ex->backend;
+    bool is_local = upstream_error_is_local(error);
+    log_warn("http listener=%s backend=%s/%s: cannot open a connection: %s%s",
+             listener_name(ex), b->pool, b->name, strerror(error),
+             is_local ? " (ferry's own resources: not counted against the backend)" : "");
+    if (!is_local)
+        rt_pool_report_failure(ex->pool, b);
+    ex->fail_status = is_local ? 503 : 502;
+    return is_local;
 }
 
 /* Keep the head for a second try: only a reused connection may turn out dead before
@@ -145,26 +156,6 @@ void http_exchange_respond(struct http_exchange *ex, int status, bool may_keep)
     ex->ops->finish(ex, true);
 }
 
-/* open_connection() failed, errno says why. Ferry's own shortage (descriptors, memory,
- * local ports) is no fault of the backend's and no other backend would fare better:
- * 503 at once, no failure counted. Anything else counts against the backend, and the
- * caller tries the next one. True when the request was answered. */
-static bool open_failed(struct http_exchange *ex)
-{
-    int error = errno;
-    struct backend *b = ex->backend;
-    log_warn("http listener=%s backend=%s/%s: cannot open a connection: %s", listener_name(ex),
-             b->pool, b->name, strerror(error));
-    http_exchange_release(ex, false);
-    if (upstream_error_is_local(error)) {
-        http_exchange_respond(ex, 503, true);
-        return true;
-    }
-    rt_pool_report_failure(ex->pool, b);
-    ex->fail_status = 502;
-    return false;
-}
-
 /* Tries backends until a connection is under way; answers 503 when none is eligible
  * at all or ferry cannot open a socket, else the status of the last failure. */
 static void start_attempt(struct http_exchange *ex)
@@ -173,11 +164,11 @@ static void start_attempt(struct http_exchange *ex)
     if (attempts > RT_MAX_ATTEMPTS)
         attempts = RT_MAX_ATTEMPTS;
     while (ex->n_tried < attempts) {
-        struct backend *b = rt_pool_pick(ex->pool, ex->tried, ex->n_tried);
+        struct backend *b = rt_pool_pick(ex->pool, ex->tried, ex->n_tried, &ex->hint);
         if (!b)
             break;
         ex->tried[ex->n_tried++] = b;
-        take_backend(ex, b);
+        ex->backend = b;    /* rt_pool_pick reserved its slot */
         struct bufferevent *bev = upstream_pool_take(worker_upstream_pool(ex->worker), b,
                                                      pool_flavor(ex->pool));
         if (bev) {
@@ -185,8 +176,13 @@ static void start_attempt(struct http_exchange *ex)
             send_request_head(ex);
             return;
         }
-        if (open_connection(ex) || open_failed(ex))
+        int error = open_connection(ex);
+        if (error == 0)
             return;
+        bool is_local = cannot_open(ex, error);
+        release_backend(ex);
+        if (is_local)
+            break;
     }
     int status = ex->n_tried == 0 ? 503 : ex->fail_status;
     log_warn("http listener=%s pool=%s: no backend available after %zu attempts: %d",
@@ -216,8 +212,9 @@ static void begin_request(struct http_exchange *ex, struct runtime *rt, struct r
     ex->fail_status = 502;
     ex->pool = NULL;
     ex->req_done = ex->body_started = ex->request_counted = false;
-    ex->resp_started = ex->resp_keep_alive = false;
+    ex->resp_started = ex->resp_keep_alive = ex->resp_failed = false;
     ex->resp_sink = NULL;
+    ex->hint = (struct rt_pick_hint){ .has_key = false };
     ex->method = req->method;
     ex->is_idempotent = is_idempotent(ex->method);
     ex->req_body_kind = req->body;
@@ -247,13 +244,15 @@ void http_exchange_start(struct http_exchange *ex, struct runtime *rt, struct rt
         http_exchange_respond(ex, req->method == HTTP1_METHOD_CONNECT ? 501 : 404, true);
         return;
     }
-    if (req->write_head && req->write_head(req, ex->fwd_head) < 0) {
+    ex->pool = l->routes[route].pool;
+    if (req->write_head && req->write_head(req, ex->pool->cfg->sticky.cookie, ex->fwd_head) < 0) {
         log_error("http listener=%s: out of memory building a request head", l->cfg->name);
         evbuffer_drain(ex->fwd_head, evbuffer_get_length(ex->fwd_head));
+        ex->pool = NULL;
         http_exchange_respond(ex, 500, false);
         return;
     }
-    ex->pool = l->routes[route].pool;
+    http_exchange_note_affinity(ex, req);
     ex->up_start_ms = clock_now_ms();
     ex->ops->set_timer(ex, 0, HTTP_TIMER_FIXED);
     start_attempt(ex);
@@ -304,7 +303,8 @@ static void truncate_response(struct http_exchange *ex)
 
 static void response_complete(struct http_exchange *ex)
 {
-    backend_report_success(ex->backend);
+    if (!ex->resp_failed)
+        backend_report_success(ex->backend);
     /* Answered before the whole request arrived: neither connection is in a known
      * state any more. */
     bool reusable = ex->req_done && ex->resp_keep_alive && !ex->up_eof &&
@@ -321,9 +321,15 @@ static void resend(struct http_exchange *ex)
     log_debug("http listener=%s backend=%s/%s: reused connection closed before answering, "
               "re-sending on a new one", listener_name(ex), b->pool, b->name);
     drop_connection(ex, false);
-    if (open_connection(ex) || open_failed(ex))
+    int error = open_connection(ex);
+    if (error == 0)
         return;
-    start_attempt(ex);
+    bool is_local = cannot_open(ex, error);
+    http_exchange_release(ex, false);
+    if (is_local)
+        http_exchange_respond(ex, ex->fail_status, true);
+    else
+        start_attempt(ex);
 }
 
 static void upstream_closed(struct http_exchange *ex)
@@ -373,7 +379,10 @@ static enum step request_body_step(struct http_exchange *ex)
 static void start_response(struct http_exchange *ex, const struct http1_response *resp,
                            const char *head, size_t head_len)
 {
-    struct http_response_plan plan = { 0 };
+    char cookie[256];
+    struct http_response_plan plan = {
+        .set_cookie = http_exchange_sticky_cookie(ex, cookie, sizeof cookie) };
+    http_exchange_judge_status(ex, resp->status);
     long n = ex->ops->response_head(ex, resp, head, head_len, &plan);
     evbuffer_drain(bufferevent_get_input(ex->up), head_len);
     if (n < 0)

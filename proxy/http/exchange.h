@@ -77,6 +77,10 @@ int http_body_move(struct http_body *b, struct evbuffer *in, struct evbuffer *ou
 
 /* How a front end takes the backend's final response (ops->response_head). */
 struct http_response_plan {
+    /* in: what the exchange adds to the head */
+    const char *set_cookie;     /* a Set-Cookie field value (the sticky cookie), or NULL;
+                                   borrowed for the call */
+    /* out: where the body goes */
     struct evbuffer *sink;      /* borrowed: the body goes here */
     bool dechunk;               /* decode a chunked body to its payload */
     struct evbuffer *trailers;  /* borrowed, with dechunk: the trailer section; NULL:
@@ -100,8 +104,9 @@ struct http_exchange_ops {
      * wrong with the client's body (the exchange answers it). */
     int (*pull_body)(struct http_exchange *ex, struct evbuffer *out, uint64_t *moved);
     /* The backend's final response head (not 1xx, not 101): write it for the client
-     * and say where the body goes. Returns the bytes counted as sent, or -1 when the
-     * front end gave up (no memory; it closed or reset). */
+     * with plan->set_cookie added, and say where the body goes (the rest of plan).
+     * Returns the bytes counted as sent, or -1 when the front end gave up (no memory;
+     * it closed or reset). */
     long (*response_head)(struct http_exchange *ex, const struct http1_response *resp,
                           const char *head, size_t head_len, struct http_response_plan *plan);
     /* A 1xx other than 101 (100 Continue): relay it or not. Returns bytes sent (>= 0). */
@@ -138,9 +143,19 @@ struct http_exchange_request {
     size_t target_len;
     struct http_route_key route;
     /* Writes the head for the backend into out, once the request found a route (NULL:
-     * the front end wrote it into fwd_head already). 0, or -1 when out of memory. */
-    int (*write_head)(const struct http_exchange_request *req, struct evbuffer *out);
-    void *front;                /* borrowed: what write_head needs */
+     * the front end wrote it into fwd_head already), without the cookie strip_cookie
+     * (NULL: none; ferry's sticky cookie is for ferry only). 0, or -1 when out of
+     * memory. */
+    int (*write_head)(const struct http_exchange_request *req, const char *strip_cookie,
+                      struct evbuffer *out);
+    /* The value of the request's first header field `name` (any case), and of its
+     * first cookie `name` (the exact name), for what a pool balances on (hash_key,
+     * sticky). False when there is none. NULL: the request has neither. */
+    bool (*find_header)(const struct http_exchange_request *req, const char *name,
+                        const char **value, size_t *value_len);
+    bool (*find_cookie)(const struct http_exchange_request *req, const char *name,
+                        const char **value, size_t *value_len);
+    void *front;                /* borrowed: what these callbacks need */
     enum http1_body_kind body;  /* how the head frames the body for the backend */
     bool body_done;             /* no body bytes will follow (none, or length 0) */
     bool is_upgrade;            /* asks for 101 (the front end supports ops->tunnel) */
@@ -170,6 +185,8 @@ struct http_exchange {
 
     /* the backend side */
     struct rt_pool *pool;           /* borrowed from runtime */
+    struct rt_pick_hint hint;       /* the request's hash key and sticky cookie */
+    bool resp_failed;               /* a 5xx counted as a failure (passive.on_5xx) */
     struct backend *backend;        /* borrowed; b->active counted while set */
     struct bufferevent *up;         /* owned */
     struct event *up_read;          /* owned: ferry's own read event for plain upstream

@@ -6,17 +6,37 @@
 
 #include <event2/buffer.h>
 
-/* Appends every header line i of headers[0..n) for which keep[i], copying each run
- * of consecutive kept lines as one span of the original head. */
+#include "http/cookie.h"
+
+/* What becomes of a header line. */
+enum line_fate { LINE_DROP, LINE_KEEP, LINE_COOKIE /* a Cookie line losing a cookie */ };
+
+/* "Cookie: " the pairs of h not named `name`; nothing when none is left. */
+static int add_cookie_without(struct evbuffer *out, const struct http1_header *h,
+                              const char *name)
+{
+    const char *sep = "";
+    if (http_cookie_append_without(NULL, h->value, h->value_len, name, &sep) == 0)
+        return 0;
+    sep = "";
+    if (evbuffer_add(out, h->name, h->name_len) < 0 || evbuffer_add(out, ": ", 2) < 0 ||
+        http_cookie_append_without(out, h->value, h->value_len, name, &sep) < 0)
+        return -1;
+    return evbuffer_add(out, "\r\n", 2);
+}
+
+/* Appends every header line i of headers[0..n) as fate[i] says, copying each run of
+ * consecutive kept lines as one span of the original head. */
 static int add_kept_lines(struct evbuffer *out, const struct http1_header *headers, size_t n,
-                          const bool *keep, const char *head, size_t head_len)
+                          const uint8_t *fate, const char *head, size_t head_len,
+                          const char *strip_cookie)
 {
     /* A line runs from its name to the next line's name; the last one ends where the
      * blank line (the final CRLF of the head) starts. */
     const char *blank = head + head_len - 2;
     size_t run = n;     /* first line of the current run, n = none */
     for (size_t i = 0; i <= n; i++) {
-        if (i < n && keep[i]) {
+        if (i < n && fate[i] == LINE_KEEP) {
             if (run == n)
                 run = i;
             continue;
@@ -28,6 +48,9 @@ static int add_kept_lines(struct evbuffer *out, const struct http1_header *heade
                 return -1;
             run = n;
         }
+        if (i < n && fate[i] == LINE_COOKIE &&
+            add_cookie_without(out, &headers[i], strip_cookie) < 0)
+            return -1;
     }
     return 0;
 }
@@ -167,11 +190,18 @@ int http_forward_request_head(struct evbuffer *out, const struct http1_request *
                               const char *head, size_t head_len,
                               const struct http_request_rewrite *rw)
 {
-    bool keep[req->num_headers ? req->num_headers : 1];
-    for (size_t i = 0; i < req->num_headers; i++)
-        keep[i] = keep_request_field(req, &req->headers[i]);
+    uint8_t fate[req->num_headers ? req->num_headers : 1];
+    for (size_t i = 0; i < req->num_headers; i++) {
+        const struct http1_header *h = &req->headers[i];
+        fate[i] = keep_request_field(req, h) ? LINE_KEEP : LINE_DROP;
+        if (fate[i] == LINE_KEEP && rw->strip_cookie &&
+            http1_token_eq(h->name, h->name_len, "cookie") &&
+            http_cookie_has(h->value, h->value_len, rw->strip_cookie))
+            fate[i] = LINE_COOKIE;
+    }
     if (add_request_line(out, req) < 0 ||
-        add_kept_lines(out, req->headers, req->num_headers, keep, head, head_len) < 0)
+        add_kept_lines(out, req->headers, req->num_headers, fate, head, head_len,
+                       rw->strip_cookie) < 0)
         return -1;
     return add_request_tail(out, req, rw);
 }
@@ -197,9 +227,9 @@ long http_forward_response_head(struct evbuffer *out, const struct http1_respons
                                 const struct http_response_rewrite *rw)
 {
     size_t before = evbuffer_get_length(out);
-    bool keep[resp->num_headers ? resp->num_headers : 1];
+    uint8_t fate[resp->num_headers ? resp->num_headers : 1];
     for (size_t i = 0; i < resp->num_headers; i++)
-        keep[i] = keep_response_field(resp, &resp->headers[i]);
+        fate[i] = keep_response_field(resp, &resp->headers[i]) ? LINE_KEEP : LINE_DROP;
     int rc = evbuffer_add_printf(out, "HTTP/1.1 %03d ", resp->status) < 0 ? -1 : 0;
     if (rc == 0 && resp->reason_len > 0)
         rc = evbuffer_add(out, resp->reason, resp->reason_len);
@@ -208,7 +238,9 @@ long http_forward_response_head(struct evbuffer *out, const struct http1_respons
     if (rc == 0)
         rc = evbuffer_add(out, "\r\n", 2);
     if (rc == 0)
-        rc = add_kept_lines(out, resp->headers, resp->num_headers, keep, head, head_len);
+        rc = add_kept_lines(out, resp->headers, resp->num_headers, fate, head, head_len, NULL);
+    if (rc == 0 && rw->set_cookie)
+        rc = evbuffer_add_printf(out, "Set-Cookie: %s\r\n", rw->set_cookie) < 0 ? -1 : 0;
     if (rc == 0 && rw->framing == HTTP_FRAMING_LENGTH)
         rc = evbuffer_add_printf(out, "Content-Length: %" PRIu64 "\r\n", rw->length) < 0 ? -1 : 0;
     if (rc == 0 && rw->framing == HTTP_FRAMING_CHUNKED)

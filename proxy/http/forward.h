@@ -29,6 +29,8 @@ struct http_request_rewrite {
     bool is_tls;                /* X-Forwarded-Proto: https, else http */
     const char *cert_subject;   /* X-Client-Cert-Subject, or NULL for none */
     const char *default_host;   /* Host for a request that has none (HTTP/1.0) */
+    const char *strip_cookie;   /* a cookie the backend must not see (ferry's sticky
+                                   cookie), or NULL: removed from the Cookie fields */
 };
 
 /* The client's own X-Forwarded-For values, in order: each call of next() yields one
@@ -51,11 +53,12 @@ int http_forward_add_proxy_fields(struct evbuffer *out, const struct http_forwar
 /* Appends the head to send upstream for req, parsed from head[0..head_len): request
  * line as HTTP/1.1 in origin-form (an absolute-form target's authority replaces Host,
  * RFC 9112 §3.2.2: the backend sees the one name ferry routed by); hop-by-hop fields,
- * framing fields, X-Forwarded-* and X-Client-Cert-Subject removed; X-Forwarded-For
- * (appended), -Proto, -Host and the certificate subject written; framing from
- * req->body (Content-Length or chunked); Upgrade kept with "Connection: upgrade" when
- * req->is_upgrade; Expect dropped for HTTP/1.0 clients (a 1.0 client must never get
- * 100 Continue). Returns 0, or -1 when the evbuffer could not grow. */
+ * framing fields, X-Forwarded-* and X-Client-Cert-Subject removed; rw->strip_cookie
+ * removed from each Cookie line (in place, the line dropped if nothing is left);
+ * X-Forwarded-For (appended), -Proto, -Host and the certificate subject written;
+ * framing from req->body (Content-Length or chunked); Upgrade kept with "Connection:
+ * upgrade" when req->is_upgrade; Expect dropped for HTTP/1.0 clients (a 1.0 client must
+ * never get 100 Continue). Returns 0, or -1 when the evbuffer could not grow. */
 int http_forward_request_head(struct evbuffer *out, const struct http1_request *req,
                               const char *head, size_t head_len,
                               const struct http_request_rewrite *rw);
@@ -72,11 +75,12 @@ struct http_response_rewrite {
     enum http_framing framing;
     uint64_t length;
     enum http_conn_header conn;
+    const char *set_cookie;     /* a Set-Cookie value ferry adds (sticky sessions), or NULL */
 };
 
 /* Appends the head for the client: "HTTP/1.1 status reason", the backend's fields
- * without hop-by-hop and framing ones (Upgrade kept for 101), then framing and
- * Connection as rw says. Returns the bytes appended, or -1 on allocation failure. */
+ * without hop-by-hop and framing ones (Upgrade kept for 101), then rw->set_cookie,
+ * framing and Connection as rw says. Returns the bytes appended, or -1 on allocation failure. */
 long http_forward_response_head(struct evbuffer *out, const struct http1_response *resp,
                                 const char *head, size_t head_len,
                                 const struct http_response_rewrite *rw);

@@ -86,7 +86,7 @@ static long response_head(struct http_exchange *ex, const struct http1_response 
                           const char *head, size_t head_len, struct http_response_plan *plan)
 {
     struct http_session *s = session_of(ex);
-    struct http_response_rewrite rw;
+    struct http_response_rewrite rw = { .set_cookie = plan->set_cookie };
     bool dechunk;
     plan_framing(s, resp, &rw, &dechunk);
     long n = http_forward_response_head(s->client_out, resp, head, head_len, &rw);

@@ -1,6 +1,7 @@
 /* The client side of HTTP/1.x requests: reading and dispatching request heads,
  * ending requests (keep-alive or flush), flushing and lingering before close. */
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
@@ -9,6 +10,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/worker.h"
+#include "http/cookie.h"
 #include "http/forward.h"
 #include "http/internal.h"
 #include "http/route.h"
@@ -135,7 +137,8 @@ struct parsed_head {
 
 /* The head for the backend (http_exchange_request.write_head): written only for a
  * request that found a route. */
-static int write_forward_head(const struct http_exchange_request *x, struct evbuffer *out)
+static int write_forward_head(const struct http_exchange_request *x, const char *strip_cookie,
+                              struct evbuffer *out)
 {
     const struct parsed_head *p = x->front;
     struct http_session *s = p->s;
@@ -146,10 +149,44 @@ static int write_forward_head(const struct http_exchange_request *x, struct evbu
         .client_addr = s->base.peer_text,
         .is_tls = ssl != NULL,
         .default_host = s->base.listener->cfg->listen.text,
+        .strip_cookie = strip_cookie,
     };
     if (ssl && tls_peer_subject(ssl, subject, sizeof subject) >= 0)
         rw.cert_subject = subject;
     return http_forward_request_head(out, p->req, p->head, p->head_len, &rw);
+}
+
+static bool name_is(const struct http1_header *h, const char *name)
+{
+    return h->name_len == strlen(name) && strncasecmp(h->name, name, h->name_len) == 0;
+}
+
+/* http_exchange_request.find_header / find_cookie over the parsed head. */
+static bool find_header(const struct http_exchange_request *x, const char *name,
+                        const char **value, size_t *value_len)
+{
+    const struct http1_request *req = ((const struct parsed_head *)x->front)->req;
+    for (size_t i = 0; i < req->num_headers; i++) {
+        if (name_is(&req->headers[i], name)) {
+            *value = req->headers[i].value;
+            *value_len = req->headers[i].value_len;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool find_cookie(const struct http_exchange_request *x, const char *name,
+                        const char **value, size_t *value_len)
+{
+    const struct http1_request *req = ((const struct parsed_head *)x->front)->req;
+    for (size_t i = 0; i < req->num_headers; i++) {
+        const struct http1_header *h = &req->headers[i];
+        if (name_is(h, "cookie") &&
+            http_cookie_find(h->value, h->value_len, name, value, value_len))
+            return true;
+    }
+    return false;
 }
 
 /* "Upgrade: h2c" asks to switch this connection to HTTP/2 (RFC 7540 §3.2), which RFC
@@ -188,6 +225,8 @@ static void dispatch(struct http_session *s, const struct http1_request *parsed,
     };
     struct parsed_head parsed_head = { s, req, head, head_len };
     x.write_head = write_forward_head;
+    x.find_header = find_header;
+    x.find_cookie = find_cookie;
     x.front = &parsed_head;
     http_route_key_of(req, &x.route);
     http_set_state(s, HS_EXCHANGE);

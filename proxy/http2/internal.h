@@ -23,6 +23,7 @@
 
 #include "http/exchange.h"
 #include "http/internal.h"
+#include "http2/translate.h"
 #include "http2/guard.h"
 #include "http2/h2.h"
 
@@ -104,6 +105,13 @@ struct h2_stream {
     bool resp_complete;             /* END_STREAM went out */
 };
 
+/* What the exchange's callbacks (request.c) need of a stream's request: valid while
+ * the exchange starts. */
+struct h2_request {
+    struct h2_stream *st;
+    const struct h2_request_info *info;
+};
+
 /* conn.c */
 struct h2_conn *h2_conn_of(struct http_session *s);
 void h2_conn_kick(struct h2_conn *c);
@@ -135,5 +143,16 @@ void h2_stream_stop(struct h2_stream *st);
 int h2_stream_send_data(struct h2_stream *st, const uint8_t *framehd, size_t length);
 /* nghttp2 sent END_STREAM on this stream. */
 void h2_stream_sent_end(struct h2_stream *st);
+/* The kept fields as nghttp2_nv (spans into the rcbufs, valid until they are
+ * released once the request started). */
+void h2_stream_fields_as_nv(const struct h2_stream *st, nghttp2_nv *nva);
+
+/* request.c: struct http_exchange_request's callbacks; front: a struct h2_request. */
+int h2_request_write_head(const struct http_exchange_request *x, const char *strip_cookie,
+                          struct evbuffer *out);
+bool h2_request_find_header(const struct http_exchange_request *x, const char *name,
+                            const char **value, size_t *value_len);
+bool h2_request_find_cookie(const struct http_exchange_request *x, const char *name,
+                            const char **value, size_t *value_len);
 
 #endif

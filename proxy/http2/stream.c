@@ -15,10 +15,6 @@
 #include "http/forward.h"
 #include "http2/internal.h"
 #include "http2/translate.h"
-#include "tls/tls.h"
-
-/* Room for an X-Client-Cert-Subject value. */
-enum { CERT_SUBJECT_MAX = 1024 };
 
 static const struct http_exchange_ops h2_exchange_ops;
 
@@ -182,8 +178,7 @@ void h2_stream_add_field(struct h2_stream *st, nghttp2_rcbuf *name, nghttp2_rcbu
     st->fields[st->n_fields++] = (struct h2_field){ name, value };
 }
 
-/* The kept fields as nghttp2_nv (spans into the rcbufs, valid until release_fields). */
-static void fields_as_nv(const struct h2_stream *st, nghttp2_nv *nva)
+void h2_stream_fields_as_nv(const struct h2_stream *st, nghttp2_nv *nva)
 {
     for (size_t i = 0; i < st->n_fields; i++) {
         nghttp2_vec n = nghttp2_rcbuf_get_buf(st->fields[i].name);
@@ -201,23 +196,17 @@ static void reset_stream(struct h2_stream *st, uint32_t error_code)
     evtimer_del(st->timer);
 }
 
+/* Checks the request's header list; its head is written once it found a route
+ * (write_head). */
 static int translate(struct h2_stream *st, bool end_stream, const struct http1_limits *lim,
                      struct h2_request_info *info)
 {
-    struct http_session *s = st->conn->session;
-    char subject[CERT_SUBJECT_MAX];
-    struct http_request_rewrite rw = {
-        .client_addr = s->base.peer_text,
-        .is_tls = s->tls != NULL,
-        .default_host = s->base.listener->cfg->listen.text,
-    };
-    if (s->tls && tls_peer_subject(s->tls, subject, sizeof subject) >= 0)
-        rw.cert_subject = subject;
     if (st->too_large)
         return H2_TRANSLATE_TOO_LARGE;
     nghttp2_nv nva[st->n_fields ? st->n_fields : 1];
-    fields_as_nv(st, nva);
-    return h2_translate_request(nva, st->n_fields, end_stream, lim, &rw, st->ex.fwd_head, info);
+    h2_stream_fields_as_nv(st, nva);
+    struct http_request_rewrite unused = { .client_addr = "" };
+    return h2_translate_request(nva, st->n_fields, end_stream, lim, &unused, NULL, info);
 }
 
 static void start_exchange(struct h2_stream *st, const struct h2_request_info *info,
@@ -235,7 +224,12 @@ static void start_exchange(struct h2_stream *st, const struct h2_request_info *i
         .body = info->body,
         .body_done = end_stream,
         .version = LISTEN_HTTP_2,
+        .write_head = h2_request_write_head,
+        .find_header = h2_request_find_header,
+        .find_cookie = h2_request_find_cookie,
     };
+    struct h2_request r = { st, info };
+    x.front = &r;
     if (lim.max_body_bytes && info->body == HTTP1_BODY_LENGTH &&
         info->content_length > lim.max_body_bytes)
         http_exchange_reject(&st->ex, s->base.runtime, s->base.listener, &x, st->start_ms, 413,
@@ -293,7 +287,7 @@ void h2_stream_trailers(struct h2_stream *st)
     int rc = H2_TRANSLATE_NO_MEMORY;
     if (!st->too_large && (st->req_tail || (st->req_tail = evbuffer_new()))) {
         nghttp2_nv nva[st->n_fields ? st->n_fields : 1];
-        fields_as_nv(st, nva);
+        h2_stream_fields_as_nv(st, nva);
         rc = h2_translate_request_trailers(nva, st->n_fields, &lim, st->req_tail);
     } else if (st->too_large) {
         rc = H2_TRANSLATE_TOO_LARGE;
@@ -394,14 +388,17 @@ static long response_head(struct http_exchange *ex, const struct http1_response 
                           const char *head, size_t head_len, struct http_response_plan *plan)
 {
     struct h2_stream *st = stream_of(ex);
-    nghttp2_nv nva[resp->num_headers + 2];
+    nghttp2_nv nva[resp->num_headers + 3];
     char names[head_len];
     struct h2_response_fields f = { .nva = nva, .cap = resp->num_headers + 2, .names = names,
                                     .names_cap = head_len };
     if (!st->resp_trailers)
         st->resp_trailers = evbuffer_new();
-    if (!st->resp_trailers || h2_translate_response(resp, &f) < 0 ||
-        submit_with_body(st, f.nva, f.count, resp->body != HTTP1_BODY_NONE) < 0) {
+    int rc = st->resp_trailers ? h2_translate_response(resp, &f) : -1;
+    if (rc == 0 && plan->set_cookie)
+        nva[f.count++] = (nghttp2_nv){ (uint8_t *)"set-cookie", (uint8_t *)plan->set_cookie, 10,
+                                       strlen(plan->set_cookie), NGHTTP2_NV_FLAG_NONE };
+    if (rc < 0 || submit_with_body(st, f.nva, f.count, resp->body != HTTP1_BODY_NONE) < 0) {
         reset_stream(st, NGHTTP2_INTERNAL_ERROR);
         return -1;
     }

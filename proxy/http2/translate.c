@@ -10,6 +10,7 @@
 
 #include <event2/buffer.h>
 
+#include "http/cookie.h"
 #include "http1/internal.h"
 
 /* What a (lower-case) field name means to the translation. */
@@ -392,22 +393,43 @@ static int add_host(struct evbuffer *out, const struct h2_request_info *info,
                             : 0;
 }
 
-/* RFC 9113 §8.2.3: the crumbs from `from` on become one field again for HTTP/1.1. */
-static int add_cookie(struct evbuffer *out, const nghttp2_nv *from, size_t n)
+/* The cookie pairs of crumb nv, without the one named strip (NULL: all of it), each
+ * after *sep; out NULL: only counted. -1 when out could not grow. */
+static int add_crumb(struct evbuffer *out, const nghttp2_nv *nv, const char *strip,
+                     const char **sep)
 {
-    const char *sep = "cookie: ";
-    for (size_t i = 0; i < n; i++) {
-        if (is_pseudo(&from[i]) || kind_of_nv(&from[i]) != F_COOKIE)
-            continue;
-        if (add_str(out, sep) < 0 || evbuffer_add(out, value_of(&from[i]), from[i].valuelen) < 0)
+    if (strip)
+        return http_cookie_append_without(out, value_of(nv), nv->valuelen, strip, sep);
+    if (out && (add_str(out, *sep) < 0 || evbuffer_add(out, value_of(nv), nv->valuelen) < 0))
+        return -1;
+    *sep = "; ";
+    return 1;
+}
+
+/* RFC 9113 §8.2.3: the crumbs from `from` on become one field again for HTTP/1.1
+ * (without the cookie `strip`; no field when nothing is left). */
+static int add_cookie(struct evbuffer *out, const nghttp2_nv *from, size_t n, const char *strip)
+{
+    const char *sep = "";
+    int pairs = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!is_pseudo(&from[i]) && kind_of_nv(&from[i]) == F_COOKIE)
+            pairs += add_crumb(NULL, &from[i], strip, &sep);
+    if (pairs == 0)
+        return 0;
+    sep = "";
+    if (add_str(out, "cookie: ") < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (!is_pseudo(&from[i]) && kind_of_nv(&from[i]) == F_COOKIE &&
+            add_crumb(out, &from[i], strip, &sep) < 0)
             return -1;
-        sep = "; ";
-    }
     return evbuffer_add(out, "\r\n", 2);
 }
 
 /* The fields that pass as they are, the cookie crumbs joined where the first was. */
-static int add_fields(struct evbuffer *out, const nghttp2_nv *fields, size_t n)
+static int add_fields(struct evbuffer *out, const nghttp2_nv *fields, size_t n,
+                      const char *strip_cookie)
 {
     bool has_cookie = false;
     for (size_t i = 0; i < n; i++) {
@@ -418,7 +440,7 @@ static int add_fields(struct evbuffer *out, const nghttp2_nv *fields, size_t n)
         switch (kind_of_nv(nv)) {
         case F_COOKIE:
             if (!has_cookie)
-                rc = add_cookie(out, nv, n - i);
+                rc = add_cookie(out, nv, n - i, strip_cookie);
             has_cookie = true;
             break;
         case F_OTHER:
@@ -470,7 +492,7 @@ static int add_request_head(struct evbuffer *out, const nghttp2_nv *fields, size
     struct list_cursor cursor = { fields, n, 0 };
     const struct http_forwarded_for prior = { next_forwarded_for, &cursor };
     if (add_request_line(out, info) < 0 || add_host(out, info, rw) < 0
-        || add_fields(out, fields, n) < 0
+        || add_fields(out, fields, n, rw->strip_cookie) < 0
         || http_forward_add_proxy_fields(out, &prior, info->authority, info->authority_len, rw) < 0
         || add_framing(out, info) < 0)
         return -1;
@@ -491,6 +513,15 @@ int h2_translate_request(const nghttp2_nv *fields, size_t n_fields, bool end_str
     if (rc != 0)
         return rc;
     fill_info(&r, end_stream, info);
+    if (!head)
+        return 0;
+    return add_request_head(head, fields, n_fields, info, rw) < 0 ? H2_TRANSLATE_NO_MEMORY : 0;
+}
+
+int h2_translate_request_head(const nghttp2_nv *fields, size_t n_fields,
+                              const struct h2_request_info *info,
+                              const struct http_request_rewrite *rw, struct evbuffer *head)
+{
     return add_request_head(head, fields, n_fields, info, rw) < 0 ? H2_TRANSLATE_NO_MEMORY : 0;
 }
 

@@ -94,12 +94,20 @@ struct h2_request_info {
  * TRACE; "Content-Length: 0" when end_stream otherwise (some servers refuse a POST
  * without a length); else "Transfer-Encoding: chunked" (the body's length is
  * unknown: DATA frames are chunked, trailers become the chunked trailer section). Field names are written as received (lower case).
+ * rw->strip_cookie (ferry's sticky cookie) is left out of the joined Cookie field.
  * On error nothing is appended to `head`, except after NO_MEMORY, which may leave
- * part of it there: discard the buffer then. */
+ * part of it there: discard the buffer then. With head NULL the request is only
+ * checked and *info filled: h2_translate_request_head() writes it later (once the
+ * request found its route, which says which cookie to strip). */
 int h2_translate_request(const nghttp2_nv *fields, size_t n_fields, bool end_stream,
                          const struct http1_limits *lim,
                          const struct http_request_rewrite *rw, struct evbuffer *head,
                          struct h2_request_info *info);
+/* The head of a request h2_translate_request() checked (the same fields and *info),
+ * as it would have written it. 0 or H2_TRANSLATE_NO_MEMORY. */
+int h2_translate_request_head(const nghttp2_nv *fields, size_t n_fields,
+                              const struct h2_request_info *info,
+                              const struct http_request_rewrite *rw, struct evbuffer *head);
 
 /* The request's trailer fields (a HEADERS frame with END_STREAM after DATA) as the end
  * of a chunked body: "0\r\n", each field as "name: value\r\n", "\r\n".

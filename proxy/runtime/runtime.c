@@ -1,7 +1,10 @@
 #include "runtime/runtime.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/evp.h>
 
 #include "balance/balance.h"
 #include "core/clock.h"
@@ -10,15 +13,13 @@
 #include "runtime/backend.h"
 #include "tls/tls.h"
 
-/* Without active checks, a passively-downed backend gets traffic again after this. */
-enum { PASSIVE_RETRY_MS = 10000, PASSIVE_FALL_DEFAULT = 3 };
-
 static void pool_release(struct rt_pool *p)
 {
     for (size_t i = 0; i < p->n_backends; i++)
         backend_unref(p->backends[i]);
     free(p->backends);
-    balancer_free(p->balancer);
+    free(p->sticky_tokens);
+    balancer_unref(p->balancer);
     tls_client_free(p->tls);
 }
 
@@ -41,6 +42,103 @@ static void runtime_free(struct runtime *rt)
     free(rt);
 }
 
+/* Feeds the file's bytes (or a marker that it is unreadable) to the digest. */
+static void digest_file(EVP_MD_CTX *md, const char *path)
+{
+    char buf[4096];
+    size_t n;
+    EVP_DigestUpdate(md, path ? path : "", path ? strlen(path) + 1 : 1);
+    FILE *f = path ? fopen(path, "rb") : NULL;
+    if (!f) {
+        EVP_DigestUpdate(md, "-", 1);
+        return;
+    }
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        EVP_DigestUpdate(md, buf, n);
+    fclose(f);
+}
+
+/* What a pool's TLS connections were made under: its settings and the contents of
+ * the files they name (a CA file rewritten in place is a change). */
+static void fingerprint_tls(const struct cfg_pool_tls *t, unsigned char out[32])
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    memset(out, 0, 32);
+    if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(md);
+        return;
+    }
+    EVP_DigestUpdate(md, t->verify ? "v1" : "v0", 2);
+    EVP_DigestUpdate(md, t->sni ? t->sni : "", t->sni ? strlen(t->sni) + 1 : 1);
+    digest_file(md, t->ca);
+    digest_file(md, t->cert);
+    digest_file(md, t->key);
+    EVP_DigestFinal_ex(md, out, NULL);
+    EVP_MD_CTX_free(md);
+}
+
+static const struct rt_pool *previous_pool(const struct runtime_deps *deps, const char *name)
+{
+    const struct runtime *prev = deps->previous;
+    for (size_t i = 0; prev && i < prev->n_pools; i++)
+        if (strcmp(prev->pools[i].cfg->name, name) == 0)
+            return &prev->pools[i];
+    return NULL;
+}
+
+/* Keeps the previous generation's flavor while the pool's transport is the same
+ * (plaintext then, or TLS with the same settings and files); a change takes this
+ * generation's number, larger than any before (upstream/pool.h). */
+static void set_flavor(struct rt_pool *p, const struct runtime_deps *deps, uint64_t generation)
+{
+    if (p->cfg->tls)
+        fingerprint_tls(p->cfg->tls, p->tls_fingerprint);
+    const struct rt_pool *prev = previous_pool(deps, p->cfg->name);
+    if (prev && (prev->cfg->tls != NULL) == (p->cfg->tls != NULL) &&
+        memcmp(prev->tls_fingerprint, p->tls_fingerprint, sizeof p->tls_fingerprint) == 0)
+        p->flavor = prev->flavor;
+    else
+        p->flavor = generation;
+}
+
+/* The previous generation's balancer when the pool's algorithm and backend list are
+ * unchanged (the rotation goes on across the reload), else a new one. */
+static struct balancer *pool_balancer(const struct cfg_pool *cfg, const struct runtime_deps *deps)
+{
+    struct balance_backend list[cfg->n_backends];
+    for (size_t i = 0; i < cfg->n_backends; i++)
+        list[i] = (struct balance_backend){ .id = cfg->backends[i].name,
+                                            .weight = cfg->backends[i].weight,
+                                            .backup = cfg->backends[i].backup };
+    const struct rt_pool *prev = previous_pool(deps, cfg->name);
+    if (prev && balancer_fits(prev->balancer, cfg->balance, list, cfg->n_backends)) {
+        balancer_ref(prev->balancer);
+        return prev->balancer;
+    }
+    return balancer_new(cfg->balance, list, cfg->n_backends);
+}
+
+static int build_backends(struct rt_pool *p, const struct runtime_deps *deps, struct err *err)
+{
+    const struct cfg_pool *cfg = p->cfg;
+    int64_t now = clock_now_ms();
+    for (size_t i = 0; i < cfg->n_backends; i++) {
+        bool is_new;
+        p->backends[i] = backend_table_get(deps->backends, cfg->name, &cfg->backends[i],
+                                           cfg->health_check.initial_up, &is_new);
+        if (!p->backends[i])
+            return err_set(err, "pools.%s: out of memory", cfg->name);
+        p->n_backends = i + 1;
+        /* Added by a reload: slow start ramps it up (those of the first generation
+         * start at full weight). */
+        if (is_new && deps->previous)
+            atomic_store(&p->backends[i]->up_since_ms, now);
+        if (p->sticky_tokens)
+            p->sticky_tokens[i] = balance_sticky_token(cfg->name, cfg->backends[i].name);
+    }
+    return 0;
+}
+
 static int build_pool(struct runtime *rt, size_t index, const struct runtime_deps *deps,
                       struct err *err)
 {
@@ -51,15 +149,13 @@ static int build_pool(struct runtime *rt, size_t index, const struct runtime_dep
     /* An array of pointers: the element is a pointer.
      * NOLINTNEXTLINE(bugprone-sizeof-expression) */
     p->backends = calloc(cfg->n_backends, sizeof *p->backends);
-    p->balancer = balancer_new(cfg->balance, cfg->n_backends);
-    if (!p->backends || !p->balancer)
+    p->balancer = pool_balancer(cfg, deps);
+    if (cfg->sticky.cookie)
+        p->sticky_tokens = calloc(cfg->n_backends, sizeof *p->sticky_tokens);
+    if (!p->backends || !p->balancer || (cfg->sticky.cookie && !p->sticky_tokens))
         return err_set(err, "pools.%s: out of memory", cfg->name);
-    for (size_t i = 0; i < cfg->n_backends; i++) {
-        p->backends[i] = backend_table_get(deps->backends, cfg->name, &cfg->backends[i]);
-        if (!p->backends[i])
-            return err_set(err, "pools.%s: out of memory", cfg->name);
-        p->n_backends = i + 1;
-    }
+    if (build_backends(p, deps, err) < 0)
+        return -1;
     if (cfg->tls) {
         char where[256];
         snprintf(where, sizeof where, "pools.%s.tls", cfg->name);
@@ -67,6 +163,7 @@ static int build_pool(struct runtime *rt, size_t index, const struct runtime_dep
         if (!p->tls)
             return -1;
     }
+    set_flavor(p, deps, rt->generation);
     return 0;
 }
 
@@ -137,6 +234,37 @@ fail:
     return NULL;
 }
 
+void runtime_keep_backends(const struct runtime *rt, struct backend_table *t)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < rt->n_pools; i++)
+        n += rt->pools[i].n_backends;
+    struct backend **keep = malloc((n ? n : 1) * sizeof *keep);
+    if (!keep) {
+        log_error("out of memory: removed backends stay in the backend table");
+        return;
+    }
+    n = 0;
+    for (size_t i = 0; i < rt->n_pools; i++)
+        for (size_t j = 0; j < rt->pools[i].n_backends; j++)
+            keep[n++] = rt->pools[i].backends[j];
+    backend_table_keep_only(t, keep, n);
+    free(keep);
+}
+
+void runtime_publish(const struct runtime *rt)
+{
+    for (size_t i = 0; i < rt->n_pools; i++) {
+        const struct rt_pool *p = &rt->pools[i];
+        for (size_t j = 0; j < p->n_backends; j++) {
+            struct backend *b = p->backends[j];
+            if (strcmp(b->name, p->cfg->backends[j].name) != 0)
+                backend_rename(b, p->cfg->backends[j].name);
+            backend_apply_config_drain(b, p->cfg->backends[j].drain);
+        }
+    }
+}
+
 void runtime_ref(struct runtime *rt) { atomic_fetch_add_explicit(&rt->refs, 1, memory_order_relaxed); }
 
 void runtime_unref(struct runtime *rt)
@@ -151,42 +279,4 @@ struct rt_listener *runtime_listener_for(struct runtime *rt, const struct listen
         if (rt->listeners[i].socket == socket)
             return &rt->listeners[i];
     return NULL;
-}
-
-static bool was_tried(const struct backend *b, struct backend *const *tried, size_t n_tried)
-{
-    for (size_t i = 0; i < n_tried; i++)
-        if (tried[i] == b)
-            return true;
-    return false;
-}
-
-struct backend *rt_pool_pick(struct rt_pool *pool, struct backend *const *tried, size_t n_tried)
-{
-    size_t n = pool->n_backends;
-    struct balance_candidate cands[n];
-    bool passive_only = pool->cfg->health_check.type == HEALTH_CHECK_NONE;
-    int64_t now = passive_only ? clock_now_ms() : 0;
-    for (size_t i = 0; i < n; i++) {
-        struct backend *b = pool->backends[i];
-        if (passive_only)
-            backend_maybe_revive(b, now, PASSIVE_RETRY_MS);
-        cands[i] = (struct balance_candidate){
-            .weight = pool->cfg->backends[i].weight,
-            .active = atomic_load_explicit(&b->active, memory_order_relaxed),
-            .max_connections = pool->cfg->backends[i].max_connections,
-            .healthy = backend_is_up(b),
-            .excluded = was_tried(b, tried, n_tried),
-        };
-    }
-    int pick = balance_pick(pool->balancer, cands, n);
-    return pick < 0 ? NULL : pool->backends[pick];
-}
-
-void rt_pool_report_failure(struct rt_pool *pool, struct backend *b)
-{
-    unsigned fall = pool->cfg->health_check.type == HEALTH_CHECK_NONE
-                        ? PASSIVE_FALL_DEFAULT
-                        : pool->cfg->health_check.fall;
-    backend_report_failure(b, fall, clock_now_ms());
 }

@@ -11,6 +11,7 @@
 #define FERRY_RUNTIME_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,8 +31,17 @@ struct rt_pool {
     const struct cfg_pool *cfg;     /* borrowed from runtime.cfg */
     struct backend **backends;      /* refs, in config order */
     size_t n_backends;
-    struct balancer *balancer;      /* owned */
+    struct balancer *balancer;      /* ref: shared with the generations before and after
+                                       while the pool's backend list stays the same */
+    uint64_t *sticky_tokens;        /* owned, sticky pools: each backend's cookie token */
     struct tls_client *tls;         /* owned; NULL = plaintext */
+    /* The generation that first had this transport: plaintext, or TLS with these
+     * settings (the same config and the same file contents), so that pooled
+     * connections outlive reloads that leave it alone and never outlive one that
+     * changes it (upstream/pool.h); tls_fingerprint: the SHA-256 of the TLS settings
+     * (zero for plaintext). */
+    uint64_t flavor;
+    unsigned char tls_fingerprint[32];
     struct runtime *runtime;        /* borrowed: the generation this pool belongs to */
 };
 
@@ -63,12 +73,21 @@ struct runtime_deps {
     struct backend_table *backends;
     struct listen_set *sockets;     /* NULL: do not bind (ferry -t) */
     struct tls_ticket_keys *ticket_keys;
+    const struct runtime *previous; /* the generation running now (NULL: none), for
+                                       what carries over unchanged pools */
 };
 
 /* Builds generation `generation` from cfg (ownership of cfg passes to the runtime,
  * also on failure). Returns NULL with the reason in err; nothing is left behind. */
 struct runtime *runtime_build(struct config *cfg, const struct runtime_deps *deps,
                               uint64_t generation, struct err *err);
+
+/* rt became the current generation (main thread): its config's names and "drain"
+ * keys apply to its backends. */
+void runtime_publish(const struct runtime *rt);
+/* The backend table keeps the backends of rt (the current generation) and removes the
+ * others (see backend_table_keep_only): after every reload, applied or not. */
+void runtime_keep_backends(const struct runtime *rt, struct backend_table *t);
 
 void runtime_ref(struct runtime *rt);
 void runtime_unref(struct runtime *rt);
@@ -79,11 +98,31 @@ struct rt_listener *runtime_listener_for(struct runtime *rt, const struct listen
 /* Upper bound on backends a request may try (first attempt + retries). */
 enum { RT_MAX_ATTEMPTS = 11 };
 
-/* Chooses a backend of `pool` that is up, not full and not in `tried[0..n_tried)`.
- * NULL when none is eligible. The caller accounts active/requests itself. */
-struct backend *rt_pool_pick(struct rt_pool *pool, struct backend *const *tried, size_t n_tried);
+/* What a request brings to its pick. */
+struct rt_pick_hint {
+    bool has_key;
+    uint64_t key;           /* hash pools: balance_hash() of the request's hash key */
+    bool has_sticky;
+    uint64_t sticky;        /* sticky pools: the token of the request's cookie */
+};
+
+/* Chooses a backend of `pool` that is up, not draining, not full and not in
+ * `tried[0..n_tried)` (the sticky cookie's one if it can, else by the pool's
+ * algorithm; hint may be NULL), and reserves one of its max_connections slots
+ * (counted in b->active) in the same atomic step, so that workers picking at the same
+ * moment cannot overshoot the limit. NULL when none is eligible. Every backend
+ * returned is given back with rt_pool_release() when its connection or request
+ * ends. */
+struct backend *rt_pool_pick(struct rt_pool *pool, struct backend *const *tried, size_t n_tried,
+                             const struct rt_pick_hint *hint);
+/* Gives back the slot rt_pool_pick() reserved. */
+void rt_pool_release(struct backend *b);
 
 /* Passive health bookkeeping for a backend of this pool. */
 void rt_pool_report_failure(struct rt_pool *pool, struct backend *b);
+/* How long a passive ejection lasts in this pool. */
+unsigned rt_pool_eject_ms(const struct rt_pool *pool);
+/* The sticky cookie token of b in this pool (0 if it has none). */
+uint64_t rt_pool_sticky_token(const struct rt_pool *pool, const struct backend *b);
 
 #endif

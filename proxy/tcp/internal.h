@@ -38,6 +38,7 @@ struct relay {
     struct backend *backend;        /* borrowed from pool; active counted while set */
     struct backend *tried[RT_MAX_ATTEMPTS];
     size_t n_tried;
+    struct rt_pick_hint hint;       /* hash pools: the client's address or server name */
     struct end client, upstream;
     struct event *idle_timer;       /* owned */
     int64_t last_activity_ms;

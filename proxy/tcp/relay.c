@@ -11,6 +11,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
+#include "balance/balance.h"
 #include "core/bev.h"
 #include "core/clock.h"
 #include "core/listen.h"
@@ -43,7 +44,7 @@ static struct end *other_end(struct relay *r, struct end *e)
 static void release_backend(struct relay *r)
 {
     if (r->backend)
-        atomic_fetch_sub_explicit(&r->backend->active, 1, memory_order_relaxed);
+        rt_pool_release(r->backend);
     r->backend = NULL;
 }
 
@@ -170,6 +171,16 @@ static const struct rt_route *route_for_sni(const struct rt_listener *l, const c
     return NULL;
 }
 
+/* Hash pools: the request's key, when the pool hashes that kind (an empty one is none). */
+static void set_key(struct relay *r, enum hash_key_kind kind, const char *value)
+{
+    const struct cfg_pool *cfg = r->pool->cfg;
+    if (cfg->balance != BALANCE_HASH || cfg->hash_key != kind || !value || !*value)
+        return;
+    r->hint.has_key = true;
+    r->hint.key = balance_hash(value, strlen(value));
+}
+
 /* R_PEEKING: look at the ClientHello without consuming it; the bytes are relayed to
  * the chosen backend as they are (TLS passthrough). */
 static void peek_client_hello(struct relay *r)
@@ -202,6 +213,9 @@ static void peek_client_hello(struct relay *r)
         return;
     }
     r->pool = route->pool;
+    set_key(r, HASH_KEY_SOURCE_IP, r->base.peer_text);
+    if (rc == CLIENTHELLO_SNI)
+        set_key(r, HASH_KEY_SNI, name);
     relay_set_state(r, R_CONNECTING);
     hold_early_bytes(r);
     arm_idle_timer(r, r->idle_ms);
@@ -289,6 +303,8 @@ static void on_client_event(struct bufferevent *bev, short what, void *arg)
         r->handshake_done = true;
         r->last_activity_ms = clock_now_ms();
         arm_idle_timer(r, r->idle_ms);
+        set_key(r, HASH_KEY_SNI, SSL_get_servername(bufferevent_openssl_get_ssl(bev),
+                                                    TLSEXT_NAMETYPE_host_name));
         connect_next(r);
         return;
     }
@@ -316,24 +332,25 @@ static void connect_next(struct relay *r)
     unsigned attempts = r->pool->cfg->retries + 1;
     struct event_base *base = worker_base(r->base.worker);
     while (r->n_tried < attempts && r->n_tried < RT_MAX_ATTEMPTS) {
-        struct backend *b = rt_pool_pick(r->pool, r->tried, r->n_tried);
+        struct backend *b = rt_pool_pick(r->pool, r->tried, r->n_tried, &r->hint);
         if (!b)
             break;
         r->tried[r->n_tried++] = b;
         r->upstream.bev = upstream_connect(base, r->pool, b, r->base.runtime->cfg->timeouts.connect_ms);
         if (!r->upstream.bev) {
             int error = errno;
-            log_warn("tcp listener=%s backend=%s/%s: cannot open a connection: %s",
-                     r->base.listener->cfg->name, b->pool, b->name, strerror(error));
-            if (upstream_error_is_local(error)) {
-                relay_close(&r->base);  /* ferry's own shortage: no backend to blame */
-                return;
-            }
+            bool is_local = upstream_error_is_local(error);
+            rt_pool_release(b);
+            log_warn("tcp listener=%s backend=%s/%s: cannot open a connection: %s%s",
+                     r->base.listener->cfg->name, b->pool, b->name, strerror(error),
+                     is_local ? " (ferry's own resources: not counted against the backend)"
+                              : "");
+            if (is_local)
+                break;  /* another backend would fare no better */
             rt_pool_report_failure(r->pool, b);
             continue;
         }
-        r->backend = b;
-        atomic_fetch_add_explicit(&b->active, 1, memory_order_relaxed);
+        r->backend = b;     /* rt_pool_pick reserved its slot */
         atomic_fetch_add_explicit(&b->requests, 1, memory_order_relaxed);
         bufferevent_setcb(r->upstream.bev, on_read, on_write, on_upstream_event, r);
         return;
@@ -367,12 +384,15 @@ static void relay_drain(struct session *s) { (void)s; }
 
 static const struct session_ops relay_ops = { .close = relay_close, .drain = relay_drain };
 
-static bool routes_by_sni(const struct rt_listener *l)
+/* Peek at the ClientHello first: to route by its server name, or to hash on it (a
+ * listener that terminates TLS learns the name from its own handshake). */
+static bool needs_sni(const struct rt_listener *l)
 {
     for (size_t i = 0; i < l->n_routes; i++)
         if (l->routes[i].cfg->sni)
             return true;
-    return false;
+    const struct cfg_pool *pool = l->routes[0].pool->cfg;
+    return !l->tls && pool->balance == BALANCE_HASH && pool->hash_key == HASH_KEY_SNI;
 }
 
 /* The client: a socket bufferevent, or libevent's bufferevent_openssl on a TLS
@@ -419,13 +439,14 @@ int tcp_session_start(struct worker *w, struct runtime *rt, struct rt_listener *
     r->last_activity_ms = clock_now_ms();
     bufferevent_setcb(client, on_read, on_write, on_client_event, r);
     bufferevent_enable(client, EV_READ | EV_WRITE);
-    if (routes_by_sni(listener)) {
+    if (needs_sni(listener)) {
         r->state = R_PEEKING;
         arm_idle_timer(r, rt->cfg->timeouts.client_header_ms);
         return 0;
     }
     r->state = R_CONNECTING;
     r->pool = listener->routes[0].pool;
+    set_key(r, HASH_KEY_SOURCE_IP, r->base.peer_text);
     if (listener->tls) {
         /* Until its handshake is done a client gets client_header_ms, not the idle
          * allowance: connections that never finish one must not hold the slots of

@@ -13,24 +13,21 @@
 #include "runtime/runtime.h"
 #include "tls/tls.h"
 
-/* NULL: out of memory (errno ENOMEM). */
 static struct bufferevent *new_bufferevent(struct event_base *base, struct rt_pool *pool,
                                            struct backend *b)
 {
-    struct bufferevent *bev = NULL;
-    SSL *ssl = NULL;
     if (!pool->tls)
-        bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-    else if ((ssl = tls_client_ssl_new(pool->tls, b->addr.text)))
-        bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
-                                             BEV_OPT_CLOSE_ON_FREE);
+        return bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    SSL *ssl = tls_client_ssl_new(pool->tls, b->addr.text);
+    struct bufferevent *bev = ssl ? bufferevent_openssl_socket_new(
+                                        base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                        BEV_OPT_CLOSE_ON_FREE)
+                                  : NULL;
     if (!bev) {
         SSL_free(ssl);
-        errno = ENOMEM;
         return NULL;
     }
-    if (ssl)
-        bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
     return bev;
 }
 
@@ -38,8 +35,10 @@ struct bufferevent *upstream_connect(struct event_base *base, struct rt_pool *po
                                      struct backend *b, unsigned connect_ms)
 {
     struct bufferevent *bev = new_bufferevent(base, pool, b);
-    if (!bev)
+    if (!bev) {
+        errno = ENOMEM;     /* what makes SSL_new or a bufferevent fail */
         return NULL;
+    }
     /* libevent applies the write timeout to the connect itself; a TLS handshake then
      * waits to read, which only the read timeout bounds (a backend that accepts and
      * never answers would otherwise hold the request forever). */
@@ -48,8 +47,7 @@ struct bufferevent *upstream_connect(struct event_base *base, struct rt_pool *po
     errno = 0;
     if (bufferevent_socket_connect(bev, (const struct sockaddr *)&b->addr.sa,
                                    (int)b->addr.len) < 0) {
-        /* socket(2) or connect(2) failed at once; a refusal comes as an event */
-        int error = errno ? errno : EIO;
+        int error = errno;
         bufferevent_free(bev);
         errno = error;
         return NULL;
@@ -60,12 +58,12 @@ struct bufferevent *upstream_connect(struct event_base *base, struct rt_pool *po
 bool upstream_error_is_local(int error)
 {
     switch (error) {
-    case EMFILE:
-    case ENFILE:
+    case EMFILE:        /* ferry's descriptor limit */
+    case ENFILE:        /* the system's */
     case ENOBUFS:
     case ENOMEM:
-    case EADDRNOTAVAIL:     /* no local port left */
-    case EAGAIN:            /* the same, as some kernels say it */
+    case EADDRNOTAVAIL: /* no local port left to connect from */
+    case EAGAIN:
         return true;
     default:
         return false;

@@ -11,16 +11,15 @@ struct bufferevent;
 struct event_base;
 struct rt_pool;
 
-/* A bufferevent connecting to b, or NULL with errno saying why (socket or TLS setup
- * failed; nothing left behind). BEV_EVENT_CONNECTED, or ERROR / TIMEOUT after
- * connect_ms, follows. */
+/* A bufferevent connecting to b, or NULL with errno set (socket or TLS setup failed,
+ * or connect(2) failed at once; nothing left behind). BEV_EVENT_CONNECTED, or ERROR /
+ * TIMEOUT after connect_ms, follows. */
 struct bufferevent *upstream_connect(struct event_base *base, struct rt_pool *pool,
                                      struct backend *b, unsigned connect_ms);
 
-/* Is `error` (errno after upstream_connect returned NULL) ferry's own shortage — of
- * descriptors, memory or local ports — rather than anything the backend did? Such a
- * failure counts against no backend: another would fare no better, and a backend
- * taken down for it would stay down after ferry recovers. */
+/* Did a failed upstream_connect() fail for want of ferry's own resources (descriptors,
+ * memory, buffers, local ports) rather than because of the backend? Such a failure
+ * says nothing about the backend and must not count against it. */
 bool upstream_error_is_local(int error);
 
 /* After BEV_EVENT_CONNECTED: clears the connect timeout and sets TCP_NODELAY. */

@@ -12,9 +12,8 @@
 #include "core/log.h"
 #include "runtime/backend.h"
 
-/* Buckets are few (backends of the config times flavors), the table small; entries
- * are recycled so that a request/response cycle on a pooled connection mallocs
- * nothing. */
+/* One bucket per backend (of one flavor at a time), the table small; entries are
+ * recycled so that a request/response cycle on a pooled connection mallocs nothing. */
 enum { TABLE_SIZE = 64, SPARE_MAX = 256 };
 
 struct idle_conn {
@@ -39,10 +38,10 @@ struct upstream_pool {
     size_t n_spare;
 };
 
-static size_t slot_of(const struct backend *b, uint64_t flavor)
+static size_t slot_of(const struct backend *b)
 {
     uintptr_t h = (uintptr_t)b >> 4;
-    return (size_t)((h ^ (h >> 7) ^ flavor) % TABLE_SIZE);
+    return (size_t)((h ^ (h >> 7)) % TABLE_SIZE);
 }
 
 struct upstream_pool *upstream_pool_new(struct event_base *base)
@@ -53,11 +52,10 @@ struct upstream_pool *upstream_pool_new(struct event_base *base)
     return p;
 }
 
-static struct bucket *find_bucket(struct upstream_pool *p, const struct backend *b,
-                                  uint64_t flavor)
+static struct bucket *find_bucket(struct upstream_pool *p, const struct backend *b)
 {
-    for (struct bucket *k = p->table[slot_of(b, flavor)]; k; k = k->next)
-        if (k->backend == b && k->flavor == flavor)
+    for (struct bucket *k = p->table[slot_of(b)]; k; k = k->next)
+        if (k->backend == b)
             return k;
     return NULL;
 }
@@ -87,13 +85,14 @@ static void recycle(struct upstream_pool *p, struct idle_conn *c)
     p->n_spare++;
 }
 
-/* An empty bucket of a backend that left the config is of no more use: drop it and
- * its reference. Buckets of live backends stay, so the next put allocates nothing. */
+/* An empty bucket of a backend that takes no new requests (it left the config, or
+ * drains) is of no more use: drop it and its reference. Buckets of live backends stay,
+ * so the next put allocates nothing. */
 static void maybe_drop_bucket(struct upstream_pool *p, struct bucket *k)
 {
-    if (k->count > 0 || atomic_load(&k->backend->state) != BACKEND_DRAINING)
+    if (k->count > 0 || backend_state(k->backend) != BACKEND_DRAINING)
         return;
-    struct bucket **link = &p->table[slot_of(k->backend, k->flavor)];
+    struct bucket **link = &p->table[slot_of(k->backend)];
     while (*link != k)
         link = &(*link)->next;
     *link = k->next;
@@ -132,8 +131,8 @@ static void on_idle_event(struct bufferevent *bev, short what, void *arg)
 struct bufferevent *upstream_pool_take(struct upstream_pool *p, struct backend *b,
                                        uint64_t flavor)
 {
-    struct bucket *k = find_bucket(p, b, flavor);
-    if (!k || !k->newest)
+    struct bucket *k = find_bucket(p, b);
+    if (!k || !k->newest || k->flavor != flavor)
         return NULL;
     struct idle_conn *c = k->newest;
     struct bufferevent *bev = c->bev;
@@ -145,15 +144,30 @@ struct bufferevent *upstream_pool_take(struct upstream_pool *p, struct backend *
     return bev;
 }
 
+static void close_all(struct bucket *k, const char *why)
+{
+    while (k->newest)
+        close_idle(k->newest, why);
+}
+
+/* The bucket for b's connections of this flavor. A newer flavor replaces an older
+ * one (whose connections no new request takes); a connection of an older flavor than
+ * the bucket's (a request of an older generation ending) has none (NULL). */
 static struct bucket *get_bucket(struct upstream_pool *p, struct backend *b, uint64_t flavor)
 {
-    struct bucket *k = find_bucket(p, b, flavor);
+    struct bucket *k = find_bucket(p, b);
+    if (k && k->flavor > flavor)
+        return NULL;
+    if (k && k->flavor < flavor) {
+        close_all(k, "the pool's TLS settings changed");
+        k->flavor = flavor;
+    }
     if (k)
         return k;
     k = calloc(1, sizeof *k);
     if (!k)
         return NULL;
-    size_t slot = slot_of(b, flavor);
+    size_t slot = slot_of(b);
     k->pool = p;
     k->backend = b;
     backend_ref(b);
@@ -176,7 +190,7 @@ static struct idle_conn *new_entry(struct upstream_pool *p)
 void upstream_pool_put(struct upstream_pool *p, struct backend *b, uint64_t flavor,
                        struct bufferevent *bev, unsigned max_idle, unsigned idle_timeout_ms)
 {
-    bool is_wanted = max_idle > 0 && atomic_load(&b->state) != BACKEND_DRAINING;
+    bool is_wanted = max_idle > 0 && backend_state(b) != BACKEND_DRAINING;
     struct bucket *k = is_wanted ? get_bucket(p, b, flavor) : NULL;
     struct idle_conn *c = k ? new_entry(p) : NULL;
     if (!c) {
@@ -200,6 +214,28 @@ void upstream_pool_put(struct upstream_pool *p, struct backend *b, uint64_t flav
     bufferevent_setcb(bev, on_idle_read, NULL, on_idle_event, c);
     bufferevent_set_timeouts(bev, &idle, NULL);
     bufferevent_enable(bev, EV_READ);
+}
+
+void upstream_pool_sweep(struct upstream_pool *p)
+{
+    for (size_t i = 0; i < TABLE_SIZE; i++) {
+        for (struct bucket *k = p->table[i], *next; k; k = next) {
+            next = k->next;
+            if (backend_state(k->backend) != BACKEND_DRAINING)
+                continue;
+            close_all(k, "the backend drains");
+            maybe_drop_bucket(p, k);
+        }
+    }
+}
+
+size_t upstream_pool_buckets(const struct upstream_pool *p)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < TABLE_SIZE; i++)
+        for (const struct bucket *k = p->table[i]; k; k = k->next)
+            n++;
+    return n;
 }
 
 size_t upstream_pool_idle(const struct upstream_pool *p, const struct backend *b)

@@ -1,11 +1,14 @@
 /* upstream pool — a worker's idle keep-alive connections to backends.
  *
  * One pool per worker (single-threaded: only that worker's thread touches it). Idle
- * connections are grouped by backend and `flavor` (0 for plaintext; for TLS the
- * generation that built the pool's client context, so a reload that changes TLS
- * settings never reuses a connection made under the old ones). Reuse is LIFO (the
- * warmest connection first); when a backend already has max_idle idle connections
- * the oldest one is closed.
+ * connections are kept per backend, of one `flavor` at a time (the generation whose
+ * transport settings made them, see rt_pool.flavor: a reload that changes TLS
+ * settings, or turns TLS on or off, never reuses a connection made under the old ones). Flavors
+ * only grow: a newer one closes the connections of the older, and a connection of an
+ * older one coming back is closed. So a backend has at most one bucket per worker,
+ * however many reloads went by. Reuse is LIFO (the warmest connection first); when a
+ * backend already has max_idle idle connections the oldest one is closed. Connections
+ * to a backend that drains are not kept.
  *
  * While idle a connection is watched: any byte or EOF from the backend, an error, or
  * idle_timeout_ms without use closes it at once, so a connection the backend closed
@@ -39,7 +42,13 @@ struct bufferevent *upstream_pool_take(struct upstream_pool *p, struct backend *
 void upstream_pool_put(struct upstream_pool *p, struct backend *b, uint64_t flavor,
                        struct bufferevent *bev, unsigned max_idle, unsigned idle_timeout_ms);
 
-/* Idle connections held for b (all flavors), for tests and metrics. */
+/* Closes the idle connections to backends that drain (removed by a reload, or
+ * drained by the admin API) and lets go of them. */
+void upstream_pool_sweep(struct upstream_pool *p);
+
+/* Idle connections held for b, for tests and metrics. */
 size_t upstream_pool_idle(const struct upstream_pool *p, const struct backend *b);
+/* Backends the pool keeps a bucket for (for tests). */
+size_t upstream_pool_buckets(const struct upstream_pool *p);
 
 #endif

@@ -250,18 +250,21 @@ class Backend:
     Backend(name="a") listens on 127.0.0.1 and an ephemeral port chosen by the kernel
     (no race); pass port=N to reuse a port (e.g. a backend coming back). mode "http" or
     "echo"; tls=True serves TLS with the dev localhost certificate (or pass
-    (cert, key)); health_file: /healthz answers 503 while that file exists (see
-    set_healthy()); extra: more command-line arguments (e.g. ["--idle-ms", "200"]).
+    (cert, key)); health_file: /healthz answers 503 while that file exists and is
+    empty, 200 with its content while it has one (see set_healthy(), set_health_body());
+    fail_file: every request but /healthz answers 500 while that file exists (see
+    set_failing()); extra: more command-line arguments (e.g. ["--idle-ms", "200"]).
     """
 
     def __init__(self, name="backend", mode="http", port=0, host="127.0.0.1", tls=False,
-                 health_file=None, extra=()):
+                 health_file=None, fail_file=None, extra=()):
         self.name = name
         self.mode = mode
         self.host = host
         self.port = port
         self.tls = tls
         self.health_file = health_file
+        self.fail_file = fail_file
         self.extra = list(extra)
         self.proc = None
         self.stderr_path = None
@@ -284,6 +287,8 @@ class Backend:
             args += ["--tls", cert, key]
         if self.health_file:
             args += ["--health-file", self.health_file]
+        if self.fail_file:
+            args += ["--fail-file", self.fail_file]
         args += self.extra
         self.stderr_path = os.path.join(tmpdir(), "backend-%s-%d.err" % (
             self.name, int(time.monotonic() * 1e6)))
@@ -324,6 +329,21 @@ class Backend:
                 os.unlink(self.health_file)
         else:
             open(self.health_file, "w").close()
+
+    def set_health_body(self, text):
+        """/healthz answers 200 with this body (needs health_file)."""
+        assert self.health_file and text, "Backend needs health_file= and a body"
+        with open(self.health_file, "w") as f:
+            f.write(text)
+
+    def set_failing(self, failing):
+        """Every request but /healthz answers 500 (needs fail_file)."""
+        assert self.fail_file, "Backend needs fail_file= to fail"
+        if not failing:
+            if os.path.exists(self.fail_file):
+                os.unlink(self.fail_file)
+        else:
+            open(self.fail_file, "w").close()
 
     def request(self, raw, timeout=5.0):
         """A raw request sent straight to this backend (not through ferry)."""

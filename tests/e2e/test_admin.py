@@ -75,7 +75,9 @@ def test_status_reports_generation_config_listeners_and_pools():
         assert st["pools"]["p"]["balance"] == "round_robin", st["pools"]
         pa = backend_entry(st, "p", "a")
         assert pa == {"name": "a", "address": a.address, "state": "up", "weight": 1,
-                      "active": 0, "requests": 0, "failures": 0}, pa
+                      "active": 0, "requests": 0, "failures": 0, "backup": False,
+                      "weight_percent": 100,
+                      "transitions": {"up": 0, "down": 0, "draining": 0}}, pa
 
         for _ in range(4):
             status, headers, _ = get(f.port("web"))

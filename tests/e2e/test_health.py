@@ -2,7 +2,10 @@
 """Active health checks: rise/fall, traffic only to healthy backends, recovery."""
 
 import os
+import resource
 import sys
+import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ferrytest as ft  # noqa: E402
@@ -65,6 +68,273 @@ def test_backend_that_never_answers_fails_by_timeout():
         with ft.Ferry(config([a], check)) as f:
             ft.poll_until(lambda: state_of(f, "a") == "down", timeout=5, message="a down")
             f.wait_log("no answer after 80 ms")
+
+
+def test_failing_backend_goes_down_though_reloads_come_faster_than_its_checks():
+    """Orchestrators reload every few seconds: a reload that leaves a check as it was
+    carries its streak (and its probe in flight) over, so a backend failing its check
+    goes down after `fall` failures however often the config is reloaded."""
+    health = os.path.join(ft.tmpdir(), "a-failing")
+    with ft.Backend("a", health_file=health) as a, ft.Backend("b") as b:
+        check = {"type": "http", "path": "/healthz", "interval_ms": 300, "timeout_ms": 200,
+                 "rise": 1, "fall": 3}
+        cfg = config([a, b], check)
+        with ft.Ferry(cfg) as f:
+            cfg["admin"] = f.config["admin"]
+            a.set_healthy(False)
+            start = time.monotonic()
+            generation = 1
+            while state_of(f, "a") != "down":
+                assert time.monotonic() - start < 5, "a still up after 5 s of reloads"
+                generation += 1
+                # each generation differs (a weight), the check does not
+                cfg["pools"]["p"]["backends"][1]["weight"] = generation % 5 + 1
+                f.write_config(cfg)
+                code, _, body = f.admin("POST", "/reload")
+                assert code == 200, body
+                time.sleep(0.2)
+            print("a down after %.2f s and %d reloads" % (time.monotonic() - start,
+                                                         generation - 1))
+
+
+def limit_to_lowest_free_descriptor(pid, hard):
+    """Lowers pid's RLIMIT_NOFILE to its lowest free descriptor number, so that every
+    new descriptor fails with EMFILE. A probe's socket open at the first look frees
+    its number below the limit when it closes: look again until none does."""
+    limit = None
+    for _ in range(4):
+        fds = {int(x) for x in os.listdir("/proc/%d/fd" % pid)}
+        lowest_free = min(set(range(len(fds) + 1)) - fds)
+        if limit is not None and lowest_free >= limit:
+            return
+        limit = lowest_free if limit is None else min(limit, lowest_free)
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (limit, hard))
+        time.sleep(0.3)
+
+
+def test_ferry_out_of_descriptors_takes_no_backend_down():
+    """socket() failing in ferry (EMFILE) says nothing about a backend: neither the
+    requests that cannot connect nor the probes that cannot open a socket count as the
+    backend's failures, and it stays up."""
+    with ft.Backend("a") as a:
+        port = ft.free_port()
+        check = dict(HTTP_CHECK, rise=1, fall=1)
+        cfg = {
+            "workers": 1,
+            "log": {"access": "off"},
+            "listeners": {"web": {"listen": "127.0.0.1:%d" % port, "mode": "http",
+                                  "pool": "p"}},
+            "pools": {"p": {"backends": [{"address": a.address, "name": "a"}],
+                            "health_check": check, "retries": 0,
+                            "keepalive": {"max_idle": 0}}},
+        }
+        with ft.Ferry(cfg) as f:
+            with ft.Client(port) as client:
+                assert client.request("GET", "/")[0] == 200
+                soft, hard = resource.prlimit(f.pid, resource.RLIMIT_NOFILE)
+                limit_to_lowest_free_descriptor(f.pid, hard)
+                try:
+                    statuses = [client.request("GET", "/")[0] for _ in range(5)]
+                    time.sleep(0.5)     # several probes' worth: none could open a socket
+                finally:
+                    resource.prlimit(f.pid, resource.RLIMIT_NOFILE, (soft, hard))
+            assert statuses == [503] * 5, statuses
+            st = f.status()["pools"]["p"]["backends"][0]
+            assert (st["state"], st["failures"]) == ("up", 0), st
+            f.wait_log("Too many open files")
+
+
+def backend_status(f, name):
+    for b in f.status()["pools"]["p"]["backends"]:
+        if b["name"] == name:
+            return b
+    raise AssertionError("no backend %s" % name)
+
+
+def http_config(backends, check=None, workers=2, **pool):
+    cfg = {
+        "workers": workers,
+        "log": {"access": "off"},
+        "listeners": {"web": {"listen": "127.0.0.1:%d" % ft.free_port(), "mode": "http",
+                              "pool": "p"}},
+        "pools": {"p": dict(pool, backends=[{"address": b.address, "name": b.name}
+                                            for b in backends])},
+    }
+    if check:
+        cfg["pools"]["p"]["health_check"] = check
+    return cfg
+
+
+class Load:
+    """Client threads sending GET / on keep-alive connections until stop(); every
+    answer is kept as (monotonic time, status, X-Backend)."""
+
+    def __init__(self, port, threads=4):
+        self.port = port
+        self.done = threading.Event()
+        self.lock = threading.Lock()
+        self.answers = []
+        self.errors = []
+        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+
+    def _run(self):
+        while not self.done.is_set():
+            try:
+                with ft.Client(self.port) as c:
+                    for _ in range(50):
+                        if self.done.is_set():
+                            return
+                        status, headers, _ = c.request("GET", "/")
+                        with self.lock:
+                            self.answers.append((time.monotonic(), status,
+                                                 headers.get("x-backend")))
+            except Exception as e:      # noqa: BLE001 - every failure counts
+                with self.lock:
+                    self.errors.append(repr(e))
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.done.set()
+        for t in self.threads:
+            t.join(10)
+
+    def count(self, backend=None):
+        with self.lock:
+            return sum(1 for _, _, b in self.answers if backend is None or b == backend)
+
+    def last(self, backend):
+        with self.lock:
+            return max(t for t, _, b in self.answers if b == backend)
+
+
+def test_under_load_a_backend_failing_its_check_stops_getting_traffic_in_time():
+    """4 client threads; b starts failing its check. No client request fails, and b
+    gets no more traffic within fall x interval_ms + 10% (the jitter: every probe is
+    interval_ms +-10% after the last)."""
+    health = os.path.join(ft.tmpdir(), "b-failing-under-load")
+    interval, fall = 500, 3
+    check = {"type": "http", "path": "/healthz", "interval_ms": interval, "timeout_ms": 300,
+             "rise": 1, "fall": fall}
+    with ft.Backend("a") as a, ft.Backend("b", health_file=health) as b:
+        with ft.Ferry(http_config([a, b], check)) as f:
+            with Load(f.port("web")) as load:
+                ft.poll_until(lambda: load.count("a") > 20 and load.count("b") > 20, timeout=10,
+                              message="traffic to both")
+                start = time.monotonic()
+                b.set_healthy(False)
+                ft.poll_until(lambda: backend_status(f, "b")["state"] == "down", timeout=10,
+                              message="b down")
+                time.sleep(0.5)     # traffic goes on after the verdict: none may reach b
+            bound = fall * interval * 1.1
+            eject_ms = (load.last("b") - start) * 1000
+            print("time to eject under load: %.0f ms after the check started failing "
+                  "(bound %.0f ms); %d requests, %d failed" % (
+                      eject_ms, bound, load.count(), len(load.errors)))
+            assert load.errors == [], load.errors[:5]
+            assert all(status == 200 for _, status, _ in load.answers)
+            assert eject_ms <= bound, eject_ms
+            st = backend_status(f, "b")
+            assert st["down_reason"] == "GET /healthz answered 503 (3/3)", st
+            assert st["check"]["result"] == "fail", st
+            assert st["check"]["detail"] == "GET /healthz answered 503", st
+
+
+def test_expect_body_and_what_status_and_metrics_say():
+    health = os.path.join(ft.tmpdir(), "a-body")
+    check = {"type": "http", "path": "/healthz", "expect_body": "ok", "interval_ms": 100,
+             "timeout_ms": 80, "rise": 1, "fall": 2}
+    with ft.Backend("a", health_file=health) as a, ft.Backend("b") as b:
+        with ft.Ferry(http_config([a, b], check)) as f:
+            ft.poll_until(lambda: backend_status(f, "a")["check"]["result"] == "pass", timeout=5,
+                          message="a passes")
+            a.set_health_body("degraded\n")   # 200, but not what the check expects
+            ft.poll_until(lambda: backend_status(f, "a")["state"] == "down", timeout=5,
+                          message="a down")
+            st = backend_status(f, "a")
+            assert st["down_reason"] == \
+                'GET /healthz answered 200 without "ok" in its body (2/2)', st
+            a.set_health_body("all ok\n")
+            ft.poll_until(lambda: backend_status(f, "a")["state"] == "up", timeout=5,
+                          message="a up")
+            st = backend_status(f, "a")
+            assert "down_reason" not in st, st
+            assert st["transitions"] == {"up": 1, "down": 1, "draining": 0}, st
+            m = f.metrics()
+            labels = {"pool": "p", "backend": "a", "address": a.address}
+            assert ft.metric(m, "ferry_backend_transitions_total", to="down", **labels) == 1
+            assert ft.metric(m, "ferry_backend_transitions_total", to="up", **labels) == 1
+            assert ft.metric(m, "ferry_health_checks_total", result="fail", **labels) >= 2
+            assert ft.metric(m, "ferry_health_checks_total", result="pass", **labels) >= 2
+            assert ft.metric(m, "ferry_health_checks_total", result="skipped", **labels) == 0
+
+
+def test_initial_down_waits_for_rise_passing_checks():
+    check = {"type": "http", "path": "/healthz", "interval_ms": 300, "timeout_ms": 200,
+             "rise": 2, "fall": 1, "initial": "down"}
+    with ft.Backend("a") as a:
+        with ft.Ferry(http_config([a], check)) as f:
+            st = backend_status(f, "a")
+            if st["state"] == "down":   # the first probe may already have passed
+                assert "health_check.initial" in st["down_reason"], st
+                raw = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                assert ft.parse_response(ft.http_request(f.port("web"), raw))[0] == 503
+            ft.poll_until(lambda: backend_status(f, "a")["state"] == "up", timeout=5,
+                          message="a up after 2 passing checks")
+            assert backend_status(f, "a")["check"]["counts"]["pass"] >= 2
+
+
+def test_passive_ejection_on_5xx_lasts_eject_ms():
+    fail = os.path.join(ft.tmpdir(), "a-fails")
+    passive = {"failures": 3, "eject_ms": 1500, "on_5xx": True}
+    with ft.Backend("a", fail_file=fail) as a, ft.Backend("b") as b:
+        with ft.Ferry(http_config([a, b], passive=passive, workers=1)) as f:
+            port = f.port("web")
+
+            def ask():
+                raw = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                status, headers, _ = ft.parse_response(ft.http_request(port, raw))
+                return status, headers.get("x-backend")
+            a.set_failing(True)
+            answers = [ask() for _ in range(6)]     # a fails 3 times, then is ejected
+            assert answers.count((500, "a")) == 3, answers
+            ejected = time.monotonic()
+            assert backend_status(f, "a")["state"] == "down"
+            reason = backend_status(f, "a")["down_reason"]
+            assert reason.startswith("3 consecutive failures (passive)"), reason
+            a.set_failing(False)
+            assert {ask() for _ in range(6)} == {(200, "b")}
+            ft.poll_until(lambda: ask() == (200, "a"), timeout=5, message="a back")
+            back_ms = (time.monotonic() - ejected) * 1000
+            print("passive ejection: a back after %.0f ms (eject_ms 1500)" % back_ms)
+            assert 1400 <= back_ms <= 2500, back_ms
+
+
+def test_passively_ejected_backend_with_checks_returns_after_eject_ms_and_a_passing_check():
+    fail = os.path.join(ft.tmpdir(), "a-fails-checked")
+    health = os.path.join(ft.tmpdir(), "a-checked-health")
+    check = {"type": "http", "path": "/healthz", "interval_ms": 200, "timeout_ms": 100,
+             "rise": 3, "fall": 3}
+    passive = {"failures": 2, "eject_ms": 1000, "on_5xx": True}
+    with ft.Backend("a", fail_file=fail, health_file=health) as a, ft.Backend("b") as b:
+        with ft.Ferry(http_config([a, b], check, passive=passive, workers=1)) as f:
+            port = f.port("web")
+            raw = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            a.set_failing(True)
+            ft.poll_until(lambda: (ft.http_request(port, raw) and
+                                   backend_status(f, "a")["state"] == "down"),
+                          timeout=5, message="a ejected")
+            ejected = time.monotonic()
+            a.set_failing(False)    # its checks pass all along
+            ft.poll_until(lambda: backend_status(f, "a")["state"] == "up", timeout=5,
+                          message="a back")
+            back_ms = (time.monotonic() - ejected) * 1000
+            print("passive ejection with checks: back after %.0f ms (eject_ms 1000, one "
+                  "passing check after it)" % back_ms)
+            assert 950 <= back_ms <= 1000 + 200 * 1.1 + 300, back_ms
 
 
 if __name__ == "__main__":

@@ -1,15 +1,16 @@
 /* libFuzzer harness for the HTTP/2 translation. An input is text in three parts:
  *
  *     options line          'e': the HEADERS frame ends the stream; 't': tiny limits;
- *                           'm': a verified client certificate
+ *                           'm': a verified client certificate; 's': the sticky
+ *                           cookie "srv" is stripped
  *     name: value lines     the request's header list, up to a line "--"
  *     name: value lines     its trailer fields, up to a line "--"
  *     raw bytes             a backend's HTTP/1.1 response head
  *
  * (a line without ": " is a name with an empty value). Checks:
  *   - a request translates or fails with an error the header names, and a failure
- *     writes nothing; an accepted request's head parses under ferry's strict HTTP/1.1
- *     parser, whole, to the method, target, Host and framing the summary states (what
+ *     writes nothing; with 's' its cookie field holds no cookie "srv"; an accepted
+ *     request's head parses under ferry's strict HTTP/1.1 parser, whole, to the method, target, Host and framing the summary states (what
  *     ferry sends a backend is never ambiguous), and the summary points into the list;
  *   - trailers likewise: accepted ones are a last chunk and a trailer section that the
  *     chunked decoder accepts to the end, and that h2_translate_trailer_section turns
@@ -27,6 +28,8 @@
 #include <string.h>
 
 #include <event2/buffer.h>
+
+#include "http/cookie.h"
 
 #include "http2/translate.h"
 
@@ -153,6 +156,21 @@ static void check_head(const char *head, size_t len, const struct h2_request_inf
     CHECK(!req.is_upgrade);
 }
 
+/* The joined cookie line (there is at most one) holds no cookie rw->strip_cookie. */
+static void check_stripped(const char *head, size_t len, const struct http_request_rewrite *rw)
+{
+    static const char prefix[] = "\r\ncookie: ";
+    if (!rw->strip_cookie)
+        return;
+    const char *line = memmem(head, len, prefix, sizeof prefix - 1);
+    if (!line)
+        return;
+    const char *value = line + sizeof prefix - 1;
+    const char *eol = memmem(value, (size_t)(head + len - value), "\r\n", 2);
+    CHECK(eol);
+    CHECK(!http_cookie_has(value, (size_t)(eol - value), rw->strip_cookie));
+}
+
 static void fuzz_request(const struct list *l, bool end_stream, const struct http1_limits *lim,
                          const struct http_request_rewrite *rw)
 {
@@ -169,6 +187,7 @@ static void fuzz_request(const struct list *l, bool end_stream, const struct htt
         CHECK(!info.path || info.path_len <= lim->max_target_bytes);
         char *head = (char *)copy(evbuffer_pullup(buf, -1), len);
         check_head(head, len, &info, rw);
+        check_stripped(head, len, rw);
         free(head);
     }
     evbuffer_free(buf);
@@ -304,9 +323,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bool end_stream = memchr(p, 'e', (size_t)(options_end - p)) != NULL;
     bool tiny = memchr(p, 't', (size_t)(options_end - p)) != NULL;
     bool mtls = memchr(p, 'm', (size_t)(options_end - p)) != NULL;
+    bool sticky = memchr(p, 's', (size_t)(options_end - p)) != NULL;
     const struct http_request_rewrite rw = {
         .client_addr = "192.0.2.1", .is_tls = true, .default_host = "ferry.test",
-        .cert_subject = mtls ? "CN=client" : NULL,
+        .cert_subject = mtls ? "CN=client" : NULL, .strip_cookie = sticky ? "srv" : NULL,
     };
     static struct list request, trailers;
     p = nl ? nl + 1 : end;

@@ -6,7 +6,7 @@
  *
  *   demo_backend --listen 127.0.0.1:PORT | --port PORT   (PORT 0: pick one)
  *                --name NAME [--mode http|echo] [--tls CERT KEY]
- *                [--health-file PATH] [--idle-ms MS] [--max-requests N]
+ *                [--health-file PATH] [--fail-file PATH] [--idle-ms MS] [--max-requests N]
  *
  * Prints "ready NAME ADDRESS" on stdout once listening. SIGTERM/SIGINT: exit 0 after
  * freeing everything. Routes are listed in usage() below.
@@ -63,6 +63,7 @@ struct app {
     SSL_CTX *ssl_ctx;                   /* owned; NULL = plaintext */
     const char *name;                   /* borrowed from argv */
     const char *health_file;            /* borrowed; NULL = always healthy */
+    const char *fail_file;              /* borrowed; NULL = never fails on purpose */
     enum mode mode;
     unsigned idle_ms;                   /* 0 = keep idle connections forever */
     unsigned max_requests;              /* per connection; 0 = unlimited */
@@ -438,11 +439,21 @@ static void respond_reject(struct conn *c)
     c->state = C_RESET;
 }
 
+/* The health file: absent, 200 "ok"; empty, 503 "down"; with content, 200 and that
+ * content as the body (for checks that look at it). */
 static void respond_healthz(struct conn *c)
 {
+    char body[256] = "";
     c->app->healthz++;
-    bool is_down = c->app->health_file != NULL && access(c->app->health_file, F_OK) == 0;
-    send_text(c, is_down ? 503 : 200, is_down ? "down\n" : "ok\n");
+    FILE *f = c->app->health_file != NULL ? fopen(c->app->health_file, "r") : NULL;
+    if (f == NULL) {
+        send_text(c, 200, "ok\n");
+    } else {
+        size_t n = fread(body, 1, sizeof body - 1, f);
+        body[n] = '\0';
+        fclose(f);
+        send_text(c, n > 0 ? 200 : 503, n > 0 ? body : "down\n");
+    }
     finish_response(c);
 }
 
@@ -451,6 +462,14 @@ static void respond(struct conn *c)
     struct request *r = &c->req;
     char text[256];
 
+    /* Failing on purpose: every request but the health check and the statistics. */
+    if (c->app->fail_file != NULL && r->route != R_HEALTHZ && r->route != R_STATS &&
+        access(c->app->fail_file, F_OK) == 0) {
+        snprintf(text, sizeof text, "%s failing\n", c->app->name);
+        send_text(c, 500, text);
+        finish_response(c);
+        return;
+    }
     switch (r->route) {
     case R_ROOT:
         snprintf(text, sizeof text, "%s\n", c->app->name);
@@ -1119,9 +1138,14 @@ static void usage(void)
     fprintf(stderr,
             "usage: demo_backend --listen HOST:PORT | --port PORT --name NAME\n"
             "         [--mode http|echo] [--tls CERT KEY] [--health-file PATH]\n"
+            "         [--fail-file PATH]\n"
             "         [--idle-ms MS] [--max-requests N]\n"
             "http routes: / /healthz /echo /sha256 /bytes/N /chunked/N /close-delimited/N\n"
             "  /status/NNN /sleep/MS /hang /close-mid /garbage /headers /ws /__stats\n"
+            "  /healthz: 200 \"ok\"; with --health-file, while that file exists: 503 when it\n"
+            "    is empty, else 200 with its content as the body\n"
+            "  --fail-file: while that file exists every route but /healthz and /__stats\n"
+            "    answers 500\n"
             "  /trailers: chunked response, the body is the request's trailer lines, the\n"
             "    trailers are X-Trailer: done and X-Body-Bytes: <request body bytes>\n"
             "  /hop-by-hop: a response carrying Connection (naming X-Hop), X-Hop,\n"
@@ -1132,7 +1156,7 @@ static void usage(void)
 }
 
 struct options {
-    const char *listen, *name, *cert, *key, *health_file;
+    const char *listen, *name, *cert, *key, *health_file, *fail_file;
     char listen_buf[64];
     enum mode mode;
     unsigned idle_ms, max_requests;
@@ -1160,6 +1184,8 @@ static int parse_args(int argc, char **argv, struct options *o)
             o->key = argv[++i];
         } else if (strcmp(arg, "--health-file") == 0 && has_value) {
             o->health_file = argv[++i];
+        } else if (strcmp(arg, "--fail-file") == 0 && has_value) {
+            o->fail_file = argv[++i];
         } else if (strcmp(arg, "--idle-ms") == 0 && has_value) {
             o->idle_ms = (unsigned)strtoul(argv[++i], NULL, 10);
         } else if (strcmp(arg, "--max-requests") == 0 && has_value) {
@@ -1293,7 +1319,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof pattern; i++)
         pattern[i] = (char)('a' + i % 26);
 
-    struct app a = { .name = o.name, .health_file = o.health_file, .mode = o.mode,
+    struct app a = { .name = o.name, .health_file = o.health_file, .fail_file = o.fail_file,
+                     .mode = o.mode,
                      .idle_ms = o.idle_ms, .max_requests = o.max_requests };
     int rc = 1;
     if (app_start(&a, &o) == 0 && print_ready(&a) == 0)

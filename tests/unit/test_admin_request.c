@@ -3,6 +3,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -79,6 +80,66 @@ static void test_malformed_incomplete_and_too_large(void **state)
     assert_int_equal(r.status, 431);
 }
 
+static void test_drain_and_enable_name_a_backend(void **state)
+{
+    struct admin_request r = decide("POST /pools/web/backends/127.0.0.1:9001/drain HTTP/1.1\r\n"
+                                    "Host: a\r\n\r\n", NULL);
+    assert_int_equal(r.endpoint, ADMIN_DRAIN);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.pool, "web");
+    assert_string_equal(r.backend, "127.0.0.1:9001");
+    r = decide("POST /pools/web/backends/[::1]:80/enable HTTP/1.1\r\nHost: a\r\n\r\n", NULL);
+    assert_int_equal(r.endpoint, ADMIN_ENABLE);
+    assert_string_equal(r.backend, "[::1]:80");
+    /* Percent-encoded segments are decoded; a backend's name works as well. */
+    r = decide("POST /pools/a%2Eb/backends/%5B::1%5d:80/drain HTTP/1.1\r\nHost: a\r\n\r\n", NULL);
+    assert_int_equal(r.endpoint, ADMIN_DRAIN);
+    assert_string_equal(r.pool, "a.b");
+    assert_string_equal(r.backend, "[::1]:80");
+    r = decide("POST /pools/web/backends/alpha/drain HTTP/1.1\r\nHost: a\r\n\r\n", NULL);
+    assert_string_equal(r.backend, "alpha");
+}
+
+static void test_drain_takes_post_only_and_no_query(void **state)
+{
+    struct admin_request r = decide("GET /pools/web/backends/a/drain HTTP/1.1\r\nHost: a\r\n\r\n",
+                                    NULL);
+    assert_int_equal(r.status, 405);
+    assert_string_equal(r.allow, "POST");
+    r = decide("POST /pools/web/backends/a/enable?now=1 HTTP/1.1\r\nHost: a\r\n\r\n", NULL);
+    assert_int_equal(r.status, 400);
+    /* with a token, a stranger learns nothing, not even that the path exists */
+    assert_int_equal(decide("POST /pools/web/backends/a/drain HTTP/1.1\r\nHost: a\r\n\r\n",
+                            "t").status, 401);
+}
+
+static void test_malformed_backend_paths_are_not_found(void **state)
+{
+    static const char *const paths[] = {
+        "/pools/web/backends/a/drainx", "/pools/web/backends/a/", "/pools/web/backends/a",
+        "/pools/web/backends//drain", "/pools//backends/a/drain", "/pools/web/backend/a/drain",
+        "/pools/web/backends/a/b/drain", "/pools/web/backends/%zz/drain",
+        "/pools/web/backends/a%00b/drain", "/pools/web/backends/a%2fb/drain",
+        "/pools/web/backends/a%2/drain", "/pools/web/backends/a%/drain", "/pools/",
+        "/pools/web/backends/a/drain/",
+    };
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        char raw[512];
+        snprintf(raw, sizeof raw, "POST %s HTTP/1.1\r\nHost: a\r\n\r\n", paths[i]);
+        struct admin_request r = decide(raw, NULL);
+        if (r.status != 404)
+            print_message("%s: %d\n", paths[i], r.status);
+        assert_int_equal(r.status, 404);
+    }
+    char raw[1024] = "POST /pools/web/backends/";
+    size_t n = strlen(raw);
+    memset(raw + n, 'x', ADMIN_MAX_SEGMENT + 1);
+    strcpy(raw + n + ADMIN_MAX_SEGMENT + 1, "/drain HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_int_equal(decide(raw, NULL).status, 404);
+    strcpy(raw + n + ADMIN_MAX_SEGMENT, "/drain HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_int_equal(decide(raw, NULL).endpoint, ADMIN_DRAIN);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -87,6 +148,9 @@ int main(void)
         cmocka_unit_test(test_token_is_required_before_anything_else),
         cmocka_unit_test(test_api_turned_off_answers_nothing),
         cmocka_unit_test(test_malformed_incomplete_and_too_large),
+        cmocka_unit_test(test_drain_and_enable_name_a_backend),
+        cmocka_unit_test(test_drain_takes_post_only_and_no_query),
+        cmocka_unit_test(test_malformed_backend_paths_are_not_found),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

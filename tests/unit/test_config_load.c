@@ -206,10 +206,19 @@ static void test_minimal_config_gets_every_default(void **state)
     assert_int_equal(p->backends[0].weight, 1);
     assert_string_equal(p->backends[0].name, "127.0.0.1:9001");
     assert_int_equal(p->health_check.type, HEALTH_CHECK_NONE);
+    assert_true(p->health_check.initial_up);
     assert_int_equal(p->keepalive_max_idle, 32);
     assert_int_equal(p->keepalive_idle_timeout_ms, 60000);
     assert_int_equal(p->retries, 1);
     assert_null(p->tls);
+    assert_int_equal(p->hash_key, HASH_KEY_NONE);
+    assert_null(p->sticky.cookie);
+    assert_int_equal(p->slow_start_ms, 0);
+    assert_int_equal(p->passive.failures, 3);
+    assert_int_equal(p->passive.eject_ms, 10000);
+    assert_false(p->passive.on_5xx);
+    assert_false(p->backends[0].backup);
+    assert_false(p->backends[0].drain);
     config_free(cfg);
 }
 
@@ -361,6 +370,44 @@ static void test_pool_extras_and_boundaries(void **state)
     config_free(cfg);
 }
 
+static void test_balancing_and_health_keys(void **state)
+{
+    struct config *cfg = parse_ok(
+        "{'listeners':{'l':{'listen':'127.0.0.1:1','pool':'p'},"
+        "'t':{'listen':'127.0.0.1:2','mode':'tcp','pool':'q'}},"
+        "'pools':{'p':{'balance':'hash','hash_key':'cookie:session_id','slow_start_ms':30000,"
+        "'sticky':{'cookie':'ferry_s','ttl_s':3600},"
+        "'passive':{'failures':0,'eject_ms':2500,'on_5xx':true},"
+        "'backends':[{'address':'127.0.0.1:9','drain':true},{'address':'127.0.0.1:10','backup':true}],"
+        "'health_check':{'type':'http','expect_body':'status: ok','initial':'down'}},"
+        "'q':{'balance':'hash','hash_key':'sni','backends':[{'address':'127.0.0.1:11'}]},"
+        "'r':{'balance':'random_two','backends':[{'address':'127.0.0.1:12'}]},"
+        "'s':{'balance':'hash','hash_key':'header:X-Tenant','backends':[{'address':'127.0.0.1:13'}]}}}");
+    const struct cfg_pool *p = &cfg->pools[0];
+    assert_int_equal(p->balance, BALANCE_HASH);
+    assert_int_equal(p->hash_key, HASH_KEY_COOKIE);
+    assert_string_equal(p->hash_key_name, "session_id");
+    assert_int_equal(p->slow_start_ms, 30000);
+    assert_string_equal(p->sticky.cookie, "ferry_s");
+    assert_int_equal(p->sticky.ttl_s, 3600);
+    assert_int_equal(p->passive.failures, 0);
+    assert_int_equal(p->passive.eject_ms, 2500);
+    assert_true(p->passive.on_5xx);
+    assert_true(p->backends[0].drain);
+    assert_false(p->backends[0].backup);
+    assert_true(p->backends[1].backup);
+    assert_false(p->backends[1].drain);
+    assert_string_equal(p->health_check.expect_body, "status: ok");
+    assert_false(p->health_check.initial_up);
+    assert_int_equal(cfg->pools[1].hash_key, HASH_KEY_SNI);
+    assert_null(cfg->pools[1].hash_key_name);
+    assert_int_equal(cfg->pools[2].balance, BALANCE_RANDOM_TWO);
+    assert_int_equal(cfg->pools[2].hash_key, HASH_KEY_NONE);
+    assert_int_equal(cfg->pools[3].hash_key, HASH_KEY_HEADER);
+    assert_string_equal(cfg->pools[3].hash_key_name, "X-Tenant");
+    config_free(cfg);
+}
+
 static void test_demo_example_loads(void **state)
 {
     struct config *cfg = load_ok("config/examples/demo.json");
@@ -412,6 +459,7 @@ int main(void)
         cmocka_unit_test(test_listener_tls_defaults),
         cmocka_unit_test(test_listener_http2_defaults_and_values),
         cmocka_unit_test(test_pool_extras_and_boundaries),
+        cmocka_unit_test(test_balancing_and_health_keys),
         cmocka_unit_test(test_demo_example_loads),
         cmocka_unit_test(test_full_example_loads),
     };

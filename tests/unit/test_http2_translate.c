@@ -231,6 +231,44 @@ static void test_cookie_crumbs_are_joined_where_the_first_was(void **state)
                                     "cookie: s=1; t=2; u=3\r\nb: 2\r\n" TAIL("example.com") "\r\n");
 }
 
+/* Sticky sessions: ferry's cookie is left out of the joined field; a field left with
+ * no cookie is not written at all. */
+static void test_sticky_cookie_is_left_out_of_the_joined_field(void **state)
+{
+    struct http_request_rewrite sticky = rw;
+    sticky.strip_cookie = "srv";
+    const nghttp2_nv f[] = {
+        GET_PSEUDO, NV("cookie", "s=1"), NV("cookie", "srv=0123456789abcdef"),
+        NV("cookie", "t=2; srv=x; u=3"),
+    };
+    struct h2_request_info info;
+    char *got = translate(f, COUNT(f), true, &sticky, &info);
+    assert_string_equal(got, "GET / HTTP/1.1\r\nHost: example.com\r\n"
+                             "cookie: s=1; t=2; u=3\r\n" TAIL("example.com") "\r\n");
+    free(got);
+    const nghttp2_nv only[] = { GET_PSEUDO, NV("cookie", "srv=1"), NV("a", "b") };
+    got = translate(only, COUNT(only), true, &sticky, &info);
+    assert_string_equal(got, "GET / HTTP/1.1\r\nHost: example.com\r\na: b\r\n"
+                             TAIL("example.com") "\r\n");
+    free(got);
+}
+
+/* Checked first, written once the route is known: the same head as in one go. */
+static void test_head_written_later_is_the_same(void **state)
+{
+    const nghttp2_nv f[] = { GET_PSEUDO, NV("a", "1"), NV("cookie", "s=1") };
+    struct h2_request_info info;
+    char *once = translate(f, COUNT(f), true, &rw, &info);
+    assert_int_equal(h2_translate_request(f, COUNT(f), true, &limits, &rw, NULL, &info), 0);
+    struct evbuffer *head = evbuffer_new();
+    assert_int_equal(h2_translate_request_head(f, COUNT(f), &info, &rw, head), 0);
+    char *later = drain(head);
+    assert_string_equal(later, once);
+    free(once);
+    free(later);
+    evbuffer_free(head);
+}
+
 static void test_forwarded_for_values_come_before_the_client(void **state)
 {
     const nghttp2_nv f[] = {
@@ -668,6 +706,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_get_with_authority_becomes_origin_form_with_host),
+        cmocka_unit_test(test_sticky_cookie_is_left_out_of_the_joined_field),
+        cmocka_unit_test(test_head_written_later_is_the_same),
         cmocka_unit_test(test_get_summary_points_into_the_fields),
         cmocka_unit_test(test_post_with_content_length_keeps_its_length),
         cmocka_unit_test(test_post_without_length_is_chunked),

@@ -190,6 +190,26 @@ static void test_proxy_fields_without_host_or_prior_values(void **state)
     free(got);
 }
 
+/* Sticky sessions: ferry's own cookie never reaches the backend; the others do, in
+ * place and as the client wrote them. */
+static void test_request_loses_the_sticky_cookie_only(void **state)
+{
+    struct http_request_rewrite rw = plain;
+    rw.strip_cookie = "srv";
+    assert_request("GET / HTTP/1.1\r\nHost: h\r\nCookie: a=1; srv=0123456789abcdef; b=2\r\n"
+                   "X: y\r\nCookie: srv=1\r\nCookie: c=3\r\ncookie: srvx=4; xsrv=5\r\n\r\n",
+                   &rw,
+                   "GET / HTTP/1.1\r\nHost: h\r\nCookie: a=1; b=2\r\nX: y\r\nCookie: c=3\r\n"
+                   "cookie: srvx=4; xsrv=5\r\n"
+                   "X-Forwarded-For: 192.0.2.1\r\nX-Forwarded-Proto: http\r\n"
+                   "X-Forwarded-Host: h\r\n\r\n");
+    /* Without a name to strip every Cookie line passes as it is. */
+    assert_request("GET / HTTP/1.1\r\nHost: h\r\nCookie: srv=1\r\n\r\n", &plain,
+                   "GET / HTTP/1.1\r\nHost: h\r\nCookie: srv=1\r\n"
+                   "X-Forwarded-For: 192.0.2.1\r\nX-Forwarded-Proto: http\r\n"
+                   "X-Forwarded-Host: h\r\n\r\n");
+}
+
 static char *rewrite_response(const char *raw, enum http1_method method,
                               const struct http_response_rewrite *rw)
 {
@@ -210,7 +230,7 @@ static char *rewrite_response(const char *raw, enum http1_method method,
 
 static void test_response_drops_hop_by_hop_and_writes_framing(void **state)
 {
-    struct http_response_rewrite rw = { HTTP_FRAMING_CHUNKED, 0, HTTP_CONN_NONE };
+    struct http_response_rewrite rw = { HTTP_FRAMING_CHUNKED, 0, HTTP_CONN_NONE, NULL };
     char *got = rewrite_response("HTTP/1.1 200 OK\r\nA: 1\r\nTransfer-Encoding: chunked\r\n"
                                  "Connection: keep-alive, X-Hop\r\nX-Hop: 1\r\nKeep-Alive: 5\r\nB: 2\r\n\r\n",
                                  HTTP1_METHOD_GET, &rw);
@@ -220,7 +240,7 @@ static void test_response_drops_hop_by_hop_and_writes_framing(void **state)
 
 static void test_response_for_http10_client_is_close_delimited(void **state)
 {
-    struct http_response_rewrite rw = { HTTP_FRAMING_CLOSE, 0, HTTP_CONN_CLOSE };
+    struct http_response_rewrite rw = { HTTP_FRAMING_CLOSE, 0, HTTP_CONN_CLOSE, NULL };
     char *got = rewrite_response("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
                                  HTTP1_METHOD_GET, &rw);
     assert_string_equal(got, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
@@ -229,7 +249,7 @@ static void test_response_for_http10_client_is_close_delimited(void **state)
 
 static void test_response_length_and_keepalive_for_http10(void **state)
 {
-    struct http_response_rewrite rw = { HTTP_FRAMING_LENGTH, 42, HTTP_CONN_KEEP_ALIVE };
+    struct http_response_rewrite rw = { HTTP_FRAMING_LENGTH, 42, HTTP_CONN_KEEP_ALIVE, NULL };
     char *got = rewrite_response("HTTP/1.0 404 \r\nContent-Length: 42\r\n\r\n", HTTP1_METHOD_HEAD,
                                  &rw);
     assert_string_equal(got, "HTTP/1.1 404 Not Found\r\nContent-Length: 42\r\nConnection: keep-alive\r\n\r\n");
@@ -238,12 +258,24 @@ static void test_response_length_and_keepalive_for_http10(void **state)
 
 static void test_101_keeps_upgrade(void **state)
 {
-    struct http_response_rewrite rw = { HTTP_FRAMING_NONE, 0, HTTP_CONN_UPGRADE };
+    struct http_response_rewrite rw = { HTTP_FRAMING_NONE, 0, HTTP_CONN_UPGRADE, NULL };
     char *got = rewrite_response("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                                  "Connection: Upgrade\r\nSec-WebSocket-Accept: x\r\n\r\n",
                                  HTTP1_METHOD_GET, &rw);
     assert_string_equal(got, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                              "Sec-WebSocket-Accept: x\r\nConnection: upgrade\r\n\r\n");
+    free(got);
+}
+
+static void test_response_gets_the_sticky_cookie_before_framing(void **state)
+{
+    struct http_response_rewrite rw = { HTTP_FRAMING_LENGTH, 2, HTTP_CONN_NONE,
+                                        "srv=00000000000000ff; Path=/; HttpOnly" };
+    char *got = rewrite_response("HTTP/1.1 200 OK\r\nSet-Cookie: app=1\r\nContent-Length: 2\r\n\r\n",
+                                 HTTP1_METHOD_GET, &rw);
+    assert_string_equal(got, "HTTP/1.1 200 OK\r\nSet-Cookie: app=1\r\n"
+                             "Set-Cookie: srv=00000000000000ff; Path=/; HttpOnly\r\n"
+                             "Content-Length: 2\r\n\r\n");
     free(got);
 }
 
@@ -283,6 +315,8 @@ int main(void)
         cmocka_unit_test(test_forwarded_for_named_by_connection_is_not_passed_on),
         cmocka_unit_test(test_proxy_fields_append_client_to_prior_values_skipping_empty),
         cmocka_unit_test(test_proxy_fields_without_host_or_prior_values),
+        cmocka_unit_test(test_request_loses_the_sticky_cookie_only),
+        cmocka_unit_test(test_response_gets_the_sticky_cookie_before_framing),
         cmocka_unit_test(test_response_drops_hop_by_hop_and_writes_framing),
         cmocka_unit_test(test_response_for_http10_client_is_close_delimited),
         cmocka_unit_test(test_response_length_and_keepalive_for_http10),

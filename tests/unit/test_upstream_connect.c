@@ -54,7 +54,8 @@ static int setup(void **state)
     strcpy(cfg.address.text, "127.0.0.1:closed");
     f.base = event_base_new();
     f.table = backend_table_new();
-    f.backend = backend_table_get(f.table, "web", &cfg);
+    bool is_new;
+    f.backend = backend_table_get(f.table, "web", &cfg, true, &is_new);
     *state = &f;
     return f.base && f.table && f.backend ? 0 : -1;
 }

@@ -30,7 +30,8 @@ static int setup(void **state)
     strcpy(cfg.address.text, "127.0.0.1:1");
     f.base = event_base_new();
     f.table = backend_table_new();
-    f.backend = backend_table_get(f.table, "web", &cfg);
+    bool is_new;
+    f.backend = backend_table_get(f.table, "web", &cfg, true, &is_new);
     f.pool = upstream_pool_new(f.base);
     *state = &f;
     return f.base && f.table && f.backend && f.pool ? 0 : -1;
@@ -124,6 +125,79 @@ static void test_flavors_are_kept_apart(void **state)
     close(p);
 }
 
+static void assert_closed(struct fixture *f, int peer)
+{
+    run_loop_briefly(f);
+    char byte;
+    assert_int_equal(read(peer, &byte, 1), 0);
+}
+
+/* A reload that changes TLS settings: what the old ones made is of no more use. */
+static void test_a_newer_flavor_replaces_the_older(void **state)
+{
+    struct fixture *f = *state;
+    int p1, p2;
+    struct bufferevent *old = connection(f, &p1), *new = connection(f, &p2);
+    upstream_pool_put(f->pool, f->backend, 7, old, 4, 60000);
+    upstream_pool_put(f->pool, f->backend, 8, new, 4, 60000);
+    assert_int_equal(upstream_pool_idle(f->pool, f->backend), 1);
+    assert_int_equal(upstream_pool_buckets(f->pool), 1);
+    assert_closed(f, p1);
+    assert_null(upstream_pool_take(f->pool, f->backend, 7));
+    assert_ptr_equal(upstream_pool_take(f->pool, f->backend, 8), new);
+    bufferevent_free(new);
+    close(p1);
+    close(p2);
+}
+
+/* A request of an older generation ending after the reload: its connection is closed,
+ * not kept beside the newer ones. */
+static void test_a_connection_of_an_older_flavor_is_closed(void **state)
+{
+    struct fixture *f = *state;
+    int p1, p2;
+    struct bufferevent *new = connection(f, &p1);
+    upstream_pool_put(f->pool, f->backend, 8, new, 4, 60000);
+    upstream_pool_put(f->pool, f->backend, 7, connection(f, &p2), 4, 60000);
+    assert_int_equal(upstream_pool_idle(f->pool, f->backend), 1);
+    assert_closed(f, p2);
+    assert_ptr_equal(upstream_pool_take(f->pool, f->backend, 8), new);
+    bufferevent_free(new);
+    close(p1);
+    close(p2);
+}
+
+/* Memory and the cost of finding a bucket stay flat however many reloads went by. */
+static void test_a_thousand_flavors_keep_one_bucket(void **state)
+{
+    struct fixture *f = *state;
+    for (uint64_t flavor = 1; flavor <= 1000; flavor++) {
+        int p;
+        upstream_pool_put(f->pool, f->backend, flavor, connection(f, &p), 4, 60000);
+        run_loop_briefly(f);
+        close(p);
+    }
+    run_loop_briefly(f);
+    assert_int_equal(upstream_pool_buckets(f->pool), 1);
+    assert_int_equal(upstream_pool_idle(f->pool, f->backend), 0);
+}
+
+static void test_sweep_closes_connections_to_draining_backends(void **state)
+{
+    struct fixture *f = *state;
+    int p;
+    upstream_pool_put(f->pool, f->backend, 0, connection(f, &p), 4, 60000);
+    upstream_pool_sweep(f->pool);
+    assert_int_equal(upstream_pool_idle(f->pool, f->backend), 1);
+    atomic_store(&f->backend->removed, true);
+    upstream_pool_sweep(f->pool);
+    assert_int_equal(upstream_pool_idle(f->pool, f->backend), 0);
+    assert_int_equal(upstream_pool_buckets(f->pool), 0);
+    assert_closed(f, p);
+    atomic_store(&f->backend->removed, false);
+    close(p);
+}
+
 static void test_connection_closed_by_peer_is_dropped_at_once(void **state)
 {
     struct fixture *f = *state;
@@ -165,10 +239,10 @@ static void test_draining_backend_is_not_pooled(void **state)
 {
     struct fixture *f = *state;
     int p;
-    atomic_store(&f->backend->state, BACKEND_DRAINING);
+    atomic_store(&f->backend->removed, true);
     upstream_pool_put(f->pool, f->backend, 0, connection(f, &p), 4, 60000);
     assert_int_equal(upstream_pool_idle(f->pool, f->backend), 0);
-    atomic_store(&f->backend->state, BACKEND_UP);
+    atomic_store(&f->backend->removed, false);
     close(p);
 }
 
@@ -192,6 +266,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_max_idle_closes_the_oldest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zero_max_idle_keeps_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flavors_are_kept_apart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_newer_flavor_replaces_the_older, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_connection_of_an_older_flavor_is_closed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_thousand_flavors_keep_one_bucket, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sweep_closes_connections_to_draining_backends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connection_closed_by_peer_is_dropped_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bytes_from_an_idle_peer_drop_the_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_timeout_drops_the_connection, setup, teardown),

@@ -1,0 +1,80 @@
+/* What the exchange asks of an HTTP/2 request as it starts (struct
+ * http_exchange_request): the HTTP/1.1 head once the request found its route, and the
+ * fields a pool balances on. */
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+
+#include "core/listen.h"
+#include "http/cookie.h"
+#include "http/forward.h"
+#include "http2/internal.h"
+#include "http2/translate.h"
+#include "tls/tls.h"
+
+/* Room for an X-Client-Cert-Subject value. */
+enum { CERT_SUBJECT_MAX = 1024 };
+
+/* http_exchange_request.write_head: the HTTP/1.1 head of the checked request. */
+int h2_request_write_head(const struct http_exchange_request *x, const char *strip_cookie,
+                          struct evbuffer *out)
+{
+    const struct h2_request *r = x->front;
+    struct http_session *s = r->st->conn->session;
+    char subject[CERT_SUBJECT_MAX];
+    struct http_request_rewrite rw = {
+        .client_addr = s->base.peer_text,
+        .is_tls = s->tls != NULL,
+        .default_host = s->base.listener->cfg->listen.text,
+        .strip_cookie = strip_cookie,
+    };
+    if (s->tls && tls_peer_subject(s->tls, subject, sizeof subject) >= 0)
+        rw.cert_subject = subject;
+    nghttp2_nv nva[r->st->n_fields ? r->st->n_fields : 1];
+    h2_stream_fields_as_nv(r->st, nva);
+    return h2_translate_request_head(nva, r->st->n_fields, r->info, &rw, out) == 0 ? 0 : -1;
+}
+
+/* Field names arrive in lower case (RFC 9113 §8.2.1): compared without case. */
+static bool field_is(const struct h2_field *f, const char *name)
+{
+    nghttp2_vec n = nghttp2_rcbuf_get_buf(f->name);
+    return n.len == strlen(name) && strncasecmp((const char *)n.base, name, n.len) == 0;
+}
+
+bool h2_request_find_header(const struct http_exchange_request *x, const char *name,
+                            const char **value, size_t *value_len)
+{
+    const struct h2_request *r = x->front;
+    for (size_t i = 0; i < r->st->n_fields; i++) {
+        if (field_is(&r->st->fields[i], name)) {
+            nghttp2_vec v = nghttp2_rcbuf_get_buf(r->st->fields[i].value);
+            *value = (const char *)v.base;
+            *value_len = v.len;
+            return true;
+        }
+    }
+    /* Host is :authority in HTTP/2. */
+    if (strcasecmp(name, "host") == 0 && r->info->authority) {
+        *value = r->info->authority;
+        *value_len = r->info->authority_len;
+        return true;
+    }
+    return false;
+}
+
+/* Each cookie crumb is a field of its own (RFC 9113 §8.2.3). */
+bool h2_request_find_cookie(const struct http_exchange_request *x, const char *name,
+                            const char **value, size_t *value_len)
+{
+    const struct h2_request *r = x->front;
+    for (size_t i = 0; i < r->st->n_fields; i++) {
+        if (!field_is(&r->st->fields[i], "cookie"))
+            continue;
+        nghttp2_vec v = nghttp2_rcbuf_get_buf(r->st->fields[i].value);
+        if (http_cookie_find((const char *)v.base, v.len, name, value, value_len))
+            return true;
+    }
+    return false;
+}

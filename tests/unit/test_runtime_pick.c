@@ -1,0 +1,297 @@
+/* rt_pool_pick (proxy/runtime/pick.c) over real generations built from config
+ * text: what a pick reserves, and what a generation shares with the next. */
+#include "balance/balance.h"
+#include "core/clock.h"
+#include "test_runtime_util.h"
+
+/* A pool "p" (tcp listener) with `pool_keys` (JSON members, may be "") and the
+ * backends; into buf. */
+static const char *pool_json(char *buf, size_t size, const char *pool_keys, const char *backends)
+{
+    snprintf(buf, size,
+             "{\"admin\":null,\"listeners\":{\"l\":{\"listen\":\"127.0.0.1:1\",\"mode\":\"http\","
+             "\"pool\":\"p\"}},\"pools\":{\"p\":{%s%s\"backends\":[%s]}}}",
+             pool_keys, *pool_keys ? "," : "", backends);
+    return buf;
+}
+
+#define THREE "{\"address\":\"127.0.0.1:2\",\"name\":\"a\"},{\"address\":\"127.0.0.1:3\"," \
+              "\"name\":\"b\"},{\"address\":\"127.0.0.1:4\",\"name\":\"c\"}"
+
+/* Picks once and gives the slot back: the index of the backend, -1 for none. */
+static int pick_index(struct rt_pool *pool, const struct rt_pick_hint *hint)
+{
+    struct backend *b = rt_pool_pick(pool, NULL, 0, hint);
+    if (!b)
+        return -1;
+    rt_pool_release(b);
+    for (size_t i = 0; i < pool->n_backends; i++)
+        if (pool->backends[i] == b)
+            return (int)i;
+    return -2;
+}
+
+/* Between the pick and the count of the connection, another worker must not see the
+ * slot as free: two picks in a row, with nothing released, are two workers picking at
+ * the same moment. */
+static void test_pick_reserves_the_slot_it_returns(void **state)
+{
+    struct backend_table *table = backend_table_new();
+    struct runtime *rt = build_runtime(table, ONE_POOL("{\"address\":\"127.0.0.1:2\","
+                                               "\"max_connections\":1}"), 1);
+    struct rt_pool *pool = &rt->pools[0];
+    struct backend *b = rt_pool_pick(pool, NULL, 0, NULL);
+    assert_non_null(b);
+    assert_int_equal(atomic_load(&b->active), 1);
+    assert_null(rt_pool_pick(pool, NULL, 0, NULL));
+    assert_int_equal(atomic_load(&b->active), 1);
+    rt_pool_release(b);
+    assert_int_equal(atomic_load(&b->active), 0);
+    assert_ptr_equal(rt_pool_pick(pool, NULL, 0, NULL), b);
+    rt_pool_release(b);
+    runtime_unref(rt);
+    backend_table_free(table);
+}
+
+/* A full backend is passed over for one that has room, not answered with 503. */
+static void test_full_backend_is_skipped_for_one_with_room(void **state)
+{
+    struct backend_table *table = backend_table_new();
+    struct runtime *rt = build_runtime(table, ONE_POOL("{\"address\":\"127.0.0.1:2\","
+                                               "\"max_connections\":2},"
+                                               "{\"address\":\"127.0.0.1:3\"}"), 1);
+    struct rt_pool *pool = &rt->pools[0];
+    struct backend *first = pool->backends[0], *second = pool->backends[1];
+    unsigned to_first = 0, to_second = 0;
+    struct backend *held[10];
+    for (int i = 0; i < 10; i++) {
+        held[i] = rt_pool_pick(pool, NULL, 0, NULL);
+        assert_non_null(held[i]);
+        to_first += held[i] == first;
+        to_second += held[i] == second;
+    }
+    assert_int_equal(to_first, 2);
+    assert_int_equal(to_second, 8);
+    for (int i = 0; i < 10; i++)
+        rt_pool_release(held[i]);
+    assert_int_equal(atomic_load(&first->active), 0);
+    assert_int_equal(atomic_load(&second->active), 0);
+    runtime_unref(rt);
+    backend_table_free(table);
+}
+
+static void test_sticky_cookie_picks_its_backend_while_it_can(void **state)
+{
+    char json[1024];
+    struct backend_table *table = backend_table_new();
+    struct runtime *rt = build_runtime(table, pool_json(json, sizeof json,
+                                       "\"sticky\":{\"cookie\":\"srv\"}", THREE), 1);
+    runtime_publish(rt);
+    struct rt_pool *pool = &rt->pools[0];
+    struct rt_pick_hint hint = { .has_sticky = true, .sticky = balance_sticky_token("p", "c") };
+    assert_true(hint.sticky == rt_pool_sticky_token(pool, pool->backends[2]));
+    for (int k = 0; k < 10; k++)
+        assert_int_equal(pick_index(pool, &hint), 2);
+    /* c drains: the algorithm picks (and the exchange rewrites the cookie). */
+    backend_set_drain_override(pool->backends[2], true);
+    for (int k = 0; k < 10; k++)
+        assert_true(pick_index(pool, &hint) < 2 && pick_index(pool, &hint) >= 0);
+    backend_set_drain_override(pool->backends[2], false);
+    assert_int_equal(pick_index(pool, &hint), 2);
+    /* A token of no backend of this pool: as if there were no cookie. */
+    hint.sticky = balance_sticky_token("other", "c");
+    assert_int_equal(pick_index(pool, &hint), 0);
+    runtime_unref(rt);
+    backend_table_free(table);
+}
+
+static void test_hash_key_picks_the_same_backend(void **state)
+{
+    char json[1024];
+    struct backend_table *table = backend_table_new();
+    struct runtime *rt = build_runtime(table, pool_json(json, sizeof json,
+                                       "\"balance\":\"hash\",\"hash_key\":\"header:X-User\"",
+                                       THREE), 1);
+    struct rt_pool *pool = &rt->pools[0];
+    for (unsigned user = 0; user < 20; user++) {
+        struct rt_pick_hint hint = { .has_key = true, .key = balance_hash(&user, sizeof user) };
+        int first = pick_index(pool, &hint);
+        assert_true(first >= 0);
+        for (int k = 0; k < 5; k++)
+            assert_int_equal(pick_index(pool, &hint), first);
+    }
+    /* Without the key: round-robin. */
+    assert_int_equal(pick_index(pool, NULL), 0);
+    assert_int_equal(pick_index(pool, NULL), 1);
+    runtime_unref(rt);
+    backend_table_free(table);
+}
+
+static void test_draining_and_backup_backends(void **state)
+{
+    char json[1024];
+    struct backend_table *table = backend_table_new();
+    struct runtime *rt = build_runtime(table, pool_json(json, sizeof json, "",
+        "{\"address\":\"127.0.0.1:2\",\"drain\":true},{\"address\":\"127.0.0.1:3\"},"
+        "{\"address\":\"127.0.0.1:4\",\"backup\":true}"), 1);
+    runtime_publish(rt);
+    struct rt_pool *pool = &rt->pools[0];
+    assert_int_equal(backend_state(pool->backends[0]), BACKEND_DRAINING);
+    for (int k = 0; k < 6; k++)
+        assert_int_equal(pick_index(pool, NULL), 1);
+    /* The only primary that can take requests goes down: the backup serves. */
+    backend_check_down(pool->backends[1], clock_now_ms(), "test");
+    for (int k = 0; k < 6; k++)
+        assert_int_equal(pick_index(pool, NULL), 2);
+    /* The admin API enables the drained one: the backup is idle again. */
+    backend_set_drain_override(pool->backends[0], false);
+    assert_int_equal(backend_state(pool->backends[0]), BACKEND_UP);
+    for (int k = 0; k < 6; k++)
+        assert_int_equal(pick_index(pool, NULL), 0);
+    /* A reload that leaves "drain": true alone keeps what the API said; one that
+     * changes it decides again. */
+    runtime_publish(rt);
+    assert_int_equal(backend_state(pool->backends[0]), BACKEND_UP);
+    struct runtime *next = build_runtime(table, pool_json(json, sizeof json, "",
+        "{\"address\":\"127.0.0.1:2\"},{\"address\":\"127.0.0.1:3\"},"
+        "{\"address\":\"127.0.0.1:4\",\"backup\":true}"), 2);
+    runtime_publish(next);
+    backend_set_drain_override(next->pools[0].backends[0], true);
+    runtime_publish(next);
+    assert_int_equal(backend_state(next->pools[0].backends[0]), BACKEND_DRAINING);
+    runtime_unref(rt);
+    runtime_unref(next);
+    backend_table_free(table);
+}
+
+/* A backend added by a reload ramps from 10% of its weight. */
+static void test_added_backend_starts_slowly(void **state)
+{
+    char json[1024];
+    struct backend_table *table = backend_table_new();
+    struct runtime *old = build_runtime(table, pool_json(json, sizeof json, "\"slow_start_ms\":60000",
+                                        "{\"address\":\"127.0.0.1:2\"}"), 1);
+    struct runtime_deps deps = { .backends = table, .previous = old };
+    struct config_errors errs = { 0 };
+    pool_json(json, sizeof json, "\"slow_start_ms\":60000",
+              "{\"address\":\"127.0.0.1:2\"},{\"address\":\"127.0.0.1:3\"}");
+    struct config *cfg = config_parse(json, strlen(json), "t.json", &errs);
+    struct err err = { { 0 } };
+    struct runtime *rt = runtime_build(cfg, &deps, 2, &err);
+    assert_non_null(rt);
+    assert_int_equal(atomic_load(&rt->pools[0].backends[0]->up_since_ms), 0);
+    assert_true(atomic_load(&rt->pools[0].backends[1]->up_since_ms) > 0);
+    unsigned to_new = 0;
+    for (int k = 0; k < 1100; k++)
+        to_new += pick_index(&rt->pools[0], NULL) == 1;
+    print_message("slow start: the added backend got %u of 1100 picks\n", to_new);
+    assert_true(to_new >= 90 && to_new <= 130);
+    runtime_unref(old);
+    runtime_unref(rt);
+    backend_table_free(table);
+}
+
+/* A reload that leaves the pool alone goes on with its rotation; one that changes its
+ * backends starts a new one. */
+static void test_unchanged_pool_keeps_its_rotation_across_reloads(void **state)
+{
+    char json[1024];
+    struct backend_table *table = backend_table_new();
+    struct runtime *rt = build_runtime(table, pool_json(json, sizeof json, "", THREE), 1);
+    assert_int_equal(pick_index(&rt->pools[0], NULL), 0);
+    for (uint64_t gen = 2; gen <= 4; gen++) {
+        struct runtime_deps deps = { .backends = table, .previous = rt };
+        struct config_errors errs = { 0 };
+        struct err err = { { 0 } };
+        pool_json(json, sizeof json, "", THREE);
+        struct runtime *next = runtime_build(config_parse(json, strlen(json), "t", &errs), &deps,
+                                             gen, &err);
+        assert_ptr_equal(next->pools[0].balancer, rt->pools[0].balancer);
+        runtime_unref(rt);
+        rt = next;
+        assert_int_equal(pick_index(&rt->pools[0], NULL), (int)(gen - 1) % 3);
+    }
+    struct runtime_deps deps = { .backends = table, .previous = rt };
+    struct config_errors errs = { 0 };
+    struct err err = { { 0 } };
+    pool_json(json, sizeof json, "\"balance\":\"least_conn\"", THREE);
+    struct runtime *next = runtime_build(config_parse(json, strlen(json), "t", &errs), &deps, 5,
+                                         &err);
+    assert_ptr_not_equal(next->pools[0].balancer, rt->pools[0].balancer);
+    runtime_unref(rt);
+    runtime_unref(next);
+    backend_table_free(table);
+}
+
+/* Pooled connections are kept per flavor: it stays while the pool's transport stays,
+ * and grows whenever TLS settings change or TLS is turned on or off. */
+static void test_flavor_follows_the_pools_transport(void **state)
+{
+    static const char *const pools[] = {
+        "\"tls\":{\"verify\":false}", "\"tls\":{\"verify\":false}", "",
+        "\"tls\":{\"verify\":false}", "\"tls\":{\"verify\":false,\"sni\":\"x\"}", "",
+    };
+    static const uint64_t want[] = { 1, 1, 3, 4, 5, 6 };
+    char json[1024];
+    struct backend_table *table = backend_table_new();
+    struct runtime *rt = NULL;
+    for (size_t i = 0; i < sizeof pools / sizeof pools[0]; i++) {
+        struct runtime_deps deps = { .backends = table, .previous = rt };
+        struct config_errors errs = { 0 };
+        struct err err = { { 0 } };
+        pool_json(json, sizeof json, pools[i], "{\"address\":\"127.0.0.1:2\"}");
+        struct runtime *next = runtime_build(config_parse(json, strlen(json), "t", &errs), &deps,
+                                             i + 1, &err);
+        assert_non_null(next);
+        assert_int_equal(next->pools[0].flavor, want[i]);
+        runtime_unref(rt);
+        rt = next;
+    }
+    runtime_unref(rt);
+    backend_table_free(table);
+}
+
+/* Passive ejection: `failures` in a row take it out for eject_ms exactly. */
+static void test_passive_ejection_lasts_eject_ms(void **state)
+{
+    struct backend_table *table = backend_table_new();
+    struct runtime *rt = build_runtime(table, ONE_POOL("{\"address\":\"127.0.0.1:2\"}"), 1);
+    struct backend *b = rt->pools[0].backends[0];
+    int64_t t0 = 1000000;
+    assert_false(backend_report_failure(b, 3, 500, t0));
+    backend_report_success(b);     /* a success breaks the run */
+    assert_false(backend_report_failure(b, 3, 500, t0));
+    assert_false(backend_report_failure(b, 3, 500, t0));
+    assert_true(backend_is_up(b));
+    assert_true(backend_report_failure(b, 3, 500, t0 + 10));
+    assert_false(backend_is_up(b));
+    assert_true(backend_is_ejected(b));
+    backend_maybe_revive(b, t0 + 509);
+    assert_false(backend_is_up(b));
+    backend_maybe_revive(b, t0 + 510);
+    assert_true(backend_is_up(b));
+    assert_int_equal(atomic_load(&b->transitions[BACKEND_DOWN]), 1);
+    assert_int_equal(atomic_load(&b->transitions[BACKEND_UP]), 1);
+    /* failures 0: never ejected. */
+    for (int k = 0; k < 100; k++)
+        assert_false(backend_report_failure(b, 0, 500, t0));
+    assert_true(backend_is_up(b));
+    runtime_unref(rt);
+    backend_table_free(table);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pick_reserves_the_slot_it_returns),
+        cmocka_unit_test(test_full_backend_is_skipped_for_one_with_room),
+        cmocka_unit_test(test_sticky_cookie_picks_its_backend_while_it_can),
+        cmocka_unit_test(test_hash_key_picks_the_same_backend),
+        cmocka_unit_test(test_draining_and_backup_backends),
+        cmocka_unit_test(test_added_backend_starts_slowly),
+        cmocka_unit_test(test_unchanged_pool_keeps_its_rotation_across_reloads),
+        cmocka_unit_test(test_passive_ejection_lasts_eject_ms),
+        cmocka_unit_test(test_flavor_follows_the_pools_transport),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
