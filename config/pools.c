@@ -230,14 +230,16 @@ static void parse_hash_key(struct walker *w, const json_t *pool, struct cfg_pool
     if (!walk_string(w, pool, "hash_key", false, &text))
         return;
     const char *colon = strchr(text, ':');
+    enum hash_key_kind kind = HASH_KEY_NONE;
     for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++)
         if (strcmp(text, plain[i].text) == 0)
-            p->hash_key = plain[i].kind;
+            kind = plain[i].kind;
     if (colon && (size_t)(colon - text) == 6 && strncmp(text, "header", 6) == 0)
-        p->hash_key = HASH_KEY_HEADER;
+        kind = HASH_KEY_HEADER;
     else if (colon && (size_t)(colon - text) == 6 && strncmp(text, "cookie", 6) == 0)
-        p->hash_key = HASH_KEY_COOKIE;
-    if (p->hash_key == HASH_KEY_HEADER || p->hash_key == HASH_KEY_COOKIE) {
+        kind = HASH_KEY_COOKIE;
+    p->hash_key = kind;
+    if (colon && (kind == HASH_KEY_HEADER || kind == HASH_KEY_COOKIE)) {
         if (is_token(colon + 1))
             p->hash_key_name = walk_strdup(w, colon + 1);
         else

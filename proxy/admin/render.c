@@ -324,7 +324,8 @@ static void backend_metrics(struct text *t, const struct runtime *rt)
         "Connections or requests in flight.\n# TYPE ferry_backend_active gauge",
         "Connections or requests sent.\n# TYPE ferry_backend_requests_total counter",
         "Connect failures, broken responses, timeouts.\n# TYPE ferry_backend_failures_total counter",
-        "1 when the backend takes no new requests or connections (drained by the config "
+        /* one string, split for width */
+        "1 when the backend takes no new requests or connections (drained by the config "  // NOLINT(bugprone-suspicious-missing-comma)
         "or the admin API).\n# TYPE ferry_backend_draining gauge",
     };
     for (int m = 0; m < 5; m++) {

@@ -129,6 +129,9 @@ static void unlink_entry(struct table_entry **link, struct table_entry **gone)
     *gone = e;
 }
 
+/* Drops the table's references: backend_unref may call leave_table, which calls this
+ * again only for a backend that still had another holder, so the chain is two deep at
+ * most. NOLINTNEXTLINE(misc-no-recursion) */
 static void drop_entries(struct table_entry *e)
 {
     while (e) {
@@ -191,7 +194,7 @@ size_t backend_table_count(struct backend_table *t)
 /* A removed backend whose last holder besides the table let go leaves the table. The
  * count is checked again under the lock: references are only ever taken from the
  * table under it (and never for a removed backend), or from a holder that has one. */
-static void leave_table(struct backend *b)
+static void leave_table(struct backend *b)  // NOLINT(misc-no-recursion): see drop_entries
 {
     struct backend_table *t = atomic_load(&b->table);
     struct table_entry *gone = NULL;
@@ -212,7 +215,7 @@ static void leave_table(struct backend *b)
 
 void backend_ref(struct backend *b) { atomic_fetch_add(&b->refs, 1); }
 
-void backend_unref(struct backend *b)
+void backend_unref(struct backend *b)  // NOLINT(misc-no-recursion): see drop_entries
 {
     if (!b)
         return;

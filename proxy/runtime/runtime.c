@@ -239,7 +239,7 @@ void runtime_keep_backends(const struct runtime *rt, struct backend_table *t)
     size_t n = 0;
     for (size_t i = 0; i < rt->n_pools; i++)
         n += rt->pools[i].n_backends;
-    struct backend **keep = malloc((n ? n : 1) * sizeof *keep);
+    struct backend **keep = malloc((n ? n : 1) * sizeof(struct backend *));
     if (!keep) {
         log_error("out of memory: removed backends stay in the backend table");
         return;

@@ -146,8 +146,10 @@ struct bufferevent *upstream_pool_take(struct upstream_pool *p, struct backend *
 
 static void close_all(struct bucket *k, const char *why)
 {
+    /* close_idle unlinks the connection from k (k->newest moves on) before recycling it;
+     * the analyzer takes the recycled entry for k->newest. */
     while (k->newest)
-        close_idle(k->newest, why);
+        close_idle(k->newest, why);   // NOLINT(clang-analyzer-unix.Malloc)
 }
 
 /* The bucket for b's connections of this flavor. A newer flavor replaces an older

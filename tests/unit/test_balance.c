@@ -579,7 +579,7 @@ static void test_random_two_skips_the_ineligible(void **state)
 
 /* ---- hash ---------------------------------------------------------------------------- */
 
-enum { KEYS = 1000 };
+#define KEYS 1000u
 
 static uint64_t key_of(unsigned k)
 {
