@@ -176,7 +176,8 @@ static void check_admin_address(struct walker *w, const struct config *cfg)
         return;
     for (size_t i = 0; i < cfg->n_listeners; i++) {
         const struct cfg_listener *l = &cfg->listeners[i];
-        if (l->listen.len && config_addr_equal(&l->listen, &cfg->admin.listen)) {
+        if (l->mode != MODE_UDP && l->listen.len &&
+            config_addr_equal(&l->listen, &cfg->admin.listen)) {
             walk_push(w, "admin");
             walk_error_at(w, "listen", "\"%s\" is already used by listener \"%s\"",
                           cfg->admin.listen.text, l->name);

@@ -5,7 +5,8 @@
 #include "config/config_internal.h"
 
 static const char *const POOL_KEYS[] = {
-    "balance", "backends", "health_check", "keepalive", "retries", "tls", NULL };
+    "balance", "backends", "health_check", "keepalive", "retries", "tls", "proxy_protocol",
+    NULL };
 static const char *const BACKEND_KEYS[] = {
     "address", "weight", "name", "max_connections", NULL };
 static const char *const HEALTH_KEYS[] = {
@@ -203,6 +204,7 @@ static void parse_pool(struct walker *w, const char *name, const json_t *v, stru
         parse_keepalive(w, v, p);
         walk_uint(w, v, "retries", RANGE_RETRIES, &p->retries);
         parse_pool_tls(w, v, p);
+        parse_pool_l4(w, v, p);
     }
     walk_pop(w);
 }
