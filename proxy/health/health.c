@@ -12,6 +12,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "health/verdict.h"
+#include "proxyproto/send.h"
 #include "runtime/backend.h"
 #include "runtime/runtime.h"
 #include "upstream/connect.h"
@@ -149,7 +150,10 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         finish(p, false, reason);
         return;
     }
-    p->bev = upstream_connect(p->health->base, p->pool, p->backend, hc->timeout_ms);
+    uint8_t preamble[PROXYPROTO_WRITE_MAX];
+    size_t preamble_len = proxyproto_check_header(p->pool->cfg->proxy_protocol, preamble);
+    p->bev = upstream_connect(p->health->base, p->pool, p->backend, hc->timeout_ms, preamble,
+                              preamble_len);
     if (!p->bev) {
         finish(p, false, "cannot open a socket");
         return;

@@ -109,6 +109,10 @@ struct proxyproto_tls {
 size_t proxyproto_write(uint8_t *buf, size_t cap, int version, const struct sockaddr *src,
                         const struct sockaddr *dst, const struct proxyproto_tls *tls);
 
+/* The header of a connection that carries no client (ferry's own health checks): v1
+ * "PROXY UNKNOWN", v2 LOCAL. Bytes written, 0 when cap is too small. */
+size_t proxyproto_write_local(uint8_t *buf, size_t cap, int version);
+
 /* CRC32C (Castagnoli) of len bytes, as the v2 CRC32C TLV carries it. */
 uint32_t proxyproto_crc32c(const uint8_t *buf, size_t len);
 

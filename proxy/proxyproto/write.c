@@ -162,3 +162,20 @@ size_t proxyproto_write(uint8_t *buf, size_t cap, int version, const struct sock
 {
     return version == 1 ? write_v1(buf, cap, src, dst) : write_v2(buf, cap, src, dst, tls);
 }
+
+size_t proxyproto_write_local(uint8_t *buf, size_t cap, int version)
+{
+    static const char v1[] = "PROXY UNKNOWN\r\n";
+    if (version == 1) {
+        if (cap < sizeof v1 - 1)
+            return 0;
+        memcpy(buf, v1, sizeof v1 - 1);
+        return sizeof v1 - 1;
+    }
+    if (cap < PROXYPROTO_V2_FIXED)
+        return 0;
+    memcpy(buf, V2_SIGNATURE, sizeof V2_SIGNATURE);
+    buf[12] = 0x20;     /* version 2, LOCAL */
+    buf[13] = buf[14] = buf[15] = 0;
+    return PROXYPROTO_V2_FIXED;
+}

@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "balance/balance.h"
 #include "core/clock.h"
@@ -92,7 +93,9 @@ static int build_listener(struct runtime *rt, size_t index, const struct runtime
         if (!l->tls)
             return -1;
     }
-    if (deps->sockets && listen_set_acquire(deps->sockets, &cfg->listen, &l->socket, err) < 0) {
+    int type = cfg->mode == MODE_UDP ? SOCK_DGRAM : SOCK_STREAM;
+    if (deps->sockets &&
+        listen_set_acquire(deps->sockets, &cfg->listen, type, deps->workers, &l->socket, err) < 0) {
         char reason[sizeof err->msg];
         memcpy(reason, err->msg, sizeof reason);
         return err_set(err, "listeners.%s.listen: %s", cfg->name, reason);

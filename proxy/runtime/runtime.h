@@ -62,6 +62,8 @@ struct runtime {
 struct runtime_deps {
     struct backend_table *backends;
     struct listen_set *sockets;     /* NULL: do not bind (ferry -t) */
+    size_t workers;                 /* worker threads running (or about to): a udp
+                                       listener binds one socket for each */
     struct tls_ticket_keys *ticket_keys;
 };
 

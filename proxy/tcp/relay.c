@@ -17,6 +17,7 @@
 #include "core/session.h"
 #include "core/worker.h"
 #include "http/route.h"
+#include "proxyproto/send.h"
 #include "runtime/backend.h"
 #include "runtime/runtime.h"
 #include "sni/clienthello.h"
@@ -314,12 +315,21 @@ static void connect_next(struct relay *r)
 {
     unsigned attempts = r->pool->cfg->retries + 1;
     struct event_base *base = worker_base(r->base.worker);
+    uint8_t header[PROXYPROTO_WRITE_MAX];
+    size_t header_len = proxyproto_session_header(&r->base, r->pool->cfg->proxy_protocol, header);
+    if (r->pool->cfg->proxy_protocol != PROXY_PROTOCOL_OFF && header_len == 0) {
+        log_warn("tcp listener=%s pool=%s: no PROXY header for the client (its address is "
+                 "unknown), closing", r->base.listener->cfg->name, r->pool->cfg->name);
+        relay_close(&r->base);
+        return;
+    }
     while (r->n_tried < attempts && r->n_tried < RT_MAX_ATTEMPTS) {
         struct backend *b = rt_pool_pick(r->pool, r->tried, r->n_tried);
         if (!b)
             break;
         r->tried[r->n_tried++] = b;
-        r->upstream.bev = upstream_connect(base, r->pool, b, r->base.runtime->cfg->timeouts.connect_ms);
+        r->upstream.bev = upstream_connect(base, r->pool, b, r->base.runtime->cfg->timeouts.connect_ms,
+                                           header, header_len);
         if (!r->upstream.bev) {
             rt_pool_report_failure(r->pool, b);
             continue;
@@ -392,7 +402,7 @@ static struct bufferevent *client_bufferevent_new(struct event_base *base,
 }
 
 int tcp_session_start(struct worker *w, struct runtime *rt, struct rt_listener *listener,
-                      int fd, const struct sockaddr *peer)
+                      int fd, const struct session_addrs *addrs)
 {
     struct bufferevent *client = client_bufferevent_new(worker_base(w), listener, fd);
     struct relay *r = client ? calloc(1, sizeof *r) : NULL;
@@ -405,7 +415,9 @@ int tcp_session_start(struct worker *w, struct runtime *rt, struct rt_listener *
         return -1;
     }
     r->base.ops = &relay_ops;
-    session_attach(&r->base, w, rt, listener, client, peer);
+    session_attach(&r->base, w, rt, listener, client, addrs);
+    r->base.client_fd = bufferevent_getfd(client);
+    r->base.client_tls = bufferevent_openssl_get_ssl(client);
     r->client.bev = client;
     r->idle_ms = rt->cfg->timeouts.tcp_idle_ms;
     r->last_activity_ms = clock_now_ms();

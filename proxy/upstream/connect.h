@@ -5,6 +5,7 @@
 #define FERRY_UPSTREAM_CONNECT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct backend;
 struct bufferevent;
@@ -12,9 +13,14 @@ struct event_base;
 struct rt_pool;
 
 /* A bufferevent connecting to b, or NULL (socket or TLS setup failed; nothing left
- * behind). BEV_EVENT_CONNECTED, or ERROR / TIMEOUT after connect_ms, follows. */
+ * behind). BEV_EVENT_CONNECTED, or ERROR / TIMEOUT after connect_ms, follows.
+ * preamble (borrowed, copied; may be NULL) goes first on the wire: a PROXY protocol
+ * header, before even the TLS handshake of a TLS pool (whose connection is then a
+ * bufferevent_openssl filter over a socket bufferevent, the one way libevent lets
+ * plain bytes precede the handshake). */
 struct bufferevent *upstream_connect(struct event_base *base, struct rt_pool *pool,
-                                     struct backend *b, unsigned connect_ms);
+                                     struct backend *b, unsigned connect_ms,
+                                     const void *preamble, size_t preamble_len);
 
 /* After BEV_EVENT_CONNECTED: clears the connect timeout and sets TCP_NODELAY. */
 void upstream_connected(struct bufferevent *bev);

@@ -28,6 +28,7 @@ struct bucket {
     struct upstream_pool *pool;         /* borrowed */
     struct backend *backend;            /* ref */
     uint64_t flavor;
+    uintptr_t owner;                    /* 0: shared; else the one client it serves */
     struct idle_conn *newest, *oldest;
     size_t count;
 };
@@ -39,9 +40,9 @@ struct upstream_pool {
     size_t n_spare;
 };
 
-static size_t slot_of(const struct backend *b, uint64_t flavor)
+static size_t slot_of(const struct backend *b, uint64_t flavor, uintptr_t owner)
 {
-    uintptr_t h = (uintptr_t)b >> 4;
+    uintptr_t h = (uintptr_t)b >> 4 ^ owner >> 4;
     return (size_t)((h ^ (h >> 7) ^ flavor) % TABLE_SIZE);
 }
 
@@ -54,10 +55,10 @@ struct upstream_pool *upstream_pool_new(struct event_base *base)
 }
 
 static struct bucket *find_bucket(struct upstream_pool *p, const struct backend *b,
-                                  uint64_t flavor)
+                                  uint64_t flavor, uintptr_t owner)
 {
-    for (struct bucket *k = p->table[slot_of(b, flavor)]; k; k = k->next)
-        if (k->backend == b && k->flavor == flavor)
+    for (struct bucket *k = p->table[slot_of(b, flavor, owner)]; k; k = k->next)
+        if (k->backend == b && k->flavor == flavor && k->owner == owner)
             return k;
     return NULL;
 }
@@ -87,13 +88,14 @@ static void recycle(struct upstream_pool *p, struct idle_conn *c)
     p->n_spare++;
 }
 
-/* An empty bucket of a backend that left the config is of no more use: drop it and
- * its reference. Buckets of live backends stay, so the next put allocates nothing. */
+/* An empty bucket of a backend that left the config, or of one client, is of no more
+ * use: drop it and its reference. Shared buckets of live backends stay, so the next
+ * put allocates nothing. */
 static void maybe_drop_bucket(struct upstream_pool *p, struct bucket *k)
 {
-    if (k->count > 0 || atomic_load(&k->backend->state) != BACKEND_DRAINING)
+    if (k->count > 0 || (k->owner == 0 && atomic_load(&k->backend->state) != BACKEND_DRAINING))
         return;
-    struct bucket **link = &p->table[slot_of(k->backend, k->flavor)];
+    struct bucket **link = &p->table[slot_of(k->backend, k->flavor, k->owner)];
     while (*link != k)
         link = &(*link)->next;
     *link = k->next;
@@ -130,9 +132,9 @@ static void on_idle_event(struct bufferevent *bev, short what, void *arg)
 }
 
 struct bufferevent *upstream_pool_take(struct upstream_pool *p, struct backend *b,
-                                       uint64_t flavor)
+                                       uint64_t flavor, uintptr_t owner)
 {
-    struct bucket *k = find_bucket(p, b, flavor);
+    struct bucket *k = find_bucket(p, b, flavor, owner);
     if (!k || !k->newest)
         return NULL;
     struct idle_conn *c = k->newest;
@@ -145,19 +147,21 @@ struct bufferevent *upstream_pool_take(struct upstream_pool *p, struct backend *
     return bev;
 }
 
-static struct bucket *get_bucket(struct upstream_pool *p, struct backend *b, uint64_t flavor)
+static struct bucket *get_bucket(struct upstream_pool *p, struct backend *b, uint64_t flavor,
+                                 uintptr_t owner)
 {
-    struct bucket *k = find_bucket(p, b, flavor);
+    struct bucket *k = find_bucket(p, b, flavor, owner);
     if (k)
         return k;
     k = calloc(1, sizeof *k);
     if (!k)
         return NULL;
-    size_t slot = slot_of(b, flavor);
+    size_t slot = slot_of(b, flavor, owner);
     k->pool = p;
     k->backend = b;
     backend_ref(b);
     k->flavor = flavor;
+    k->owner = owner;
     k->next = p->table[slot];
     p->table[slot] = k;
     return k;
@@ -174,10 +178,11 @@ static struct idle_conn *new_entry(struct upstream_pool *p)
 }
 
 void upstream_pool_put(struct upstream_pool *p, struct backend *b, uint64_t flavor,
-                       struct bufferevent *bev, unsigned max_idle, unsigned idle_timeout_ms)
+                       uintptr_t owner, struct bufferevent *bev, unsigned max_idle,
+                       unsigned idle_timeout_ms)
 {
     bool is_wanted = max_idle > 0 && atomic_load(&b->state) != BACKEND_DRAINING;
-    struct bucket *k = is_wanted ? get_bucket(p, b, flavor) : NULL;
+    struct bucket *k = is_wanted ? get_bucket(p, b, flavor, owner) : NULL;
     struct idle_conn *c = k ? new_entry(p) : NULL;
     if (!c) {
         bev_close(bev);
@@ -200,6 +205,20 @@ void upstream_pool_put(struct upstream_pool *p, struct backend *b, uint64_t flav
     bufferevent_setcb(bev, on_idle_read, NULL, on_idle_event, c);
     bufferevent_set_timeouts(bev, &idle, NULL);
     bufferevent_enable(bev, EV_READ);
+}
+
+void upstream_pool_close_owner(struct upstream_pool *p, uintptr_t owner)
+{
+    for (size_t i = 0; i < TABLE_SIZE; i++) {
+        for (struct bucket *k = p->table[i], *next; k; k = next) {
+            next = k->next;
+            if (k->owner != owner)
+                continue;
+            while (k->newest)
+                close_idle(k->newest, "its client left");
+            maybe_drop_bucket(p, k);
+        }
+    }
 }
 
 size_t upstream_pool_idle(const struct upstream_pool *p, const struct backend *b)

@@ -11,6 +11,11 @@
  * idle_timeout_ms without use closes it at once, so a connection the backend closed
  * is never handed out again (one closed in the very last moment can still be; the
  * HTTP session retries such a request itself, see ../shared/design.md).
+ *
+ * A connection that began with a PROXY protocol header speaks for one client: it has
+ * an `owner` (the client connection's session; 0 = shared) and is handed out to that
+ * owner only. The owner's idle connections are closed when it goes
+ * (upstream_pool_close_owner), and its empty buckets are dropped at once.
  */
 #ifndef FERRY_UPSTREAM_POOL_H
 #define FERRY_UPSTREAM_POOL_H
@@ -28,16 +33,20 @@ struct upstream_pool *upstream_pool_new(struct event_base *base /* borrowed */);
 /* Closes every idle connection; the event_base must still exist. */
 void upstream_pool_free(struct upstream_pool *p);
 
-/* An idle connection to b of this flavor, or NULL. The caller owns it from now on:
- * its callbacks are cleared, its timeouts off, input empty. EV_READ stays enabled
- * (the caller is about to read the response; toggling it costs two syscalls). */
+/* An idle connection to b of this flavor and owner, or NULL. The caller owns it from
+ * now on: its callbacks are cleared, its timeouts off, input empty. EV_READ stays
+ * enabled (the caller is about to read the response; toggling it costs two syscalls). */
 struct bufferevent *upstream_pool_take(struct upstream_pool *p, struct backend *b,
-                                       uint64_t flavor);
+                                       uint64_t flavor, uintptr_t owner);
 
 /* Hands bev (owned, connected to b, no request in flight, nothing buffered) to the
  * pool; it is closed instead when max_idle is 0 or memory is short. */
 void upstream_pool_put(struct upstream_pool *p, struct backend *b, uint64_t flavor,
-                       struct bufferevent *bev, unsigned max_idle, unsigned idle_timeout_ms);
+                       uintptr_t owner, struct bufferevent *bev, unsigned max_idle,
+                       unsigned idle_timeout_ms);
+
+/* Closes every idle connection of this owner (its client connection ended). */
+void upstream_pool_close_owner(struct upstream_pool *p, uintptr_t owner);
 
 /* Idle connections held for b (all flavors), for tests and metrics. */
 size_t upstream_pool_idle(const struct upstream_pool *p, const struct backend *b);

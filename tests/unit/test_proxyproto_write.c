@@ -135,6 +135,22 @@ static void test_too_small_buffers_write_nothing(void **state)
                                       (struct sockaddr *)&d, &tls), 0);
 }
 
+static void test_local_headers(void **state)
+{
+    uint8_t buf[PROXYPROTO_WRITE_MAX];
+    struct proxyproto_header h;
+    size_t n = proxyproto_write_local(buf, sizeof buf, 1);
+    assert_memory_equal(buf, "PROXY UNKNOWN\r\n", n);
+    assert_int_equal(proxyproto_parse(buf, n, &h), (int)n);
+    assert_true(h.is_local);
+    n = proxyproto_write_local(buf, sizeof buf, 2);
+    assert_int_equal(n, 16);
+    assert_int_equal(buf[12], 0x20);
+    assert_int_equal(proxyproto_parse(buf, n, &h), 16);
+    assert_true(h.is_local);
+    assert_int_equal(proxyproto_write_local(buf, 15, 2), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -145,6 +161,7 @@ int main(void)
         cmocka_unit_test(test_v2_without_sni_or_alpn),
         cmocka_unit_test(test_unknown_families),
         cmocka_unit_test(test_too_small_buffers_write_nothing),
+        cmocka_unit_test(test_local_headers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -68,12 +68,12 @@ static void test_take_returns_the_most_recent_connection(void **state)
     struct fixture *f = *state;
     int p1, p2;
     struct bufferevent *a = connection(f, &p1), *b = connection(f, &p2);
-    upstream_pool_put(f->pool, f->backend, 0, a, 4, 60000);
-    upstream_pool_put(f->pool, f->backend, 0, b, 4, 60000);
+    upstream_pool_put(f->pool, f->backend, 0, 0, a, 4, 60000);
+    upstream_pool_put(f->pool, f->backend, 0, 0, b, 4, 60000);
     assert_int_equal(upstream_pool_idle(f->pool, f->backend), 2);
-    assert_ptr_equal(upstream_pool_take(f->pool, f->backend, 0), b);
-    assert_ptr_equal(upstream_pool_take(f->pool, f->backend, 0), a);
-    assert_null(upstream_pool_take(f->pool, f->backend, 0));
+    assert_ptr_equal(upstream_pool_take(f->pool, f->backend, 0, 0), b);
+    assert_ptr_equal(upstream_pool_take(f->pool, f->backend, 0, 0), a);
+    assert_null(upstream_pool_take(f->pool, f->backend, 0, 0));
     bufferevent_free(a);
     bufferevent_free(b);
     close(p1);
@@ -87,15 +87,15 @@ static void test_max_idle_closes_the_oldest(void **state)
     struct bufferevent *c[3];
     for (int i = 0; i < 3; i++) {
         c[i] = connection(f, &p[i]);
-        upstream_pool_put(f->pool, f->backend, 0, c[i], 2, 60000);
+        upstream_pool_put(f->pool, f->backend, 0, 0, c[i], 2, 60000);
     }
     assert_int_equal(upstream_pool_idle(f->pool, f->backend), 2);
     /* the oldest one was closed (libevent closes freed sockets from the loop) */
     run_loop_briefly(f);
     char byte;
     assert_int_equal(read(p[0], &byte, 1), 0);
-    assert_ptr_equal(upstream_pool_take(f->pool, f->backend, 0), c[2]);
-    assert_ptr_equal(upstream_pool_take(f->pool, f->backend, 0), c[1]);
+    assert_ptr_equal(upstream_pool_take(f->pool, f->backend, 0, 0), c[2]);
+    assert_ptr_equal(upstream_pool_take(f->pool, f->backend, 0, 0), c[1]);
     bufferevent_free(c[1]);
     bufferevent_free(c[2]);
     for (int i = 0; i < 3; i++)
@@ -106,7 +106,7 @@ static void test_zero_max_idle_keeps_nothing(void **state)
 {
     struct fixture *f = *state;
     int p;
-    upstream_pool_put(f->pool, f->backend, 0, connection(f, &p), 0, 60000);
+    upstream_pool_put(f->pool, f->backend, 0, 0, connection(f, &p), 0, 60000);
     assert_int_equal(upstream_pool_idle(f->pool, f->backend), 0);
     close(p);
 }
@@ -116,31 +116,55 @@ static void test_flavors_are_kept_apart(void **state)
     struct fixture *f = *state;
     int p;
     struct bufferevent *bev = connection(f, &p);
-    upstream_pool_put(f->pool, f->backend, 7, bev, 4, 60000);
-    assert_null(upstream_pool_take(f->pool, f->backend, 0));
-    assert_null(upstream_pool_take(f->pool, f->backend, 8));
-    assert_ptr_equal(upstream_pool_take(f->pool, f->backend, 7), bev);
+    upstream_pool_put(f->pool, f->backend, 7, 0, bev, 4, 60000);
+    assert_null(upstream_pool_take(f->pool, f->backend, 0, 0));
+    assert_null(upstream_pool_take(f->pool, f->backend, 8, 0));
+    assert_ptr_equal(upstream_pool_take(f->pool, f->backend, 7, 0), bev);
     bufferevent_free(bev);
     close(p);
+}
+
+/* A connection that carries one client's PROXY header goes to that client only, and
+ * is closed when the client leaves. */
+static void test_owned_connections_serve_their_owner_only(void **state)
+{
+    struct fixture *f = *state;
+    int p, q;
+    struct bufferevent *mine = connection(f, &p);
+    upstream_pool_put(f->pool, f->backend, 0, 0x1000, mine, 4, 60000);
+    upstream_pool_put(f->pool, f->backend, 0, 0x2000, connection(f, &q), 4, 60000);
+    assert_null(upstream_pool_take(f->pool, f->backend, 0, 0));
+    assert_ptr_equal(upstream_pool_take(f->pool, f->backend, 0, 0x1000), mine);
+    assert_null(upstream_pool_take(f->pool, f->backend, 0, 0x1000));
+    upstream_pool_put(f->pool, f->backend, 0, 0x1000, mine, 4, 60000);
+    upstream_pool_close_owner(f->pool, 0x2000);
+    assert_int_equal(upstream_pool_idle(f->pool, f->backend), 1);
+    char byte;
+    run_loop_briefly(f);
+    assert_int_equal(read(q, &byte, 1), 0);     /* the backend saw it closed */
+    upstream_pool_close_owner(f->pool, 0x1000);
+    assert_int_equal(upstream_pool_idle(f->pool, f->backend), 0);
+    close(p);
+    close(q);
 }
 
 static void test_connection_closed_by_peer_is_dropped_at_once(void **state)
 {
     struct fixture *f = *state;
     int p;
-    upstream_pool_put(f->pool, f->backend, 0, connection(f, &p), 4, 60000);
+    upstream_pool_put(f->pool, f->backend, 0, 0, connection(f, &p), 4, 60000);
     assert_int_equal(upstream_pool_idle(f->pool, f->backend), 1);
     close(p);
     run_loop_briefly(f);
     assert_int_equal(upstream_pool_idle(f->pool, f->backend), 0);
-    assert_null(upstream_pool_take(f->pool, f->backend, 0));
+    assert_null(upstream_pool_take(f->pool, f->backend, 0, 0));
 }
 
 static void test_bytes_from_an_idle_peer_drop_the_connection(void **state)
 {
     struct fixture *f = *state;
     int p;
-    upstream_pool_put(f->pool, f->backend, 0, connection(f, &p), 4, 60000);
+    upstream_pool_put(f->pool, f->backend, 0, 0, connection(f, &p), 4, 60000);
     assert_int_equal(upstream_pool_idle(f->pool, f->backend), 1);
     assert_int_equal(write(p, "x", 1), 1);
     run_loop_briefly(f);
@@ -152,7 +176,7 @@ static void test_idle_timeout_drops_the_connection(void **state)
 {
     struct fixture *f = *state;
     int p;
-    upstream_pool_put(f->pool, f->backend, 0, connection(f, &p), 4, 20);
+    upstream_pool_put(f->pool, f->backend, 0, 0, connection(f, &p), 4, 20);
     assert_int_equal(upstream_pool_idle(f->pool, f->backend), 1);
     struct timeval later = { 0, 100 * 1000 };
     event_base_loopexit(f->base, &later);
@@ -166,7 +190,7 @@ static void test_draining_backend_is_not_pooled(void **state)
     struct fixture *f = *state;
     int p;
     atomic_store(&f->backend->state, BACKEND_DRAINING);
-    upstream_pool_put(f->pool, f->backend, 0, connection(f, &p), 4, 60000);
+    upstream_pool_put(f->pool, f->backend, 0, 0, connection(f, &p), 4, 60000);
     assert_int_equal(upstream_pool_idle(f->pool, f->backend), 0);
     atomic_store(&f->backend->state, BACKEND_UP);
     close(p);
@@ -176,7 +200,7 @@ static void test_free_closes_idle_connections(void **state)
 {
     struct fixture *f = *state;
     int p;
-    upstream_pool_put(f->pool, f->backend, 0, connection(f, &p), 4, 60000);
+    upstream_pool_put(f->pool, f->backend, 0, 0, connection(f, &p), 4, 60000);
     upstream_pool_free(f->pool);
     f->pool = upstream_pool_new(f->base);
     run_loop_briefly(f);
@@ -192,6 +216,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_max_idle_closes_the_oldest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zero_max_idle_keeps_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flavors_are_kept_apart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_owned_connections_serve_their_owner_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connection_closed_by_peer_is_dropped_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bytes_from_an_idle_peer_drop_the_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_timeout_drops_the_connection, setup, teardown),
