@@ -79,7 +79,8 @@ struct cfg_cidr {
 /* udp listeners: how flows (a client address:port) live. */
 struct cfg_udp {
     unsigned idle_ms;           /* a flow ends after this without a datagram; default 30000 */
-    unsigned responses;         /* a flow ends after this many replies; 0 = never (default) */
+    unsigned responses;         /* replies each client datagram expects: a flow ends once
+                                   it got them all; 0 = it ends by idle_ms only (default) */
     unsigned max_flows;         /* flows at once per listener; new ones are dropped beyond;
                                    default 65536 */
 };

@@ -153,13 +153,21 @@ static int read_replies(struct udp_flow *f, unsigned room)
     return n;
 }
 
+/* With udp.responses, each client datagram expects that many replies (nginx's
+ * proxy_responses): a client that sends its next query before the answer to the
+ * previous one (dnsperf, a resolver) gets both answers on the same flow. */
+static uint64_t replies_expected(const struct udp_flow *f)
+{
+    return f->datagrams * f->cfg->responses;
+}
+
 /* How many replies this flow may still send its client (UDP_BATCH: no limit). */
 static unsigned replies_allowed(const struct udp_flow *f)
 {
     if (f->cfg->responses == 0)
         return UDP_BATCH;
-    unsigned left = f->cfg->responses - f->replies;
-    return left < UDP_BATCH ? left : UDP_BATCH;
+    uint64_t left = replies_expected(f) - f->replies;
+    return left < UDP_BATCH ? (unsigned)left : UDP_BATCH;
 }
 
 static void on_backend_readable(evutil_socket_t fd, short what, void *arg)
@@ -187,8 +195,8 @@ static void on_backend_readable(evutil_socket_t fd, short what, void *arg)
             f->answered = true;
             backend_report_success(f->backend);
         }
-        if (f->cfg->responses && f->replies >= f->cfg->responses) {
-            udp_flow_close(f);      /* as nginx's proxy_responses: the answer ends it */
+        if (f->cfg->responses && f->replies >= replies_expected(f)) {
+            udp_flow_close(f);      /* as nginx's proxy_responses: the answers end it */
             return;
         }
         if ((unsigned)n < want)

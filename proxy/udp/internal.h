@@ -37,7 +37,8 @@ struct udp_flow {
     const struct cfg_udp *cfg;          /* borrowed from runtime */
     struct rt_pool *pool;               /* borrowed from runtime */
     struct backend *backend;            /* borrowed; its active count includes us */
-    unsigned replies;                   /* reply datagrams so far */
+    uint64_t datagrams;                 /* from the client so far */
+    uint64_t replies;                   /* reply datagrams so far */
     bool answered;                      /* the backend's success was reported */
     int64_t last_ms;                    /* last datagram either way */
 };

@@ -210,6 +210,7 @@ static void dispatch(struct udp_server *srv, unsigned n)
                udp_table_find(srv, &srv->in.addr[k + run], hash[k + run]) == f)
             run++;
         udp_flow_touch(f, now);
+        f->datagrams += run;
         forward(srv, f, k, run);
         k += run;
     }

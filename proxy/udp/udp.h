@@ -5,10 +5,11 @@
  * balancer) and opens the flow's own socket, connected to that backend; the flow's
  * later datagrams go out on it, and what the backend sends back on it goes to the
  * client from the listener's socket. A flow ends after udp.idle_ms without a datagram
- * either way, after udp.responses replies when that is > 0, or when the backend
- * refuses (ICMP port unreachable: a passive failure). At udp.max_flows flows (per
- * listener, all workers) a new client's datagrams are dropped and counted. Datagrams
- * pass whole, one for one, up to 65,535 bytes.
+ * either way, once it got udp.responses replies for each of its datagrams when that is
+ * > 0 (nginx's proxy_responses), or when the backend refuses (ICMP port unreachable: a
+ * passive failure). At udp.max_flows flows (per listener, all workers) a new client's
+ * datagrams are dropped and counted. Datagrams pass whole, one for one, up to 65,535
+ * bytes.
  *
  * Each worker serves its own SO_REUSEPORT socket of the listener with one session
  * (struct udp_server): it receives with recvmmsg, sends replies with sendmmsg at the

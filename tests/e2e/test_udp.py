@@ -80,6 +80,16 @@ def test_flow_ends_after_idle_ms_and_responses():
                     "flows ended at their answer")
         st = f.status()["listeners"]["u"]
         assert st["accepted"] == 20 and st["udp"]["datagrams_out"] == 20, st
+        # Queries sent before the first answer: each expects its own (nginx's
+        # proxy_responses), so the flow ends after the third answer, not the first.
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(3)
+        for i in range(3):
+            s.sendto(b"m%d" % i, ("127.0.0.1", port))
+        assert sorted(s.recvfrom(100)[0] for _ in range(3)) == [b"a:m0", b"a:m1", b"a:m2"]
+        s.close()
+        wait_status(f, lambda st: st["listeners"]["u"]["udp"]["flows_active"] == 0,
+                    "the flow ended at its last answer")
     a.stop()
 
 
