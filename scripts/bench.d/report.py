@@ -31,7 +31,7 @@ SPECS = {
     "tcp": ("tcp: 1 MiB responses through the L4 listener, wrk 50 conns", [
         ("mib_s", "MiB/s", "high"), ("cpu_s_per_gib", "proxy CPU s / GiB", "low"),
         ("errors", "errors", None)]),
-    "udp": ("udp: DNS A queries, dnsperf -c 8 -q 256, two dnsmasq behind, a flow per query", [
+    "udp": ("udp: DNS A queries, dnsperf -c 8 -q 256, two dnsmasq behind, responses 1", [
         ("qps", "queries/s", "high"),
         ("cpu_s_per_100k_dgram", "proxy CPU s / 100k datagrams", "low"),
         ("avg_latency_ms", "avg latency ms", "low"), ("lost", "queries lost", None)]),

@@ -165,9 +165,10 @@ def _dnsperf_number(label, text):
 
 def test_udp(env, proxy, seconds):
     """dnsperf (DNSPERF_CLIENTS sockets, DNSPERF_OUTSTANDING queries in flight) against
-    the proxy's udp listener, in front of the two dnsmasq; every query is a flow that
-    ends at its answer (ferry udp.responses 1, nginx proxy_responses 1). A datagram is
-    a query or an answer as the client counts them: 2 per completed query."""
+    the proxy's udp listener, in front of the two dnsmasq. Each client socket is a flow
+    (a session in nginx) that ends once every query it sent was answered (ferry
+    udp.responses 1, nginx proxy_responses 1). A datagram is a query or an answer as
+    the client counts them: 2 per completed query."""
     why = proxy.check_udp()
     if why:
         raise NA(why)
