@@ -113,7 +113,7 @@ class UdpBackend:
                                   socket.SOCK_DGRAM)
         self.sock.bind((host, port))
         self.port = self.sock.getsockname()[1]
-        self.address = "%s:%d" % (host, self.port)
+        self.address = ("[%s]:%d" if ":" in host else "%s:%d") % (host, self.port)
         self.clients = {}
         self.lock = threading.Lock()
         self._stop = False

@@ -59,6 +59,41 @@ def test_datagrams_pass_whole_and_a_flow_keeps_its_backend():
     b.stop()
 
 
+def test_wildcard_listener_answers_from_the_address_the_client_sent_to():
+    """A 0.0.0.0 listener: the client sends to 127.0.0.3 and its connected socket takes
+    answers only from there (the kernel alone would answer from 127.0.0.1)."""
+    a = UdpBackend("a")
+    config = udp_config([a.address])
+    port = ft.free_port()
+    config["listeners"]["u"]["listen"] = "0.0.0.0:%d" % port
+    with start(config):
+        for target in ("127.0.0.3", "127.0.0.1"):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.settimeout(3)
+            s.connect((target, port))
+            s.send(b"w")
+            assert s.recv(100) == b"a:w", target
+            s.close()
+    a.stop()
+
+
+def test_ipv6_listener_and_backend():
+    try:
+        a = UdpBackend("a6", host="::1")
+    except OSError as e:
+        raise ft.Skip("no IPv6 loopback: %s" % e)
+    config = udp_config([a.address])
+    port = ft.free_port("::1")
+    config["listeners"]["u"]["listen"] = "[::1]:%d" % port
+    with start(config):
+        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        s.settimeout(3)
+        s.sendto(b"six", ("::1", port))
+        assert s.recvfrom(100)[0] == b"a6:six"
+        s.close()
+    a.stop()
+
+
 def test_flow_ends_after_idle_ms_and_responses():
     a = UdpBackend("a")
     with start(udp_config([a.address], udp={"idle_ms": 300})) as f:
