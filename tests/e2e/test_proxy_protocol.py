@@ -12,6 +12,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ferrytest as ft  # noqa: E402
+import h2client  # noqa: E402
 from l4env import (ProxyBackend, connect_from, proxy_v1, proxy_v2, proxy_v2_local,  # noqa: E402
                    read_proxy_header)
 
@@ -60,6 +61,22 @@ def test_v1_and_v2_headers_give_the_client_address_everywhere():
                                   message="three access-log lines")
             assert [l["client"] for l in lines[:3]] == ["192.0.2.10", "2001:db8::7",
                                                        "198.51.100.4"], lines
+
+
+def test_http2_streams_take_the_client_address_too():
+    """h2c after a v2 header: every stream's X-Forwarded-For is the header's client."""
+    with ft.Backend("b") as b:
+        listener = http_listener("p", proxy_protocol=True, http2={"h2c": True})
+        config = config_with({"h": listener}, {"p": {"backends": [{"address": b.address}]}})
+        with ft.Ferry(config) as f:
+            c = h2client.H2Conn(f.port("h"), preface=False)
+            c.send_raw(proxy_v2("203.0.113.77", 4242, "10.0.0.1", 80))
+            c.send_preface()
+            for _ in range(2):
+                st = c.get("/headers")
+                assert st.status == 200, st
+                assert b"X-Forwarded-For: 203.0.113.77" in st.data, st.data
+            c.close()
 
 
 def test_header_in_pieces_and_payload_in_the_same_segment():
