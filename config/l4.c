@@ -47,7 +47,7 @@ static int parse_cidr(const char *text, struct cfg_cidr *out, char *why, size_t 
         const char *digits = slash + 1;
         size_t n = strlen(digits);
         if (n == 0 || n > 3 || strspn(digits, "0123456789") != n || (n > 1 && digits[0] == '0')
-            || (out->prefix = (unsigned)atoi(digits)) > max) {
+            || (out->prefix = (unsigned)strtoul(digits, NULL, 10)) > max) {
             snprintf(why, why_size, "prefix \"/%s\" is not 0..%u", digits, max);
             return -1;
         }

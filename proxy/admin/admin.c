@@ -286,6 +286,7 @@ static int start_conn(struct admin *a, int cfd)
 static void on_accept(evutil_socket_t fd, short what, void *arg)
 {
     struct admin *a = arg;
+    /* cppcheck-suppress nullPointer ; gnu.cfg wrongly has accept4's addrlen non-null */
     int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (cfd < 0) {
         on_accept_error(a, errno);
@@ -370,8 +371,10 @@ void admin_free(struct admin *a)
     if (!a)
         return;
     stop_accepting(a);
+    /* conn_free() unlinks c from c->admin, which is a, so a->conns moves on (the analyzer
+     * does not know that c->admin == a). */
     while (a->conns)
-        conn_free(a->conns);
+        conn_free(a->conns); /* NOLINT(clang-analyzer-unix.Malloc) */
     if (a->accept_retry)
         event_free(a->accept_retry);
     free(a);

@@ -454,6 +454,8 @@ fail:
 static int start_workers(struct daemon *d)
 {
     size_t n = d->current->cfg->workers;
+    /* An array of pointers: the element is a pointer.
+     * NOLINTNEXTLINE(bugprone-sizeof-expression) */
     d->workers = calloc(n, sizeof *d->workers);
     d->waiting = calloc(n, sizeof *d->waiting);
     if (!d->workers || !d->waiting) {

@@ -378,6 +378,9 @@ static int find_base_epoll(struct event_base *base, int wakeup_fd)
     int found = -1;
     struct epoll_event ev = { .events = EPOLLIN, .data.fd = wakeup_fd };
     for (struct dirent *e; found < 0 && (e = readdir(dir));) {
+        /* /proc/self/fd holds decimal fd numbers only, besides "." and "..", which are
+         * skipped.
+         * NOLINTNEXTLINE(cert-err34-c) */
         int fd = atoi(e->d_name);
         if (e->d_name[0] != '.' && fd != dirfd(dir) && fd != wakeup_fd &&
             epoll_ctl(fd, EPOLL_CTL_MOD, wakeup_fd, &ev) == 0)

@@ -3,6 +3,9 @@
  * read the response head, stream the response body, and give the connection back to
  * the pool when the exchange ended cleanly. The record and the upstream connection's
  * I/O are in exchange_io.c. */
+#include <errno.h>
+#include <string.h>
+
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -105,8 +108,6 @@ static bool open_connection(struct http_exchange *ex)
     uint8_t header[PROXYPROTO_WRITE_MAX];
     size_t header_len = proxyproto_session_header(ex->client, ex->pool->cfg->proxy_protocol,
                                                   header);
-    if (ex->pool->cfg->proxy_protocol != PROXY_PROTOCOL_OFF && header_len == 0)
-        return false;   /* the client's address cannot be said */
     struct bufferevent *bev = upstream_connect(worker_base(ex->worker), ex->pool, ex->backend,
                                                cfg_of(ex)->timeouts.connect_ms, header,
                                                header_len);
@@ -161,8 +162,28 @@ void http_exchange_respond(struct http_exchange *ex, int status, bool may_keep)
     ex->ops->finish(ex, true);
 }
 
+/* open_connection() failed, errno says why. Ferry's own shortage (descriptors, memory,
+ * local ports) is no fault of the backend's and no other backend would fare better:
+ * 503 at once, no failure counted. Anything else counts against the backend, and the
+ * caller tries the next one. True when the request was answered. */
+static bool open_failed(struct http_exchange *ex)
+{
+    int error = errno;
+    struct backend *b = ex->backend;
+    log_warn("http listener=%s backend=%s/%s: cannot open a connection: %s", listener_name(ex),
+             b->pool, b->name, strerror(error));
+    http_exchange_release(ex, false);
+    if (upstream_error_is_local(error)) {
+        http_exchange_respond(ex, 503, true);
+        return true;
+    }
+    rt_pool_report_failure(ex->pool, b);
+    ex->fail_status = 502;
+    return false;
+}
+
 /* Tries backends until a connection is under way; answers 503 when none is eligible
- * at all, else the status of the last failure. */
+ * at all or ferry cannot open a socket, else the status of the last failure. */
 static void start_attempt(struct http_exchange *ex)
 {
     unsigned attempts = ex->pool->cfg->retries + 1;
@@ -181,13 +202,8 @@ static void start_attempt(struct http_exchange *ex)
             send_request_head(ex);
             return;
         }
-        if (open_connection(ex))
+        if (open_connection(ex) || open_failed(ex))
             return;
-        log_warn("http listener=%s backend=%s/%s: cannot open a connection", listener_name(ex),
-                 b->pool, b->name);
-        rt_pool_report_failure(ex->pool, b);
-        ex->fail_status = 502;
-        release_backend(ex);
     }
     int status = ex->n_tried == 0 ? 503 : ex->fail_status;
     log_warn("http listener=%s pool=%s: no backend available after %zu attempts: %d",
@@ -322,11 +338,8 @@ static void resend(struct http_exchange *ex)
     log_debug("http listener=%s backend=%s/%s: reused connection closed before answering, "
               "re-sending on a new one", listener_name(ex), b->pool, b->name);
     drop_connection(ex, false);
-    if (open_connection(ex))
+    if (open_connection(ex) || open_failed(ex))
         return;
-    rt_pool_report_failure(ex->pool, b);
-    ex->fail_status = 502;
-    http_exchange_release(ex, false);
     start_attempt(ex);
 }
 

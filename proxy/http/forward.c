@@ -244,13 +244,15 @@ const char *http_reason(int status)
     }
 }
 
-long http_error_response(struct evbuffer *out, int status, enum http_conn_header conn)
+long http_error_response(struct evbuffer *out, int status, enum http_conn_header conn,
+                         bool is_head)
 {
     char body[64];
     int body_len = snprintf(body, sizeof body, "%d %s\n", status, http_reason(status));
     int n = evbuffer_add_printf(out,
                                 "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\n"
                                 "Content-Length: %d\r\n%s\r\n%s",
-                                status, http_reason(status), body_len, conn_lines[conn], body);
+                                status, http_reason(status), body_len, conn_lines[conn],
+                                is_head ? "" : body);
     return n < 0 ? -1 : n;
 }

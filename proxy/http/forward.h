@@ -84,8 +84,11 @@ long http_forward_response_head(struct evbuffer *out, const struct http1_respons
 /* The standard reason phrase of status ("Bad Gateway"), "Unknown" when none. */
 const char *http_reason(int status);
 
-/* Appends a complete response of ferry's own (status line, short text body). Returns
+/* Appends a complete response of ferry's own (status line, short text body). A
+ * response to HEAD (is_head) is the head alone, its Content-Length that of the body
+ * (RFC 9110 §9.3.2): a body would be read as the start of the next response. Returns
  * the bytes appended, or -1 on allocation failure. */
-long http_error_response(struct evbuffer *out, int status, enum http_conn_header conn);
+long http_error_response(struct evbuffer *out, int status, enum http_conn_header conn,
+                         bool is_head);
 
 #endif

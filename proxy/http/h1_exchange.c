@@ -140,7 +140,7 @@ static long respond(struct http_exchange *ex, int status, bool may_keep)
     enum http_conn_header conn = !s->keep_client ? HTTP_CONN_CLOSE
                                  : s->minor_version == 0 ? HTTP_CONN_KEEP_ALIVE
                                                          : HTTP_CONN_NONE;
-    long n = http_error_response(s->client_out, status, conn);
+    long n = http_error_response(s->client_out, status, conn, ex->method == HTTP1_METHOD_HEAD);
     return n > 0 ? n : 0;
 }
 

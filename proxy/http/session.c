@@ -195,7 +195,7 @@ static bool step(struct http_session *s)
 static bool flush_outputs(struct http_session *s)
 {
     bool failed = false;
-    bool again = http_client_write(s, &failed);
+    bool again = !(s->h2 && h2_defer_client_write(s)) && http_client_write(s, &failed);
     if (failed)
         s->client_error = true;
     again |= s->h2 ? h2_flush_upstreams(s) : http_exchange_flush(&s->ex);

@@ -225,6 +225,7 @@ static int parse_request_line(struct scan *s, const struct http1_limits *lim,
         rc = parse_version(s, &req->minor_version, &is_supported);
     if (rc == 0)
         rc = expect_crlf(s, HTTP1_ERR_BAD_REQUEST_LINE);
+    /* cppcheck-suppress uninitvar ; parse_version() sets it whenever it returns 0 */
     if (rc == 0 && !is_supported)
         rc = HTTP1_ERR_VERSION_UNSUPPORTED;
     return rc;

@@ -11,6 +11,7 @@
 #include "core/clock.h"
 #include "core/listen.h"
 #include "core/log.h"
+#include "core/worker.h"
 #include "http2/internal.h"
 
 /* A header block (HEADERS + CONTINUATION) whose encoded size passes
@@ -330,6 +331,25 @@ static int send_settings(struct h2_conn *c)
     return nghttp2_session_set_local_window_size(c->ng, NGHTTP2_FLAG_NONE, 0, window) == 0 ? 0 : -1;
 }
 
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    struct h2_conn *c = arg;
+    c->write_due = true;
+    h2_conn_kick(c);
+}
+
+bool h2_defer_client_write(struct http_session *s)
+{
+    struct h2_conn *c = s->h2;
+    if (s->state != HS_H2 || c->write_due || evbuffer_get_length(s->client_out) == 0) {
+        c->write_due = false;
+        return false;
+    }
+    if (!event_pending(c->flush, EV_TIMEOUT, NULL))
+        event_active(c->flush, EV_TIMEOUT, 1);
+    return true;
+}
+
 int h2_begin(struct http_session *s)
 {
     struct h2_conn *c = calloc(1, sizeof *c);
@@ -339,7 +359,8 @@ int h2_begin(struct http_session *s)
     s->h2 = c;
     h2_guard_init(&c->guard, clock_now_ms());
     c->ng = session_new(c);
-    if (!c->ng || send_settings(c) < 0)
+    c->flush = event_new(worker_base(s->base.worker), -1, 0, on_flush, c);
+    if (!c->ng || !c->flush || send_settings(c) < 0)
         return -1;
     atomic_fetch_add_explicit(&socket_of(c)->h2_connections, 1, memory_order_relaxed);
     c->counted = true;
@@ -491,6 +512,8 @@ void h2_drain(struct http_session *s)
 
 void h2_stop(struct http_session *s)
 {
+    if (s->h2->flush)
+        event_del(s->h2->flush);
     for (struct h2_stream *st = s->h2->streams; st; st = st->next)
         h2_stream_stop(st);
 }
@@ -501,6 +524,8 @@ void h2_free(struct http_session *s)
     if (!c)
         return;
     free_streams(c);
+    if (c->flush)
+        event_free(c->flush);
     nghttp2_session_del(c->ng);
     if (c->counted)
         atomic_fetch_sub_explicit(&socket_of(c)->h2_connections, 1, memory_order_relaxed);

@@ -37,6 +37,11 @@ int h2_begin(struct http_session *s);
 /* The pump's step in HS_H2: feeds client_in to nghttp2, runs every stream's exchange,
  * queues what nghttp2 has to send in client_out. True when it made progress. */
 bool h2_step(struct http_session *s);
+/* End of a pump round: whether the client output waits for the connection's flush
+ * event instead of being written now. Responses of several streams that complete in
+ * one event-loop round then go out as one TLS record and one write(2) (the flush
+ * event runs after the round's other callbacks). */
+bool h2_defer_client_write(struct http_session *s);
 /* End of a pump round: writes the upstream outputs through. True when one wrote. */
 bool h2_flush_upstreams(struct http_session *s);
 /* Reading the client and each backend on or off, by the buffers' room. */

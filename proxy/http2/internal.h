@@ -50,6 +50,8 @@ struct h2_conn {
     bool counted;                   /* in the listener's HTTP/2 connection count */
     bool timer_armed;               /* the session timer watches the connection */
     bool limit_sent;                /* the preface SETTINGS carried our stream limit */
+    struct event *flush;            /* owned: writes client_out once per loop round */
+    bool write_due;                 /* the flush event ran: write now */
 };
 
 enum h2_stream_state {

@@ -470,13 +470,15 @@ static long respond(struct http_exchange *ex, int status, bool may_keep)
         { (uint8_t *)"content-type", (uint8_t *)"text/plain", 12, 10, NGHTTP2_NV_FLAG_NONE },
         { (uint8_t *)"content-length", (uint8_t *)length, 14, strlen(length), NGHTTP2_NV_FLAG_NONE },
     };
-    if (submit_with_body(st, nva, 3, true) < 0 ||
-        evbuffer_add(st->resp_data, body, (size_t)body_len) < 0) {
+    /* A response to HEAD has no content (RFC 9113 §8.1.1), only its length. */
+    bool has_body = ex->method != HTTP1_METHOD_HEAD;
+    if (submit_with_body(st, nva, 3, has_body) < 0 ||
+        (has_body && evbuffer_add(st->resp_data, body, (size_t)body_len) < 0)) {
         reset_stream(st, NGHTTP2_INTERNAL_ERROR);
         return 0;
     }
     count_response(st);
-    return body_len;
+    return has_body ? body_len : 0;
 }
 
 static void finish(struct http_exchange *ex, bool complete)

@@ -10,9 +10,12 @@ size_t proxyproto_session_header(struct session *s, enum proxy_protocol_version 
 {
     if (version == PROXY_PROTOCOL_OFF)
         return 0;
+    /* An address that cannot be known (the client socket just failed) is said as the
+     * specification allows: v1 UNKNOWN, v2 AF_UNSPEC; the backend uses its own. */
+    static const struct sockaddr unknown = { .sa_family = AF_UNSPEC };
     const struct sockaddr *local = session_local_addr(s, s->client_fd);
     if (!local)
-        return 0;
+        local = &unknown;
     struct proxyproto_tls tls = { 0 };
     SSL *ssl = s->client_tls;
     if (ssl && version == PROXY_PROTOCOL_V2) {

@@ -16,9 +16,8 @@ struct session;
 /* The header for a backend connection made for session s: its client (addrs.peer),
  * what the client reached (addrs.local, asked of the client socket once when
  * unknown) and, in v2, what ferry's TLS termination learnt (SNI, ALPN, version).
- * Bytes written into buf (PROXYPROTO_WRITE_MAX), or 0 (version OFF, or the local
- * address unknown: then a v1 UNKNOWN / v2 AF_UNSPEC header is not sent either, the
- * caller gives up the connection). */
+ * Bytes written into buf (PROXYPROTO_WRITE_MAX); 0 for version OFF. Addresses that
+ * cannot be known make a v1 UNKNOWN or v2 AF_UNSPEC header. */
 size_t proxyproto_session_header(struct session *s, enum proxy_protocol_version version,
                                  uint8_t *buf);
 

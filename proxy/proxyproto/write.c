@@ -39,7 +39,7 @@ static bool same_family(const struct sockaddr *src, const struct sockaddr *dst,
 static size_t write_v1(uint8_t *buf, size_t cap, const struct sockaddr *src,
                        const struct sockaddr *dst)
 {
-    struct sockaddr_in6 src6, dst6;
+    struct sockaddr_in6 src6 = { 0 }, dst6 = { 0 };
     int family;
     char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
     int n;
@@ -112,7 +112,7 @@ static void put_tls_tlvs(struct out *o, const struct proxyproto_tls *tls)
 
 static void put_addresses(struct out *o, const struct sockaddr *src, const struct sockaddr *dst)
 {
-    struct sockaddr_in6 src6, dst6;
+    struct sockaddr_in6 src6 = { 0 }, dst6 = { 0 };
     int family;
     uint8_t fam;
     if (!same_family(src, dst, &src6, &dst6, &family)) {

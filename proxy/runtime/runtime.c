@@ -49,6 +49,8 @@ static int build_pool(struct runtime *rt, size_t index, const struct runtime_dep
     struct rt_pool *p = &rt->pools[index];
     p->cfg = cfg;
     p->runtime = rt;
+    /* An array of pointers: the element is a pointer.
+     * NOLINTNEXTLINE(bugprone-sizeof-expression) */
     p->backends = calloc(cfg->n_backends, sizeof *p->backends);
     p->balancer = balancer_new(cfg->balance, cfg->n_backends);
     if (!p->backends || !p->balancer)

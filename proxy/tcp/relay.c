@@ -1,5 +1,6 @@
 #include "tcp/relay.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -317,12 +318,6 @@ static void connect_next(struct relay *r)
     struct event_base *base = worker_base(r->base.worker);
     uint8_t header[PROXYPROTO_WRITE_MAX];
     size_t header_len = proxyproto_session_header(&r->base, r->pool->cfg->proxy_protocol, header);
-    if (r->pool->cfg->proxy_protocol != PROXY_PROTOCOL_OFF && header_len == 0) {
-        log_warn("tcp listener=%s pool=%s: no PROXY header for the client (its address is "
-                 "unknown), closing", r->base.listener->cfg->name, r->pool->cfg->name);
-        relay_close(&r->base);
-        return;
-    }
     while (r->n_tried < attempts && r->n_tried < RT_MAX_ATTEMPTS) {
         struct backend *b = rt_pool_pick(r->pool, r->tried, r->n_tried);
         if (!b)
@@ -331,6 +326,13 @@ static void connect_next(struct relay *r)
         r->upstream.bev = upstream_connect(base, r->pool, b, r->base.runtime->cfg->timeouts.connect_ms,
                                            header, header_len);
         if (!r->upstream.bev) {
+            int error = errno;
+            log_warn("tcp listener=%s backend=%s/%s: cannot open a connection: %s",
+                     r->base.listener->cfg->name, b->pool, b->name, strerror(error));
+            if (upstream_error_is_local(error)) {
+                relay_close(&r->base);  /* ferry's own shortage: no backend to blame */
+                return;
+            }
             rt_pool_report_failure(r->pool, b);
             continue;
         }

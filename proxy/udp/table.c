@@ -12,7 +12,7 @@ enum { FIRST_BUCKETS = 256 };
 
 int udp_table_init(struct udp_server *srv)
 {
-    srv->buckets = calloc(FIRST_BUCKETS, sizeof *srv->buckets);
+    srv->buckets = calloc(FIRST_BUCKETS, sizeof(struct udp_flow *));
     if (!srv->buckets)
         return -1;
     srv->n_buckets = FIRST_BUCKETS;
@@ -68,7 +68,7 @@ struct udp_flow *udp_table_find(const struct udp_server *srv, const union sessio
 static void grow(struct udp_server *srv)
 {
     size_t n = srv->n_buckets * 2;
-    struct udp_flow **buckets = calloc(n, sizeof *buckets);
+    struct udp_flow **buckets = calloc(n, sizeof(struct udp_flow *));
     if (!buckets)
         return;
     for (size_t i = 0; i < srv->n_buckets; i++) {

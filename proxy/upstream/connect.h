@@ -12,15 +12,21 @@ struct bufferevent;
 struct event_base;
 struct rt_pool;
 
-/* A bufferevent connecting to b, or NULL (socket or TLS setup failed; nothing left
- * behind). BEV_EVENT_CONNECTED, or ERROR / TIMEOUT after connect_ms, follows.
- * preamble (borrowed, copied; may be NULL) goes first on the wire: a PROXY protocol
- * header, before even the TLS handshake of a TLS pool (whose connection is then a
- * bufferevent_openssl filter over a socket bufferevent, the one way libevent lets
- * plain bytes precede the handshake). */
+/* A bufferevent connecting to b, or NULL with errno saying why (socket or TLS setup
+ * failed; nothing left behind). BEV_EVENT_CONNECTED, or ERROR / TIMEOUT after
+ * connect_ms, follows. preamble (borrowed, copied; may be NULL) goes first on the
+ * wire: a PROXY protocol header, before even the TLS handshake of a TLS pool (whose
+ * connection is then a bufferevent_openssl filter over a socket bufferevent, the one
+ * way libevent lets plain bytes precede the handshake). */
 struct bufferevent *upstream_connect(struct event_base *base, struct rt_pool *pool,
                                      struct backend *b, unsigned connect_ms,
                                      const void *preamble, size_t preamble_len);
+
+/* Is `error` (errno after upstream_connect returned NULL) ferry's own shortage — of
+ * descriptors, memory or local ports — rather than anything the backend did? Such a
+ * failure counts against no backend: another would fare no better, and a backend
+ * taken down for it would stay down after ferry recovers. */
+bool upstream_error_is_local(int error);
 
 /* After BEV_EVENT_CONNECTED: clears the connect timeout and sets TCP_NODELAY. */
 void upstream_connected(struct bufferevent *bev);

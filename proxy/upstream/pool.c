@@ -214,8 +214,10 @@ void upstream_pool_close_owner(struct upstream_pool *p, uintptr_t owner)
             next = k->next;
             if (k->owner != owner)
                 continue;
-            while (k->newest)
-                close_idle(k->newest, "its client left");
+            for (struct idle_conn *c = k->newest, *older; c; c = older) {
+                older = c->older;
+                close_idle(c, "its client left");
+            }
             maybe_drop_bucket(p, k);
         }
     }
@@ -240,6 +242,9 @@ void upstream_pool_free(struct upstream_pool *p)
             struct bucket *k = p->table[i];
             while (k->newest) {
                 struct idle_conn *c = k->newest;
+                /* unlink_conn() takes c off c->bucket, which is k, so k->newest moves on
+                 * (the analyzer does not know that c->bucket == k).
+                 * NOLINTNEXTLINE(clang-analyzer-unix.Malloc) */
                 unlink_conn(c);
                 bev_close(c->bev);
                 free(c);

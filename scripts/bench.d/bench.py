@@ -28,12 +28,17 @@ ALL_PROXIES = ("ferry", "nginx", "haproxy")
 TMP_PREFIX = "ferry-bench-"
 SETTLE = 0.1  # seconds between runs: let sockets and CPU caches settle
 UNTIMED = {"mem": 7, "reload": 8}  # rough seconds per run of the tests that ignore -d
+# Idle keep-alive connections to the backends (UPSTREAM_IDLE=n): ferry's max_idle and
+# nginx's keepalive hold that many per pool, HAProxy's pool-max-conn per server.
+UPSTREAM_IDLE = 32
 
 
 def parse_args(argv):
     ap = argparse.ArgumentParser(
         prog="scripts/bench", description="ferry vs nginx vs HAProxy on loopback "
-        "(PIN=1 in the environment pins proxies to one core and the rest to another)")
+        "(PIN=1 in the environment pins proxies to one core and the rest to another; "
+        "UPSTREAM_IDLE=n sets the idle keep-alive connections to the backends, default %d)"
+        % UPSTREAM_IDLE)
     ap.add_argument("-n", type=int, default=3, metavar="ROUNDS", help="rounds (default 3)")
     ap.add_argument("-d", type=int, default=10, metavar="SECONDS",
                     help="seconds per timed run (default 10)")
@@ -73,6 +78,7 @@ class Env:
         with open(os.path.join(self.tmp, "bench.pid"), "w") as f:
             f.write("%d\n" % os.getpid())
         self.pin = pin
+        self.upstream_idle = upstream_idle()
         self.cmdlog = procs.CommandLog()
         self.registry = procs.Registry(self.cmdlog)
         self.ferry_bin = os.path.abspath(args.ferry_bin)
@@ -93,6 +99,17 @@ class Env:
                     with open(src) as s:
                         f.write(s.read())
             self.certs[pem] = path
+
+
+def upstream_idle():
+    """Idle keep-alive connections each proxy keeps to the backends (UPSTREAM_IDLE)."""
+    try:
+        n = int(os.environ.get("UPSTREAM_IDLE", str(UPSTREAM_IDLE)))
+    except ValueError:
+        n = -1
+    if not 1 <= n <= 100000:
+        raise SystemExit("bench: UPSTREAM_IDLE must be a number 1..100000")
+    return n
 
 
 def remove_stale_tmp():
@@ -189,9 +206,12 @@ def main(argv):
     meta = [("date", stamp), ("host", os.uname().nodename), ("cpus", len(os.sched_getaffinity(0))),
             ("load", "%.2f %.2f %.2f" % os.getloadavg()), ("pinned", pin.enabled),
             ("rounds", args.n), ("seconds", args.d), ("fd limit", fds),
+            ("keepalive", "UPSTREAM_IDLE=%d (ferry max_idle, nginx keepalive; HAProxy "
+             "pool-max-conn, per server)" % env.upstream_idle),
             ("ferry", "%s (%s)" % (version([env.ferry_bin, "--version"]), env.ferry_bin)),
             ("nginx", version(["nginx", "-v"])), ("haproxy", version(["haproxy", "-v"])),
             ("wrk", version(["wrk", "-v"])), ("ab", version(["ab", "-V"])),
+            ("h2load", version(["h2load", "--version"])),
             ("dnsperf", version(["dnsperf", "-h"])), ("dnsmasq", version(["dnsmasq", "-v"])),
             ("openssl", version(["openssl", "version"]))]
     results = report.Results(paths["results"], meta)

@@ -2,17 +2,18 @@
 medians with spread (min..max) and ferry's ratio to the better of nginx and HAProxy."""
 import statistics
 
+BACKEND_CONNS = "backend conns opened / 1k req"
 # test -> (title, [(metric, label, better)]); better: "high", "low" or None (no ratio:
 # counts, or a figure where "better" is not meaningful).
 SPECS = {
     "http": ("http: GET / (a few bytes), HTTP/1.1 keep-alive, wrk 50 conns", [
         ("rps", "req/s", "high"), ("p50_ms", "p50 latency ms", "low"),
         ("p99_ms", "p99 latency ms", "low"), ("cpu_s_per_100k", "proxy CPU s / 100k req", "low"),
-        ("errors", "errors", None)]),
+        ("backend_conns_per_1k", BACKEND_CONNS, None), ("errors", "errors", None)]),
     "https": ("https: GET / over TLS 1.3 (ECDSA P-256), keep-alive, wrk 50 conns", [
         ("rps", "req/s", "high"), ("p50_ms", "p50 latency ms", "low"),
         ("p99_ms", "p99 latency ms", "low"), ("cpu_s_per_100k", "proxy CPU s / 100k req", "low"),
-        ("errors", "errors", None)]),
+        ("backend_conns_per_1k", BACKEND_CONNS, None), ("errors", "errors", None)]),
     "hs": ("hs: full TLS 1.3 handshake per request, ECDSA P-256, ab -c 50", [
         ("hs_s", "handshakes/s", "high"), ("cpu_ms_per_1k", "proxy CPU ms / 1k hs", "low"),
         ("errors", "failed", None)]),
@@ -24,13 +25,23 @@ SPECS = {
         ("cpu_ms_per_1k", "proxy CPU ms / 1k conns", "low")]),
     "big": ("big: GET /f/1m.bin (1 MiB), keep-alive, wrk 50 conns", [
         ("mib_s", "MiB/s", "high"), ("cpu_s_per_gib", "proxy CPU s / GiB", "low"),
-        ("p99_ms", "p99 latency ms", "low"), ("errors", "errors", None)]),
+        ("p99_ms", "p99 latency ms", "low"), ("backend_conns_per_1k", BACKEND_CONNS, None),
+        ("errors", "errors", None)]),
     "mk64": ("mk64: GET /f/64k.bin (64 KiB), keep-alive, wrk 50 conns", [
         ("mib_s", "MiB/s", "high"), ("rps", "req/s", "high"),
-        ("cpu_s_per_gib", "proxy CPU s / GiB", "low"), ("errors", "errors", None)]),
+        ("cpu_s_per_gib", "proxy CPU s / GiB", "low"), ("backend_conns_per_1k", BACKEND_CONNS, None),
+        ("errors", "errors", None)]),
     "tcp": ("tcp: 1 MiB responses through the L4 listener, wrk 50 conns", [
         ("mib_s", "MiB/s", "high"), ("cpu_s_per_gib", "proxy CPU s / GiB", "low"),
         ("errors", "errors", None)]),
+    "h2": ("h2: GET / over HTTP/2 (TLS 1.3, ALPN h2), h2load 50 conns x 10 streams", [
+        ("rps", "req/s", "high"), ("p50_ms", "p50 latency ms", "low"),
+        ("p99_ms", "p99 latency ms", "low"), ("cpu_s_per_100k", "proxy CPU s / 100k req", "low"),
+        ("backend_conns_per_1k", BACKEND_CONNS, None), ("errors", "failed", None)]),
+    "h2big": ("h2big: GET /f/1m.bin (1 MiB) over HTTP/2, h2load 50 conns x 1 stream", [
+        ("mib_s", "MiB/s", "high"), ("cpu_s_per_gib", "proxy CPU s / GiB", "low"),
+        ("p99_ms", "p99 latency ms", "low"), ("backend_conns_per_1k", BACKEND_CONNS, None),
+        ("errors", "failed", None)]),
     "udp": ("udp: DNS A queries, dnsperf -c 8 -q 256, two dnsmasq behind, responses 1", [
         ("qps", "queries/s", "high"),
         ("cpu_s_per_100k_dgram", "proxy CPU s / 100k datagrams", "low"),

@@ -17,7 +17,9 @@ import procs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NGINX_STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
-LISTENERS = ("http", "https", "https_rsa", "tcp")
+# h2: the https listener (ECDSA, TLS 1.3) with HTTP/2 offered in ALPN (h2, http/1.1).
+LISTENERS = ("http", "https", "https_rsa", "tcp", "h2")
+TLS_CERT = {"https": "ec_cert", "https_rsa": "rsa_cert", "h2": "ec_cert"}
 
 
 def render(template, values, dest):
@@ -90,6 +92,46 @@ def http_get(port, path="/", tls=None, timeout=5.0):
     return status, body
 
 
+def h2_get(port, path, tls, tmpdir, timeout=5.0):
+    """GET PATH over HTTP/2 on 127.0.0.1:PORT, checked twice: a TLS handshake offering
+    h2 and http/1.1 must select h2 and serve TLS['cert']; then curl --http2 makes the
+    request and must report HTTP version 2. Returns (status, body) or raises."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        ctx = ssl.create_default_context(cafile=tls["ca"])
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        ctx.set_alpn_protocols(["h2", "http/1.1"])
+        sock = ctx.wrap_socket(sock, server_hostname="localhost")
+        chosen = sock.selected_alpn_protocol()
+        if chosen != "h2":
+            raise ValueError("h2 not negotiated (ALPN offered h2,http/1.1; server chose %s)"
+                             % (chosen or "nothing"))
+        with open(tls["cert"]) as f:
+            want = ssl.PEM_cert_to_DER_cert(f.read())
+        if sock.getpeercert(binary_form=True) != want:
+            raise ValueError("served certificate is not %s" % tls["cert"])
+    finally:
+        sock.close()
+    out = os.path.join(tmpdir, "h2-check.body")
+    r = subprocess.run(["curl", "-sS", "--http2", "--cacert", tls["ca"], "--max-time",
+                        str(timeout), "--resolve", "localhost:%d:127.0.0.1" % port,
+                        "-o", out, "-w", "%{http_version} %{http_code}",
+                        "https://localhost:%d%s" % (port, path)],
+                       capture_output=True, text=True, timeout=timeout + 5)
+    try:
+        with open(out, "rb") as f:
+            body = f.read()
+        os.unlink(out)
+    except OSError:
+        body = b""
+    if r.returncode != 0:
+        raise ValueError("curl --http2 exit %d: %s" % (r.returncode, r.stderr.strip()[-160:]))
+    version, _, status = r.stdout.strip().partition(" ")
+    if version != "2":
+        raise ValueError("curl --http2 got HTTP/%s, not HTTP/2" % version)
+    return int(status), body
+
+
 # ---------------------------------------------------------------- backends
 
 class Backend:
@@ -111,6 +153,16 @@ class Backend:
             raise RuntimeError("backend %s did not start: %s" % (self.name, self.log_tail()))
         for pid in procs.children(self.proc.pid):
             self.env.registry.remember(pid)
+
+    def accepts(self):
+        """Connections this backend accepted so far, the one asking included; None if
+        it does not answer."""
+        try:
+            status, body = http_get(self.port, "/bench-stub", timeout=2)
+            m = re.search(rb"^\s*(\d+) \d+ \d+", body, re.M)
+            return int(m.group(1)) if status == 200 and m else None
+        except (OSError, ValueError, IndexError):
+            return None
 
     def pids(self):
         if self.proc is None or self.proc.poll() is not None:
@@ -193,7 +245,7 @@ class Proxy:
         self.env = env
         self.dir = os.path.join(env.tmp, self.name)
         os.makedirs(self.dir, exist_ok=True)
-        ports = procs.free_ports(6)
+        ports = procs.free_ports(len(LISTENERS) + 2)
         self.ports = dict(zip(LISTENERS + ("admin", "udp"), ports))
         self.proc = None
         self.start_error = None
@@ -206,8 +258,8 @@ class Proxy:
              "CERT_EC": c["ec_cert"], "KEY_EC": c["ec_key"],
              "CERT_RSA": c["rsa_cert"], "KEY_RSA": c["rsa_key"],
              "PEM_EC": c["ec_pem"], "PEM_RSA": c["rsa_pem"], "ADMIN": self.ports["admin"],
-             "UDP": self.ports["udp"], "DNS1": self.env.dns_backends[0].port,
-             "DNS2": self.env.dns_backends[1].port}
+             "UPSTREAM_IDLE": self.env.upstream_idle, "UDP": self.ports["udp"],
+             "DNS1": self.env.dns_backends[0].port, "DNS2": self.env.dns_backends[1].port}
         for k in LISTENERS:
             v[k.upper()] = self.ports[k]
         return v
@@ -311,14 +363,15 @@ class Proxy:
         if not self.alive():
             return "not running (%s)" % (self.start_error or self.log_tail(3))
         tls = None
-        if listener == "https":
-            tls = {"ca": self.env.certs["ca"], "cert": self.env.certs["ec_cert"]}
-        elif listener == "https_rsa":
-            tls = {"ca": self.env.certs["ca"], "cert": self.env.certs["rsa_cert"]}
+        if listener in TLS_CERT:
+            tls = {"ca": self.env.certs["ca"], "cert": self.env.certs[TLS_CERT[listener]]}
         why = None
         try:
-            status, body = http_get(self.ports[listener], path, tls, timeout=5)
-        except (OSError, ValueError, IndexError) as e:
+            if listener == "h2":
+                status, body = h2_get(self.ports[listener], path, tls, self.dir, timeout=5)
+            else:
+                status, body = http_get(self.ports[listener], path, tls, timeout=5)
+        except (OSError, ValueError, IndexError, subprocess.SubprocessError) as e:
             why = "%s %s: %s" % (listener, path, e)
         else:
             want = self.env.file_sizes.get(path)
@@ -409,12 +462,23 @@ class FerryProxy(Proxy):
             return False, "%s not built" % self.env.ferry_bin
         return True, ""
 
+    H2_ALPN = '"alpn": ["h2", "http/1.1"]'
+
     def write_config(self):
         self.conf = render("proxy-ferry.json", self.values(),
                            os.path.join(self.dir, "ferry.json"))
         argv = [self.env.ferry_bin, "-t", "-c", self.conf]
         self.env.cmdlog.add(argv, "ferry config check")
         r = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+        if r.returncode != 0 and '"h2" is not supported' in r.stdout + r.stderr:
+            # A ferry from before HTTP/2 (FERRY_BIN=...): its h2 listener offers
+            # http/1.1 only, so the other tests still run and the h2 ones say n/a.
+            with open(self.conf) as f:
+                text = f.read()
+            with open(self.conf, "w") as f:
+                f.write(text.replace(self.H2_ALPN, '"alpn": ["http/1.1"]'))
+            self.env.cmdlog.add(argv, "ferry config check, h2 listener without h2 (not supported)")
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=20)
         if r.returncode != 0:
             with open(os.path.join(self.dir, self.log_name), "a") as f:
                 f.write("ferry -t failed (%d): %s%s\n" % (r.returncode, r.stdout, r.stderr))

@@ -18,7 +18,9 @@ import servers
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLIENTS = os.path.join(HERE, "clients")
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else "python3"
-CONNECTIONS = 50       # wrk and ab concurrency
+CONNECTIONS = 50       # wrk, ab and h2load concurrency (connections)
+H2_STREAMS = 10        # h2: h2load streams in flight per connection (-m)
+H2BIG_STREAMS = 1      # h2big: 1 MiB responses in flight per connection (as many as `big`)
 WRK_THREADS = int(os.environ.get("WRK_THREADS", "1"))
 S_TIME_PROCS = 16      # parallel `openssl s_time -reuse` clients (each is sequential)
 IDLE_PLAIN, IDLE_TLS = 5000, 1000
@@ -41,6 +43,7 @@ class Window:
         self.env, self.proxy, self.client_pids = env, proxy, client_pids
 
     def __enter__(self):
+        self.accepts0 = [b.accepts() for b in self.env.backends]
         self.pids = self.proxy.worker_pids()
         self.proxy0 = {p: procs.proc_cpu_seconds(p) for p in self.pids}
         self.backend_pids = [p for b in self.env.backends + self.env.dns_backends
@@ -58,6 +61,11 @@ class Window:
         self.sys1 = procs.system_cpu()
         self.proxy_cpu = _delta(self.proxy0)
         self.backend_cpu = _delta(self.backend0) or 0.0
+        # New connections the proxy made to the backends (each reading of the counter
+        # is a connection too: the second one is taken off).
+        after = [b.accepts() for b in self.env.backends]
+        self.backend_conns = None if None in self.accepts0 + after else \
+            sum(a1 - a0 - 1 for a0, a1 in zip(self.accepts0, after))
         return False
 
     def busy(self):
@@ -129,6 +137,8 @@ def run_wrk(env, proxy, seconds, listener, path):
     res = {"rps": r["requests"] / secs, "mib_s": r["bytes"] / MIB / secs,
            "p50_ms": r["p50_us"] / 1000.0, "p99_ms": r["p99_us"] / 1000.0,
            "errors": errors, "requests": r["requests"], "bytes": r["bytes"]}
+    if w.backend_conns is not None:
+        res["backend_conns_per_1k"] = 1000.0 * w.backend_conns / r["requests"]
     if w.proxy_cpu is not None:
         res["cpu_s_per_100k"] = w.proxy_cpu / r["requests"] * 1e5
         res["cpu_s_per_gib"] = w.proxy_cpu / (r["bytes"] / GIB) if r["bytes"] else None
@@ -154,6 +164,87 @@ def test_mk64(env, proxy, seconds):
 
 def test_tcp(env, proxy, seconds):
     return run_wrk(env, proxy, seconds, "tcp", "/f/1m.bin")
+
+
+# ---------------------------------------------------------------- HTTP/2: h2load
+
+_H2_REQUESTS = re.compile(r"^requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
+                          r"(\d+) failed, (\d+) errored, (\d+) timeout", re.M)
+
+
+def run_h2load(env, proxy, seconds, path, streams):
+    """h2load -c CONNECTIONS -m STREAMS -D SECONDS over TLS on the h2 listener (ALPN h2,
+    checked first). Latency percentiles come from h2load's per-request log (time from
+    a request's start to the end of its response)."""
+    require(proxy, "h2", path)
+    url = "https://127.0.0.1:%d%s" % (proxy.ports["h2"], path)
+    log = os.path.join(env.tmp, "h2load-%s.tsv" % proxy.name)
+    argv = client_argv(env, ["h2load", "-c", str(CONNECTIONS), "-m", str(streams), "-t", "1",
+                             "-D", str(seconds), "--log-file=" + log, url])
+    try:
+        with Window(env, proxy) as w:
+            rc, out, err = procs.run_client(argv, env.cmdlog, seconds + 60)
+        check_alive(proxy)
+        lat = _h2load_latencies(log)
+    finally:
+        if os.path.exists(log):
+            os.unlink(log)
+    fin = re.search(r"^finished in ([\d.]+)s", out, re.M)
+    req = _H2_REQUESTS.search(out)
+    traffic = re.search(r"^traffic: .*?\((\d+)\) total", out, re.M)
+    proto = re.search(r"^Application protocol: (\S+)", out, re.M)
+    if rc != 0 or not (fin and req and traffic):
+        raise NA("h2load failed (%s): %s" % (rc, (err or out).strip()[-200:]))
+    if not proto or proto.group(1) != "h2":
+        raise NA("h2load negotiated %s, not h2" % (proto.group(1) if proto else "nothing"))
+    secs = float(fin.group(1))
+    _, started, done, ok, failed, errored, timeout = (int(v) for v in req.groups())
+    # "failed" counts streams that ended without a complete response (reset, connection
+    # lost, timeout: errored and timeout are part of it); "succeeded" are 2xx/3xx.
+    errors = max(failed, done - ok)
+    if done == 0 or errors > MAX_ERROR_SHARE * done:
+        raise NA("%d requests done, %d failed (errored %d, timeout %d), %d not 2xx/3xx"
+                 % (done, failed, errored, timeout, done - ok))
+    nbytes = int(traffic.group(1))
+    res = {"rps": done / secs, "mib_s": nbytes / MIB / secs, "errors": errors,
+           "requests": done, "bytes": nbytes}
+    if lat:
+        res["p50_ms"] = _percentile(lat, 0.50) / 1000.0
+        res["p99_ms"] = _percentile(lat, 0.99) / 1000.0
+    if w.backend_conns is not None:
+        res["backend_conns_per_1k"] = 1000.0 * w.backend_conns / done
+    if w.proxy_cpu is not None:
+        res["cpu_s_per_100k"] = w.proxy_cpu / done * 1e5
+        res["cpu_s_per_gib"] = w.proxy_cpu / (nbytes / GIB) if nbytes else None
+    res.update(w.busy())
+    return res
+
+
+def _h2load_latencies(path):
+    """Microseconds per request from h2load --log-file (start, status, duration)."""
+    out = []
+    try:
+        with open(path) as f:
+            for line in f:
+                parts = line.split("\t")
+                if len(parts) >= 3:
+                    out.append(int(parts[2]))
+    except (OSError, ValueError):
+        return []
+    out.sort()
+    return out
+
+
+def _percentile(sorted_vals, q):
+    return sorted_vals[min(len(sorted_vals) - 1, int(q * len(sorted_vals)))]
+
+
+def test_h2(env, proxy, seconds):
+    return run_h2load(env, proxy, seconds, "/", H2_STREAMS)
+
+
+def test_h2big(env, proxy, seconds):
+    return run_h2load(env, proxy, seconds, "/f/1m.bin", H2BIG_STREAMS)
 
 
 # ---------------------------------------------------------------- udp: dnsperf
@@ -474,5 +565,6 @@ def _reload_once(proxy):
 TESTS = {
     "http": test_http, "https": test_https, "hs": test_hs, "hs_rsa": test_hs_rsa,
     "resume": test_resume, "big": test_big, "mk64": test_mk64, "tcp": test_tcp,
-    "udp": test_udp, "mem": test_mem, "reload": test_reload,
+    "h2": test_h2, "h2big": test_h2big, "udp": test_udp, "mem": test_mem,
+    "reload": test_reload,
 }

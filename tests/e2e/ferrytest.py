@@ -41,7 +41,31 @@ RSA_KEY = os.path.join(CERTS, "localhost-rsa.key")
 CLIENT_CERT = os.path.join(CERTS, "client.crt")
 CLIENT_KEY = os.path.join(CERTS, "client.key")
 
-SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer")
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer",
+                     "WARNING: ThreadSanitizer", "VALGRIND-ERROR-BEGIN")
+
+# FERRY_VALGRIND=1 (scripts/test --valgrind): ferry runs under memcheck. Any error, and
+# any definite leak at exit, makes it exit VALGRIND_EXIT and prints a marker line that
+# the sanitizer scan finds (also when ferry is killed and no exit code is looked at).
+# Startup, shutdown and log lines then take seconds, so the harness's waits for them
+# are multiplied by SLOW, and so are the config's default timeouts (write_config).
+VALGRIND = os.environ.get("FERRY_VALGRIND") == "1"
+VALGRIND_EXIT = 99
+SLOW = 10 if VALGRIND else 1
+VALGRIND_TIMEOUTS_MS = {"connect_ms": 3000, "client_header_ms": 10000,
+                        "upstream_response_ms": 30000}      # design.md's defaults
+
+
+def ferry_command(*args):
+    """The command line that runs ferry with args (under valgrind when asked)."""
+    if not VALGRIND:
+        return [FERRY_BIN] + list(args)
+    return ["valgrind", "--tool=memcheck", "--quiet", "--error-exitcode=%d" % VALGRIND_EXIT,
+            "--leak-check=full", "--errors-for-leak-kinds=definite",
+            "--show-leak-kinds=definite", "--track-origins=yes", "--num-callers=30",
+            "--error-markers=VALGRIND-ERROR-BEGIN,VALGRIND-ERROR-END",
+            FERRY_BIN] + list(args)
+
 
 _tmpdir = None
 _running = []          # every Backend/Ferry started and not yet stopped
@@ -164,6 +188,24 @@ def _socket_inodes(pid):
     except OSError:
         pass
     return inodes
+
+
+def connections_to(pid, port):
+    """How many TCP connections process pid holds to a peer on port (any state but
+    LISTEN): e.g. ferry's upstream connections to one backend, idle ones included."""
+    peers = set()
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(name) as f:
+                lines = f.readlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) >= 10 and fields[3] != "0A" and \
+                    int(fields[2].rsplit(":", 1)[1], 16) == port:
+                peers.add(fields[9])
+    return len(peers & _socket_inodes(pid))
 
 
 def is_listening(pid, port):
@@ -369,8 +411,14 @@ class Ferry:
 
     # -- config ------------------------------------------------------------------
     def write_config(self, config):
-        """Rewrites the config file (then reload() or admin POST /reload)."""
+        """Rewrites the config file (then reload() or admin POST /reload). Under
+        valgrind, the timeouts a test leaves at their defaults are SLOW times longer:
+        the first TLS handshake alone can take seconds there."""
         self.config = json.loads(json.dumps(config))
+        if VALGRIND:
+            timeouts = self.config.setdefault("timeouts", {})
+            for key, default_ms in VALGRIND_TIMEOUTS_MS.items():
+                timeouts.setdefault(key, default_ms * SLOW)
         with open(self.config_path, "w") as f:
             json.dump(self.config, f, indent=2)
 
@@ -402,11 +450,11 @@ class Ferry:
     def start(self, timeout=15.0):
         assert os.path.exists(FERRY_BIN), "ferry not built: %s" % FERRY_BIN
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
-            self.proc = subprocess.Popen([FERRY_BIN, "-c", self.config_path], stdout=out,
+            self.proc = subprocess.Popen(ferry_command("-c", self.config_path), stdout=out,
                                          stderr=err, cwd=SRC,
                                          env=dict(_child_env(), **self.env))
         _running.append(self)
-        self.wait_listening(timeout=timeout)
+        self.wait_listening(timeout=timeout * SLOW)
         return self
 
     def wait_listening(self, addresses=None, timeout=15.0):
@@ -448,7 +496,7 @@ class Ferry:
 
     def wait_log(self, text, timeout=10.0, stream="any"):
         """Polls the logs until `text` appears; returns the log."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout * SLOW
         while True:
             got = {"stdout": self.stdout, "stderr": self.stderr}.get(stream, self.log)()
             if text in got:
@@ -466,7 +514,7 @@ class Ferry:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
-                self.proc.wait(timeout)
+                self.proc.wait(timeout * SLOW)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
@@ -556,9 +604,9 @@ class Ferry:
         fd, path = tempfile.mkstemp(prefix="check-", suffix=".json", dir=tmpdir())
         with os.fdopen(fd, "w") as f:
             f.write(config if isinstance(config, str) else json.dumps(config, indent=2))
-        res = subprocess.run([FERRY_BIN, "-t", "-c", path], cwd=SRC, env=_child_env(),
+        res = subprocess.run(ferry_command("-t", "-c", path), cwd=SRC, env=_child_env(),
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             timeout=timeout)
+                             timeout=timeout * SLOW)
         out = res.stdout.decode(errors="replace")
         _check_sanitizers("ferry -t", out)
         return res.returncode, out
@@ -628,9 +676,11 @@ def client_tls_context(verify=True, cert=None, key=None, alpn=None):
     return ctx
 
 
-def connect(port, host="127.0.0.1", tls=False, server_hostname="localhost", timeout=5.0,
+def connect(port, host="127.0.0.1", tls=False, server_hostname="localhost", timeout=None,
             context=None):
-    """A connected socket (TLS-wrapped when tls or context is given)."""
+    """A connected socket (TLS-wrapped when tls or context is given); its blocking
+    calls time out after `timeout` seconds (default 5, SLOW times that under valgrind)."""
+    timeout = 5.0 * SLOW if timeout is None else timeout
     sock = socket.create_connection((host, port), timeout=timeout)
     if tls or context is not None:
         ctx = context or client_tls_context()
@@ -638,10 +688,11 @@ def connect(port, host="127.0.0.1", tls=False, server_hostname="localhost", time
     return sock
 
 
-def http_request(port, raw, tls=False, timeout=5.0, host="127.0.0.1",
+def http_request(port, raw, tls=False, timeout=None, host="127.0.0.1",
                  server_hostname="localhost", context=None, half_close=False):
     """Sends raw bytes and returns everything read until the peer closes or `timeout`
     seconds pass without it. half_close=True shuts our write side after sending."""
+    timeout = 5.0 * SLOW if timeout is None else timeout
     with connect(port, host, tls, server_hostname, timeout, context) as sock:
         sock.sendall(raw)
         if half_close:
@@ -776,15 +827,17 @@ class Client:
     exactly one response by its framing and keeps whatever follows."""
 
     def __init__(self, port, host="127.0.0.1", tls=False, server_hostname="localhost",
-                 timeout=5.0, context=None):
+                 timeout=None, context=None):
+        timeout = 5.0 * SLOW if timeout is None else timeout
         self.sock = connect(port, host, tls, server_hostname, timeout, context)
         self.timeout = timeout
         self.buf = bytearray()       # received, not yet consumed
         self.closed_by_peer = False
 
     @classmethod
-    def over(cls, sock, timeout=5.0):
+    def over(cls, sock, timeout=None):
         """A Client on a socket connected (and wrapped) by the caller."""
+        timeout = 5.0 * SLOW if timeout is None else timeout
         c = cls.__new__(cls)
         c.sock, c.timeout, c.buf, c.closed_by_peer = sock, timeout, bytearray(), False
         return c
@@ -1017,7 +1070,7 @@ def main(per_test_timeout=120):
     start_all = time.monotonic()
     for name, fn in tests:
         start = time.monotonic()
-        signal.alarm(per_test_timeout)
+        signal.alarm(per_test_timeout * SLOW)
         verdict = "PASS"
         try:
             fn()

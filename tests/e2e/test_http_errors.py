@@ -360,12 +360,17 @@ def test_backend_closing_mid_response_closes_the_client():
 
 
 def test_pooled_connection_closed_by_backend_while_idle_is_not_used():
-    b = ft.Backend("alpha", extra=["--idle-ms", "100"]).start()
+    # idle from its accept on: ferry must have sent the first request by then
+    b = ft.Backend("alpha", extra=["--idle-ms", str(100 * ft.SLOW)]).start()
     f = ft.Ferry(proxy_config(entries(b))).start()
     with f, b, ft.Client(f.port("web")) as c:
         assert c.request("GET", "/")[0] == 200
-        # the backend drops the idle connection (only /__stats' own one stays open)
+        # the backend drops the idle connection (only /__stats' own one stays open), and
+        # ferry sees it go (it closes its end: slow under valgrind, where the POST could
+        # otherwise overtake the FIN and meet the keep-alive race no proxy can close)
         ft.poll_until(lambda: b.stats()["active"] == 1, message="backend closed idle connection")
+        ft.poll_until(lambda: ft.connections_to(f.pid, b.port) == 0,
+                      message="ferry dropped the idle connection")
         # a POST is never re-sent, so it only succeeds if the dead connection was dropped
         status, _, body = c.request("POST", "/echo", body=b"abc")
         assert status == 200 and body == b"abc"

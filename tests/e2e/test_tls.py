@@ -54,7 +54,7 @@ def tls_config(backend, tls=None, pool_tls=None):
 def handshake(port, server_hostname="localhost", **ctx_args):
     """(subject CN of the served certificate, negotiated version, alpn, the socket)."""
     ctx = ft.client_tls_context(verify=False, **ctx_args)
-    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5 * ft.SLOW)
     tls = ctx.wrap_socket(sock, server_hostname=server_hostname)
     der = tls.getpeercert(binary_form=True)
     out = subprocess.run(["openssl", "x509", "-inform", "DER", "-noout", "-subject",
@@ -152,7 +152,7 @@ def test_alpn_negotiates_only_what_the_listener_offers():
 
 def _connect_resuming(port, ctx, session=None, server_hostname="localhost"):
     """One TLS connection echoing a line; returns (session, was it resumed)."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5 * ft.SLOW)
     with ctx.wrap_socket(sock, server_hostname=server_hostname, session=session) as tls:
         # TLS 1.3 tickets arrive after the handshake: a round trip collects them.
         assert echo_over(tls, b"ping\n") == b"ping\n"

@@ -81,6 +81,8 @@ static void init(void)
     fault.pthread_create = dlsym(RTLD_NEXT, "pthread_create");
     fault.epoll_wait = dlsym(RTLD_NEXT, "epoll_wait");
     const char *at = getenv("FERRY_FAULT_PTHREAD_CREATE_FAIL_AT");
+    /* A test knob that ferrytest.py sets; anything but a number means 0, off.
+     * NOLINTNEXTLINE(cert-err34-c) */
     fault.create_fail_at = at ? atol(at) : 0;
     fault.create_gate = getenv("FERRY_FAULT_PTHREAD_CREATE_GATE");
     const char *gates = getenv("FERRY_FAULT_EPOLL_WAIT_GATE");

@@ -250,10 +250,22 @@ static void test_101_keeps_upgrade(void **state)
 static void test_error_response_is_complete_and_closes_when_asked(void **state)
 {
     struct evbuffer *out = evbuffer_new();
-    long n = http_error_response(out, 502, HTTP_CONN_CLOSE);
+    long n = http_error_response(out, 502, HTTP_CONN_CLOSE, false);
     const char want[] = "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\n"
                         "Content-Length: 16\r\nConnection: close\r\n\r\n502 Bad Gateway\n";
     assert_int_equal(n, (long)sizeof want - 1);
+    assert_memory_equal(evbuffer_pullup(out, -1), want, sizeof want - 1);
+    evbuffer_free(out);
+}
+
+static void test_error_response_to_head_has_no_body(void **state)
+{
+    struct evbuffer *out = evbuffer_new();
+    long n = http_error_response(out, 503, HTTP_CONN_NONE, true);
+    const char want[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+                        "Content-Length: 24\r\n\r\n";
+    assert_int_equal(n, (long)sizeof want - 1);
+    assert_int_equal(evbuffer_get_length(out), sizeof want - 1);
     assert_memory_equal(evbuffer_pullup(out, -1), want, sizeof want - 1);
     evbuffer_free(out);
 }
@@ -276,6 +288,7 @@ int main(void)
         cmocka_unit_test(test_response_length_and_keepalive_for_http10),
         cmocka_unit_test(test_101_keeps_upgrade),
         cmocka_unit_test(test_error_response_is_complete_and_closes_when_asked),
+        cmocka_unit_test(test_error_response_to_head_has_no_body),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -478,7 +478,7 @@ static void test_rejects_wrong_handshake_type_and_version(void **state)
     assert_every_split(h.b, h.len, CLIENTHELLO_INVALID, NULL);
 }
 
-#define LIST(bytes) .list = bytes, .list_len = sizeof bytes
+#define LIST(bytes) .list = (bytes), .list_len = sizeof(bytes)
 
 static void test_rejects_duplicate_server_name_extension(void **state)
 {
@@ -556,7 +556,7 @@ static void test_accepts_host_name_characters(void **state)
 static void test_not_tls(void **state)
 {
     static const struct { const char *bytes; size_t len; } inputs[] = {
-#define BYTES(s) { s, sizeof s - 1 }
+#define BYTES(s) { (s), sizeof(s) - 1 }
         BYTES("GET / HTTP/1.1\r\nHost: example.com\r\n\r\n"),
         BYTES("G"),
         BYTES("\x80\x2e\x01\x03\x01\x00\x15"),       /* SSLv2-style ClientHello */
