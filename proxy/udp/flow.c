@@ -13,6 +13,7 @@
 #include "core/worker.h"
 #include "runtime/backend.h"
 #include "udp/internal.h"
+#include "upstream/connect.h"
 
 enum { SPARE_MAX = 1024 };
 
@@ -235,8 +236,11 @@ static int pick_backend(struct rt_pool *pool, struct backend **out)
             *out = b;
             return fd;
         }
+        int error = errno;
         log_warn("udp backend=%s/%s: cannot open a socket to it: %s", b->pool, b->name,
-                 strerror(errno));
+                 strerror(error));
+        if (upstream_error_is_local(error))
+            return -1;      /* ferry's own shortage: no backend to blame, none to try */
         rt_pool_report_failure(pool, b);
     }
     return -1;
