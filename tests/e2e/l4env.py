@@ -2,7 +2,7 @@
 
 Python 3 standard library only, threads in the test process:
 - UdpBackend: answers every datagram with NAME + b":" + datagram (or the datagram as it
-  is for big ones), remembers which client addresses it heard from.
+  is for big ones).
 - ProxyBackend: a TCP server whose connections begin with a PROXY header (v1 or v2,
   parsed here independently of ferry's parser); each connection is recorded; then it
   echoes (mode "echo") or answers HTTP/1.1 requests with keep-alive (mode "http": the
@@ -16,7 +16,6 @@ import socket
 import struct
 import sys
 import threading
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ferrytest as ft  # noqa: E402
@@ -105,7 +104,7 @@ def read_proxy_header(sock):
 
 class UdpBackend:
     """A UDP server thread: replies NAME:datagram (datagrams of 100 bytes or more come
-    back unchanged); `clients` counts datagrams per client address."""
+    back unchanged)."""
 
     def __init__(self, name, port=0, host="127.0.0.1"):
         self.name = name.encode()
@@ -114,8 +113,6 @@ class UdpBackend:
         self.sock.bind((host, port))
         self.port = self.sock.getsockname()[1]
         self.address = ("[%s]:%d" if ":" in host else "%s:%d") % (host, self.port)
-        self.clients = {}
-        self.lock = threading.Lock()
         self._stop = False
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -129,13 +126,7 @@ class UdpBackend:
                 continue
             except OSError:
                 return
-            with self.lock:
-                self.clients[addr] = self.clients.get(addr, 0) + 1
             self.sock.sendto(data if len(data) >= 100 else self.name + b":" + data, addr)
-
-    def heard(self):
-        with self.lock:
-            return sum(self.clients.values())
 
     def stop(self):
         self._stop = True
@@ -252,6 +243,3 @@ def wait_status(ferry, predicate, message, timeout=10.0):
     return ft.poll_until(lambda: (lambda st: st if predicate(st) else None)(ferry.status()),
                          timeout=timeout, message=message)
 
-
-def monotonic_ms():
-    return int(time.monotonic() * 1000)
