@@ -176,7 +176,8 @@ static void check_admin_address(struct walker *w, const struct config *cfg)
         return;
     for (size_t i = 0; i < cfg->n_listeners; i++) {
         const struct cfg_listener *l = &cfg->listeners[i];
-        if (l->listen.len && config_addr_equal(&l->listen, &cfg->admin.listen)) {
+        if (l->mode != MODE_UDP && l->listen.len &&
+            config_addr_equal(&l->listen, &cfg->admin.listen)) {
             walk_push(w, "admin");
             walk_error_at(w, "listen", "\"%s\" is already used by listener \"%s\"",
                           cfg->admin.listen.text, l->name);
@@ -190,9 +191,25 @@ static bool is_http_key(enum hash_key_kind k)
     return k == HASH_KEY_HEADER || k == HASH_KEY_COOKIE || k == HASH_KEY_URI;
 }
 
-/* What a pool asks of its requests must be there in every listener that uses it:
- * headers, cookies and paths only in http, the server name only in tcp. One error per
- * pool and key. */
+/* Why a listener of this mode cannot give the pool's hash key, or NULL when it can:
+ * headers, cookies and paths only in http, the server name only in tcp, and a udp
+ * flow has nothing but its client's address. */
+static const char *hash_key_misfit(enum listener_mode mode, enum hash_key_kind k)
+{
+    switch (mode) {
+    case MODE_TCP:
+        return is_http_key(k) ? "http listeners have headers, cookies and paths only" : NULL;
+    case MODE_UDP:
+        return k != HASH_KEY_NONE && k != HASH_KEY_SOURCE_IP
+                   ? "a udp listener's flows can hash \"source_ip\" only" : NULL;
+    case MODE_HTTP:
+        break;
+    }
+    return k == HASH_KEY_SNI ? "the server name is hashed for tcp listeners only" : NULL;
+}
+
+/* What a pool asks of its requests must be there in every listener that uses it. One
+ * error per pool and key. */
 static void check_pool_use(struct walker *w, const struct config *cfg, size_t pool,
                            bool reported[2])
 {
@@ -204,21 +221,18 @@ static void check_pool_use(struct walker *w, const struct config *cfg, size_t po
             uses |= l->routes[r].pool == pool;
         if (!uses)
             continue;
-        bool is_tcp = l->mode == MODE_TCP;
-        bool key_misfits = is_tcp ? is_http_key(p->hash_key) : p->hash_key == HASH_KEY_SNI;
+        const char *misfit = hash_key_misfit(l->mode, p->hash_key);
         walk_push(w, "pools");
         walk_push(w, p->name);
-        if (key_misfits && !reported[0]) {
+        if (misfit && !reported[0]) {
             reported[0] = true;
-            walk_error_at(w, "hash_key", "%s only; listener \"%s\" (%s) uses this pool",
-                          is_tcp ? "http listeners have headers, cookies and paths"
-                                 : "the server name is hashed for tcp listeners",
-                          l->name, is_tcp ? "tcp" : "http");
+            walk_error_at(w, "hash_key", "%s; listener \"%s\" (%s) uses this pool", misfit,
+                          l->name, config_mode_name(l->mode));
         }
-        if (is_tcp && p->sticky.cookie && !reported[1]) {
+        if (l->mode != MODE_HTTP && p->sticky.cookie && !reported[1]) {
             reported[1] = true;
-            walk_error_at(w, "sticky", "cookies need an http listener; listener \"%s\" (tcp) "
-                          "uses this pool", l->name);
+            walk_error_at(w, "sticky", "cookies need an http listener; listener \"%s\" (%s) "
+                          "uses this pool", l->name, config_mode_name(l->mode));
         }
         walk_pop(w);
         walk_pop(w);

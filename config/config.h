@@ -17,12 +17,15 @@
 
 enum log_level { LOG_LEVEL_DEBUG, LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_ERROR };
 enum log_format { LOG_FORMAT_JSON, LOG_FORMAT_TEXT };
-enum listener_mode { MODE_HTTP, MODE_TCP };
+enum listener_mode { MODE_HTTP, MODE_TCP, MODE_UDP };
+/* The PROXY protocol header ferry writes to a pool's backends. */
+enum proxy_protocol_version { PROXY_PROTOCOL_OFF, PROXY_PROTOCOL_V1, PROXY_PROTOCOL_V2 };
 enum balance_algo { BALANCE_ROUND_ROBIN, BALANCE_LEAST_CONN, BALANCE_RANDOM_TWO, BALANCE_HASH };
 /* What "hash" balancing hashes (pools.NAME.hash_key). */
 enum hash_key_kind {
     HASH_KEY_NONE,          /* not a hash pool */
-    HASH_KEY_SOURCE_IP,     /* the client's address (without its port) */
+    HASH_KEY_SOURCE_IP,     /* the client's address (without its port; the one a PROXY
+                               header names, a udp flow's client) */
     HASH_KEY_HEADER,        /* "header:NAME": the value of a request header (http) */
     HASH_KEY_COOKIE,        /* "cookie:NAME": the value of a request cookie (http) */
     HASH_KEY_URI,           /* the request path without its query (http) */
@@ -76,10 +79,31 @@ struct cfg_http2 {
     unsigned max_frame_bytes;           /* default 16384 */
 };
 
+/* An address block ("10.0.0.0/8", "::1/128"; a bare address is a host). */
+struct cfg_cidr {
+    int family;                 /* AF_INET or AF_INET6 */
+    unsigned char addr[16];     /* network byte order; host bits are zero */
+    unsigned prefix;            /* 0..32 or 0..128 */
+};
+
+/* udp listeners: how flows (a client address:port) live. */
+struct cfg_udp {
+    unsigned idle_ms;           /* a flow ends after this without a datagram; default 30000 */
+    unsigned responses;         /* replies each client datagram expects: a flow ends once
+                                   it got them all; 0 = it ends by idle_ms only (default) */
+    unsigned max_flows;         /* flows at once per listener; new ones are dropped beyond;
+                                   default 65536 */
+};
+
 struct cfg_listener {
     char *name;
     struct cfg_addr listen;
     enum listener_mode mode;
+    struct cfg_udp udp;         /* udp listeners; defaults when the key is absent */
+    bool proxy_protocol;        /* every connection starts with a PROXY v1/v2 header */
+    struct cfg_cidr *proxy_protocol_from;   /* NULL = every peer sends one; else only
+                                               these peers (others are direct clients) */
+    size_t n_proxy_protocol_from;
     struct cfg_listener_tls *tls;  /* NULL = plaintext */
     struct cfg_http2 http2;     /* http listeners; defaults when the key is absent */
     struct cfg_route *routes;   /* a bare "pool" key becomes one catch-all route */
@@ -149,6 +173,8 @@ struct cfg_pool {
     unsigned keepalive_idle_timeout_ms; /* default 60000 */
     unsigned retries;           /* default 1 */
     struct cfg_pool_tls *tls;   /* NULL = plaintext to backends */
+    enum proxy_protocol_version proxy_protocol; /* header sent on every new backend
+                                                   connection; default OFF */
 };
 
 struct config {
@@ -205,6 +231,13 @@ int config_addr_parse(const char *text, unsigned flags, struct cfg_addr *out,
 /* Same socket address (family, address, port), however it was written:
  * "127.0.0.1:08080" and "127.0.0.1:8080", "[::1]:80" and "[0::1]:80" are equal. */
 bool config_addr_equal(const struct cfg_addr *a, const struct cfg_addr *b);
+
+/* "http", "tcp", "udp". */
+const char *config_mode_name(enum listener_mode mode);
+
+/* Does the block hold this address (AF_INET or AF_INET6; an IPv4-mapped IPv6 address
+ * matches IPv4 blocks)? */
+bool config_cidr_contains(const struct cfg_cidr *block, const struct sockaddr *sa);
 
 /* Index of the pool named `name`, or -1. */
 int config_pool_index(const struct config *cfg, const char *name);

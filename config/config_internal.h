@@ -69,6 +69,8 @@ struct walker {
 #define RANGE_H2_STREAMS          1, 10000              /* 128         */
 #define RANGE_H2_WINDOW           1, 2147483647         /* 65535 (RFC 9113 §6.9.1) */
 #define RANGE_H2_FRAME            16384, 16777215       /* 16384 (RFC 9113 §6.5.2) */
+#define RANGE_UDP_RESPONSES       0, 1000000            /* 0 = a flow ends by idle_ms only */
+#define RANGE_UDP_MAX_FLOWS       1, 10000000           /* 65536       */
 
 /* walk.c: path and errors */
 void walk_push(struct walker *w, const char *key);
@@ -141,5 +143,12 @@ void parse_pools(struct walker *w, const json_t *root, struct config *cfg);
 void parse_listeners(struct walker *w, const json_t *root, struct config *cfg);
 void free_listener(struct cfg_listener *l);
 void free_pool(struct cfg_pool *p);
+
+/* l4.c: udp listeners and the PROXY protocol keys. parse_listener_l4 runs once the
+ * listener's mode and pool are parsed; parse_pool_l4 reads pools.NAME.proxy_protocol. */
+void parse_listener_l4(struct walker *w, const json_t *v, const struct config *cfg,
+                       struct cfg_listener *l);
+void free_listener_l4(struct cfg_listener *l);
+void parse_pool_l4(struct walker *w, const json_t *pool, struct cfg_pool *p);
 
 #endif

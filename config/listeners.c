@@ -8,7 +8,8 @@
 #include "config/config_internal.h"
 
 static const char *const LISTENER_KEYS[] = { "listen", "mode", "tls", "http2", "pool",
-                                              "routes", NULL };
+                                              "routes", "udp", "proxy_protocol",
+                                              "proxy_protocol_from", NULL };
 static const char *const HTTP2_KEYS[] = { "h2c", "max_concurrent_streams",
                                           "initial_window_bytes", "max_frame_bytes", NULL };
 static const char *const ROUTE_KEYS[] = { "match", "pool", NULL };
@@ -19,7 +20,7 @@ static const char *const TLS_KEYS[] = {
 static const char *const CERT_KEYS[] = { "cert", "key", "ocsp_response", NULL };
 
 /* Same order as the enums they map to. */
-static const char *const MODE_NAMES[] = { "http", "tcp", NULL };
+static const char *const MODE_NAMES[] = { "http", "tcp", "udp", NULL };
 static const char *const VERIFY_NAMES[] = { "off", "optional", "required", NULL };
 static const char *const MIN_VERSION_NAMES[] = { "TLS1.2", "TLS1.3", NULL };
 
@@ -302,6 +303,14 @@ static void parse_target(struct walker *w, const json_t *v, const struct config 
 
 /* ---- listeners ----------------------------------------------------------------- */
 
+/* A udp and a tcp (or http) listener may share an address: they are different sockets
+ * (DNS listens on both). */
+static bool is_same_socket(const struct cfg_listener *a, const struct cfg_listener *b)
+{
+    return (a->mode == MODE_UDP) == (b->mode == MODE_UDP) && a->listen.len && b->listen.len &&
+           config_addr_equal(&a->listen, &b->listen);
+}
+
 static void parse_listener(struct walker *w, const char *name, const json_t *v,
                            const struct config *cfg, struct cfg_listener *l)
 {
@@ -319,6 +328,7 @@ static void parse_listener(struct walker *w, const char *name, const json_t *v,
     parse_listener_tls(w, v, l);
     parse_http2(w, v, l);
     parse_target(w, v, cfg, l);
+    parse_listener_l4(w, v, cfg, l);
 }
 
 static void check_listen_unique(struct walker *w, const struct config *cfg, size_t i)
@@ -326,7 +336,7 @@ static void check_listen_unique(struct walker *w, const struct config *cfg, size
     const struct cfg_listener *l = &cfg->listeners[i];
     for (size_t j = 0; j < i && l->listen.len; j++) {
         const struct cfg_listener *other = &cfg->listeners[j];
-        if (other->listen.len && config_addr_equal(&l->listen, &other->listen)) {
+        if (is_same_socket(l, other)) {
             walk_error_at(w, "listen", "\"%s\" is already used by listener \"%s\"",
                           l->listen.text, other->name);
             return;
@@ -383,4 +393,5 @@ void free_listener(struct cfg_listener *l)
         free(l->routes[i].sni);
     }
     free(l->routes);
+    free_listener_l4(l);
 }

@@ -6,7 +6,7 @@
 
 static const char *const POOL_KEYS[] = {
     "balance", "hash_key", "backends", "sticky", "slow_start_ms", "passive", "health_check",
-    "keepalive", "retries", "tls", NULL };
+    "keepalive", "retries", "tls", "proxy_protocol", NULL };
 static const char *const BACKEND_KEYS[] = {
     "address", "weight", "name", "max_connections", "backup", "drain", NULL };
 static const char *const HEALTH_KEYS[] = {
@@ -314,6 +314,7 @@ static void parse_pool(struct walker *w, const char *name, const json_t *v, stru
         parse_keepalive(w, v, p);
         walk_uint(w, v, "retries", RANGE_RETRIES, &p->retries);
         parse_pool_tls(w, v, p);
+        parse_pool_l4(w, v, p);
     }
     walk_pop(w);
 }

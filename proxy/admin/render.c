@@ -126,12 +126,27 @@ static json_t *pools_json(const struct runtime *rt, struct backend_table *table)
     return pools;
 }
 
+/* udp listeners: "active" and "accepted" count flows; datagrams and drops here. */
+static json_t *udp_json(const struct listen_socket *s)
+{
+    return json_pack("{s:I, s:I, s:I, s:I, s:I}",
+                     "datagrams_in", (json_int_t)atomic_load(&s->datagrams_in),
+                     "datagrams_out", (json_int_t)atomic_load(&s->datagrams_out),
+                     "datagrams_dropped", (json_int_t)atomic_load(&s->datagrams_dropped),
+                     "flows_active", (json_int_t)atomic_load(&s->active),
+                     "flows_dropped", (json_int_t)atomic_load(&s->flows_dropped));
+}
+
 static json_t *listener_json(const struct rt_listener *l)
 {
     json_t *j = json_pack("{s:s, s:s, s:b, s:I, s:I}", "listen", l->cfg->listen.text, "mode",
-                          l->cfg->mode == MODE_TCP ? "tcp" : "http", "tls", l->tls != NULL,
+                          config_mode_name(l->cfg->mode), "tls", l->tls != NULL,
                           "active", (json_int_t)atomic_load(&l->socket->active), "accepted",
                           (json_int_t)atomic_load(&l->socket->accepted));
+    if (j && l->cfg->mode == MODE_UDP)
+        json_object_set_new(j, "udp", udp_json(l->socket));
+    if (j && l->cfg->mode != MODE_UDP)
+        json_object_set_new(j, "proxy_protocol", json_boolean(l->cfg->proxy_protocol));
     if (j && l->cfg->mode == MODE_HTTP)
         json_object_set_new(j, "http2", json_pack("{s:I, s:I}", "connections",
                                                   (json_int_t)atomic_load(&l->socket->h2_connections),
@@ -223,6 +238,41 @@ static void http_metrics(struct text *t, const struct runtime *rt)
                 rt->listeners[i].cfg->name, atomic_load(&rt->listeners[i].socket->h2_streams));
 }
 
+/* udp listeners: datagrams each way, drops, flows. */
+static void udp_metrics(struct text *t, const struct runtime *rt)
+{
+    put(t, "# HELP ferry_udp_datagrams_total Datagrams from clients (in) and to them (out).\n"
+           "# TYPE ferry_udp_datagrams_total counter\n");
+    for (size_t i = 0; i < rt->n_listeners; i++) {
+        const struct rt_listener *l = &rt->listeners[i];
+        if (l->cfg->mode != MODE_UDP)
+            continue;
+        put(t, "ferry_udp_datagrams_total{listener=\"%s\",direction=\"in\"} %llu\n", l->cfg->name,
+            (unsigned long long)atomic_load(&l->socket->datagrams_in));
+        put(t, "ferry_udp_datagrams_total{listener=\"%s\",direction=\"out\"} %llu\n", l->cfg->name,
+            (unsigned long long)atomic_load(&l->socket->datagrams_out));
+    }
+    static const struct { const char *name, *type, *help; } families[] = {
+        { "ferry_udp_datagrams_dropped_total", "counter",
+          "Datagrams dropped: no flow (max_flows, draining), no backend, or not sent." },
+        { "ferry_udp_flows_active", "gauge", "Flows open now." },
+        { "ferry_udp_flows_dropped_total", "counter", "New flows refused at max_flows." },
+    };
+    for (size_t f = 0; f < sizeof families / sizeof families[0]; f++) {
+        put(t, "# HELP %s %s\n# TYPE %s %s\n", families[f].name, families[f].help,
+            families[f].name, families[f].type);
+        for (size_t i = 0; i < rt->n_listeners; i++) {
+            const struct rt_listener *l = &rt->listeners[i];
+            if (l->cfg->mode != MODE_UDP)
+                continue;
+            unsigned long long v = f == 0 ? atomic_load(&l->socket->datagrams_dropped)
+                                   : f == 1 ? atomic_load(&l->socket->active)
+                                            : atomic_load(&l->socket->flows_dropped);
+            put(t, "%s{listener=\"%s\"} %llu\n", families[f].name, l->cfg->name, v);
+        }
+    }
+}
+
 static void listener_metrics(struct text *t, const struct runtime *rt)
 {
     put(t, "# HELP ferry_connections_accepted_total Client connections accepted.\n"
@@ -236,6 +286,7 @@ static void listener_metrics(struct text *t, const struct runtime *rt)
         put(t, "ferry_connections_active{listener=\"%s\"} %u\n", rt->listeners[i].cfg->name,
             atomic_load(&rt->listeners[i].socket->active));
     http_metrics(t, rt);
+    udp_metrics(t, rt);
     put(t, "# HELP ferry_bytes_total Bytes from and to clients (after TLS decryption).\n"
            "# TYPE ferry_bytes_total counter\n");
     for (size_t i = 0; i < rt->n_listeners; i++) {

@@ -143,7 +143,7 @@ static void log_generation(const struct runtime *rt)
         const struct cfg_listener *l = &cfg->listeners[i];
         const char *first_pool = cfg->pools[l->routes[0].pool].name;
         log_info("listener %s listen=%s mode=%s tls=%s %s=%s", l->name, l->listen.text,
-                 l->mode == MODE_TCP ? "tcp" : "http", l->tls ? "on" : "off",
+                 config_mode_name(l->mode), l->tls ? "on" : "off",
                  l->n_routes > 1 ? "routes" : "pool",
                  l->n_routes > 1 ? "several" : first_pool);
     }
@@ -302,7 +302,8 @@ static int try_reload(struct daemon *d, struct config_errors *errs)
     if (!cfg)
         return -1;
     struct err err = { { 0 } };
-    struct runtime_deps deps = { d->backends, d->sockets, d->ticket_keys, d->current };
+    struct runtime_deps deps = { d->backends, d->sockets, d->n_workers, d->ticket_keys,
+                                 d->current };
     struct runtime *rt = runtime_build(cfg, &deps, d->next_generation, &err);
     if (!rt) {
         add_error(errs, err.msg);
@@ -427,7 +428,7 @@ struct daemon *daemon_new(struct config *cfg)
         config_free(cfg);
         goto fail;
     }
-    struct runtime_deps deps = { d->backends, d->sockets, d->ticket_keys, NULL };
+    struct runtime_deps deps = { d->backends, d->sockets, cfg->workers, d->ticket_keys, NULL };
     d->current = runtime_build(cfg, &deps, 1, &err);
     if (!d->current) {
         log_error("%s", err.msg);
@@ -594,7 +595,7 @@ int daemon_check_config(const char *path)
     struct backend_table *backends = backend_table_new();
     struct err err = { { 0 } };
     struct tls_ticket_keys *keys = tls_ticket_keys_new(&err);
-    struct runtime_deps deps = { backends, NULL, keys, NULL };
+    struct runtime_deps deps = { backends, NULL, 0, keys, NULL };
     struct runtime *rt = NULL;
     if (backends && keys)
         rt = runtime_build(cfg, &deps, 1, &err);

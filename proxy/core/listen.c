@@ -33,6 +33,13 @@ struct listen_set *listen_set_new(void)
     return set;
 }
 
+static void close_socket(struct listen_socket *ls)
+{
+    for (size_t i = 0; i < ls->n_fds; i++)
+        close(ls->fds[i]);
+    free(ls->fds);
+}
+
 /* Every socket must have been released by now; what is left is closed. */
 void listen_set_free(struct listen_set *set)
 {
@@ -41,7 +48,7 @@ void listen_set_free(struct listen_set *set)
     struct set_entry *e = set->entries;
     while (e) {
         struct set_entry *next = e->next;
-        close(e->socket.fd);
+        close_socket(&e->socket);
         free(e);
         e = next;
     }
@@ -67,12 +74,66 @@ int listen_bind(const struct cfg_addr *addr, int backlog, struct err *err)
     return fd;
 }
 
-int listen_set_acquire(struct listen_set *set, const struct cfg_addr *addr,
-                       struct listen_socket **out, struct err *err)
+static int new_datagram_socket(const struct cfg_addr *addr, bool reuseport, struct err *err)
+{
+    int fd = socket(addr->sa.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return err_set(err, "%s: socket: %s", addr->text, strerror(errno));
+    int on = 1;
+    if (reuseport)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
+    if (addr->sa.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+    if (bind(fd, (const struct sockaddr *)&addr->sa, addr->len) < 0) {
+        int saved = errno;
+        close(fd);
+        return err_set(err, "%s: cannot bind: %s", addr->text, strerror(saved));
+    }
+    return fd;
+}
+
+int listen_bind_datagram(const struct cfg_addr *addr, size_t n, int *fds, struct err *err)
+{
+    /* A plain bind fails when anyone holds the address, an SO_REUSEPORT group of the
+     * same user included, which the group's own binds would silently join. */
+    int probe = new_datagram_socket(addr, false, err);
+    if (probe < 0)
+        return -1;
+    close(probe);
+    for (size_t i = 0; i < n; i++) {
+        fds[i] = new_datagram_socket(addr, true, err);
+        if (fds[i] < 0) {
+            while (i-- > 0)
+                close(fds[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The sockets of a new entry: 0, or -1 with nothing left open. */
+static int bind_entry(struct listen_socket *ls, const struct cfg_addr *addr, int type,
+                      size_t workers, struct err *err)
+{
+    ls->n_fds = type == SOCK_DGRAM ? (workers ? workers : 1) : 1;
+    ls->fds = calloc(ls->n_fds, sizeof *ls->fds);
+    if (!ls->fds)
+        return err_set(err, "%s: out of memory", addr->text);
+    if (type == SOCK_DGRAM ? listen_bind_datagram(addr, ls->n_fds, ls->fds, err) < 0
+                           : (ls->fds[0] = listen_bind(addr, LISTEN_BACKLOG, err)) < 0) {
+        free(ls->fds);
+        return -1;
+    }
+    ls->fd = ls->fds[0];
+    return 0;
+}
+
+int listen_set_acquire(struct listen_set *set, const struct cfg_addr *addr, int type,
+                       size_t workers, struct listen_socket **out, struct err *err)
 {
     pthread_mutex_lock(&set->lock);
     for (struct set_entry *e = set->entries; e; e = e->next) {
-        if (config_addr_equal(&e->socket.addr, addr)) {
+        if (e->socket.type == type && config_addr_equal(&e->socket.addr, addr)) {
             listen_socket_ref(&e->socket);
             pthread_mutex_unlock(&set->lock);
             *out = &e->socket;
@@ -81,16 +142,15 @@ int listen_set_acquire(struct listen_set *set, const struct cfg_addr *addr,
     }
     pthread_mutex_unlock(&set->lock);
 
-    int fd = listen_bind(addr, LISTEN_BACKLOG, err);
-    if (fd < 0)
-        return -1;
     struct set_entry *e = calloc(1, sizeof *e);
-    if (!e) {
-        close(fd);
+    if (!e)
         return err_set(err, "%s: out of memory", addr->text);
+    if (bind_entry(&e->socket, addr, type, workers, err) < 0) {
+        free(e);
+        return -1;
     }
     e->socket.addr = *addr;
-    e->socket.fd = fd;
+    e->socket.type = type;
     atomic_init(&e->socket.refs, 1);
     e->set = set;
     pthread_mutex_lock(&set->lock);
@@ -105,7 +165,8 @@ void listen_set_stop_accepting(struct listen_set *set)
 {
     pthread_mutex_lock(&set->lock);
     for (struct set_entry *e = set->entries; e; e = e->next)
-        shutdown(e->socket.fd, SHUT_RD);
+        if (e->socket.type == SOCK_STREAM)
+            shutdown(e->socket.fd, SHUT_RD);
     pthread_mutex_unlock(&set->lock);
 }
 
@@ -125,6 +186,8 @@ static void unlink_entry(struct set_entry *entry)
 
 void listen_socket_retire(struct listen_socket *ls)
 {
+    if (ls->type != SOCK_STREAM)
+        return;
     unlink_entry((struct set_entry *)ls);   /* socket is the first member */
     shutdown(ls->fd, SHUT_RD);
 }
@@ -137,6 +200,6 @@ void listen_socket_unref(struct listen_socket *ls)
         return;
     struct set_entry *entry = (struct set_entry *)ls;   /* socket is the first member */
     unlink_entry(entry);
-    close(ls->fd);
+    close_socket(ls);
     free(entry);
 }

@@ -1,11 +1,16 @@
 /* listen — listening sockets, owned by the daemon and carried across generations.
  *
- * A listen_socket is identified by its socket address, compared parsed ("127.0.0.1:080"
- * is "127.0.0.1:80"). Reload asks the set for the addresses of the new config: an
- * address that is already open is handed back (the same fd, never closed and re-bound,
- * so no connection attempt is refused), a new one is bound. Sockets no generation uses
- * any more are closed when the last reference goes. Per-address counters live here so
- * they survive reloads.
+ * A listen_socket is identified by its type and socket address, compared parsed
+ * ("127.0.0.1:080" is "127.0.0.1:80"). Reload asks the set for the addresses of the new
+ * config: an address that is already open is handed back (the same fd, never closed and
+ * re-bound, so no connection attempt is refused), a new one is bound. Sockets no
+ * generation uses any more are closed when the last reference goes. Per-address
+ * counters live here so they survive reloads.
+ *
+ * A stream (tcp, http) listener is one socket that every worker accepts on. A
+ * datagram (udp) listener is one socket per worker, all bound to the address with
+ * SO_REUSEPORT: the kernel hashes each client address:port to one of them, so a flow
+ * always reaches the same worker (proxy/ARCHITECTURE.md, "UDP").
  */
 #ifndef FERRY_LISTEN_H
 #define FERRY_LISTEN_H
@@ -22,10 +27,18 @@ extern const char *const listen_http_version_names[LISTEN_HTTP_VERSIONS];
 
 struct listen_socket {
     struct cfg_addr addr;
-    int fd;
+    int type;                       /* SOCK_STREAM or SOCK_DGRAM */
+    int fd;                         /* stream: the socket; datagram: fds[0] */
+    int *fds;                       /* datagram: owned, one socket per worker */
+    size_t n_fds;                   /* 1 for stream sockets */
     _Atomic int refs;
-    _Atomic uint64_t accepted;      /* connections accepted since the socket opened */
-    _Atomic unsigned active;        /* connections open now */
+    _Atomic uint64_t accepted;      /* connections accepted (udp: flows started) since
+                                       the socket opened */
+    _Atomic unsigned active;        /* connections (udp: flows) open now */
+    /* udp: datagrams from clients (in) and to them (out); dropped: datagrams that found
+     * no backend, no flow (at max_flows, draining) or did not fit; flows_dropped: new
+     * flows refused at max_flows */
+    _Atomic uint64_t datagrams_in, datagrams_out, datagrams_dropped, flows_dropped;
     /* http: responses sent, by the request's HTTP version (enum listen_http_version)
      * and status class 1xx..5xx */
     _Atomic uint64_t responses[LISTEN_HTTP_VERSIONS][5];
@@ -43,18 +56,28 @@ struct listen_set;
 struct listen_set *listen_set_new(void);
 void listen_set_free(struct listen_set *set);
 
-/* The socket for `addr`, bound now or carried over; a new reference. -1 on failure
- * with the reason (e.g. "127.0.0.1:80: Address already in use") in err. */
-int listen_set_acquire(struct listen_set *set, const struct cfg_addr *addr,
-                       struct listen_socket **out, struct err *err);
+/* Non-blocking UDP sockets on addr, n of them in one SO_REUSEPORT group (IPv6 only for
+ * an IPv6 address), into fds: 0, or -1 with the reason in *err (nothing left open). An
+ * address another socket holds is refused, as for TCP, although SO_REUSEPORT alone
+ * would let the group join that socket's. */
+int listen_bind_datagram(const struct cfg_addr *addr, size_t n, int *fds, struct err *err);
 
-/* Graceful stop: refuse new connections on every socket (shutdown SHUT_RD) while the
- * sessions already accepted finish. */
+/* The socket of `type` (SOCK_STREAM, or SOCK_DGRAM with `workers` sockets) for
+ * `addr`, bound now or carried over; a new reference. -1 on failure with the reason
+ * (e.g. "127.0.0.1:80: Address already in use") in err. */
+int listen_set_acquire(struct listen_set *set, const struct cfg_addr *addr, int type,
+                       size_t workers, struct listen_socket **out, struct err *err);
+
+/* Graceful stop: refuse new connections on every stream socket (shutdown SHUT_RD)
+ * while the sessions already accepted finish. Datagram sockets stay as they are: their
+ * servers stop taking new flows themselves (shutdown would make them readable forever). */
 void listen_set_stop_accepting(struct listen_set *set);
 
 /* A reload dropped this address while older sessions still hold its generation:
  * refuse new connections now (shutdown SHUT_RD) and forget the address, so that a
- * later reload that adds it again binds a fresh socket. */
+ * later reload that adds it again binds a fresh socket. A datagram socket stays known
+ * (its workers stop serving it): binding a fresh group beside one still open would
+ * split its clients between the two. */
 void listen_socket_retire(struct listen_socket *ls);
 
 void listen_socket_ref(struct listen_socket *ls);

@@ -23,13 +23,17 @@ static void format_peer(const struct sockaddr *sa, char *buf, size_t len)
 
 void session_attach(struct session *s, struct worker *w, struct runtime *rt,
                     struct rt_listener *listener, struct bufferevent *client,
-                    const struct sockaddr *peer)
+                    const struct session_addrs *addrs)
 {
     s->worker = w;
     s->runtime = rt;
     s->listener = listener;
     s->client = client;
-    format_peer(peer, s->peer_text, sizeof s->peer_text);
+    s->client_fd = -1;
+    s->client_tls = NULL;
+    s->owns_upstreams = false;
+    s->addrs = *addrs;
+    format_peer(&s->addrs.peer.sa, s->peer_text, sizeof s->peer_text);
     atomic_fetch_add_explicit(&listener->socket->active, 1, memory_order_relaxed);
     worker_session_add(w, s);
 }
@@ -45,4 +49,35 @@ void session_detach(struct session *s)
     s->runtime = NULL;
     daemon_conn_release(worker_daemon(w));
     worker_session_remove(w, s);
+}
+
+void session_hand_over(struct session *s)
+{
+    atomic_fetch_sub_explicit(&s->listener->socket->active, 1, memory_order_relaxed);
+    s->runtime = NULL;
+    worker_session_remove(s->worker, s);
+}
+
+void session_attach_datagram(struct session *s, struct worker *w)
+{
+    s->worker = w;
+    worker_session_add(w, s);
+}
+
+void session_detach_datagram(struct session *s)
+{
+    worker_session_remove(s->worker, s);
+}
+
+const struct sockaddr *session_local_addr(struct session *s, int fd)
+{
+    if (s->addrs.local.sa.sa_family == AF_UNSPEC) {
+        socklen_t len = sizeof s->addrs.local;
+        if (getsockname(fd, &s->addrs.local.sa, &len) < 0 ||
+            (s->addrs.local.sa.sa_family != AF_INET && s->addrs.local.sa.sa_family != AF_INET6)) {
+            s->addrs.local.sa.sa_family = AF_UNSPEC;
+            return NULL;
+        }
+    }
+    return &s->addrs.local.sa;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -25,10 +26,14 @@
 /* Accepting more than this per wakeup would starve the sessions already open. */
 enum { ACCEPT_BATCH = 64, ACCEPT_RETRY_MS = 100 };
 
+/* A listening socket of the worker's generation: a stream one is accepted on here; a
+ * datagram one is served by a session of its protocol (no accept), which lives on
+ * across generations that keep the socket. */
 struct watch {
     struct worker *worker;          /* borrowed */
     struct listen_socket *socket;   /* ref */
-    struct event *event;            /* owned */
+    struct event *event;            /* owned; stream sockets */
+    struct session *server;         /* borrowed (in the session list); datagram sockets */
 };
 
 struct worker {
@@ -52,13 +57,20 @@ struct worker {
     struct upstream_pool *upstream_pool;    /* owned: idle keep-alive backend connections */
 };
 
+/* Frees watches; datagram servers are sessions and live on (see switch_generation). */
+static void free_watches(struct watch *watches, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (watches[i].event)
+            event_free(watches[i].event);
+        listen_socket_unref(watches[i].socket);
+    }
+    free(watches);
+}
+
 static void unwatch_all(struct worker *w)
 {
-    for (size_t i = 0; i < w->n_watches; i++) {
-        event_free(w->watches[i].event);
-        listen_socket_unref(w->watches[i].socket);
-    }
-    free(w->watches);
+    free_watches(w->watches, w->n_watches);
     w->watches = NULL;
     w->n_watches = 0;
     w->accepting = false;
@@ -91,6 +103,8 @@ static void set_accepting(struct worker *w, bool on)
     if (w->accepting == on)
         return;
     for (size_t i = 0; i < w->n_watches; i++) {
+        if (!w->watches[i].event)
+            continue;       /* a datagram socket: its server reads it */
         if (!on)
             event_del(w->watches[i].event);
         else if (event_add(w->watches[i].event, NULL) == 0)
@@ -112,21 +126,21 @@ static void tune_client_socket(int fd)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
 }
 
-/* The session for one accepted socket, by the listener's mode: 0, or -1 with the
+/* The session for one accepted socket, by the listener's protocol: 0, or -1 with the
  * socket closed. */
 static int open_session(struct worker *w, struct rt_listener *rl, int fd,
-                        const struct sockaddr *peer)
+                        const struct session_addrs *addrs)
 {
-    session_start_fn *start = session_protocol(rl->cfg->mode);
+    session_start_fn *start = session_protocol(rl->cfg);
     if (!start) {
         close(fd);
         return -1;
     }
-    return start(w, w->runtime, rl, fd, peer);
+    return start(w, w->runtime, rl, fd, addrs);
 }
 
 static void start_session(struct worker *w, struct listen_socket *ls, int fd,
-                          const struct sockaddr *peer)
+                          const struct session_addrs *addrs)
 {
     struct rt_listener *rl = runtime_listener_for(w->runtime, ls);
     if (!rl) {
@@ -136,7 +150,7 @@ static void start_session(struct worker *w, struct listen_socket *ls, int fd,
     }
     atomic_fetch_add_explicit(&ls->accepted, 1, memory_order_relaxed);
     runtime_ref(w->runtime);
-    if (open_session(w, rl, fd, peer) < 0) {
+    if (open_session(w, rl, fd, addrs) < 0) {
         log_error("listener %s: cannot set up connection: out of memory", ls->addr.text);
         runtime_unref(w->runtime);
         daemon_conn_release(w->daemon);
@@ -190,9 +204,9 @@ static void on_acceptable(evutil_socket_t fd, short what, void *arg)
             daemon_conn_wait(w->daemon, w->id);
             return;
         }
-        struct sockaddr_storage peer;
-        socklen_t peer_len = sizeof peer;
-        int cfd = accept4(fd, (struct sockaddr *)&peer, &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct session_addrs addrs = { .local.sa.sa_family = AF_UNSPEC };
+        socklen_t peer_len = sizeof addrs.peer;
+        int cfd = accept4(fd, &addrs.peer.sa, &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (cfd < 0) {
             int error = errno;
             daemon_conn_release(w->daemon);
@@ -200,11 +214,35 @@ static void on_acceptable(evutil_socket_t fd, short what, void *arg)
             return;
         }
         tune_client_socket(cfd);
-        start_session(w, watch->socket, cfd, (struct sockaddr *)&peer);
+        start_session(w, watch->socket, cfd, &addrs);
     }
 }
 
-static int watch_generation(struct worker *w)
+/* The server of a datagram socket: the one this worker already runs (taken from the
+ * previous generation's watches), or a new one. */
+static int serve_datagram(struct worker *w, struct watch *watch, const struct cfg_listener *cfg,
+                          struct watch *old, size_t n_old)
+{
+    for (size_t i = 0; i < n_old; i++) {
+        if (old[i].socket == watch->socket && old[i].server) {
+            watch->server = old[i].server;
+            old[i].server = NULL;
+            return 0;
+        }
+    }
+    datagram_start_fn *start = session_datagram_protocol(cfg->mode);
+    int fd = watch->socket->fds[(size_t)w->id % watch->socket->n_fds];
+    if (!start || start(w, watch->socket, fd, &watch->server) < 0) {
+        log_error("worker %d: listener %s: cannot serve %s: out of memory", w->id, cfg->name,
+                  watch->socket->addr.text);
+        return -1;
+    }
+    return 0;
+}
+
+/* Watches every socket of the worker's generation; `old` are the previous
+ * generation's watches, whose datagram servers carry over. */
+static int watch_generation(struct worker *w, struct watch *old, size_t n_old)
 {
     size_t n = w->runtime->n_listeners;
     w->watches = calloc(n, sizeof *w->watches);
@@ -214,17 +252,23 @@ static int watch_generation(struct worker *w)
         struct watch *watch = &w->watches[i];
         watch->worker = w;
         watch->socket = w->runtime->listeners[i].socket;
+        listen_socket_ref(watch->socket);
+        w->n_watches = i + 1;
+        if (watch->socket->type == SOCK_DGRAM) {
+            serve_datagram(w, watch, w->runtime->listeners[i].cfg, old, n_old);
+            continue;
+        }
         watch->event = event_new(w->base, watch->socket->fd, EV_READ | EV_PERSIST,
                                  on_acceptable, watch);
         if (!watch->event)
             return -1;
-        listen_socket_ref(watch->socket);
-        w->n_watches = i + 1;
     }
     return 0;
 }
 
-/* Picks up a new generation: new connections use it from now on. */
+/* Picks up a new generation: new connections use it from now on. A datagram listener
+ * the new generation dropped stops at once: its server and flows go (a datagram
+ * service has no connections to finish). */
 static void switch_generation(struct worker *w)
 {
     struct runtime *rt = daemon_runtime(w->daemon);
@@ -232,11 +276,19 @@ static void switch_generation(struct worker *w)
         runtime_unref(rt);
         return;
     }
-    unwatch_all(w);
+    set_accepting(w, false);
+    struct watch *old = w->watches;
+    size_t n_old = w->n_watches;
+    w->watches = NULL;
+    w->n_watches = 0;
     runtime_unref(w->runtime);
     w->runtime = rt;
-    if (watch_generation(w) < 0)
+    if (watch_generation(w, old, n_old) < 0)
         log_error("worker %d: out of memory watching listeners", w->id);
+    for (size_t i = 0; i < n_old; i++)
+        if (old[i].server)
+            old[i].server->ops->close(old[i].server);
+    free_watches(old, n_old);
 }
 
 static void maybe_finish(struct worker *w)
@@ -355,7 +407,7 @@ struct worker *worker_new(struct daemon *d, int id)
         !(w->wakeup = event_new(w->base, w->wakeup_fd, EV_READ | EV_PERSIST, on_wakeup, w)) ||
         event_add(w->wakeup, NULL) < 0 ||
         !(w->accept_retry = evtimer_new(w->base, on_accept_retry, w)) ||
-        !(w->upstream_pool = upstream_pool_new(w->base)) || watch_generation(w) < 0) {
+        !(w->upstream_pool = upstream_pool_new(w->base)) || watch_generation(w, NULL, 0) < 0) {
         worker_free(w);
         return NULL;
     }
@@ -386,6 +438,7 @@ void worker_free(struct worker *w)
 {
     if (!w)
         return;
+    close_all_sessions(w);      /* a worker that never ran still has datagram servers */
     unwatch_all(w);
     if (w->wakeup)
         event_free(w->wakeup);

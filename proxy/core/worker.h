@@ -1,8 +1,10 @@
 /* worker — one thread, one event_base, the sessions it accepted.
  *
- * Workers share the listening sockets: each watches every socket of its generation
+ * Workers share the stream listening sockets: each watches every one of its generation
  * (EPOLLEXCLUSIVE: a new connection wakes one worker) and accepts in batches. At the
  * connection limit a worker stops accepting until the daemon wakes it for a freed slot.
+ * A datagram listener has a socket per worker instead, served by a session of its
+ * protocol that the worker starts once and keeps while its generations have the socket.
  * The main thread talks to a worker only by publishing state
  * (the current generation, the drain flag) and activating the worker's wakeup event;
  * everything a worker owns is touched only by its own thread.

@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "health/response.h"
 #include "health/verdict.h"
+#include "proxyproto/send.h"
 #include "runtime/backend.h"
 #include "runtime/runtime.h"
 #include "upstream/connect.h"
@@ -194,7 +195,10 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         return;
     }
     p->started_ms = clock_now_ms();
-    p->bev = upstream_connect(p->health->base, p->pool, p->backend, hc->timeout_ms);
+    uint8_t preamble[PROXYPROTO_WRITE_MAX];
+    size_t preamble_len = proxyproto_check_header(p->pool->cfg->proxy_protocol, preamble);
+    p->bev = upstream_connect(p->health->base, p->pool, p->backend, hc->timeout_ms, preamble,
+                              preamble_len);
     if (!p->bev && upstream_error_is_local(errno)) {
         /* Ferry out of descriptors or memory: no verdict on the backend either way. */
         char result[160];
@@ -239,6 +243,7 @@ static bool same_check(const struct rt_pool *a, const struct rt_pool *b)
                    x->n_expect_status * sizeof *x->expect_status) == 0) &&
            x->interval_ms == y->interval_ms && x->timeout_ms == y->timeout_ms &&
            x->rise == y->rise && x->fall == y->fall && (a->tls != NULL) == (b->tls != NULL) &&
+           a->cfg->proxy_protocol == b->cfg->proxy_protocol &&
            memcmp(a->tls_fingerprint, b->tls_fingerprint, sizeof a->tls_fingerprint) == 0 &&
            strcmp(a->cfg->name, b->cfg->name) == 0;
 }

@@ -13,9 +13,11 @@
 #include "core/bev.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/session.h"
 #include "core/worker.h"
 #include "http/exchange.h"
 #include "http/exchange_internal.h"
+#include "proxyproto/send.h"
 #include "runtime/backend.h"
 #include "upstream/connect.h"
 #include "upstream/pool.h"
@@ -43,10 +45,17 @@ static const char *listener_name(const struct http_exchange *ex)
 static const struct config *cfg_of(const struct http_exchange *ex) { return ex->runtime->cfg; }
 
 /* Connections are only reused under the transport settings that made them: a reload
- * may have changed what a backend must prove, or turned TLS on or off. */
+ * may have changed what a backend must prove, turned TLS on or off, or changed the
+ * PROXY header that began them. */
 static uint64_t pool_flavor(const struct rt_pool *pool)
 {
     return pool->flavor;
+}
+
+/* A connection that began with a client's PROXY header serves that client only. */
+static uintptr_t pool_owner(const struct http_exchange *ex)
+{
+    return ex->pool->cfg->proxy_protocol ? (uintptr_t)ex->client : 0;
 }
 
 static void release_backend(struct http_exchange *ex)
@@ -63,12 +72,16 @@ static void drop_connection(struct http_exchange *ex, bool reusable)
     http_exchange_disown_reads(ex, reusable);
     bufferevent_setcb(up, NULL, NULL, NULL, NULL);
     ex->up = NULL;
-    if (reusable)
+    if (reusable) {
         upstream_pool_put(worker_upstream_pool(ex->worker), ex->backend,
-                          pool_flavor(ex->pool), up, ex->pool->cfg->keepalive_max_idle,
+                          pool_flavor(ex->pool), pool_owner(ex), up,
+                          ex->pool->cfg->keepalive_max_idle,
                           ex->pool->cfg->keepalive_idle_timeout_ms);
-    else
+        if (pool_owner(ex))
+            ex->client->owns_upstreams = true;
+    } else {
         bev_close(up);
+    }
     ex->body_throttled = false;
     ex->up_reading = false;
     ex->up_connected = ex->up_connect_failed = ex->up_timed_out = false;
@@ -87,8 +100,12 @@ void http_exchange_release(struct http_exchange *ex, bool reusable)
 /* 0, or the errno of a connection that could not even be started. */
 static int open_connection(struct http_exchange *ex)
 {
+    uint8_t header[PROXYPROTO_WRITE_MAX];
+    size_t header_len = proxyproto_session_header(ex->client, ex->pool->cfg->proxy_protocol,
+                                                  header);
     struct bufferevent *bev = upstream_connect(worker_base(ex->worker), ex->pool, ex->backend,
-                                               cfg_of(ex)->timeouts.connect_ms);
+                                               cfg_of(ex)->timeouts.connect_ms, header,
+                                               header_len);
     if (!bev)
         return errno ? errno : EIO;
     http_exchange_install(ex, bev, false);
@@ -170,7 +187,7 @@ static void start_attempt(struct http_exchange *ex)
         ex->tried[ex->n_tried++] = b;
         ex->backend = b;    /* rt_pool_pick reserved its slot */
         struct bufferevent *bev = upstream_pool_take(worker_upstream_pool(ex->worker), b,
-                                                     pool_flavor(ex->pool));
+                                                     pool_flavor(ex->pool), pool_owner(ex));
         if (bev) {
             http_exchange_install(ex, bev, true);
             send_request_head(ex);

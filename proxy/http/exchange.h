@@ -31,6 +31,7 @@ struct bufferevent;
 struct event;
 struct evbuffer;
 struct http_exchange;
+struct session;
 struct worker;
 
 /* Back-pressure: stop reading one side once this much waits in the other side's
@@ -165,6 +166,8 @@ struct http_exchange_request {
 struct http_exchange {
     const struct http_exchange_ops *ops;
     struct worker *worker;          /* borrowed: event base and upstream pool */
+    struct session *client;         /* borrowed: the client connection's session (its
+                                       addresses, for the PROXY header to backends) */
     const char *peer_text;          /* borrowed from the session: the client's address */
     struct runtime *runtime;        /* ref while started: routes and pools */
     struct rt_listener *listener;   /* borrowed from runtime */
@@ -227,7 +230,7 @@ struct http_exchange {
 
 /* 0, or -1 when out of memory (http_exchange_free cleans up either way). */
 int http_exchange_init(struct http_exchange *ex, const struct http_exchange_ops *ops,
-                       struct worker *w, const char *peer_text);
+                       struct worker *w, struct session *client);
 /* Releases everything; ends a started request first (logged 499 when nothing was
  * answered: the client went away). */
 void http_exchange_free(struct http_exchange *ex);

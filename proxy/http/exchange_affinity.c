@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "balance/balance.h"
+#include "core/session.h"
 #include "http/exchange_internal.h"
 #include "runtime/backend.h"
 
@@ -25,10 +26,8 @@ void http_exchange_note_affinity(struct http_exchange *ex, const struct http_exc
     bool has = false;
     ex->hint = (struct rt_pick_hint){ .has_key = false };
     switch (cfg->balance == BALANCE_HASH ? cfg->hash_key : HASH_KEY_NONE) {
-    case HASH_KEY_SOURCE_IP:
-        v = ex->peer_text;
-        len = strlen(v);
-        has = true;
+    case HASH_KEY_SOURCE_IP:    /* the session's peer: a PROXY header's, when it had one */
+        rt_pick_hint_source(ex->pool, &ex->client->addrs.peer.sa, &ex->hint);
         break;
     case HASH_KEY_HEADER:
         has = req->find_header && req->find_header(req, cfg->hash_key_name, &v, &len);

@@ -9,6 +9,7 @@
 #include "core/clock.h"
 #include "core/listen.h"
 #include "core/log.h"
+#include "core/session.h"
 #include "core/sockio.h"
 #include "http/access.h"
 #include "http/exchange_internal.h"
@@ -29,12 +30,13 @@ struct http1_limits http_exchange_limits(const struct config *cfg, bool for_requ
 }
 
 int http_exchange_init(struct http_exchange *ex, const struct http_exchange_ops *ops,
-                       struct worker *w, const char *peer_text)
+                       struct worker *w, struct session *client)
 {
     memset(ex, 0, sizeof *ex);
     ex->ops = ops;
     ex->worker = w;
-    ex->peer_text = peer_text;
+    ex->client = client;
+    ex->peer_text = client->peer_text;
     ex->up_read_size = SOCKIO_READ_MIN;
     ex->fwd_head = evbuffer_new();
     return ex->fwd_head ? 0 : -1;

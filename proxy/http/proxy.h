@@ -8,10 +8,11 @@
 
 struct rt_listener;
 struct runtime;
+struct session_addrs;
 struct worker;
 
 /* A session_start_fn (core/session.h) for http listeners. */
 int http_session_start(struct worker *w, struct runtime *rt, struct rt_listener *listener,
-                       int fd, const struct sockaddr *peer);
+                       int fd, const struct session_addrs *addrs);
 
 #endif

@@ -15,6 +15,7 @@
 #include "http/internal.h"
 #include "http/proxy.h"
 #include "http2/h2.h"
+#include "upstream/pool.h"
 
 static const char *const state_names[] = {
     [HS_IDLE] = "idle", [HS_HEAD] = "head", [HS_EXCHANGE] = "exchange",
@@ -63,6 +64,8 @@ static void session_io_free(struct http_session *s)
 static void session_free(struct http_session *s)
 {
     session_io_free(s);     /* a request cut short is logged here */
+    if (s->base.owns_upstreams)     /* they carry this client's PROXY header */
+        upstream_pool_close_owner(worker_upstream_pool(s->base.worker), (uintptr_t)&s->base);
     session_detach(&s->base);
     free(s);
 }
@@ -271,13 +274,13 @@ static int session_io_new(struct http_session *s, struct worker *w,
 {
     struct event_base *base = worker_base(w);
     s->timer = evtimer_new(base, on_timer, s);
-    if (!s->timer || http_exchange_init(&s->ex, &http_h1_exchange_ops, w, s->base.peer_text) < 0)
+    if (!s->timer || http_exchange_init(&s->ex, &http_h1_exchange_ops, w, &s->base) < 0)
         return -1;
     return http_client_open(s, base, listener, fd);
 }
 
 int http_session_start(struct worker *w, struct runtime *rt, struct rt_listener *listener,
-                       int fd, const struct sockaddr *peer)
+                       int fd, const struct session_addrs *addrs)
 {
     struct http_session *s = calloc(1, sizeof *s);
     if (!s) {
@@ -293,7 +296,9 @@ int http_session_start(struct worker *w, struct runtime *rt, struct rt_listener 
         return -1;
     }
     s->base.ops = &http_ops;
-    session_attach(&s->base, w, rt, listener, NULL, peer);
+    session_attach(&s->base, w, rt, listener, NULL, addrs);
+    s->base.client_fd = s->client_fd;
+    s->base.client_tls = s->tls;
     s->state = HS_IDLE;
     s->is_fresh = true;
     s->start_ms = clock_now_ms();

@@ -70,7 +70,7 @@ struct h2_stream *h2_stream_new(struct h2_conn *c, int32_t id)
     struct h2_stream *st = calloc(1, sizeof *st);
     if (!st)
         return NULL;
-    if (http_exchange_init(&st->ex, &h2_exchange_ops, s->base.worker, s->base.peer_text) < 0 ||
+    if (http_exchange_init(&st->ex, &h2_exchange_ops, s->base.worker, &s->base) < 0 ||
         !(st->timer = evtimer_new(worker_base(s->base.worker), on_stream_timer, st))) {
         http_exchange_free(&st->ex);
         free(st);

@@ -49,7 +49,8 @@ struct backend {
     _Atomic(char *) name;           /* owned; a reload may rename (backend_rename) */
     struct cfg_addr addr;
     _Atomic int state;              /* BACKEND_UP or BACKEND_DOWN: health */
-    _Atomic unsigned active;        /* connections (tcp) or requests in flight (http) */
+    _Atomic unsigned active;        /* connections (tcp), requests in flight (http), flows
+                                       (udp) */
     _Atomic uint64_t requests;      /* connections (tcp) or requests (http) sent */
     _Atomic uint64_t failures;      /* connect failures, broken responses, timeouts */
     _Atomic unsigned consecutive_failures;

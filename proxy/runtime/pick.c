@@ -1,4 +1,5 @@
 /* rt_pool_pick and the passive health of a pool's backends (runtime.h). */
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -92,6 +93,31 @@ struct backend *rt_pool_pick(struct rt_pool *pool, struct backend *const *tried,
         cands[pick].excluded = true;
     }
     return NULL;
+}
+
+void rt_pick_hint_source(const struct rt_pool *pool, const struct sockaddr *client,
+                         struct rt_pick_hint *hint)
+{
+    static const unsigned char v4_mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+    if (pool->cfg->balance != BALANCE_HASH || pool->cfg->hash_key != HASH_KEY_SOURCE_IP)
+        return;
+    const unsigned char *bytes;
+    size_t len;
+    if (client->sa_family == AF_INET) {
+        bytes = (const unsigned char *)&((const struct sockaddr_in *)client)->sin_addr;
+        len = 4;
+    } else if (client->sa_family == AF_INET6) {
+        bytes = ((const struct sockaddr_in6 *)client)->sin6_addr.s6_addr;
+        len = 16;
+        if (memcmp(bytes, v4_mapped, sizeof v4_mapped) == 0) {
+            bytes += sizeof v4_mapped;
+            len = 4;
+        }
+    } else {
+        return;
+    }
+    hint->has_key = true;
+    hint->key = balance_hash(bytes, len);
 }
 
 void rt_pool_release(struct backend *b)

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <openssl/evp.h>
 
@@ -87,14 +88,16 @@ static const struct rt_pool *previous_pool(const struct runtime_deps *deps, cons
 }
 
 /* Keeps the previous generation's flavor while the pool's transport is the same
- * (plaintext then, or TLS with the same settings and files); a change takes this
- * generation's number, larger than any before (upstream/pool.h). */
+ * (plaintext then, or TLS with the same settings and files, and the same PROXY
+ * protocol version); a change takes this generation's number, larger than any before
+ * (upstream/pool.h). */
 static void set_flavor(struct rt_pool *p, const struct runtime_deps *deps, uint64_t generation)
 {
     if (p->cfg->tls)
         fingerprint_tls(p->cfg->tls, p->tls_fingerprint);
     const struct rt_pool *prev = previous_pool(deps, p->cfg->name);
     if (prev && (prev->cfg->tls != NULL) == (p->cfg->tls != NULL) &&
+        prev->cfg->proxy_protocol == p->cfg->proxy_protocol &&
         memcmp(prev->tls_fingerprint, p->tls_fingerprint, sizeof p->tls_fingerprint) == 0)
         p->flavor = prev->flavor;
     else
@@ -191,7 +194,9 @@ static int build_listener(struct runtime *rt, size_t index, const struct runtime
         if (!l->tls)
             return -1;
     }
-    if (deps->sockets && listen_set_acquire(deps->sockets, &cfg->listen, &l->socket, err) < 0) {
+    int type = cfg->mode == MODE_UDP ? SOCK_DGRAM : SOCK_STREAM;
+    if (deps->sockets &&
+        listen_set_acquire(deps->sockets, &cfg->listen, type, deps->workers, &l->socket, err) < 0) {
         char reason[sizeof err->msg];
         memcpy(reason, err->msg, sizeof reason);
         return err_set(err, "listeners.%s.listen: %s", cfg->name, reason);

@@ -36,10 +36,10 @@ struct rt_pool {
     uint64_t *sticky_tokens;        /* owned, sticky pools: each backend's cookie token */
     struct tls_client *tls;         /* owned; NULL = plaintext */
     /* The generation that first had this transport: plaintext, or TLS with these
-     * settings (the same config and the same file contents), so that pooled
-     * connections outlive reloads that leave it alone and never outlive one that
-     * changes it (upstream/pool.h); tls_fingerprint: the SHA-256 of the TLS settings
-     * (zero for plaintext). */
+     * settings (the same config and the same file contents), and this PROXY protocol
+     * version, so that pooled connections outlive reloads that leave it alone and
+     * never outlive one that changes it (upstream/pool.h); tls_fingerprint: the
+     * SHA-256 of the TLS settings (zero for plaintext). */
     uint64_t flavor;
     unsigned char tls_fingerprint[32];
     struct runtime *runtime;        /* borrowed: the generation this pool belongs to */
@@ -72,6 +72,8 @@ struct runtime {
 struct runtime_deps {
     struct backend_table *backends;
     struct listen_set *sockets;     /* NULL: do not bind (ferry -t) */
+    size_t workers;                 /* worker threads running (or about to): a udp
+                                       listener binds one socket for each */
     struct tls_ticket_keys *ticket_keys;
     const struct runtime *previous; /* the generation running now (NULL: none), for
                                        what carries over unchanged pools */
@@ -115,6 +117,14 @@ struct rt_pick_hint {
  * ends. */
 struct backend *rt_pool_pick(struct rt_pool *pool, struct backend *const *tried, size_t n_tried,
                              const struct rt_pick_hint *hint);
+/* Hash pools on "source_ip": sets hint's key from the client's address, without its
+ * port, whoever told it — the socket, a PROXY header (the session's addrs.peer), a
+ * udp datagram (the flow's client) —, so that a client's connections, requests and
+ * flows all go to the same backend. An IPv4 address is the same key when written as
+ * IPv4-mapped IPv6 (as a PROXY header may carry it). Other pools, other families:
+ * hint unchanged. */
+void rt_pick_hint_source(const struct rt_pool *pool, const struct sockaddr *client,
+                         struct rt_pick_hint *hint);
 /* Gives back the slot rt_pool_pick() reserved. */
 void rt_pool_release(struct backend *b);
 

@@ -19,6 +19,7 @@
 #include "core/session.h"
 #include "core/worker.h"
 #include "http/route.h"
+#include "proxyproto/send.h"
 #include "runtime/backend.h"
 #include "runtime/runtime.h"
 #include "sni/clienthello.h"
@@ -171,14 +172,15 @@ static const struct rt_route *route_for_sni(const struct rt_listener *l, const c
     return NULL;
 }
 
-/* Hash pools: the request's key, when the pool hashes that kind (an empty one is none). */
-static void set_key(struct relay *r, enum hash_key_kind kind, const char *value)
+/* Hash pools on "sni": the server name the client asked for (none or an empty one:
+ * no key). */
+static void set_sni_key(struct relay *r, const char *name)
 {
     const struct cfg_pool *cfg = r->pool->cfg;
-    if (cfg->balance != BALANCE_HASH || cfg->hash_key != kind || !value || !*value)
+    if (cfg->balance != BALANCE_HASH || cfg->hash_key != HASH_KEY_SNI || !name || !*name)
         return;
     r->hint.has_key = true;
-    r->hint.key = balance_hash(value, strlen(value));
+    r->hint.key = balance_hash(name, strlen(name));
 }
 
 /* R_PEEKING: look at the ClientHello without consuming it; the bytes are relayed to
@@ -213,9 +215,9 @@ static void peek_client_hello(struct relay *r)
         return;
     }
     r->pool = route->pool;
-    set_key(r, HASH_KEY_SOURCE_IP, r->base.peer_text);
+    rt_pick_hint_source(r->pool, &r->base.addrs.peer.sa, &r->hint);
     if (rc == CLIENTHELLO_SNI)
-        set_key(r, HASH_KEY_SNI, name);
+        set_sni_key(r, name);
     relay_set_state(r, R_CONNECTING);
     hold_early_bytes(r);
     arm_idle_timer(r, r->idle_ms);
@@ -303,8 +305,8 @@ static void on_client_event(struct bufferevent *bev, short what, void *arg)
         r->handshake_done = true;
         r->last_activity_ms = clock_now_ms();
         arm_idle_timer(r, r->idle_ms);
-        set_key(r, HASH_KEY_SNI, SSL_get_servername(bufferevent_openssl_get_ssl(bev),
-                                                    TLSEXT_NAMETYPE_host_name));
+        set_sni_key(r, SSL_get_servername(bufferevent_openssl_get_ssl(bev),
+                                          TLSEXT_NAMETYPE_host_name));
         connect_next(r);
         return;
     }
@@ -331,12 +333,15 @@ static void connect_next(struct relay *r)
 {
     unsigned attempts = r->pool->cfg->retries + 1;
     struct event_base *base = worker_base(r->base.worker);
+    uint8_t header[PROXYPROTO_WRITE_MAX];
+    size_t header_len = proxyproto_session_header(&r->base, r->pool->cfg->proxy_protocol, header);
     while (r->n_tried < attempts && r->n_tried < RT_MAX_ATTEMPTS) {
         struct backend *b = rt_pool_pick(r->pool, r->tried, r->n_tried, &r->hint);
         if (!b)
             break;
         r->tried[r->n_tried++] = b;
-        r->upstream.bev = upstream_connect(base, r->pool, b, r->base.runtime->cfg->timeouts.connect_ms);
+        r->upstream.bev = upstream_connect(base, r->pool, b, r->base.runtime->cfg->timeouts.connect_ms,
+                                           header, header_len);
         if (!r->upstream.bev) {
             int error = errno;
             bool is_local = upstream_error_is_local(error);
@@ -420,7 +425,7 @@ static struct bufferevent *client_bufferevent_new(struct event_base *base,
 }
 
 int tcp_session_start(struct worker *w, struct runtime *rt, struct rt_listener *listener,
-                      int fd, const struct sockaddr *peer)
+                      int fd, const struct session_addrs *addrs)
 {
     struct bufferevent *client = client_bufferevent_new(worker_base(w), listener, fd);
     struct relay *r = client ? calloc(1, sizeof *r) : NULL;
@@ -433,7 +438,9 @@ int tcp_session_start(struct worker *w, struct runtime *rt, struct rt_listener *
         return -1;
     }
     r->base.ops = &relay_ops;
-    session_attach(&r->base, w, rt, listener, client, peer);
+    session_attach(&r->base, w, rt, listener, client, addrs);
+    r->base.client_fd = bufferevent_getfd(client);
+    r->base.client_tls = bufferevent_openssl_get_ssl(client);
     r->client.bev = client;
     r->idle_ms = rt->cfg->timeouts.tcp_idle_ms;
     r->last_activity_ms = clock_now_ms();
@@ -446,7 +453,7 @@ int tcp_session_start(struct worker *w, struct runtime *rt, struct rt_listener *
     }
     r->state = R_CONNECTING;
     r->pool = listener->routes[0].pool;
-    set_key(r, HASH_KEY_SOURCE_IP, r->base.peer_text);
+    rt_pick_hint_source(r->pool, &r->base.addrs.peer.sa, &r->hint);
     if (listener->tls) {
         /* Until its handshake is done a client gets client_header_ms, not the idle
          * allowance: connections that never finish one must not hold the slots of

@@ -5,17 +5,22 @@
 #define FERRY_UPSTREAM_CONNECT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct backend;
 struct bufferevent;
 struct event_base;
 struct rt_pool;
 
-/* A bufferevent connecting to b, or NULL with errno set (socket or TLS setup failed,
- * or connect(2) failed at once; nothing left behind). BEV_EVENT_CONNECTED, or ERROR /
- * TIMEOUT after connect_ms, follows. */
+/* A bufferevent connecting to b, or NULL with errno saying why (socket or TLS setup
+ * failed, or connect(2) failed at once; nothing left behind). BEV_EVENT_CONNECTED, or
+ * ERROR / TIMEOUT after connect_ms, follows. preamble (borrowed, copied; may be NULL)
+ * goes first on the wire: a PROXY protocol header, before even the TLS handshake of a
+ * TLS pool (whose connection is then a bufferevent_openssl filter over a socket
+ * bufferevent, the one way libevent lets plain bytes precede the handshake). */
 struct bufferevent *upstream_connect(struct event_base *base, struct rt_pool *pool,
-                                     struct backend *b, unsigned connect_ms);
+                                     struct backend *b, unsigned connect_ms,
+                                     const void *preamble, size_t preamble_len);
 
 /* Did a failed upstream_connect() fail for want of ferry's own resources (descriptors,
  * memory, buffers, local ports) rather than because of the backend? Such a failure

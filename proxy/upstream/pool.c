@@ -12,8 +12,9 @@
 #include "core/log.h"
 #include "runtime/backend.h"
 
-/* One bucket per backend (of one flavor at a time), the table small; entries are
- * recycled so that a request/response cycle on a pooled connection mallocs nothing. */
+/* One bucket per backend and owner (of one flavor at a time), the table small; entries
+ * are recycled so that a request/response cycle on a pooled connection mallocs
+ * nothing. */
 enum { TABLE_SIZE = 64, SPARE_MAX = 256 };
 
 struct idle_conn {
@@ -27,6 +28,7 @@ struct bucket {
     struct upstream_pool *pool;         /* borrowed */
     struct backend *backend;            /* ref */
     uint64_t flavor;
+    uintptr_t owner;                    /* 0: shared; else the one client it serves */
     struct idle_conn *newest, *oldest;
     size_t count;
 };
@@ -38,9 +40,9 @@ struct upstream_pool {
     size_t n_spare;
 };
 
-static size_t slot_of(const struct backend *b)
+static size_t slot_of(const struct backend *b, uintptr_t owner)
 {
-    uintptr_t h = (uintptr_t)b >> 4;
+    uintptr_t h = (uintptr_t)b >> 4 ^ owner >> 4;
     return (size_t)((h ^ (h >> 7)) % TABLE_SIZE);
 }
 
@@ -52,10 +54,11 @@ struct upstream_pool *upstream_pool_new(struct event_base *base)
     return p;
 }
 
-static struct bucket *find_bucket(struct upstream_pool *p, const struct backend *b)
+static struct bucket *find_bucket(struct upstream_pool *p, const struct backend *b,
+                                  uintptr_t owner)
 {
-    for (struct bucket *k = p->table[slot_of(b)]; k; k = k->next)
-        if (k->backend == b)
+    for (struct bucket *k = p->table[slot_of(b, owner)]; k; k = k->next)
+        if (k->backend == b && k->owner == owner)
             return k;
     return NULL;
 }
@@ -86,13 +89,13 @@ static void recycle(struct upstream_pool *p, struct idle_conn *c)
 }
 
 /* An empty bucket of a backend that takes no new requests (it left the config, or
- * drains) is of no more use: drop it and its reference. Buckets of live backends stay,
- * so the next put allocates nothing. */
+ * drains), or of one client, is of no more use: drop it and its reference. Shared
+ * buckets of live backends stay, so the next put allocates nothing. */
 static void maybe_drop_bucket(struct upstream_pool *p, struct bucket *k)
 {
-    if (k->count > 0 || backend_state(k->backend) != BACKEND_DRAINING)
+    if (k->count > 0 || (k->owner == 0 && backend_state(k->backend) != BACKEND_DRAINING))
         return;
-    struct bucket **link = &p->table[slot_of(k->backend)];
+    struct bucket **link = &p->table[slot_of(k->backend, k->owner)];
     while (*link != k)
         link = &(*link)->next;
     *link = k->next;
@@ -129,9 +132,9 @@ static void on_idle_event(struct bufferevent *bev, short what, void *arg)
 }
 
 struct bufferevent *upstream_pool_take(struct upstream_pool *p, struct backend *b,
-                                       uint64_t flavor)
+                                       uint64_t flavor, uintptr_t owner)
 {
-    struct bucket *k = find_bucket(p, b);
+    struct bucket *k = find_bucket(p, b, owner);
     if (!k || !k->newest || k->flavor != flavor)
         return NULL;
     struct idle_conn *c = k->newest;
@@ -152,16 +155,17 @@ static void close_all(struct bucket *k, const char *why)
         close_idle(k->newest, why);   // NOLINT(clang-analyzer-unix.Malloc)
 }
 
-/* The bucket for b's connections of this flavor. A newer flavor replaces an older
- * one (whose connections no new request takes); a connection of an older flavor than
- * the bucket's (a request of an older generation ending) has none (NULL). */
-static struct bucket *get_bucket(struct upstream_pool *p, struct backend *b, uint64_t flavor)
+/* The bucket for b's connections of this flavor and owner. A newer flavor replaces an
+ * older one (whose connections no new request takes); a connection of an older flavor
+ * than the bucket's (a request of an older generation ending) has none (NULL). */
+static struct bucket *get_bucket(struct upstream_pool *p, struct backend *b, uint64_t flavor,
+                                 uintptr_t owner)
 {
-    struct bucket *k = find_bucket(p, b);
+    struct bucket *k = find_bucket(p, b, owner);
     if (k && k->flavor > flavor)
         return NULL;
     if (k && k->flavor < flavor) {
-        close_all(k, "the pool's TLS settings changed");
+        close_all(k, "the pool's TLS settings or PROXY protocol changed");
         k->flavor = flavor;
     }
     if (k)
@@ -169,11 +173,12 @@ static struct bucket *get_bucket(struct upstream_pool *p, struct backend *b, uin
     k = calloc(1, sizeof *k);
     if (!k)
         return NULL;
-    size_t slot = slot_of(b);
+    size_t slot = slot_of(b, owner);
     k->pool = p;
     k->backend = b;
     backend_ref(b);
     k->flavor = flavor;
+    k->owner = owner;
     k->next = p->table[slot];
     p->table[slot] = k;
     return k;
@@ -190,10 +195,11 @@ static struct idle_conn *new_entry(struct upstream_pool *p)
 }
 
 void upstream_pool_put(struct upstream_pool *p, struct backend *b, uint64_t flavor,
-                       struct bufferevent *bev, unsigned max_idle, unsigned idle_timeout_ms)
+                       uintptr_t owner, struct bufferevent *bev, unsigned max_idle,
+                       unsigned idle_timeout_ms)
 {
     bool is_wanted = max_idle > 0 && backend_state(b) != BACKEND_DRAINING;
-    struct bucket *k = is_wanted ? get_bucket(p, b, flavor) : NULL;
+    struct bucket *k = is_wanted ? get_bucket(p, b, flavor, owner) : NULL;
     struct idle_conn *c = k ? new_entry(p) : NULL;
     if (!c) {
         bev_close(bev);
@@ -216,6 +222,19 @@ void upstream_pool_put(struct upstream_pool *p, struct backend *b, uint64_t flav
     bufferevent_setcb(bev, on_idle_read, NULL, on_idle_event, c);
     bufferevent_set_timeouts(bev, &idle, NULL);
     bufferevent_enable(bev, EV_READ);
+}
+
+void upstream_pool_close_owner(struct upstream_pool *p, uintptr_t owner)
+{
+    for (size_t i = 0; i < TABLE_SIZE; i++) {
+        for (struct bucket *k = p->table[i], *next; k; k = next) {
+            next = k->next;
+            if (k->owner != owner)
+                continue;
+            close_all(k, "its client left");
+            maybe_drop_bucket(p, k);
+        }
+    }
 }
 
 void upstream_pool_sweep(struct upstream_pool *p)

@@ -83,6 +83,7 @@ class Env:
         self.registry = procs.Registry(self.cmdlog)
         self.ferry_bin = os.path.abspath(args.ferry_bin)
         self.backends = []
+        self.dns_backends = []
         self.www = os.path.join(self.tmp, "www")
         os.makedirs(os.path.join(self.www, "f"))
         self.file_sizes = {"/f/64k.bin": 64 << 10, "/f/1m.bin": 1 << 20}
@@ -211,6 +212,7 @@ def main(argv):
             ("nginx", version(["nginx", "-v"])), ("haproxy", version(["haproxy", "-v"])),
             ("wrk", version(["wrk", "-v"])), ("ab", version(["ab", "-V"])),
             ("h2load", version(["h2load", "--version"])),
+            ("dnsperf", version(["dnsperf", "-h"])), ("dnsmasq", version(["dnsmasq", "-v"])),
             ("openssl", version(["openssl", "version"]))]
     results = report.Results(paths["results"], meta)
     proxies = []
@@ -228,7 +230,9 @@ def main(argv):
                 % (pin.proxy_cpu, pin.other_cpu))
         env.backends = [servers.Backend(env, "b%d" % i, port)
                         for i, port in zip((1, 2), procs.free_ports(2))]
-        for b in env.backends:
+        env.dns_backends = [servers.DnsBackend(env, "d%d" % i, port)
+                            for i, port in zip((1, 2), procs.free_ports(2))]
+        for b in env.backends + env.dns_backends:
             b.start()
         for name in args.proxies:
             p = servers.PROXIES[name](env)

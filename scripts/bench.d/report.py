@@ -42,6 +42,10 @@ SPECS = {
         ("mib_s", "MiB/s", "high"), ("cpu_s_per_gib", "proxy CPU s / GiB", "low"),
         ("p99_ms", "p99 latency ms", "low"), ("backend_conns_per_1k", BACKEND_CONNS, None),
         ("errors", "failed", None)]),
+    "udp": ("udp: DNS A queries, dnsperf -c 8 -q 256, two dnsmasq behind, responses 1", [
+        ("qps", "queries/s", "high"),
+        ("cpu_s_per_100k_dgram", "proxy CPU s / 100k datagrams", "low"),
+        ("avg_latency_ms", "avg latency ms", "low"), ("lost", "queries lost", None)]),
     "mem": ("mem: RSS fresh, and per idle client connection (5000 plain, 1000 TLS)", [
         ("rss_fresh_mib", "serving process RSS MiB", "low"),
         ("private_all_mib", "all processes private MiB", "low"),

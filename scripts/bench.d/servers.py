@@ -1,6 +1,7 @@
-"""The processes under test for scripts/bench: two nginx backends and the three proxies
-(ferry, nginx, HAProxy), rendered from templates/ into a private temp dir each, run as
-the current user in the foreground, never touching system services or files.
+"""The processes under test for scripts/bench: two nginx backends, two dnsmasq (the
+udp test's DNS servers) and the three proxies (ferry, nginx, HAProxy), rendered from
+templates/ into a private temp dir each, run as the current user in the foreground,
+never touching system services or files.
 """
 import json
 import os
@@ -172,6 +173,58 @@ class Backend:
         return tail(os.path.join(self.dir, "stderr.log"))
 
 
+class DnsBackend:
+    """dnsmasq answering names of DNS_NAMES (A records) on 127.0.0.1:PORT, no system
+    files read, one process."""
+
+    def __init__(self, env, name, port):
+        self.env, self.name, self.port = env, name, port
+        self.dir = os.path.join(env.tmp, "dns-" + name)
+        self.proc = None
+
+    def start(self):
+        os.makedirs(self.dir, exist_ok=True)
+        argv = self.env.pin.prefix("backend") + [
+            "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv",
+            "--no-hosts", "--bind-interfaces", "--listen-address=127.0.0.1",
+            "--port=%d" % self.port, "--pid-file=", "--user=%s" % pwd.getpwuid(os.geteuid()).pw_name,
+            "--cache-size=1000"] + ["--host-record=%s,192.0.2.%d" % (n, i + 1)
+                                    for i, n in enumerate(DNS_NAMES)]
+        self.proc = self.env.registry.spawn(argv, "dns backend " + self.name,
+                                            os.path.join(self.dir, "stderr.log"))
+        if not procs.wait_port(self.port, 10):   # its TCP socket; the UDP one is bound too
+            raise RuntimeError("dns backend %s did not start: %s" % (self.name, self.log_tail()))
+
+    def pids(self):
+        return [self.proc.pid] if self.proc is not None and self.proc.poll() is None else []
+
+    def log_tail(self):
+        return tail(os.path.join(self.dir, "stderr.log"))
+
+
+DNS_NAMES = ["www.example.test", "api.example.test", "mail.example.test", "db.example.test"]
+
+
+def dns_query(port, timeout=3.0):
+    """One A query for DNS_NAMES[0] over UDP: None if 192.0.2.1 came back, else why."""
+    qid = 0x4242
+    question = b"".join(bytes([len(label)]) + label.encode()
+                        for label in DNS_NAMES[0].split(".")) + b"\0" + b"\0\x01\0\x01"
+    query = qid.to_bytes(2, "big") + b"\x01\0\0\x01\0\0\0\0\0\0" + question
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(timeout)
+    try:
+        s.sendto(query, ("127.0.0.1", port))
+        answer = s.recv(4096)
+    except OSError as e:
+        return "udp %d: %s" % (port, e)
+    finally:
+        s.close()
+    if answer[:2] != query[:2] or not answer[2] & 0x80 or answer[3] & 0x0f:
+        return "udp %d: not an answer: %r" % (port, answer[:16])
+    return None if b"\xc0\x00\x02\x01" in answer else "udp %d: no 192.0.2.1 in the answer" % port
+
+
 def tail(path, lines=8):
     try:
         with open(path, errors="replace") as f:
@@ -192,8 +245,8 @@ class Proxy:
         self.env = env
         self.dir = os.path.join(env.tmp, self.name)
         os.makedirs(self.dir, exist_ok=True)
-        ports = procs.free_ports(len(LISTENERS) + 1)
-        self.ports = dict(zip(LISTENERS + ("admin",), ports))
+        ports = procs.free_ports(len(LISTENERS) + 2)
+        self.ports = dict(zip(LISTENERS + ("admin", "udp"), ports))
         self.proc = None
         self.start_error = None
 
@@ -205,7 +258,8 @@ class Proxy:
              "CERT_EC": c["ec_cert"], "KEY_EC": c["ec_key"],
              "CERT_RSA": c["rsa_cert"], "KEY_RSA": c["rsa_key"],
              "PEM_EC": c["ec_pem"], "PEM_RSA": c["rsa_pem"], "ADMIN": self.ports["admin"],
-             "UPSTREAM_IDLE": self.env.upstream_idle}
+             "UPSTREAM_IDLE": self.env.upstream_idle, "UDP": self.ports["udp"],
+             "DNS1": self.env.dns_backends[0].port, "DNS2": self.env.dns_backends[1].port}
         for k in LISTENERS:
             v[k.upper()] = self.ports[k]
         return v
@@ -293,6 +347,16 @@ class Proxy:
         return tail(os.path.join(self.dir, self.log_name), lines)
 
     # -- readiness: one real request through the listener a test needs
+    has_udp = True
+
+    def check_udp(self):
+        """None if the udp listener answers a DNS query from a DNS backend, else why."""
+        if not self.has_udp:
+            return "no UDP load balancing in this proxy"
+        if not self.alive():
+            return "not running (%s)" % (self.start_error or self.log_tail(3))
+        return dns_query(self.ports["udp"])
+
     def check(self, listener, path="/"):
         """None if LISTENER answers PATH with 200 and a full body from a backend, else
         the reason (the row then prints n/a)."""
@@ -359,6 +423,7 @@ class NginxProxy(Proxy):
 
 class HaproxyProxy(Proxy):
     name = "haproxy"
+    has_udp = False     # the open-source edition balances TCP and HTTP only
 
     def write_config(self):
         self.conf = render("proxy-haproxy.cfg", self.values(),

@@ -13,6 +13,7 @@ import subprocess
 import time
 
 import procs
+import servers
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLIENTS = os.path.join(HERE, "clients")
@@ -23,6 +24,7 @@ H2BIG_STREAMS = 1      # h2big: 1 MiB responses in flight per connection (as man
 WRK_THREADS = int(os.environ.get("WRK_THREADS", "1"))
 S_TIME_PROCS = 16      # parallel `openssl s_time -reuse` clients (each is sequential)
 IDLE_PLAIN, IDLE_TLS = 5000, 1000
+DNSPERF_CLIENTS, DNSPERF_OUTSTANDING = 8, 256   # sockets, queries in flight
 RELOADS, RELOAD_GAP, RELOAD_PAUSE, RELOAD_WAIT = 10, 0.4, 0.3, 1.5
 MAX_ERROR_SHARE = 0.01  # more failed requests than this and the run is n/a
 MIB, GIB = float(1 << 20), float(1 << 30)
@@ -44,7 +46,8 @@ class Window:
         self.accepts0 = [b.accepts() for b in self.env.backends]
         self.pids = self.proxy.worker_pids()
         self.proxy0 = {p: procs.proc_cpu_seconds(p) for p in self.pids}
-        self.backend_pids = [p for b in self.env.backends for p in b.pids()]
+        self.backend_pids = [p for b in self.env.backends + self.env.dns_backends
+                             for p in b.pids()]
         self.backend0 = {p: procs.proc_cpu_seconds(p) for p in self.backend_pids}
         self.sys0 = procs.system_cpu()
         self.child = procs.ChildCpu().start()
@@ -242,6 +245,48 @@ def test_h2(env, proxy, seconds):
 
 def test_h2big(env, proxy, seconds):
     return run_h2load(env, proxy, seconds, "/f/1m.bin", H2BIG_STREAMS)
+
+
+# ---------------------------------------------------------------- udp: dnsperf
+
+def _dnsperf_number(label, text):
+    m = re.search(r"^\s*%s:\s+([\d.]+)" % re.escape(label), text, re.M)
+    return float(m.group(1)) if m else None
+
+
+def test_udp(env, proxy, seconds):
+    """dnsperf (DNSPERF_CLIENTS sockets, DNSPERF_OUTSTANDING queries in flight) against
+    the proxy's udp listener, in front of the two dnsmasq. Each client socket is a flow
+    (a session in nginx) that ends once every query it sent was answered (ferry
+    udp.responses 1, nginx proxy_responses 1). A datagram is a query or an answer as
+    the client counts them: 2 per completed query."""
+    why = proxy.check_udp()
+    if why:
+        raise NA(why)
+    queries = os.path.join(env.tmp, "dnsperf-queries.txt")
+    with open(queries, "w") as f:
+        f.write("".join("%s A\n" % name for name in servers.DNS_NAMES))
+    argv = client_argv(env, ["dnsperf", "-s", "127.0.0.1", "-p", str(proxy.ports["udp"]),
+                             "-d", queries, "-l", str(seconds), "-c", str(DNSPERF_CLIENTS),
+                             "-q", str(DNSPERF_OUTSTANDING), "-t", "2"])
+    with Window(env, proxy) as w:
+        rc, out, err = procs.run_client(argv, env.cmdlog, seconds + 60)
+    check_alive(proxy)
+    completed = _dnsperf_number("Queries completed", out)
+    sent = _dnsperf_number("Queries sent", out)
+    qps = _dnsperf_number("Queries per second", out)
+    latency = _dnsperf_number("Average Latency (s)", out)
+    if rc != 0 or not completed or not sent or qps is None:
+        raise NA("dnsperf failed (%s): %s" % (rc, (err or out).strip()[-200:]))
+    lost = sent - completed
+    if lost > MAX_ERROR_SHARE * sent:
+        raise NA("%d queries sent, %d lost" % (sent, lost))
+    res = {"qps": qps, "lost": lost, "requests": completed,
+           "avg_latency_ms": latency * 1000.0 if latency is not None else None}
+    if w.proxy_cpu is not None:
+        res["cpu_s_per_100k_dgram"] = w.proxy_cpu / (2 * completed) * 1e5
+    res.update(w.busy())
+    return res
 
 
 # ---------------------------------------------------------------- full handshakes: ab
@@ -520,5 +565,6 @@ def _reload_once(proxy):
 TESTS = {
     "http": test_http, "https": test_https, "hs": test_hs, "hs_rsa": test_hs_rsa,
     "resume": test_resume, "big": test_big, "mk64": test_mk64, "tcp": test_tcp,
-    "h2": test_h2, "h2big": test_h2big, "mem": test_mem, "reload": test_reload,
+    "h2": test_h2, "h2big": test_h2big, "udp": test_udp, "mem": test_mem,
+    "reload": test_reload,
 }

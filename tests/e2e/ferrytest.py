@@ -443,8 +443,11 @@ class Ferry:
             json.dump(self.config, f, indent=2)
 
     def listen_addresses(self, config=None):
+        """The TCP addresses ferry listens on (udp listeners are bound before the admin
+        API listens, so waiting for that covers them)."""
         config = config or self.config
-        addrs = [l["listen"] for l in config.get("listeners", {}).values() if "listen" in l]
+        addrs = [l["listen"] for l in config.get("listeners", {}).values()
+                 if "listen" in l and l.get("mode") != "udp"]
         admin = config.get("admin")
         if admin:
             addrs.append(admin.get("listen", "127.0.0.1:9901"))

@@ -445,6 +445,11 @@ static void test_full_example_loads(void **state)
     assert_int_equal(cfg->pools[0].health_check.n_expect_status, 2);
     assert_int_equal(cfg->pools[0].health_check.expect_status[1], 204);
     assert_string_equal(cfg->pools[3].tls->cert, "certs/dev/client.crt");
+    assert_int_equal(cfg->listeners[5].mode, MODE_UDP);
+    assert_int_equal(cfg->listeners[5].udp.responses, 1);
+    assert_true(cfg->listeners[6].proxy_protocol);
+    assert_int_equal(cfg->listeners[6].n_proxy_protocol_from, 2);
+    assert_int_equal(cfg->pools[5].proxy_protocol, PROXY_PROTOCOL_V2);
     config_free(cfg);
 }
 

@@ -91,7 +91,7 @@ static const struct bad_case CASES[] = {
     { "listen_bad_v6", LST("'listen':'[::g]:80','pool':'p'"), "listeners.l.listen", "not a valid IPv6 address" },
     { "listen_port_text", LST("'listen':'1.2.3.4:http','pool':'p'"), "listeners.l.listen", "is not a number" },
     { "listen_number", LST("'listen':8080,'pool':'p'"), "listeners.l.listen", "expected a string, got 8080" },
-    { "mode_bad", LST(LST_OK ",'mode':'udp'"), "listeners.l.mode", "\"udp\" is not one of \"http\", \"tcp\"" },
+    { "mode_bad", LST(LST_OK ",'mode':'sctp'"), "listeners.l.mode", "\"sctp\" is not one of \"http\", \"tcp\", \"udp\"" },
     { "listener_unknown_key", LST(LST_OK ",'pools':'p'"), "listeners.l.pools", "did you mean \"pool\"" },
     { "both_pool_and_routes", LST(LST_OK ",'routes':[{'pool':'p'}]"), "listeners.l", "both \"pool\" and \"routes\"" },
     { "neither_pool_nor_routes", LST("'listen':'127.0.0.1:8080'"), "listeners.l", "needs \"pool\" or \"routes\"" },

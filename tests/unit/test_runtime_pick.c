@@ -1,7 +1,12 @@
 /* rt_pool_pick (proxy/runtime/pick.c) over real generations built from config
  * text: what a pick reserves, and what a generation shares with the next. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/un.h>
+
 #include "balance/balance.h"
 #include "core/clock.h"
+#include "proxyproto/proxyproto.h"
 #include "test_runtime_util.h"
 
 /* A pool "p" (tcp listener) with `pool_keys` (JSON members, may be "") and the
@@ -127,6 +132,109 @@ static void test_hash_key_picks_the_same_backend(void **state)
     backend_table_free(table);
 }
 
+#define FIVE "{\"address\":\"127.0.0.1:2\",\"name\":\"a\"},{\"address\":\"127.0.0.1:3\"," \
+             "\"name\":\"b\"},{\"address\":\"127.0.0.1:4\",\"name\":\"c\"}," \
+             "{\"address\":\"127.0.0.1:5\",\"name\":\"d\"},{\"address\":\"127.0.0.1:6\"," \
+             "\"name\":\"e\"}"
+
+/* The pick for a client at sa, as the tcp relay, the HTTP exchange and a udp flow make
+ * it: the backend's index (its slot given back). */
+static int pick_for_client(struct rt_pool *pool, const void *sa)
+{
+    struct rt_pick_hint hint = { .has_key = false };
+    rt_pick_hint_source(pool, sa, &hint);
+    assert_true(hint.has_key);
+    return pick_index(pool, &hint);
+}
+
+/* The client address of a PROXY header. */
+static struct sockaddr_storage proxied_client(const char *header, size_t len)
+{
+    struct proxyproto_header h;
+    assert_int_equal(proxyproto_parse((const uint8_t *)header, len, &h), (int)len);
+    assert_false(h.is_local);
+    return h.src;
+}
+
+/* hash on source_ip: the client's address decides, not its port nor who told it —
+ * its own socket, or the PROXY header of a balancer in front (v1 or v2, IPv4 or
+ * IPv4-mapped IPv6, as a ferry in front writes an IPv4 client reaching an IPv6
+ * address). */
+static void test_source_ip_hash_follows_the_client_address(void **state)
+{
+    char json[1024];
+    struct backend_table *table = backend_table_new();
+    struct runtime *rt = build_runtime(table, pool_json(json, sizeof json,
+                                       "\"balance\":\"hash\",\"hash_key\":\"source_ip\"",
+                                       FIVE), 1);
+    struct rt_pool *pool = &rt->pools[0];
+    unsigned owners = 0;
+    for (unsigned c = 1; c <= 24; c++) {
+        char ip[INET_ADDRSTRLEN];
+        snprintf(ip, sizeof ip, "198.51.100.%u", c);
+        struct sockaddr_in direct = { .sin_family = AF_INET, .sin_port = htons(40000) };
+        assert_int_equal(inet_pton(AF_INET, ip, &direct.sin_addr), 1);
+        int owner = pick_for_client(pool, &direct);
+        assert_true(owner >= 0);
+        owners |= 1u << owner;
+        for (unsigned port = 1024; port < 1028; port++) {
+            char line[128];
+            int n = snprintf(line, sizeof line, "PROXY TCP4 %s 203.0.113.1 %u 443\r\n", ip, port);
+            struct sockaddr_storage v1 = proxied_client(line, (size_t)n);
+            assert_int_equal(pick_for_client(pool, &v1), owner);
+            n = snprintf(line, sizeof line, "PROXY TCP6 ::ffff:%s 2001:db8::1 %u 443\r\n", ip,
+                         port);
+            struct sockaddr_storage mapped = proxied_client(line, (size_t)n);
+            assert_int_equal(pick_for_client(pool, &mapped), owner);
+
+            struct sockaddr_in src = direct;
+            src.sin_port = htons((uint16_t)port);
+            struct sockaddr_in6 dst = { .sin6_family = AF_INET6, .sin6_port = htons(443),
+                                        .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+            uint8_t v2[PROXYPROTO_WRITE_MAX];
+            size_t len = proxyproto_write(v2, sizeof v2, 2, (const struct sockaddr *)&src,
+                                          (const struct sockaddr *)&dst, NULL);
+            struct sockaddr_storage written = proxied_client((const char *)v2, len);
+            assert_int_equal(written.ss_family, AF_INET6);
+            assert_int_equal(pick_for_client(pool, &written), owner);
+        }
+    }
+    assert_true(__builtin_popcount(owners) >= 3);   /* the key does spread clients */
+    runtime_unref(rt);
+    backend_table_free(table);
+}
+
+/* Other pools take no key from the client's address, nor does an address that is not
+ * IPv4 or IPv6. */
+static void test_source_hint_is_for_source_ip_pools_only(void **state)
+{
+    static const char *const keys[] = {
+        "", "\"balance\":\"hash\",\"hash_key\":\"header:X-User\"",
+        "\"balance\":\"least_conn\"",
+    };
+    struct sockaddr_in client = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0xc6336401) };
+    char json[1024];
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        struct backend_table *table = backend_table_new();
+        struct runtime *rt = build_runtime(table, pool_json(json, sizeof json, keys[i], THREE), 1);
+        struct rt_pick_hint hint = { .has_key = false };
+        rt_pick_hint_source(&rt->pools[0], (const struct sockaddr *)&client, &hint);
+        assert_false(hint.has_key);
+        runtime_unref(rt);
+        backend_table_free(table);
+    }
+    struct backend_table *table = backend_table_new();
+    struct runtime *rt = build_runtime(table, pool_json(json, sizeof json,
+                                       "\"balance\":\"hash\",\"hash_key\":\"source_ip\"",
+                                       THREE), 1);
+    struct sockaddr_un local = { .sun_family = AF_UNIX };
+    struct rt_pick_hint hint = { .has_key = false };
+    rt_pick_hint_source(&rt->pools[0], (const struct sockaddr *)&local, &hint);
+    assert_false(hint.has_key);
+    runtime_unref(rt);
+    backend_table_free(table);
+}
+
 static void test_draining_and_backup_backends(void **state)
 {
     char json[1024];
@@ -224,14 +332,17 @@ static void test_unchanged_pool_keeps_its_rotation_across_reloads(void **state)
 }
 
 /* Pooled connections are kept per flavor: it stays while the pool's transport stays,
- * and grows whenever TLS settings change or TLS is turned on or off. */
+ * and grows whenever TLS settings change, TLS is turned on or off, or the PROXY
+ * header the connections began with changes. */
 static void test_flavor_follows_the_pools_transport(void **state)
 {
     static const char *const pools[] = {
         "\"tls\":{\"verify\":false}", "\"tls\":{\"verify\":false}", "",
         "\"tls\":{\"verify\":false}", "\"tls\":{\"verify\":false,\"sni\":\"x\"}", "",
+        "\"proxy_protocol\":\"v1\"", "\"proxy_protocol\":\"v1\"", "\"proxy_protocol\":\"v2\"",
+        "\"proxy_protocol\":\"v2\",\"tls\":{\"verify\":false}", "",
     };
-    static const uint64_t want[] = { 1, 1, 3, 4, 5, 6 };
+    static const uint64_t want[] = { 1, 1, 3, 4, 5, 6, 7, 7, 9, 10, 11 };
     char json[1024];
     struct backend_table *table = backend_table_new();
     struct runtime *rt = NULL;
@@ -287,6 +398,8 @@ int main(void)
         cmocka_unit_test(test_full_backend_is_skipped_for_one_with_room),
         cmocka_unit_test(test_sticky_cookie_picks_its_backend_while_it_can),
         cmocka_unit_test(test_hash_key_picks_the_same_backend),
+        cmocka_unit_test(test_source_ip_hash_follows_the_client_address),
+        cmocka_unit_test(test_source_hint_is_for_source_ip_pools_only),
         cmocka_unit_test(test_draining_and_backup_backends),
         cmocka_unit_test(test_added_backend_starts_slowly),
         cmocka_unit_test(test_unchanged_pool_keeps_its_rotation_across_reloads),

@@ -86,7 +86,7 @@ static void test_no_descriptor_left_is_a_local_failure(void **state)
     assert_int_equal(errno, EMFILE);
 
     errno = 0;
-    struct bufferevent *bev = upstream_connect(f->base, &f->pool, f->backend, 1000);
+    struct bufferevent *bev = upstream_connect(f->base, &f->pool, f->backend, 1000, NULL, 0);
     int error = errno;
 
     for (int i = 0; i < n; i++)
@@ -106,7 +106,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 static void test_a_refusal_comes_later_as_an_event(void **state)
 {
     struct fixture *f = *state;
-    struct bufferevent *bev = upstream_connect(f->base, &f->pool, f->backend, 1000);
+    struct bufferevent *bev = upstream_connect(f->base, &f->pool, f->backend, 1000, NULL, 0);
     assert_non_null(bev);
     short what = 0;
     bufferevent_setcb(bev, NULL, NULL, on_event, &what);
