@@ -16,14 +16,17 @@ enum admin_endpoint {
     ADMIN_NONE,         /* answer `status` with `error` */
     ADMIN_STATUS,       /* GET /status */
     ADMIN_METRICS,      /* GET /metrics */
-    ADMIN_RELOAD,       /* POST /reload */
+    ADMIN_RELOAD,       /* POST /reload (dry_run: POST /reload?dry_run=1) */
+    ADMIN_HEALTHZ,      /* GET /healthz */
+    ADMIN_CONFIG,       /* GET /config */
 };
 
 struct admin_request {
     enum admin_endpoint endpoint;
-    int status;         /* ADMIN_NONE: 400, 401, 404, 405 or 431 */
+    int status;         /* ADMIN_NONE: 400, 401, 403, 404, 405 or 431 */
     const char *error;  /* ADMIN_NONE: why, a short static text for the JSON body */
     const char *allow;  /* 405: the methods the resource takes (RFC 9110 §15.5.6) */
+    bool dry_run;       /* ADMIN_RELOAD: build and compare only, apply nothing */
 };
 
 /* Decides buf[0..len) (at most ADMIN_MAX_HEAD bytes are looked at). `token`: the
@@ -32,8 +35,10 @@ struct admin_request {
  * or 0 when the head is not complete yet (call again with more bytes).
  * Order: a malformed head is 400 (431 when too large); an unauthorized request 401
  * (before anything else about it is told); an unknown path 404; a wrong method 405; a
- * query string 400 (no endpoint takes parameters: one that is ignored, such as
- * dry_run on /reload, would make a question change something). */
+ * query string 400, except "dry_run=1" (or 0, true, false) on /reload (a parameter
+ * that is ignored would make a question change something); a POST without
+ * Authorization that carries Origin or a form content type (what a web page can make
+ * a browser send) 403. */
 int admin_request_decide(const char *buf, size_t len, const char *token, bool enabled,
                          struct admin_request *out);
 

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
@@ -34,6 +35,11 @@ struct watch {
 struct worker {
     struct daemon *daemon;          /* borrowed */
     int id;
+    _Atomic int role;               /* enum worker_role: set by the daemon, then a wakeup */
+    _Atomic uint64_t generation;    /* of `runtime` while accepting; 0 otherwise */
+    _Atomic uint64_t accepted;      /* connections this worker accepted */
+    _Atomic size_t connections;     /* its sessions now (n_sessions, for other threads) */
+    _Atomic bool exited;            /* its loop ended: the daemon may join it */
     pthread_t thread;
     bool started;
     struct event_base *base;        /* owned; only this worker's thread touches it */
@@ -47,6 +53,9 @@ struct worker {
     size_t n_watches;
     bool accepting;
     bool draining;
+    bool drains_softly;             /* idle HTTP/1.x connections stay until their next
+                                       response (Connection: close) or their idle timeout */
+    struct event *retire_deadline;  /* owned: a retiring worker's drain_ms */
     struct session *sessions;       /* list of live sessions */
     size_t n_sessions;
     struct upstream_pool *upstream_pool;    /* owned: idle keep-alive backend connections */
@@ -90,6 +99,7 @@ static void set_accepting(struct worker *w, bool on)
 {
     if (w->accepting == on)
         return;
+    atomic_store(&w->generation, on ? w->runtime->generation : 0);
     for (size_t i = 0; i < w->n_watches; i++) {
         if (!on)
             event_del(w->watches[i].event);
@@ -135,6 +145,7 @@ static void start_session(struct worker *w, struct listen_socket *ls, int fd,
         return;
     }
     atomic_fetch_add_explicit(&ls->accepted, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&w->accepted, 1, memory_order_relaxed);
     runtime_ref(w->runtime);
     if (open_session(w, rl, fd, peer) < 0) {
         log_error("listener %s: cannot set up connection: out of memory", ls->addr.text);
@@ -251,9 +262,22 @@ static void close_all_sessions(struct worker *w)
         w->sessions->ops->close(w->sessions);
 }
 
-static void start_drain(struct worker *w)
+/* A worker that no longer accepts still moves to the newest generation, so that the
+ * next request of a keep-alive connection it finishes follows the config. */
+static void follow_generation(struct worker *w)
+{
+    struct runtime *rt = daemon_runtime(w->daemon);
+    runtime_unref(w->runtime);
+    w->runtime = rt;
+}
+
+/* softly: the process hands over to a new binary, or this worker retires; else a
+ * graceful stop (idle connections close now). */
+static void start_drain(struct worker *w, bool softly)
 {
     w->draining = true;
+    w->drains_softly = softly;
+    daemon_conn_stop_waiting(w->daemon, w->id);
     set_accepting(w, false);
     unwatch_all(w);
     /* drain() may close the session, unlinking it: walk with a saved next. */
@@ -264,25 +288,60 @@ static void start_drain(struct worker *w)
     maybe_finish(w);
 }
 
+static void stop_now(struct worker *w)
+{
+    close_all_sessions(w);
+    event_base_loopbreak(w->base);
+}
+
+/* A retiring worker's sessions have had timeouts.drain_ms: what is left is closed. */
+static void on_retire_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    log_info("worker %d: retiring: drain_ms elapsed, closing connections=%zu", w->id,
+             w->n_sessions);
+    stop_now(w);
+}
+
+static void start_retiring(struct worker *w)
+{
+    log_info("worker %d: retiring: stops accepting, connections=%zu finish", w->id,
+             w->n_sessions);
+    struct timeval tv = clock_tv_from_ms(w->runtime->cfg->timeouts.drain_ms);
+    evtimer_add(w->retire_deadline, &tv);
+    start_drain(w, true);
+}
+
 static void on_wakeup(evutil_socket_t fd, short what, void *arg)
 {
     struct worker *w = arg;
     uint64_t count;
     if (read(fd, &count, sizeof count) < 0 && errno != EAGAIN)
         log_warn("worker %d: reading its wakeup eventfd: %s", w->id, strerror(errno));
-    if (daemon_is_stopping(w->daemon)) {
-        close_all_sessions(w);
-        event_base_loopbreak(w->base);
+    if (daemon_is_stopping(w->daemon) || atomic_load(&w->role) == WORKER_STOPPED) {
+        stop_now(w);
         return;
     }
-    if (w->draining)
+    if (w->draining) {
+        if (!daemon_is_draining(w->daemon))
+            follow_generation(w);
         return;
+    }
     if (daemon_is_draining(w->daemon)) {
-        start_drain(w);
+        start_drain(w, daemon_drains_softly(w->daemon));
         return;
     }
-    switch_generation(w);
-    resume_accepting(w);
+    switch (atomic_load(&w->role)) {
+    case WORKER_PARKED:
+        return;
+    case WORKER_RETIRING:
+        follow_generation(w);
+        start_retiring(w);
+        return;
+    default:
+        switch_generation(w);
+        resume_accepting(w);
+    }
 }
 
 static void *worker_main(void *arg)
@@ -291,10 +350,12 @@ static void *worker_main(void *arg)
     char name[16];      /* the kernel's limit; "ferry-w3" in top -H and /proc/PID/task */
     snprintf(name, sizeof name, "ferry-w%d", w->id);
     pthread_setname_np(pthread_self(), name);
-    set_accepting(w, true);
+    if (atomic_load(&w->role) == WORKER_SERVING)
+        set_accepting(w, true);
     event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
     close_all_sessions(w);
     unwatch_all(w);
+    atomic_store(&w->exited, true);
     daemon_worker_exited(w->daemon);
     return NULL;
 }
@@ -335,13 +396,14 @@ static int find_base_epoll(struct event_base *base, int wakeup_fd)
     return found;
 }
 
-struct worker *worker_new(struct daemon *d, int id)
+struct worker *worker_new(struct daemon *d, int id, enum worker_role role)
 {
     struct worker *w = calloc(1, sizeof *w);
     if (!w)
         return NULL;
     w->daemon = d;
     w->id = id;
+    atomic_init(&w->role, role);
     w->base = unlocked_base_new();
     w->wakeup_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     w->runtime = daemon_runtime(d);
@@ -349,6 +411,7 @@ struct worker *worker_new(struct daemon *d, int id)
         !(w->wakeup = event_new(w->base, w->wakeup_fd, EV_READ | EV_PERSIST, on_wakeup, w)) ||
         event_add(w->wakeup, NULL) < 0 ||
         !(w->accept_retry = evtimer_new(w->base, on_accept_retry, w)) ||
+        !(w->retire_deadline = evtimer_new(w->base, on_retire_deadline, w)) ||
         !(w->upstream_pool = upstream_pool_new(w->base)) || watch_generation(w) < 0) {
         worker_free(w);
         return NULL;
@@ -387,6 +450,8 @@ void worker_free(struct worker *w)
         close(w->wakeup_fd);
     if (w->accept_retry)
         event_free(w->accept_retry);
+    if (w->retire_deadline)
+        event_free(w->retire_deadline);
     runtime_unref(w->runtime);
     upstream_pool_free(w->upstream_pool);
     if (w->base)
@@ -401,6 +466,27 @@ void worker_wakeup(struct worker *w)
     if (write(w->wakeup_fd, &one, sizeof one) < 0 && errno != EAGAIN)
         log_warn("worker %d: cannot wake it: %s", w->id, strerror(errno));
 }
+
+void worker_set_role(struct worker *w, enum worker_role role)
+{
+    atomic_store(&w->role, role);
+    worker_wakeup(w);
+}
+
+struct worker_info worker_info(struct worker *w)
+{
+    int role = atomic_load(&w->role);
+    return (struct worker_info){
+        .id = w->id,
+        .role = (enum worker_role)role,
+        .generation = atomic_load(&w->generation),
+        .accepted = atomic_load_explicit(&w->accepted, memory_order_relaxed),
+        .connections = atomic_load_explicit(&w->connections, memory_order_relaxed),
+        .has_exited = atomic_load(&w->exited),
+    };
+}
+
+bool worker_drains_softly(const struct worker *w) { return w->drains_softly; }
 
 struct event_base *worker_base(struct worker *w) { return w->base; }
 
@@ -418,6 +504,7 @@ void worker_session_add(struct worker *w, struct session *s)
         w->sessions->prev = s;
     w->sessions = s;
     w->n_sessions++;
+    atomic_store_explicit(&w->connections, w->n_sessions, memory_order_relaxed);
 }
 
 void worker_session_remove(struct worker *w, struct session *s)
@@ -430,5 +517,6 @@ void worker_session_remove(struct worker *w, struct session *s)
         s->next->prev = s->prev;
     s->prev = s->next = NULL;
     w->n_sessions--;
+    atomic_store_explicit(&w->connections, w->n_sessions, memory_order_relaxed);
     maybe_finish(w);
 }

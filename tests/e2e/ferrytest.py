@@ -588,7 +588,8 @@ def parse_metrics(text):
         m = SAMPLE.match(line)
         assert m, "malformed sample line %r" % line
         name, labels_text = m.group(1), m.group(3) or ""
-        assert name in typed, "sample %r before its # TYPE" % name
+        family = re.sub(r"_(bucket|sum|count)$", "", name)
+        assert name in typed or family in typed, "sample %r before its # TYPE" % name
         labels, pos = {}, 0
         while pos < len(labels_text):
             lm = LABEL.match(labels_text, pos)
