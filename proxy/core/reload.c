@@ -102,10 +102,7 @@ static int prepare(struct daemon *d, struct reload *r, bool dry_run, struct conf
     struct err err = { { 0 } };
     if (prepare_admin(d, cfg, dry_run, &r->admin, &err) < 0)
         config_errors_add(errs, "admin.listen: %s", err.msg);
-    if (dry_run ? access_log_check(cfg->log.access) < 0
-                : access_log_prepare(cfg->log.access, &r->log) < 0)
-        config_errors_add(errs, "log.access: cannot open %s: %s", cfg->log.access,
-                          strerror(errno));
+    char *access = cfg->log.access ? strdup(cfg->log.access) : NULL;
     struct runtime_deps deps = {
         .backends = d->backends, .sockets = dry_run ? NULL : d->sockets,
         .ticket_keys = d->ticket_keys, .errors = errs,
@@ -121,6 +118,11 @@ static int prepare(struct daemon *d, struct reload *r, bool dry_run, struct conf
         else
             r->has_workers = true;
     }
+    /* Opening may create the file: only when nothing else failed. */
+    bool may_open = !dry_run && errs->count == before;
+    if (may_open ? access_log_prepare(access, &r->log) < 0 : access_log_check(access) < 0)
+        config_errors_add(errs, "log.access: cannot open %s: %s", access, strerror(errno));
+    free(access);
     if (errs->count > before) {
         abandon(d, r);
         return -1;

@@ -273,12 +273,25 @@ static void follow_generation(struct worker *w)
 
 /* softly: the process hands over to a new binary, or this worker retires; else a
  * graceful stop (idle connections close now). */
+/* Once this worker stopped watching its sockets, the connections whose wake-up came to
+ * it (EPOLLEXCLUSIVE wakes one watcher) would wait in the backlog until another
+ * connection wakes a worker that still accepts (of this process, or of the new binary
+ * in a handover). It takes them itself, and they end after their first response. */
+static void accept_pending(struct worker *w)
+{
+    for (size_t i = 0; i < w->n_watches; i++)
+        on_acceptable(w->watches[i].socket->fd, EV_READ, &w->watches[i]);
+    daemon_conn_stop_waiting(w->daemon, w->id);
+}
+
 static void start_drain(struct worker *w, bool softly)
 {
     w->draining = true;
     w->drains_softly = softly;
     daemon_conn_stop_waiting(w->daemon, w->id);
     set_accepting(w, false);
+    if (softly)
+        accept_pending(w);
     unwatch_all(w);
     /* drain() may close the session, unlinking it: walk with a saved next. */
     for (struct session *s = w->sessions, *next; s; s = next) {

@@ -351,15 +351,16 @@ class Ferry:
     added, so that parallel tests never fight over the default 127.0.0.1:9901; pass
     "admin": None to run without one. start() returns once every listener (and the
     admin port) is listening. env: more environment variables for the process (say
-    fault_env(...)).
+    fault_env(...)); binary: another ferry executable than FERRY_BIN.
     """
 
-    def __init__(self, config, name="ferry", env=None):
+    def __init__(self, config, name="ferry", env=None, binary=None):
         self.config = json.loads(json.dumps(config))   # a private deep copy
         if "admin" not in self.config:
             self.config["admin"] = {"listen": "127.0.0.1:%d" % free_port()}
         self.name = name
         self.env = dict(env or {})
+        self.binary = binary or FERRY_BIN
         self.proc = None
         d = tempfile.mkdtemp(prefix=name + "-", dir=tmpdir())
         self.config_path = os.path.join(d, "ferry.json")
@@ -397,9 +398,9 @@ class Ferry:
         return self.proc.pid if self.proc else None
 
     def start(self, timeout=15.0):
-        assert os.path.exists(FERRY_BIN), "ferry not built: %s" % FERRY_BIN
+        assert os.path.exists(self.binary), "ferry not built: %s" % self.binary
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
-            self.proc = subprocess.Popen([FERRY_BIN, "-c", self.config_path], stdout=out,
+            self.proc = subprocess.Popen([self.binary, "-c", self.config_path], stdout=out,
                                          stderr=err, cwd=SRC,
                                          env=dict(_child_env(), **self.env))
         _running.append(self)
