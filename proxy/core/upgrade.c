@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -95,6 +96,30 @@ static void fail(struct daemon *d, const char *why)
     d->upgrade = NULL;
 }
 
+static void describe_status(int status, char *why, size_t len)
+{
+    if (WIFEXITED(status))
+        snprintf(why, len, "exited with status %d", WEXITSTATUS(status));
+    else
+        snprintf(why, len, "was killed by signal %d", WTERMSIG(status));
+}
+
+/* The channel closed: the process is exiting, most likely. Its status, if it comes
+ * within 1 s (it is reaped here, SIGCHLD finds nothing then). */
+static void exit_reason(pid_t pid, char *why, size_t len)
+{
+    snprintf(why, len, "closed the channel before it served");
+    for (int i = 0; i < 100; i++) {
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            describe_status(status, why, len);
+            return;
+        }
+        struct timespec ts = { .tv_nsec = 10 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+}
+
 static void on_channel(evutil_socket_t fd, short what, void *arg)
 {
     struct daemon *d = arg;
@@ -104,7 +129,9 @@ static void on_channel(evutil_socket_t fd, short what, void *arg)
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
     if (n <= 0 || strncmp(buf, "ready", 5) != 0) {
-        fail(d, "ended before it served");
+        char why[64];
+        exit_reason(u->pid, why, sizeof why);
+        fail(d, why);
         return;
     }
     u->is_ready = true;
@@ -129,10 +156,7 @@ void upgrade_reap(struct daemon *d)
         if (!u || pid != u->pid || u->is_ready)
             continue;
         char why[64];
-        if (WIFEXITED(status))
-            snprintf(why, sizeof why, "exited with status %d", WEXITSTATUS(status));
-        else
-            snprintf(why, sizeof why, "was killed by signal %d", WTERMSIG(status));
+        describe_status(status, why, sizeof why);
         fail(d, why);
     }
 }
