@@ -300,7 +300,7 @@ struct config *config_parse(const char *text, size_t len, const char *path,
     walk_document(&w, root, cfg);
     if (w.n_errors > 0)
         goto fail;
-    json_decref(root);
+    cfg->document = root;
     return cfg;
 fail:
     json_decref(root);
@@ -364,6 +364,7 @@ void config_free(struct config *cfg)
     if (!cfg)
         return;
     free(cfg->path);
+    json_decref(cfg->document);
     free(cfg->admin.token);
     free(cfg->log.access);
     for (size_t i = 0; i < cfg->n_listeners; i++)

@@ -177,8 +177,12 @@ struct cfg_pool {
                                                    connection; default OFF */
 };
 
+struct json_t;
+
 struct config {
     char *path;                 /* the file it was loaded from */
+    struct json_t *document;    /* owned (a jansson reference): the file as parsed, for
+                                   comparing generations (config/diff.h) */
     unsigned workers;           /* resolved: "auto" = online CPUs; >= 1 */
     struct {
         bool enabled;           /* false when "admin" is null */
@@ -222,6 +226,9 @@ struct config *config_parse(const char *text, size_t len, const char *path,
 
 void config_free(struct config *cfg);
 void config_errors_clear(struct config_errors *errs);
+/* Appends one complete message (printf-style). */
+void config_errors_add(struct config_errors *errs, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 enum addr_flags { ADDR_ALLOW_LOCALHOST = 1 };
 /* Parses "a.b.c.d:port" or "[v6]:port" (numeric only; with ADDR_ALLOW_LOCALHOST also
