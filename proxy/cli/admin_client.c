@@ -1,5 +1,6 @@
 #include "cli/admin_client.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
@@ -37,6 +38,19 @@ void admin_target_from_file(const char *path, struct admin_target *t)
     if (token)
         snprintf(t->token, sizeof t->token, "%s", token);
     json_decref(root);
+}
+
+/* The status code of an HTTP/1.x status line, or -1. */
+static int status_of(const char *resp)
+{
+    static const char prefix[] = "HTTP/1.";
+    if (strncmp(resp, prefix, sizeof prefix - 1) != 0 || !isdigit((unsigned char)resp[7]) ||
+        resp[8] != ' ')
+        return -1;
+    char *end;
+    long status = strtol(resp + 9, &end, 10);
+    return end == resp + 12 && status >= 100 && status <= 999 && (*end == ' ' || *end == '\r')
+               ? (int)status : -1;
 }
 
 /* "127.0.0.1:9901", "[::1]:9901", "0.0.0.0:9901" (reached on loopback). */
@@ -158,7 +172,8 @@ int admin_call(const struct admin_target *t, const char *method, const char *pat
     }
     close(fd);
     char *body = strstr(resp, "\r\n\r\n");
-    if (sscanf(resp, "HTTP/1.%*d %d", &r->status) != 1 || !body) {
+    r->status = status_of(resp);
+    if (r->status < 0 || !body) {
         snprintf(r->error, sizeof r->error, "%s %s: not an HTTP answer from %s", method, path,
                  t->listen);
         free(resp);

@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/close_range.h>
 #include <signal.h>
 #include <stdio.h>
@@ -394,7 +395,11 @@ int upgrade_inherit(struct daemon *d, const struct config *cfg, int *admin_fd, s
     const char *channel_text = getenv(ENV_CHANNEL), *fds_text = getenv(ENV_FDS);
     if (!channel_text)
         return 0;
-    int channel = atoi(channel_text);
+    char *end;
+    long channel_fd = strtol(channel_text, &end, 10);
+    if (end == channel_text || *end || channel_fd < 3 || channel_fd > INT_MAX)
+        return err_set(err, ENV_CHANNEL ": not a descriptor: \"%s\"", channel_text);
+    int channel = (int)channel_fd;
     char *list = strdup(fds_text ? fds_text : "");
     unsetenv(ENV_CHANNEL);
     unsetenv(ENV_FDS);

@@ -49,6 +49,7 @@ struct worker {
     struct daemon *daemon;          /* borrowed */
     int id;
     _Atomic int role;               /* enum worker_role: set by the daemon, then a wakeup */
+    _Atomic int rank;               /* worker_set_rank() */
     _Atomic uint64_t generation;    /* of `runtime` while accepting; 0 otherwise */
     _Atomic uint64_t accepted;      /* connections this worker accepted */
     _Atomic size_t connections;     /* its sessions now (n_sessions, for other threads) */
@@ -257,17 +258,18 @@ static struct session *take_server(struct watch *old, size_t n_old,
     return NULL;
 }
 
-/* The servers of a datagram socket's group: with `serving` workers, worker i reads
- * every socket j with j mod serving = i, so that no socket is left unread when
- * workers retire; with more workers than sockets, worker i shares socket i mod n. A
- * parked worker (i >= serving) reads none. */
+/* The servers of a datagram socket's group: with `serving` workers, the worker of
+ * rank i reads every socket j with j mod serving = i, so that no socket is left unread
+ * when workers retire; with more workers than sockets, it shares socket i mod n. A
+ * worker without a rank (parked) reads none. */
 static int serve_datagram(struct worker *w, struct watch *watch, const struct cfg_listener *cfg,
                           struct watch *old, size_t n_old)
 {
     const struct listen_socket *ls = watch->socket;
-    size_t serving = w->runtime->cfg->workers, id = (size_t)w->id;
+    int rank = atomic_load(&w->rank);
+    size_t serving = w->runtime->cfg->workers, id = (size_t)rank;
     size_t span = ls->n_fds > serving ? ls->n_fds : serving;
-    if (serving == 0 || id >= span)
+    if (rank < 0 || serving == 0 || id >= span)
         return 0;
     watch->servers = calloc((span - id + serving - 1) / serving, sizeof *watch->servers);
     if (!watch->servers)
@@ -370,7 +372,8 @@ static void follow_generation(struct worker *w)
 static void accept_pending(struct worker *w)
 {
     for (size_t i = 0; i < w->n_watches; i++)
-        on_acceptable(w->watches[i].socket->fd, EV_READ, &w->watches[i]);
+        if (w->watches[i].event)
+            on_acceptable(w->watches[i].socket->fd, EV_READ, &w->watches[i]);
     daemon_conn_stop_waiting(w->daemon, w->id);
 }
 
@@ -513,6 +516,8 @@ struct worker *worker_new(struct daemon *d, int id, enum worker_role role)
     w->daemon = d;
     w->id = id;
     atomic_init(&w->role, role);
+    /* At start the serving workers are 0..n-1; later ranks come from workers_commit. */
+    atomic_init(&w->rank, role == WORKER_SERVING ? id : -1);
     w->base = unlocked_base_new();
     w->wakeup_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     w->runtime = daemon_runtime(d);
@@ -576,6 +581,8 @@ void worker_wakeup(struct worker *w)
     if (write(w->wakeup_fd, &one, sizeof one) < 0 && errno != EAGAIN)
         log_warn("worker %d: cannot wake it: %s", w->id, strerror(errno));
 }
+
+void worker_set_rank(struct worker *w, int rank) { atomic_store(&w->rank, rank); }
 
 void worker_set_role(struct worker *w, enum worker_role role)
 {

@@ -51,6 +51,10 @@ void worker_free(struct worker *w);
 void worker_wakeup(struct worker *w);
 /* Thread-safe: sets the role and wakes the worker to act on it. */
 void worker_set_role(struct worker *w, enum worker_role role);
+/* Thread-safe, before the role or generation change that makes it matter: the
+ * worker's place among the serving ones (0..workers-1, by id), which decides the
+ * sockets of a udp listener's group it reads; -1 while it serves nothing. */
+void worker_set_rank(struct worker *w, int rank);
 
 /* Thread-safe counters and state, for /status and /metrics. */
 struct worker_info {

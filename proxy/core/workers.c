@@ -2,6 +2,7 @@
  * `workers` (parked until the generation is published, so that a reload that fails
  * changes nothing); retired by a reload that lowers it (they stop accepting, their
  * sessions finish, then the main thread joins and frees them). Main thread only. */
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "core/daemon_internal.h"
@@ -108,22 +109,33 @@ void workers_abandon(struct daemon *d)
 
 void workers_commit(struct daemon *d, size_t n)
 {
-    size_t serving = 0;
+    bool serves[DAEMON_MAX_WORKERS] = { false };
+    size_t serving = 0, before = d->n_workers;
     for (int id = 0; id < DAEMON_MAX_WORKERS; id++) {
-        if (has_role(d, id, WORKER_PARKED))
-            worker_set_role(d->workers[id], WORKER_SERVING);
-        if (has_role(d, id, WORKER_SERVING))
-            serving++;
+        serves[id] = has_role(d, id, WORKER_PARKED) || has_role(d, id, WORKER_SERVING);
+        serving += serves[id];
     }
     /* The newest ones retire first: worker 0 is the one that runs longest. */
     for (int id = DAEMON_MAX_WORKERS - 1; id >= 0 && serving > n; id--) {
-        if (!has_role(d, id, WORKER_SERVING))
-            continue;
-        worker_set_role(d->workers[id], WORKER_RETIRING);
-        serving--;
+        if (serves[id]) {
+            serves[id] = false;
+            serving--;
+        }
     }
-    if (d->n_workers != serving)
-        log_info("workers: %zu serving (was %zu)", serving, d->n_workers);
+    /* Ranks first: the role change wakes a worker, which then watches the new
+     * generation's sockets by its rank. */
+    int rank = 0;
+    for (int id = 0; id < DAEMON_MAX_WORKERS; id++)
+        if (d->workers[id] && !has_role(d, id, WORKER_RETIRING))
+            worker_set_rank(d->workers[id], serves[id] ? rank++ : -1);
+    for (int id = 0; id < DAEMON_MAX_WORKERS; id++) {
+        if (serves[id] && has_role(d, id, WORKER_PARKED))
+            worker_set_role(d->workers[id], WORKER_SERVING);
+        else if (!serves[id] && has_role(d, id, WORKER_SERVING))
+            worker_set_role(d->workers[id], WORKER_RETIRING);
+    }
+    if (before != serving)
+        log_info("workers: %zu serving (was %zu)", serving, before);
     d->n_workers = serving;
 }
 
