@@ -158,3 +158,10 @@ def pid_running(pid):
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def answering_pid(f, other_than):
+    """The pid that answered /status when it is not other_than (one request: both
+    processes answer on the admin socket during the handover)."""
+    pid = f.status()["pid"]
+    return pid if pid != other_than else None

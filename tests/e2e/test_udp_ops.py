@@ -172,8 +172,9 @@ def test_upgrade_hands_the_udp_group_over_without_losing_a_datagram():
         with UdpLoad(port) as load:
             load.wait_progress(200)
             os.kill(f.pid, signal.SIGUSR2)
-            new_pid = ft.poll_until(lambda: f.status()["pid"] != pids[0] and f.status()["pid"],
-                                    timeout=30, message="the new process answers /status")
+            new_pid = ft.poll_until(lambda: opsload.answering_pid(f, other_than=pids[0]),
+                                    timeout=30,
+                                    message="the new process answers /status")
             pids.append(new_pid)
             assert f.wait_exit(timeout=30) == 0, "the old process did not exit cleanly"
             load.wait_progress(200)

@@ -64,8 +64,8 @@ def upgrade_once(f, pid):
     replace(f.binary)
     started = time.monotonic()
     os.kill(pid, signal.SIGUSR2)
-    new_pid = ft.poll_until(lambda: f.status()["pid"] != pid and f.status()["pid"],
-                            timeout=30, message="a new process answers /status")
+    new_pid = ft.poll_until(lambda: opsload.answering_pid(f, other_than=pid), timeout=30,
+                            message="a new process answers /status")
     if pid == f.pid:
         assert f.wait_exit(timeout=30) == 0, "the old process did not exit cleanly"
     else:
