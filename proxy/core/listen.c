@@ -73,7 +73,9 @@ void listen_set_free(struct listen_set *set)
     free(set);
 }
 
-int listen_bind(const struct cfg_addr *addr, int backlog, struct err *err)
+/* A non-blocking TCP socket bound to addr (SO_REUSEADDR; IPv6 only for an IPv6
+ * address), not listening yet; -1 with the reason in err, nothing left open. */
+static int bound_stream_socket(const struct cfg_addr *addr, struct err *err)
 {
     int fd = socket(addr->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -82,13 +84,22 @@ int listen_bind(const struct cfg_addr *addr, int backlog, struct err *err)
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
     if (addr->sa.ss_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
-    if (bind(fd, (const struct sockaddr *)&addr->sa, addr->len) < 0 ||
-        listen(fd, backlog) < 0) {
+    if (bind(fd, (const struct sockaddr *)&addr->sa, addr->len) < 0) {
         int saved = errno;
         close(fd);
         return err_set(err, "%s: cannot listen: %s", addr->text, strerror(saved));
     }
     return fd;
+}
+
+int listen_bind(const struct cfg_addr *addr, int backlog, struct err *err)
+{
+    int fd = bound_stream_socket(addr, err);
+    if (fd < 0 || listen(fd, backlog) == 0)
+        return fd;
+    int saved = errno;
+    close(fd);
+    return err_set(err, "%s: cannot listen: %s", addr->text, strerror(saved));
 }
 
 static int new_datagram_socket(const struct cfg_addr *addr, bool reuseport, struct err *err)
@@ -190,25 +201,11 @@ bool listen_set_has(struct listen_set *set, const struct cfg_addr *addr, int typ
 
 int listen_probe(const struct cfg_addr *addr, int type, struct err *err)
 {
-    if (type == SOCK_DGRAM) {
-        int fd = new_datagram_socket(addr, false, err);
-        if (fd < 0)
-            return -1;
-        close(fd);
-        return 0;
-    }
-    int fd = socket(addr->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = type == SOCK_DGRAM ? new_datagram_socket(addr, false, err)
+                                : bound_stream_socket(addr, err);
     if (fd < 0)
-        return err_set(err, "%s: socket: %s", addr->text, strerror(errno));
-    int on = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-    if (addr->sa.ss_family == AF_INET6)
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
-    int rc = bind(fd, (const struct sockaddr *)&addr->sa, addr->len);
-    int saved = errno;
+        return -1;
     close(fd);
-    if (rc < 0)
-        return err_set(err, "%s: cannot listen: %s", addr->text, strerror(saved));
     return 0;
 }
 
