@@ -22,6 +22,8 @@
  *   health_check.timeout_ms     1..600000                (and < interval_ms)
  *   health_check.expect_status  100..599 each
  *   tls.session_cache           0..10000000              (0 = off)
+ *   dns.min_ttl_ms / max_ttl_ms 100..86400000            (min <= max)
+ *   resolvers                   1..16 addresses
  *
  * null means "absent / off" for optional things whose absence has a meaning: admin,
  * admin.token, listener and pool tls, health_check, match, match.*, client_ca,
@@ -39,7 +41,8 @@
 #define CONFIG_MAX_BYTES (16u << 20)
 
 static const char *const TOP_KEYS[] = {
-    "workers", "admin", "log", "timeouts", "limits", "listeners", "pools", NULL };
+    "workers", "admin", "log", "timeouts", "limits", "resolvers", "dns", "listeners", "pools",
+    NULL };
 static const char *const ADMIN_KEYS[] = { "listen", "token", NULL };
 static const char *const LOG_KEYS[] = { "level", "access", "format", NULL };
 static const char *const TIMEOUT_KEYS[] = {
@@ -265,6 +268,7 @@ static void walk_document(struct walker *w, const json_t *root, struct config *c
     parse_log(w, root, cfg);
     parse_timeouts(w, root, cfg);
     parse_limits(w, root, cfg);
+    parse_dns_settings(w, root, cfg);
     parse_pools(w, root, cfg);          /* before listeners: routes resolve pool names */
     parse_listeners(w, root, cfg);
     check_admin_address(w, cfg);
@@ -293,10 +297,13 @@ struct config *config_parse(const char *text, size_t len, const char *path,
         goto fail;
     }
     cfg = calloc(1, sizeof *cfg);
-    if (!cfg || !(cfg->path = strdup(path))) {
+    if (!cfg || !(cfg->path = strdup(path)) || !(cfg->source = malloc(len + 1))) {
         config_errors_add(errs, "%s: out of memory", path);
         goto fail;
     }
+    memcpy(cfg->source, text, len);
+    cfg->source[len] = '\0';
+    cfg->source_len = len;
     walk_document(&w, root, cfg);
     if (w.n_errors > 0)
         goto fail;
@@ -364,6 +371,8 @@ void config_free(struct config *cfg)
     if (!cfg)
         return;
     free(cfg->path);
+    free(cfg->source);
+    free(cfg->dns.resolvers);
     free(cfg->admin.token);
     free(cfg->log.access);
     for (size_t i = 0; i < cfg->n_listeners; i++)
