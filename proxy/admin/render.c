@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "admin/render_dns.h"
 #include "balance/balance.h"
 #include "core/clock.h"
 #include "core/daemon.h"
@@ -104,7 +105,8 @@ static void add_balancing(json_t *j, const struct cfg_pool *cfg)
         json_object_set_new(j, "slow_start_ms", json_integer(cfg->slow_start_ms));
 }
 
-static json_t *pools_json(const struct runtime *rt, struct backend_table *table)
+static json_t *pools_json(const struct runtime *rt, struct backend_table *table,
+                          const struct discovery *discovery)
 {
     json_t *pools = json_object();
     int64_t now = clock_now_ms();
@@ -119,8 +121,13 @@ static json_t *pools_json(const struct runtime *rt, struct backend_table *table)
         backend_table_foreach(table, add_if_removed, &removed);
         json_t *pool = json_pack("{s:s, s:o}", "balance", balance_algo_name(p->cfg->balance),
                                  "backends", backends);
+        json_t *dns = render_dns_status(discovery, p->cfg->name);
         if (pool)
             add_balancing(pool, p->cfg);
+        if (pool && dns)
+            json_object_set_new(pool, "dns", dns);
+        else
+            json_decref(dns);
         json_object_set_new(pools, p->cfg->name, pool);
     }
     return pools;
@@ -171,7 +178,7 @@ char *admin_render_status(struct daemon *d)
                                (json_int_t)rt->generation, "config", info.config_path,
                                "uptime_s", (json_int_t)info.uptime_s, "connections",
                                (json_int_t)info.connections, "listeners", listeners_json(rt),
-                               "pools", pools_json(rt, daemon_backends(d)));
+                               "pools", pools_json(rt, daemon_backends(d), daemon_discovery(d)));
     runtime_unref(rt);
     char *text = status ? json_dumps(status, JSON_COMPACT) : NULL;
     json_decref(status);
@@ -419,6 +426,23 @@ static void process_metrics(struct text *t, struct daemon *d)
            "ferry_uptime_seconds %lld\n", (long long)info.uptime_s);
 }
 
+static void dns_metrics(struct text *t, struct daemon *d)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) {
+        t->failed = true;
+        return;
+    }
+    render_dns_metrics(daemon_discovery(d), f);
+    if (fclose(f) != 0 || !text)
+        t->failed = true;
+    else
+        put(t, "%s", text);
+    free(text);
+}
+
 char *admin_render_metrics(struct daemon *d)
 {
     struct text t = { 0 };
@@ -431,6 +455,7 @@ char *admin_render_metrics(struct daemon *d)
     backend_event_metrics(&t, rt);
     runtime_unref(rt);
     process_metrics(&t, d);
+    dns_metrics(&t, d);
     if (t.failed) {
         free(t.buf);
         return NULL;

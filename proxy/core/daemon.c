@@ -17,6 +17,7 @@
 #include "core/listen.h"
 #include "core/log.h"
 #include "core/worker.h"
+#include "discovery/discovery.h"
 #include "health/health.h"
 #include "runtime/backend.h"
 #include "runtime/runtime.h"
@@ -48,6 +49,7 @@ struct daemon {
     struct event *ticket_timer;         /* owned */
     struct admin *admin;                /* owned; NULL when admin is off */
     struct health *health;              /* owned: active checks of `current` */
+    struct discovery *discovery;        /* owned: backends found by DNS for `current` */
     int64_t started_ms;
     _Atomic uint64_t reloads_ok, reloads_failed;
 };
@@ -190,6 +192,7 @@ static void publish(struct daemon *d, struct runtime *rt)
     atomic_store(&d->max_connections, rt->cfg->limits.max_connections);
     log_set_level(rt->cfg->log.level);
     restart_health(d);
+    discovery_follow(d->discovery, rt->cfg);
     if (old)
         retire_dropped_listeners(old, rt);
     runtime_unref(old);
@@ -291,17 +294,23 @@ static void commit_admin(struct daemon *d, const struct config *cfg, struct admi
         admin_move(d->admin, ch->fd, cfg->admin.listen.text);
 }
 
-/* Builds the new generation off to the side; on any failure the running one stays. */
-static int try_reload(struct daemon *d, struct config_errors *errs)
+/* Builds a new generation from cfg (owned; NULL: it did not load) off to the side,
+ * with the backends DNS found; on any failure the running one stays. */
+static int try_reload(struct daemon *d, struct config *cfg, struct config_errors *errs)
 {
     if (atomic_load(&d->draining)) {
         add_error(errs, "ferry is stopping");
+        config_free(cfg);
         return -1;
     }
-    struct config *cfg = config_load(d->config_path, errs);
     if (!cfg)
         return -1;
     struct err err = { { 0 } };
+    if (discovery_fill(d->discovery, cfg, &err) < 0) {
+        add_error(errs, err.msg);
+        config_free(cfg);
+        return -1;
+    }
     struct runtime_deps deps = { d->backends, d->sockets, d->n_workers, d->ticket_keys,
                                  d->current };
     struct runtime *rt = runtime_build(cfg, &deps, d->next_generation, &err);
@@ -324,7 +333,7 @@ static int try_reload(struct daemon *d, struct config_errors *errs)
         return -1;
     }
     d->next_generation++;
-    if (rt->cfg->workers != d->n_workers)
+    if (d->n_workers && rt->cfg->workers != d->n_workers)
         log_warn("workers: %zu running; %zu takes a restart", d->n_workers,
                  (size_t)rt->cfg->workers);
     log_generation(rt);
@@ -338,7 +347,7 @@ static int try_reload(struct daemon *d, struct config_errors *errs)
 
 int daemon_reload(struct daemon *d, struct config_errors *errs)
 {
-    int rc = try_reload(d, errs);
+    int rc = try_reload(d, config_load(d->config_path, errs), errs);
     if (rc < 0) {
         /* A rejected generation may have added backends to the table. */
         runtime_keep_backends(d->current, d->backends);
@@ -350,6 +359,30 @@ int daemon_reload(struct daemon *d, struct config_errors *errs)
     atomic_fetch_add(&d->reloads_ok, 1);
     log_info("reload ok generation=%llu", (unsigned long long)d->current->generation);
     return 0;
+}
+
+/* An answer from DNS changed: the running config (its text, not the file, which may
+ * have changed since) is built again with the new answers, and published like a
+ * reload. */
+static int on_dns_change(void *arg)
+{
+    struct daemon *d = arg;
+    struct config_errors errs = { 0 };
+    const struct config *running = d->current->cfg;
+    if (atomic_load(&d->draining))
+        return 0;
+    int rc = try_reload(d, config_parse(running->source, running->source_len, running->path,
+                                        &errs), &errs);
+    if (rc < 0) {
+        runtime_keep_backends(d->current, d->backends);
+        for (size_t i = 0; i < errs.count; i++)
+            log_error("dns: the new answers are not in use: %s", errs.messages[i]);
+    } else {
+        log_info("dns: generation=%llu has the new answers",
+                 (unsigned long long)d->current->generation);
+    }
+    config_errors_clear(&errs);
+    return rc;
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -428,6 +461,12 @@ struct daemon *daemon_new(struct config *cfg)
         config_free(cfg);
         goto fail;
     }
+    d->discovery = discovery_new(d->base, on_dns_change, d);
+    if (!d->discovery) {
+        log_error("cannot start: out of memory");
+        config_free(cfg);
+        goto fail;
+    }
     struct runtime_deps deps = { d->backends, d->sockets, cfg->workers, d->ticket_keys, NULL };
     d->current = runtime_build(cfg, &deps, 1, &err);
     if (!d->current) {
@@ -439,6 +478,7 @@ struct daemon *daemon_new(struct config *cfg)
     atomic_store(&d->max_connections, d->current->cfg->limits.max_connections);
     log_set_level(d->current->cfg->log.level);
     restart_health(d);
+    discovery_follow(d->discovery, d->current->cfg);
     if (apply_access_log(d->current->cfg, &err) < 0) {
         log_error("%s", err.msg);
         goto fail;
@@ -491,6 +531,8 @@ static int start_workers(struct daemon *d)
 
 int daemon_run(struct daemon *d)
 {
+    /* Serve with the backends DNS names resolve to, not without them. */
+    discovery_wait(d->discovery, DISCOVERY_START_WAIT_MS);
     if (start_workers(d) < 0) {
         /* The workers already running stop; daemon_free joins them. */
         atomic_store(&d->stopping, true);
@@ -527,6 +569,8 @@ void daemon_free(struct daemon *d)
         event_free(d->ticket_timer);
     admin_free(d->admin);
     health_free(d->health);
+    /* Last on the main loop: it runs the callbacks evdns still owes. */
+    discovery_free(d->discovery);
     runtime_unref(d->current);
     listen_set_free(d->sockets);
     backend_table_free(d->backends);
@@ -551,6 +595,7 @@ struct daemon_info daemon_info(struct daemon *d)
 }
 
 struct backend_table *daemon_backends(struct daemon *d) { return d->backends; }
+const struct discovery *daemon_discovery(struct daemon *d) { return d->discovery; }
 
 static struct backend *find_backend(const struct runtime *rt, const char *pool,
                                     const char *backend)
@@ -582,6 +627,11 @@ int daemon_set_drain(struct daemon *d, const char *pool, const char *backend, bo
     return 0;
 }
 
+static void print_warning(void *arg, const char *line)
+{
+    fprintf(stderr, "warning: %s\n", line);
+}
+
 int daemon_check_config(const char *path)
 {
     struct config_errors errs = { 0 };
@@ -602,6 +652,10 @@ int daemon_check_config(const char *path)
     else
         config_free(cfg);
     int rc = rt ? 0 : 1;
+    if (rt) {
+        log_set_level(LOG_LEVEL_ERROR);     /* the warnings say it all */
+        discovery_check(rt->cfg, DISCOVERY_START_WAIT_MS, print_warning, NULL);
+    }
     if (rt)
         printf("ok\n");
     else

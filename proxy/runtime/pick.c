@@ -62,6 +62,8 @@ struct backend *rt_pool_pick(struct rt_pool *pool, struct backend *const *tried,
                              const struct rt_pick_hint *hint)
 {
     size_t n = pool->n_backends;
+    if (n == 0)
+        return NULL;        /* DNS names that resolved to nothing yet */
     struct balance_candidate cands[n];
     bool passive_only = pool->cfg->health_check.type == HEALTH_CHECK_NONE;
     int64_t now = passive_only || pool->cfg->slow_start_ms ? clock_now_ms() : 0;

@@ -108,7 +108,8 @@ static void set_flavor(struct rt_pool *p, const struct runtime_deps *deps, uint6
  * unchanged (the rotation goes on across the reload), else a new one. */
 static struct balancer *pool_balancer(const struct cfg_pool *cfg, const struct runtime_deps *deps)
 {
-    struct balance_backend list[cfg->n_backends];
+    /* A pool whose DNS names resolved to nothing yet has no backend. */
+    struct balance_backend list[cfg->n_backends ? cfg->n_backends : 1];
     for (size_t i = 0; i < cfg->n_backends; i++)
         list[i] = (struct balance_backend){ .id = cfg->backends[i].name,
                                             .weight = cfg->backends[i].weight,
