@@ -58,6 +58,23 @@ static struct backend *pick_sticky(struct rt_pool *pool, const struct balance_ca
     return NULL;
 }
 
+/* A request that started on a generation whose backends a newer one removed all (a
+ * reload or a DNS answer replaced them) before its worker moved to the newer one:
+ * rather than fail it, its generation's removed backends that are up take it, as
+ * they take what was in flight. Backends drained by the config or the admin API
+ * stay out. */
+static void admit_removed(const struct rt_pool *pool, struct balance_candidate *cands, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (cands[i].healthy)
+            return;
+    for (size_t i = 0; i < n; i++) {
+        const struct backend *b = pool->backends[i];
+        cands[i].healthy = backend_is_removed(b) && backend_is_up(b) &&
+                           !atomic_load_explicit(&b->draining, memory_order_relaxed);
+    }
+}
+
 struct backend *rt_pool_pick(struct rt_pool *pool, struct backend *const *tried, size_t n_tried,
                              const struct rt_pick_hint *hint)
 {
@@ -79,6 +96,7 @@ struct backend *rt_pool_pick(struct rt_pool *pool, struct backend *const *tried,
             .excluded = was_tried(b, tried, n_tried),
         };
     }
+    admit_removed(pool, cands, n);
     struct backend *sticky = hint && hint->has_sticky && pool->sticky_tokens
                                  ? pick_sticky(pool, cands, hint->sticky) : NULL;
     if (sticky)

@@ -391,9 +391,53 @@ static void test_passive_ejection_lasts_eject_ms(void **state)
     backend_table_free(table);
 }
 
+/* A reload (or a DNS answer) replaced every backend of the pool: a request still on
+ * the old generation, which its worker has not left yet, is served by the old
+ * backends instead of failing; one drained by the API stays out, and as long as the
+ * old generation has an eligible backend of its own the removed ones stay out. A
+ * pool without backends (DNS names not resolved yet) picks none. */
+static void test_old_generation_falls_back_to_its_removed_backends(void **state)
+{
+    struct backend_table *table = backend_table_new();
+    struct runtime *old = build_runtime(table, ONE_POOL("{\"address\":\"127.0.0.1:2\"},"
+                                                "{\"address\":\"127.0.0.1:3\"}"), 1);
+    struct runtime *mixed = build_runtime(table, ONE_POOL("{\"address\":\"127.0.0.1:3\"},"
+                                                  "{\"address\":\"127.0.0.1:5\"}"), 2);
+    struct rt_pool *pool = &old->pools[0];
+    runtime_keep_backends(mixed, table);           /* 127.0.0.1:2 is removed */
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pick_index(pool, NULL), 1);
+    struct runtime *current = build_runtime(table, ONE_POOL("{\"address\":\"127.0.0.1:4\"}"), 3);
+    runtime_keep_backends(current, table);         /* both of `old` removed */
+    assert_true(backend_is_removed(pool->backends[0]) && backend_is_removed(pool->backends[1]));
+    int first = pick_index(pool, NULL), second = pick_index(pool, NULL);
+    assert_true(first >= 0 && second >= 0 && first != second);
+    backend_set_drain_override(pool->backends[0], true);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pick_index(pool, NULL), 1);
+    backend_check_down(pool->backends[1], clock_now_ms(), "test");
+    assert_int_equal(pick_index(pool, NULL), -1);
+    runtime_unref(mixed);
+    runtime_unref(old);
+    runtime_unref(current);
+    backend_table_free(table);
+}
+
+static void test_pool_without_backends_picks_none(void **state)
+{
+    struct backend_table *table = backend_table_new();
+    struct runtime *rt = build_runtime(table, ONE_POOL("{\"address\":\"nowhere.test:80\"}"), 1);
+    assert_int_equal(rt->pools[0].n_backends, 0);
+    assert_null(rt_pool_pick(&rt->pools[0], NULL, 0, NULL));
+    runtime_unref(rt);
+    backend_table_free(table);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_old_generation_falls_back_to_its_removed_backends),
+        cmocka_unit_test(test_pool_without_backends_picks_none),
         cmocka_unit_test(test_pick_reserves_the_slot_it_returns),
         cmocka_unit_test(test_full_backend_is_skipped_for_one_with_room),
         cmocka_unit_test(test_sticky_cookie_picks_its_backend_while_it_can),
