@@ -295,8 +295,10 @@ static void commit_admin(struct daemon *d, const struct config *cfg, struct admi
 }
 
 /* Builds a new generation from cfg (owned; NULL: it did not load) off to the side,
- * with the backends DNS found; on any failure the running one stays. */
-static int try_reload(struct daemon *d, struct config *cfg, struct config_errors *errs)
+ * with the backends DNS found; on any failure the running one stays. shares_tls: cfg
+ * is the running config's text again (a DNS change). */
+static int try_reload(struct daemon *d, struct config *cfg, bool shares_tls,
+                      struct config_errors *errs)
 {
     if (atomic_load(&d->draining)) {
         add_error(errs, "ferry is stopping");
@@ -312,7 +314,7 @@ static int try_reload(struct daemon *d, struct config *cfg, struct config_errors
         return -1;
     }
     struct runtime_deps deps = { d->backends, d->sockets, d->n_workers, d->ticket_keys,
-                                 d->current };
+                                 d->current, shares_tls };
     struct runtime *rt = runtime_build(cfg, &deps, d->next_generation, &err);
     if (!rt) {
         add_error(errs, err.msg);
@@ -347,7 +349,7 @@ static int try_reload(struct daemon *d, struct config *cfg, struct config_errors
 
 int daemon_reload(struct daemon *d, struct config_errors *errs)
 {
-    int rc = try_reload(d, config_load(d->config_path, errs), errs);
+    int rc = try_reload(d, config_load(d->config_path, errs), false, errs);
     if (rc < 0) {
         /* A rejected generation may have added backends to the table. */
         runtime_keep_backends(d->current, d->backends);
@@ -372,7 +374,7 @@ static int on_dns_change(void *arg)
     if (atomic_load(&d->draining))
         return 0;
     int rc = try_reload(d, config_parse(running->source, running->source_len, running->path,
-                                        &errs), &errs);
+                                        &errs), true, &errs);
     if (rc < 0) {
         runtime_keep_backends(d->current, d->backends);
         for (size_t i = 0; i < errs.count; i++)
@@ -467,7 +469,8 @@ struct daemon *daemon_new(struct config *cfg)
         config_free(cfg);
         goto fail;
     }
-    struct runtime_deps deps = { d->backends, d->sockets, cfg->workers, d->ticket_keys, NULL };
+    struct runtime_deps deps = { d->backends, d->sockets, cfg->workers, d->ticket_keys, NULL,
+                                 false };
     d->current = runtime_build(cfg, &deps, 1, &err);
     if (!d->current) {
         log_error("%s", err.msg);
@@ -645,7 +648,7 @@ int daemon_check_config(const char *path)
     struct backend_table *backends = backend_table_new();
     struct err err = { { 0 } };
     struct tls_ticket_keys *keys = tls_ticket_keys_new(&err);
-    struct runtime_deps deps = { backends, NULL, 0, keys, NULL };
+    struct runtime_deps deps = { backends, NULL, 0, keys, NULL, false };
     struct runtime *rt = NULL;
     if (backends && keys)
         rt = runtime_build(cfg, &deps, 1, &err);

@@ -93,9 +93,11 @@ static const struct rt_pool *previous_pool(const struct runtime_deps *deps, cons
  * (upstream/pool.h). */
 static void set_flavor(struct rt_pool *p, const struct runtime_deps *deps, uint64_t generation)
 {
-    if (p->cfg->tls)
-        fingerprint_tls(p->cfg->tls, p->tls_fingerprint);
     const struct rt_pool *prev = previous_pool(deps, p->cfg->name);
+    if (p->cfg->tls && deps->shares_tls)
+        memcpy(p->tls_fingerprint, prev->tls_fingerprint, sizeof p->tls_fingerprint);
+    else if (p->cfg->tls)
+        fingerprint_tls(p->cfg->tls, p->tls_fingerprint);
     if (prev && (prev->cfg->tls != NULL) == (p->cfg->tls != NULL) &&
         prev->cfg->proxy_protocol == p->cfg->proxy_protocol &&
         memcmp(prev->tls_fingerprint, p->tls_fingerprint, sizeof p->tls_fingerprint) == 0)
@@ -160,7 +162,10 @@ static int build_pool(struct runtime *rt, size_t index, const struct runtime_dep
         return err_set(err, "pools.%s: out of memory", cfg->name);
     if (build_backends(p, deps, err) < 0)
         return -1;
-    if (cfg->tls) {
+    if (cfg->tls && deps->shares_tls) {
+        if (!(p->tls = tls_client_share(deps->previous->pools[index].tls)))
+            return err_set(err, "pools.%s.tls: out of memory", cfg->name);
+    } else if (cfg->tls) {
         char where[256];
         snprintf(where, sizeof where, "pools.%s.tls", cfg->name);
         p->tls = tls_client_new(cfg->tls, where, err);
@@ -187,7 +192,10 @@ static int build_listener(struct runtime *rt, size_t index, const struct runtime
         l->routes[i].cfg = &cfg->routes[i];
         l->routes[i].pool = &rt->pools[cfg->routes[i].pool];
     }
-    if (cfg->tls) {
+    if (cfg->tls && deps->shares_tls) {
+        if (!(l->tls = tls_server_share(deps->previous->listeners[index].tls)))
+            return err_set(err, "listeners.%s.tls: out of memory", cfg->name);
+    } else if (cfg->tls) {
         char where[256];
         snprintf(where, sizeof where, "listeners.%s.tls", cfg->name);
         l->tls = tls_server_new(cfg->tls, cfg->mode, deps->ticket_keys, where, log_tls_warning,

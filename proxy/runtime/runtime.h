@@ -77,6 +77,9 @@ struct runtime_deps {
     struct tls_ticket_keys *ticket_keys;
     const struct runtime *previous; /* the generation running now (NULL: none), for
                                        what carries over unchanged pools */
+    /* previous was built from the same config text (a change of backends found by
+     * DNS): its TLS contexts are shared, not loaded from the files again. */
+    bool shares_tls;
 };
 
 /* Builds generation `generation` from cfg (ownership of cfg passes to the runtime,
