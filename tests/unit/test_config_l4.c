@@ -152,8 +152,8 @@ static void test_udp_pool_balances_every_way(void **state)
         "'backends':[{'address':'127.0.0.1:53'}],'balance':'least_conn'",
         "'backends':[{'address':'127.0.0.1:53'}],'balance':'random_two'",
         "'backends':[{'address':'127.0.0.1:53'}],'balance':'hash','hash_key':'source_ip'",
-        "'backends':[{'address':'127.0.0.1:53'},{'address':'127.0.0.1:54','backup':true,"
-        "'drain':true}],'slow_start_ms':1000,'passive':{'failures':1,'eject_ms':500}",
+        ("'backends':[{'address':'127.0.0.1:53'},{'address':'127.0.0.1:54','backup':true,"
+         "'drain':true}],'slow_start_ms':1000,'passive':{'failures':1,'eject_ms':500}"),
     };
     for (size_t i = 0; i < sizeof pools / sizeof *pools; i++) {
         char text[512];
