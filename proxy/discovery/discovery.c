@@ -180,6 +180,8 @@ void discovery_free(struct discovery *d)
         d->watches = w->next;
         watch_free(w);
     }
+    /* Nothing but evdns's callbacks may run below. */
+    event_free(d->changed);
     if (d->evdns)
         evdns_base_free(d->evdns, 1);
     /* Run the callbacks evdns scheduled (cancelled and failed requests): each frees
@@ -188,7 +190,6 @@ void discovery_free(struct discovery *d)
         event_base_loop(d->base, EVLOOP_NONBLOCK);
     if (d->lookups_alive)
         log_error("dns: %zu lookup(s) still waiting for evdns at exit", d->lookups_alive);
-    event_free(d->changed);
     free(d);
 }
 

@@ -265,6 +265,10 @@ static void ask_addresses(struct lookup *l, const char *name, unsigned port, uns
     enum cfg_family family = l->watch->entry.family;
     /* A host name may use resolv.conf's search list; SRV targets are absolute. */
     int flags = l->watch->entry.is_srv ? DNS_QUERY_NO_SEARCH : 0;
+    if (!l->evdns) {
+        fail(l, DNS_RESULT_ERROR, "%s: no resolver (out of memory)", name);
+        return;
+    }
     for (int v6 = 0; v6 <= 1; v6++) {
         if ((v6 && family == FAMILY_IPV4) || (!v6 && family == FAMILY_IPV6))
             continue;
