@@ -409,6 +409,41 @@ def test_name_that_never_resolves_gives_503_and_says_why():
         dns.stop()
 
 
+def test_dns_change_shares_tls_and_loads_no_file_again():
+    """An https listener whose certificate files are gone after the start: a record
+    change still applies (the new generation shares the TLS contexts instead of
+    loading the files), and TLS clients are served by the new backend."""
+    require_tools()
+    dns = Dnsmasq()
+    d = os.path.join(ft.tmpdir(), "certs-gone")
+    os.makedirs(d)
+    cert, key = os.path.join(d, "server.crt"), os.path.join(d, "server.key")
+    shutil.copy(ft.SERVER_CERT, cert)
+    shutil.copy(ft.SERVER_KEY, key)
+    with ft.Backend("a") as a:
+        port = a.port
+        with ft.Backend("b", host="127.0.0.2", port=port):
+            dns.set_hosts({"api.test": ["127.0.0.1"]})
+            dns.start()
+            try:
+                cfg = config(dns, [{"address": "api.test:%d" % port}])
+                cfg["listeners"]["web"]["tls"] = {"certificates": [{"cert": cert, "key": key}]}
+                with ft.Ferry(cfg) as f:
+                    wait_addresses(f, ["127.0.0.1:%d" % port])
+                    os.unlink(cert)
+                    os.unlink(key)
+                    dns.set_hosts({"api.test": ["127.0.0.2"]})
+                    dns.reread()
+                    wait_addresses(f, ["127.0.0.2:%d" % port])
+                    raw = b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+                    status, headers, _ = ft.parse_response(
+                        ft.http_request(f.port("web"), raw, tls=True))
+                    assert (status, headers.get("x-backend")) == (200, "b")
+                    assert "the new answers are not in use" not in f.stderr()
+            finally:
+                dns.stop()
+
+
 def test_reload_keeps_answers_of_kept_names_and_follows_new_resolvers():
     """The DNS server stops, then ferry reloads (twice, under load): the pool keeps
     its backends, since the reload kept the name's answer instead of asking again.
