@@ -171,15 +171,20 @@ struct discovery *discovery_new(struct event_base *base, discovery_change_fn on_
     return d;
 }
 
-void discovery_free(struct discovery *d)
+static void free_watches(struct discovery *d)
 {
-    if (!d)
-        return;
     while (d->watches) {
         struct watch *w = d->watches;
         d->watches = w->next;
         watch_free(w);
     }
+}
+
+void discovery_free(struct discovery *d)
+{
+    if (!d)
+        return;
+    free_watches(d);
     /* Nothing but evdns's callbacks may run below. */
     event_free(d->changed);
     if (d->evdns)
@@ -210,10 +215,26 @@ static struct watch *take_watch(struct watch **list, const char *pool,
     return NULL;
 }
 
+static bool has_dns_entries(const struct config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_pools; i++)
+        if (cfg->pools[i].n_dns)
+            return true;
+    return false;
+}
+
 void discovery_follow(struct discovery *d, const struct config *cfg)
 {
     d->min_ttl_ms = cfg->dns.min_ttl_ms;
     d->max_ttl_ms = cfg->dns.max_ttl_ms;
+    /* No names: no evdns base either (nor a read of /etc/resolv.conf). */
+    if (!has_dns_entries(cfg)) {
+        free_watches(d);
+        if (d->evdns)
+            evdns_base_free(d->evdns, 1);
+        d->evdns = NULL;
+        return;
+    }
     if (resolvers_changed(d, cfg))
         use_resolvers(d, cfg);
     struct watch *old = d->watches, **tail = &d->watches;
@@ -348,6 +369,8 @@ size_t discovery_check(const struct config *cfg, unsigned timeout_ms,
                        void (*warn)(void *arg, const char *line), void *arg)
 {
     struct check c = { warn, arg, 0 };
+    if (!has_dns_entries(cfg))
+        return 0;
     struct event_base *base = event_base_new();
     struct discovery *d = base ? discovery_new(base, NULL, NULL) : NULL;
     if (!d) {

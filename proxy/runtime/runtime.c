@@ -152,12 +152,13 @@ static int build_pool(struct runtime *rt, size_t index, const struct runtime_dep
     struct rt_pool *p = &rt->pools[index];
     p->cfg = cfg;
     p->runtime = rt;
-    /* An array of pointers: the element is a pointer.
+    /* One spare element: a pool whose DNS names resolved to nothing yet has none, and
+     * calloc(0) may be NULL. An array of pointers: the element is a pointer.
      * NOLINTNEXTLINE(bugprone-sizeof-expression) */
-    p->backends = calloc(cfg->n_backends, sizeof *p->backends);
+    p->backends = calloc(cfg->n_backends + 1, sizeof *p->backends);
     p->balancer = pool_balancer(cfg, deps);
     if (cfg->sticky.cookie)
-        p->sticky_tokens = calloc(cfg->n_backends, sizeof *p->sticky_tokens);
+        p->sticky_tokens = calloc(cfg->n_backends + 1, sizeof *p->sticky_tokens);
     if (!p->backends || !p->balancer || (cfg->sticky.cookie && !p->sticky_tokens))
         return err_set(err, "pools.%s: out of memory", cfg->name);
     if (build_backends(p, deps, err) < 0)
