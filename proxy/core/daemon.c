@@ -313,8 +313,10 @@ static int try_reload(struct daemon *d, struct config *cfg, bool shares_tls,
         config_free(cfg);
         return -1;
     }
-    struct runtime_deps deps = { d->backends, d->sockets, d->n_workers, d->ticket_keys,
-                                 d->current, shares_tls };
+    /* Before the workers start (ferry waits for DNS answers), those it will start. */
+    size_t workers = d->n_workers ? d->n_workers : d->current->cfg->workers;
+    struct runtime_deps deps = { d->backends, d->sockets, workers, d->ticket_keys, d->current,
+                                 shares_tls };
     struct runtime *rt = runtime_build(cfg, &deps, d->next_generation, &err);
     if (!rt) {
         add_error(errs, err.msg);
