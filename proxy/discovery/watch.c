@@ -129,7 +129,7 @@ static void log_failure(const struct watch *w, unsigned retry_ms)
 }
 
 /* A lookup that failed: the last answer stays; retry with backoff. */
-static void settle_failure(struct watch *w, struct lookup *l, enum dns_result result)
+static void settle_failure(struct watch *w, const struct lookup *l)
 {
     struct discovery *d = w->disc;
     bool is_news = w->failures == 0 || strcmp(w->last_error, l->error) != 0;
@@ -188,7 +188,7 @@ static void finish(struct lookup *l)
     if (result == DNS_RESULT_OK)
         settle_answer(w, l);
     else
-        settle_failure(w, l, result);
+        settle_failure(w, l);
     lookup_release(l);
 }
 

@@ -94,7 +94,7 @@ static const struct rt_pool *previous_pool(const struct runtime_deps *deps, cons
 static void set_flavor(struct rt_pool *p, const struct runtime_deps *deps, uint64_t generation)
 {
     const struct rt_pool *prev = previous_pool(deps, p->cfg->name);
-    if (p->cfg->tls && deps->shares_tls)
+    if (p->cfg->tls && deps->shares_tls && prev)
         memcpy(p->tls_fingerprint, prev->tls_fingerprint, sizeof p->tls_fingerprint);
     else if (p->cfg->tls)
         fingerprint_tls(p->cfg->tls, p->tls_fingerprint);
@@ -163,7 +163,7 @@ static int build_pool(struct runtime *rt, size_t index, const struct runtime_dep
         return err_set(err, "pools.%s: out of memory", cfg->name);
     if (build_backends(p, deps, err) < 0)
         return -1;
-    if (cfg->tls && deps->shares_tls) {
+    if (cfg->tls && deps->shares_tls && deps->previous) {
         if (!(p->tls = tls_client_share(deps->previous->pools[index].tls)))
             return err_set(err, "pools.%s.tls: out of memory", cfg->name);
     } else if (cfg->tls) {
@@ -193,7 +193,7 @@ static int build_listener(struct runtime *rt, size_t index, const struct runtime
         l->routes[i].cfg = &cfg->routes[i];
         l->routes[i].pool = &rt->pools[cfg->routes[i].pool];
     }
-    if (cfg->tls && deps->shares_tls) {
+    if (cfg->tls && deps->shares_tls && deps->previous) {
         if (!(l->tls = tls_server_share(deps->previous->listeners[index].tls)))
             return err_set(err, "listeners.%s.tls: out of memory", cfg->name);
     } else if (cfg->tls) {
