@@ -275,44 +275,54 @@ static void walk_document(struct walker *w, const json_t *root, struct config *c
     check_pools_use(w, cfg);
 }
 
+/* The config root says (root borrowed; the config takes its own reference). text:
+ * the raw document for line numbers in messages, or NULL. */
+static struct config *walk_root(json_t *root, const char *text, size_t len, const char *path,
+                                struct config_errors *errs)
+{
+    struct walker w = { .text = text, .len = len, .errs = errs, .scan_budget = WALK_SCAN_BUDGET };
+    struct config *cfg = calloc(1, sizeof *cfg);
+    if (!cfg || !(cfg->path = strdup(path))) {
+        config_errors_add(errs, "%s: out of memory", path);
+        config_free(cfg);
+        return NULL;
+    }
+    walk_document(&w, root, cfg);
+    if (w.n_errors > 0) {
+        config_free(cfg);
+        return NULL;
+    }
+    cfg->document = json_incref(root);
+    return cfg;
+}
+
 struct config *config_parse(const char *text, size_t len, const char *path,
                             struct config_errors *errs)
 {
     json_error_t jerr;
     struct config *cfg = NULL;
     json_t *root = NULL;
-    struct walker w = { .text = text, .len = len, .errs = errs, .scan_budget = WALK_SCAN_BUDGET };
     path = path ? path : "<config>";
     if (is_blank(text, len)) {
         config_errors_add(errs, "%s: the file is empty (expected a JSON object)", path);
-        goto fail;
+        return NULL;
     }
     root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
         config_errors_add(errs, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
-        goto fail;
+        return NULL;
     }
-    if (!json_is_object(root)) {
+    if (json_is_object(root))
+        cfg = walk_root(root, text, len, path, errs);
+    else
         config_errors_add(errs, "%s: the top level must be a JSON object, not an array", path);
-        goto fail;
-    }
-    cfg = calloc(1, sizeof *cfg);
-    if (!cfg || !(cfg->path = strdup(path)) || !(cfg->source = malloc(len + 1))) {
-        config_errors_add(errs, "%s: out of memory", path);
-        goto fail;
-    }
-    memcpy(cfg->source, text, len);
-    cfg->source[len] = '\0';
-    cfg->source_len = len;
-    walk_document(&w, root, cfg);
-    if (w.n_errors > 0)
-        goto fail;
     json_decref(root);
     return cfg;
-fail:
-    json_decref(root);
-    config_free(cfg);
-    return NULL;
+}
+
+struct config *config_from_document(const struct config *cfg, struct config_errors *errs)
+{
+    return walk_root(cfg->document, NULL, 0, cfg->path, errs);
 }
 
 /* Reads the whole file; NULL with an error added. Owned result, NUL-terminated. */
@@ -371,7 +381,7 @@ void config_free(struct config *cfg)
     if (!cfg)
         return;
     free(cfg->path);
-    free(cfg->source);
+    json_decref(cfg->document);
     free(cfg->dns.resolvers);
     free(cfg->admin.token);
     free(cfg->log.access);

@@ -201,8 +201,12 @@ struct cfg_pool {
                                                    connection; default OFF */
 };
 
+struct json_t;
+
 struct config {
     char *path;                 /* the file it was loaded from */
+    struct json_t *document;    /* owned (a jansson reference): the file as parsed, for
+                                   comparing generations (config/diff.h) */
     unsigned workers;           /* resolved: "auto" = online CPUs; >= 1 */
     struct {
         bool enabled;           /* false when "admin" is null */
@@ -235,9 +239,6 @@ struct config {
         unsigned min_ttl_ms;        /* a record's TTL is clamped to these; 1000 */
         unsigned max_ttl_ms;        /* 300000 */
     } dns;
-    char *source;               /* the text parsed (owned, NUL-terminated): a change
-                                   found by DNS rebuilds the generation from it */
-    size_t source_len;
 };
 
 /* Every problem found in one pass, each a complete human-readable line. */
@@ -254,8 +255,16 @@ struct config *config_load(const char *path, struct config_errors *errs);
 struct config *config_parse(const char *text, size_t len, const char *path,
                             struct config_errors *errs);
 
+/* A new config from cfg's document: what config_parse of the same text gave, without
+ * reading the file again (a change of backends found by DNS builds a generation from
+ * the running config this way). NULL with errs filled when out of memory. */
+struct config *config_from_document(const struct config *cfg, struct config_errors *errs);
+
 void config_free(struct config *cfg);
 void config_errors_clear(struct config_errors *errs);
+/* Appends one complete message (printf-style). */
+void config_errors_add(struct config_errors *errs, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 enum addr_flags { ADDR_ALLOW_LOCALHOST = 1 };
 /* Parses "a.b.c.d:port" or "[v6]:port" (numeric only; with ADDR_ALLOW_LOCALHOST also

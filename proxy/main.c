@@ -1,4 +1,5 @@
-/* ferry — command line: run a config, check one, or say what we are. */
+/* ferry — command line: run a config, check one, talk to a running ferry (reload,
+ * status, upgrade), or say what we are. */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -7,19 +8,28 @@
 
 #include <event2/thread.h>
 
+#include "cli/cli.h"
 #include "config/config.h"
 #include "core/daemon.h"
 #include "core/log.h"
 
-static const char *const default_config = "config/ferry.json";
+/* The development tree's config, else the installed one. */
+static const char *const default_configs[] = { "config/ferry.json", FERRY_SYSCONFDIR "/ferry/ferry.json" };
 
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: ferry [-c FILE]        run with FILE (default: %s)\n"
-            "       ferry -t [-c FILE]     check FILE: print \"ok\" or every error\n"
-            "       ferry --version | --help\n",
-            default_config);
+            "usage: ferry [-c FILE]             run with FILE (default: %s if it exists, else %s)\n"
+            "       ferry -t [-c FILE] [--diff] check FILE: print \"ok\" or every error; --diff:\n"
+            "                                   against the running ferry, and what a reload changes\n"
+            "       ferry reload [-c FILE]      reload the running ferry: print the errors, or the\n"
+            "                                   changes once the new generation serves\n"
+            "       ferry status [-c FILE]      the running ferry's state\n"
+            "       ferry upgrade [-c FILE]     start the new binary in its place (as SIGUSR2)\n"
+            "       ferry --version | --help\n"
+            "Commands that talk to a running ferry find its admin API in FILE; they exit 0 only\n"
+            "on success, 1 when refused or failed, 3 when no ferry answers.\n",
+            default_configs[0], default_configs[1]);
 }
 
 static int run(const char *path)
@@ -41,6 +51,7 @@ static int run(const char *path)
     signal(SIGINT, SIG_IGN);
     signal(SIGHUP, SIG_IGN);
     signal(SIGUSR1, SIG_IGN);
+    signal(SIGUSR2, SIG_IGN);
     if (evthread_use_pthreads() < 0) {
         log_error("libevent has no pthreads support");
         config_free(cfg);
@@ -60,32 +71,50 @@ int main(int argc, char **argv)
         { "config", required_argument, NULL, 'c' },
         { "test", no_argument, NULL, 't' },
         { "version", no_argument, NULL, 'V' },
+        { "diff", no_argument, NULL, 'd' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const char *path = NULL;
-    bool check_only = false;
+    bool check_only = false, diff = false;
     int opt;
     while ((opt = getopt_long(argc, argv, "c:th", options, NULL)) != -1) {
         switch (opt) {
         case 'c': path = optarg; break;
         case 't': check_only = true; break;
+        case 'd': diff = true; break;
         case 'V': printf("ferry %s\n", FERRY_VERSION); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 1;
         }
     }
-    if (optind < argc) {
+    /* getopt moved the operands after the options: ferry reload -c FILE works too. */
+    const char *command = optind < argc ? argv[optind++] : NULL;
+    if (optind < argc || (diff && !check_only) || (command && check_only)) {
         usage(stderr);
         return 1;
     }
+    for (size_t i = 0; !path && i < sizeof default_configs / sizeof default_configs[0]; i++)
+        if (access(default_configs[i], R_OK) == 0)
+            path = default_configs[i];
     if (!path) {
-        if (access(default_config, R_OK) != 0) {
-            fprintf(stderr, "ferry: no -c FILE given and %s does not exist\n", default_config);
-            usage(stderr);
-            return 1;
-        }
-        path = default_config;
+        fprintf(stderr, "ferry: no -c FILE given, and neither %s nor %s exists\n",
+                default_configs[0], default_configs[1]);
+        usage(stderr);
+        return 1;
     }
-    return check_only ? daemon_check_config(path) : run(path);
+    if (command) {
+        static const struct { const char *name; int (*run)(const char *); } commands[] = {
+            { "reload", cli_reload }, { "status", cli_status }, { "upgrade", cli_upgrade },
+        };
+        for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+            if (strcmp(command, commands[i].name) == 0)
+                return commands[i].run(path);
+        fprintf(stderr, "ferry: unknown command \"%s\"\n", command);
+        usage(stderr);
+        return 1;
+    }
+    if (check_only)
+        return diff ? cli_check_diff(path) : daemon_check_config(path, NULL);
+    return run(path);
 }

@@ -37,6 +37,7 @@ struct admin {
     struct event *accept_event;     /* owned; NULL while the API is off */
     struct event *accept_retry;     /* owned: ends an accept pause */
     bool accept_paused;             /* accept failed for want of descriptors or memory */
+    bool is_handed_over;            /* a new binary accepts on the socket now */
     struct admin_conn *conns;       /* live connections */
     size_t n_conns;
 };
@@ -57,7 +58,7 @@ static int update_accepting(struct admin *a)
 {
     if (!a->accept_event)
         return 0;
-    if (!a->accept_paused && a->n_conns < ADMIN_MAX_CONNS)
+    if (!a->accept_paused && !a->is_handed_over && a->n_conns < ADMIN_MAX_CONNS)
         return event_add(a->accept_event, NULL);
     return event_del(a->accept_event);
 }
@@ -84,9 +85,11 @@ static const char *reason_of(int status)
     case 200: return "OK";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
+    case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 431: return "Request Header Fields Too Large";
+    case 503: return "Service Unavailable";
     default: return "Internal Server Error";
     }
 }
@@ -126,14 +129,20 @@ static void respond_json(struct admin_conn *c, int status, char *body /* owned *
     free(body);
 }
 
-static char *reload_body(struct daemon *d)
+static char *reload_body(struct daemon *d, bool dry_run)
 {
     struct config_errors errs = { 0 };
-    json_t *body;
-    if (daemon_reload(d, &errs) == 0) {
+    json_t *body, *diff = NULL;
+    int rc = dry_run ? daemon_reload_dry_run(d, &errs, &diff) : daemon_reload(d, &errs);
+    if (rc == 0) {
+        /* A dry run names the generation it compared with: the one still running. */
         struct runtime *rt = daemon_runtime(d);
         body = json_pack("{s:b, s:I}", "ok", 1, "generation", (json_int_t)rt->generation);
         runtime_unref(rt);
+        if (body && diff)
+            json_object_set_new(body, "diff", diff);
+        else
+            json_decref(diff);
     } else {
         json_t *list = json_array();
         for (size_t i = 0; i < errs.count; i++)
@@ -186,12 +195,21 @@ static void dispatch(struct admin_conn *c, const struct admin_request *req)
         free(text);
         return;
     case ADMIN_RELOAD:
-        text = reload_body(d);
+        text = reload_body(d, req->dry_run);
         respond_json(c, text && strstr(text, "\"ok\":true") ? 200 : 400, text);
         return;
     case ADMIN_DRAIN:
     case ADMIN_ENABLE:
         respond_drain(c, req);
+        return;
+    case ADMIN_HEALTHZ:
+        if (daemon_info(d).is_draining)
+            respond(c, 503, "application/json", "{\"status\":\"draining\"}");
+        else
+            respond(c, 200, "application/json", "{\"status\":\"serving\"}");
+        return;
+    case ADMIN_CONFIG:
+        respond_json(c, 200, admin_render_config(d));
         return;
     }
 }
@@ -341,12 +359,12 @@ static void stop_accepting(struct admin *a)
     a->fd = -1;
 }
 
-struct admin *admin_new(struct daemon *d, struct event_base *base, const struct cfg_addr *listen_addr,
-                        struct err *err)
+struct admin *admin_new(struct daemon *d, struct event_base *base, int fd,
+                        const char *listen_text)
 {
     struct admin *a = calloc(1, sizeof *a);
     if (!a) {
-        err_set(err, "out of memory");
+        close(fd);
         return NULL;
     }
     a->daemon = d;
@@ -354,21 +372,24 @@ struct admin *admin_new(struct daemon *d, struct event_base *base, const struct 
     a->fd = -1;
     a->accept_retry = evtimer_new(base, on_accept_retry, a);
     if (!a->accept_retry) {
-        err_set(err, "out of memory");
+        close(fd);
         goto fail;
     }
-    a->fd = admin_bind(listen_addr, err);
-    if (a->fd < 0)
+    if (start_accepting(a, fd) < 0)
         goto fail;
-    if (start_accepting(a, a->fd) < 0) {
-        err_set(err, "out of memory");
-        goto fail;
-    }
-    log_info("admin listen=%s", listen_addr->text);
+    log_info("admin listen=%s", listen_text);
     return a;
 fail:
     admin_free(a);
     return NULL;
+}
+
+int admin_fd(const struct admin *a) { return a->accept_event ? a->fd : -1; }
+
+void admin_stop_accepting(struct admin *a)
+{
+    a->is_handed_over = true;
+    update_accepting(a);
 }
 
 void admin_move(struct admin *a, int fd, const char *listen_text)

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -12,6 +13,7 @@
 #include "core/clock.h"
 #include "core/daemon.h"
 #include "core/listen.h"
+#include "core/worker.h"
 #include "runtime/backend.h"
 #include "runtime/runtime.h"
 #include "tls/tls.h"
@@ -170,6 +172,40 @@ static json_t *listeners_json(const struct runtime *rt)
     return listeners;
 }
 
+char *admin_render_config(struct daemon *d)
+{
+    struct runtime *rt = daemon_runtime(d);
+    char *text = json_dumps(rt->cfg->document, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    runtime_unref(rt);
+    return text;
+}
+
+static const char *role_name(enum worker_role role)
+{
+    switch (role) {
+    case WORKER_PARKED: return "starting";
+    case WORKER_SERVING: return "serving";
+    case WORKER_RETIRING: return "retiring";
+    default: return "stopping";
+    }
+}
+
+/* Each worker thread: what it does, the generation it accepts on (0: none), the
+ * connections it accepted and holds. */
+static json_t *workers_json(struct daemon *d)
+{
+    struct worker_info info[DAEMON_STATUS_MAX_WORKERS];
+    size_t n = daemon_workers_info(d, info, DAEMON_STATUS_MAX_WORKERS);
+    json_t *workers = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(workers, json_pack("{s:i, s:s, s:I, s:I, s:I}", "id", info[i].id,
+                                                 "state", role_name(info[i].role), "generation",
+                                                 (json_int_t)info[i].generation, "accepted",
+                                                 (json_int_t)info[i].accepted, "connections",
+                                                 (json_int_t)info[i].connections));
+    return workers;
+}
+
 char *admin_render_status(struct daemon *d)
 {
     struct runtime *rt = daemon_runtime(d);
@@ -180,6 +216,19 @@ char *admin_render_status(struct daemon *d)
                                (json_int_t)info.connections, "listeners", listeners_json(rt),
                                "pools", pools_json(rt, daemon_backends(d), daemon_discovery(d)));
     runtime_unref(rt);
+    if (status) {
+        json_object_set_new(status, "pid", json_integer(getpid()));
+        json_object_set_new(status, "version", json_string(FERRY_VERSION));
+        json_object_set_new(status, "state", json_string(info.is_draining ? "draining"
+                                                                          : "serving"));
+        json_object_set_new(status, "last_reload_ok_s", json_integer(info.last_reload_ok_s));
+        json_object_set_new(status, "workers", workers_json(d));
+        json_object_set_new(status, "upgrade",
+                            json_pack("{s:s, s:I, s:s}", "state",
+                                      info.is_upgrading ? "starting" : "idle", "failures",
+                                      (json_int_t)info.upgrades_failed, "last_failure",
+                                      info.upgrade_failure));
+    }
     char *text = status ? json_dumps(status, JSON_COMPACT) : NULL;
     json_decref(status);
     return text;
@@ -280,6 +329,32 @@ static void udp_metrics(struct text *t, const struct runtime *rt)
     }
 }
 
+/* http listeners: the Prometheus histogram of request durations. */
+static void duration_metrics(struct text *t, const struct runtime *rt)
+{
+    put(t, "# HELP ferry_http_request_duration_seconds HTTP requests, from their first byte "
+           "to their response's last.\n# TYPE ferry_http_request_duration_seconds histogram\n");
+    for (size_t i = 0; i < rt->n_listeners; i++) {
+        const struct rt_listener *l = &rt->listeners[i];
+        if (l->cfg->mode != MODE_HTTP)
+            continue;
+        unsigned long long cumulative = 0;
+        for (int b = 0; b <= LISTEN_DURATION_BUCKETS; b++) {
+            cumulative += atomic_load_explicit(&l->socket->durations[b], memory_order_relaxed);
+            if (b < LISTEN_DURATION_BUCKETS)
+                put(t, "ferry_http_request_duration_seconds_bucket{listener=\"%s\",le=\"%g\"} "
+                       "%llu\n", l->cfg->name, listen_duration_bounds_ms[b] / 1000.0, cumulative);
+            else
+                put(t, "ferry_http_request_duration_seconds_bucket{listener=\"%s\",le=\"+Inf\"} "
+                       "%llu\n", l->cfg->name, cumulative);
+        }
+        put(t, "ferry_http_request_duration_seconds_sum{listener=\"%s\"} %.3f\n"
+               "ferry_http_request_duration_seconds_count{listener=\"%s\"} %llu\n",
+            l->cfg->name, atomic_load(&l->socket->durations_sum_ms) / 1000.0, l->cfg->name,
+            cumulative);
+    }
+}
+
 static void listener_metrics(struct text *t, const struct runtime *rt)
 {
     put(t, "# HELP ferry_connections_accepted_total Client connections accepted.\n"
@@ -294,6 +369,7 @@ static void listener_metrics(struct text *t, const struct runtime *rt)
             atomic_load(&rt->listeners[i].socket->active));
     http_metrics(t, rt);
     udp_metrics(t, rt);
+    duration_metrics(t, rt);
     put(t, "# HELP ferry_bytes_total Bytes from and to clients (after TLS decryption).\n"
            "# TYPE ferry_bytes_total counter\n");
     for (size_t i = 0; i < rt->n_listeners; i++) {
@@ -424,6 +500,20 @@ static void process_metrics(struct text *t, struct daemon *d)
             (unsigned long long)tls.failures[r]);
     put(t, "# HELP ferry_uptime_seconds Seconds since start.\n# TYPE ferry_uptime_seconds gauge\n"
            "ferry_uptime_seconds %lld\n", (long long)info.uptime_s);
+    put(t, "# HELP ferry_config_last_reload_success_timestamp_seconds When the running "
+           "generation went live (start or reload), Unix time.\n"
+           "# TYPE ferry_config_last_reload_success_timestamp_seconds gauge\n"
+           "ferry_config_last_reload_success_timestamp_seconds %lld\n",
+        (long long)info.last_reload_ok_s);
+    put(t, "# HELP ferry_build_info The running binary.\n# TYPE ferry_build_info gauge\n"
+           "ferry_build_info{version=\"%s\"} 1\n", FERRY_VERSION);
+    struct worker_info workers[DAEMON_STATUS_MAX_WORKERS];
+    size_t n = daemon_workers_info(d, workers, DAEMON_STATUS_MAX_WORKERS);
+    put(t, "# HELP ferry_worker_connections_accepted_total Connections each worker thread "
+           "accepted.\n# TYPE ferry_worker_connections_accepted_total counter\n");
+    for (size_t i = 0; i < n; i++)
+        put(t, "ferry_worker_connections_accepted_total{worker=\"%d\"} %llu\n", workers[i].id,
+            (unsigned long long)workers[i].accepted);
 }
 
 static void dns_metrics(struct text *t, struct daemon *d)

@@ -7,5 +7,7 @@ struct daemon;
 
 char *admin_render_status(struct daemon *d);
 char *admin_render_metrics(struct daemon *d);
+/* GET /config: the running generation's config document. */
+char *admin_render_config(struct daemon *d);
 
 #endif

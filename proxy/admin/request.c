@@ -18,6 +18,8 @@ static const struct route routes[] = {
     { "/status", ADMIN_STATUS, HTTP1_METHOD_GET, "GET" },
     { "/metrics", ADMIN_METRICS, HTTP1_METHOD_GET, "GET" },
     { "/reload", ADMIN_RELOAD, HTTP1_METHOD_POST, "POST" },
+    { "/healthz", ADMIN_HEALTHZ, HTTP1_METHOD_GET, "GET" },
+    { "/config", ADMIN_CONFIG, HTTP1_METHOD_GET, "GET" },
 };
 
 static int refuse(struct admin_request *out, int status, const char *error)
@@ -40,6 +42,74 @@ static bool has_bearer_token(const struct http1_request *req, const char *token)
             return true;
     }
     return false;
+}
+
+static const struct http1_header *header_of(const struct http1_request *req, const char *lower)
+{
+    for (size_t i = 0; i < req->num_headers; i++)
+        if (http1_token_eq(req->headers[i].name, req->headers[i].name_len, lower))
+            return &req->headers[i];
+    return NULL;
+}
+
+/* The content types a page may POST anywhere without a CORS preflight (a <form>, or
+ * fetch() with mode "no-cors"), compared up to their parameters. */
+static bool is_form_type(const struct http1_header *h)
+{
+    static const char *const types[] = { "application/x-www-form-urlencoded",
+                                         "multipart/form-data", "text/plain" };
+    size_t len = h->value_len;
+    const char *semi = memchr(h->value, ';', len);
+    if (semi)
+        len = (size_t)(semi - h->value);
+    while (len > 0 && (h->value[len - 1] == ' ' || h->value[len - 1] == '\t'))
+        len--;
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        if (strlen(types[i]) == len && strncasecmp(types[i], h->value, len) == 0)
+            return true;
+    return false;
+}
+
+/* Any web page can make a local browser POST to 127.0.0.1:9901. Such a request
+ * carries Origin (browsers add it to every POST) or a form's content type, and never
+ * an Authorization header it was not given; curl and scripts send neither. */
+static bool is_cross_site_post(const struct http1_request *req)
+{
+    if (req->method_id != HTTP1_METHOD_POST || header_of(req, "authorization"))
+        return false;
+    const struct http1_header *type = header_of(req, "content-type");
+    return header_of(req, "origin") || (type && is_form_type(type));
+}
+
+static bool value_is(const char *v, size_t len, const char *want)
+{
+    return strlen(want) == len && memcmp(v, want, len) == 0;
+}
+
+/* The query of POST /reload: "dry_run=1" (or 0, true, false), nothing else. A
+ * parameter that is not understood must not be ignored: 400. */
+static const char *parse_reload_query(const char *q, size_t len, struct admin_request *out)
+{
+    const char *end = q + len;
+    if (len == 0)
+        return "unknown query parameter";
+    while (q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const char *item_end = amp ? amp : end;
+        const char *eq = memchr(q, '=', (size_t)(item_end - q));
+        if (!eq || !value_is(q, (size_t)(eq - q), "dry_run"))
+            return "unknown query parameter";
+        const char *v = eq + 1;
+        size_t vlen = (size_t)(item_end - v);
+        if (value_is(v, vlen, "1") || value_is(v, vlen, "true"))
+            out->dry_run = true;
+        else if (value_is(v, vlen, "0") || value_is(v, vlen, "false"))
+            out->dry_run = false;
+        else
+            return "dry_run must be 1 or 0";
+        q = amp ? amp + 1 : end;
+    }
+    return NULL;
 }
 
 static const struct route backend_routes[] = {
@@ -134,8 +204,17 @@ static int decide(const struct http1_request *req, const char *token, bool enabl
         out->allow = r->allow;
         return refuse(out, 405, r->method == HTTP1_METHOD_GET ? "use GET" : "use POST");
     }
-    if (query)
-        return refuse(out, 400, "unknown query parameter");
+    if (query) {
+        const char *why = r->endpoint == ADMIN_RELOAD
+                              ? parse_reload_query(query + 1, req->path_len - path_len - 1, out)
+                              : "unknown query parameter";
+        if (why) {
+            out->dry_run = false;
+            return refuse(out, 400, why);
+        }
+    }
+    if (is_cross_site_post(req))
+        return refuse(out, 403, "cross-site request refused: send Authorization or no Origin");
     out->endpoint = r->endpoint;
     out->status = 200;
     return 1;

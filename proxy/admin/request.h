@@ -18,16 +18,19 @@ enum admin_endpoint {
     ADMIN_NONE,         /* answer `status` with `error` */
     ADMIN_STATUS,       /* GET /status */
     ADMIN_METRICS,      /* GET /metrics */
-    ADMIN_RELOAD,       /* POST /reload */
+    ADMIN_RELOAD,       /* POST /reload (dry_run: POST /reload?dry_run=1) */
+    ADMIN_HEALTHZ,      /* GET /healthz */
+    ADMIN_CONFIG,       /* GET /config */
     ADMIN_DRAIN,        /* POST /pools/NAME/backends/ADDRESS/drain */
     ADMIN_ENABLE,       /* POST /pools/NAME/backends/ADDRESS/enable */
 };
 
 struct admin_request {
     enum admin_endpoint endpoint;
-    int status;         /* ADMIN_NONE: 400, 401, 404, 405 or 431 */
+    int status;         /* ADMIN_NONE: 400, 401, 403, 404, 405 or 431 */
     const char *error;  /* ADMIN_NONE: why, a short static text for the JSON body */
     const char *allow;  /* 405: the methods the resource takes (RFC 9110 §15.5.6) */
+    bool dry_run;       /* ADMIN_RELOAD: build and compare only, apply nothing */
     /* ADMIN_DRAIN, ADMIN_ENABLE: the path's segments, percent-decoded ("%5B::1%5D:80"
      * is "[::1]:80"); which backend they name is the daemon's to find. */
     char pool[ADMIN_MAX_SEGMENT + 1];
@@ -41,9 +44,10 @@ struct admin_request {
  * Order: a malformed head is 400 (431 when too large); an unauthorized request 401
  * (before anything else about it is told); an unknown path 404 (also a segment of
  * /pools/NAME/backends/ADDRESS/... that is empty, too long or badly percent-encoded:
- * no pool or backend has such a name); a wrong method 405; a query string 400 (no
- * endpoint takes parameters: one that is ignored, such as dry_run on /reload, would
- * make a question change something). */
+ * no pool or backend has such a name); a wrong method 405; a query string 400, except
+ * "dry_run=1" (or 0, true, false) on /reload (a parameter that is ignored would make a
+ * question change something); a POST without Authorization that carries Origin or a
+ * form content type (what a web page can make a browser send) 403. */
 int admin_request_decide(const char *buf, size_t len, const char *token, bool enabled,
                          struct admin_request *out);
 

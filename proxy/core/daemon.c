@@ -10,10 +10,14 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <jansson.h>
+#include <systemd/sd-daemon.h>
 
 #include "balance/balance.h"
 #include "admin/admin.h"
+#include "config/diff.h"
 #include "core/clock.h"
+#include "core/daemon_internal.h"
 #include "core/listen.h"
 #include "core/log.h"
 #include "core/worker.h"
@@ -22,37 +26,6 @@
 #include "runtime/backend.h"
 #include "runtime/runtime.h"
 #include "tls/tls.h"
-
-struct daemon {
-    struct event_base *base;            /* owned: the main thread's loop */
-    char *config_path;                  /* owned */
-    pthread_mutex_t runtime_lock;       /* guards `current` against concurrent readers */
-    struct runtime *current;            /* ref */
-    uint64_t next_generation;
-    struct backend_table *backends;     /* owned */
-    struct listen_set *sockets;         /* owned */
-    struct tls_ticket_keys *ticket_keys;/* owned */
-    struct worker **workers;            /* owned */
-    size_t n_workers;
-    _Atomic unsigned connections;
-    _Atomic unsigned max_connections;
-    _Atomic bool *waiting;              /* owned, one per worker: stopped accepting for
-                                           want of a connection slot */
-    _Atomic size_t n_waiting;           /* how many are set: releases look only then */
-    _Atomic size_t next_waiter;         /* where the next search starts (fairness) */
-    _Atomic bool draining;
-    _Atomic bool stopping;
-    _Atomic size_t workers_running;
-    struct event *signals[5];           /* owned */
-    struct event *drain_timer;          /* owned */
-    struct event *worker_exit;          /* owned: activated by exiting workers */
-    struct event *ticket_timer;         /* owned */
-    struct admin *admin;                /* owned; NULL when admin is off */
-    struct health *health;              /* owned: active checks of `current` */
-    struct discovery *discovery;        /* owned: backends found by DNS for `current` */
-    int64_t started_ms;
-    _Atomic uint64_t reloads_ok, reloads_failed;
-};
 
 struct runtime *daemon_runtime(struct daemon *d)
 {
@@ -74,11 +47,15 @@ bool daemon_conn_take(struct daemon *d)
     return true;
 }
 
+/* Main thread: it alone adds and removes workers, so it reads the slots unlocked. */
 static void wake_workers(struct daemon *d)
 {
-    for (size_t i = 0; i < d->n_workers; i++)
-        worker_wakeup(d->workers[i]);
+    for (int id = 0; id < DAEMON_MAX_WORKERS; id++)
+        if (d->workers[id])
+            worker_wakeup(d->workers[id]);
 }
+
+void daemon_wake_workers(struct daemon *d) { wake_workers(d); }
 
 static bool has_free_slot(struct daemon *d)
 {
@@ -89,16 +66,20 @@ static bool has_free_slot(struct daemon *d)
  * accept, so waking every worker would make all but one find nothing. */
 static void wake_one_waiter(struct daemon *d)
 {
-    size_t n = d->n_workers;
+    size_t n = DAEMON_MAX_WORKERS;
     size_t start = atomic_fetch_add_explicit(&d->next_waiter, 1, memory_order_relaxed);
+    /* Read lock: the main thread frees retired workers under the write lock. */
+    pthread_rwlock_rdlock(&d->workers_lock);
     for (size_t i = 0; i < n; i++) {
         size_t id = (start + i) % n;
         if (atomic_load(&d->waiting[id]) && atomic_exchange(&d->waiting[id], false)) {
             atomic_fetch_sub(&d->n_waiting, 1);
-            worker_wakeup(d->workers[id]);
-            return;
+            if (d->workers[id])
+                worker_wakeup(d->workers[id]);
+            break;
         }
     }
+    pthread_rwlock_unlock(&d->workers_lock);
 }
 
 /* The orderings below are sequentially consistent on purpose: a worker sets its flag,
@@ -128,17 +109,18 @@ void daemon_conn_release(struct daemon *d)
 }
 
 bool daemon_is_draining(const struct daemon *d) { return atomic_load(&d->draining); }
+bool daemon_drains_softly(const struct daemon *d) { return atomic_load(&d->drains_softly); }
 bool daemon_is_stopping(const struct daemon *d) { return atomic_load(&d->stopping); }
 
-/* Event activations coalesce, so the count is kept here and only the last exit
- * wakes the main loop. */
+/* Event activations coalesce: the main loop looks at every worker that ended, and
+ * at the count, when it runs. */
 void daemon_worker_exited(struct daemon *d)
 {
-    if (atomic_fetch_sub(&d->workers_running, 1) == 1)
-        event_active(d->worker_exit, EV_TIMEOUT, 0);
+    atomic_fetch_sub(&d->workers_running, 1);
+    event_active(d->worker_exit, EV_TIMEOUT, 0);
 }
 
-static void log_generation(const struct runtime *rt)
+void daemon_log_generation(const struct runtime *rt)
 {
     const struct config *cfg = rt->cfg;
     for (size_t i = 0; i < cfg->n_listeners; i++) {
@@ -182,7 +164,7 @@ static void retire_dropped_listeners(struct runtime *old, struct runtime *rt)
             listen_socket_retire(old->listeners[i].socket);
 }
 
-static void publish(struct daemon *d, struct runtime *rt)
+void daemon_publish(struct daemon *d, struct runtime *rt)
 {
     runtime_publish(rt);
     pthread_mutex_lock(&d->runtime_lock);
@@ -207,7 +189,7 @@ static int apply_access_log(const struct config *cfg, struct err *err)
     return 0;
 }
 
-static void begin_drain(struct daemon *d, const char *why)
+void daemon_begin_drain(struct daemon *d, const char *why, bool softly)
 {
     if (!d->current || atomic_exchange(&d->draining, true))
         return;
@@ -216,7 +198,15 @@ static void begin_drain(struct daemon *d, const char *why)
              drain_ms);
     struct timeval tv = clock_tv_from_ms(drain_ms);
     evtimer_add(d->drain_timer, &tv);
-    listen_set_stop_accepting(d->sockets);
+    /* A handover leaves the sockets as they are: the new process accepts on them
+     * (shutdown would stop its accepts too), and the workers stop watching them. */
+    atomic_store(&d->drains_softly, softly);
+    if (!softly) {
+        sd_notify(0, "STOPPING=1");
+        listen_set_stop_accepting(d->sockets);
+    }
+    if (softly && d->admin)
+        admin_stop_accepting(d->admin);
     health_free(d->health);
     d->health = NULL;
     wake_workers(d);
@@ -233,160 +223,9 @@ static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
 static void on_worker_exit(evutil_socket_t fd, short what, void *arg)
 {
     struct daemon *d = arg;
-    event_base_loopbreak(d->base);
-}
-
-static void add_error(struct config_errors *errs, const char *msg)
-{
-    char **grown = realloc(errs->messages, (errs->count + 1) * sizeof *grown);
-    char *copy = strdup(msg);
-    if (!grown || !copy) {
-        free(copy);
-        if (grown)
-            errs->messages = grown;
-        return;
-    }
-    errs->messages = grown;
-    errs->messages[errs->count++] = copy;
-}
-
-/* A reload that changes admin.listen (or turns the API on or off) binds the new
- * address before anything is published, so that a bind failure rejects the reload. */
-struct admin_change {
-    bool is_moving;
-    int fd;                         /* owned until committed; -1: none or off */
-    struct admin *created;          /* owned until committed: the API turned on */
-};
-
-static int prepare_admin(struct daemon *d, const struct config *cfg, struct admin_change *ch,
-                         struct err *err)
-{
-    const struct config *old = d->current->cfg;
-    ch->fd = -1;
-    ch->created = NULL;
-    ch->is_moving = old->admin.enabled != cfg->admin.enabled ||
-                    (cfg->admin.enabled &&
-                     !config_addr_equal(&old->admin.listen, &cfg->admin.listen));
-    if (!ch->is_moving || !cfg->admin.enabled)
-        return 0;
-    if (!d->admin) {
-        ch->created = admin_new(d, d->base, &cfg->admin.listen, err);
-        return ch->created ? 0 : -1;
-    }
-    ch->fd = admin_bind(&cfg->admin.listen, err);
-    return ch->fd < 0 ? -1 : 0;
-}
-
-static void abandon_admin(struct admin_change *ch)
-{
-    if (ch->fd >= 0)
-        close(ch->fd);
-    admin_free(ch->created);
-}
-
-static void commit_admin(struct daemon *d, const struct config *cfg, struct admin_change *ch)
-{
-    if (!ch->is_moving)
-        return;
-    if (ch->created)
-        d->admin = ch->created;
-    else if (d->admin)
-        admin_move(d->admin, ch->fd, cfg->admin.listen.text);
-}
-
-/* Builds a new generation from cfg (owned; NULL: it did not load) off to the side,
- * with the backends DNS found; on any failure the running one stays. shares_tls: cfg
- * is the running config's text again (a DNS change). */
-static int try_reload(struct daemon *d, struct config *cfg, bool shares_tls,
-                      struct config_errors *errs)
-{
-    if (atomic_load(&d->draining)) {
-        add_error(errs, "ferry is stopping");
-        config_free(cfg);
-        return -1;
-    }
-    if (!cfg)
-        return -1;
-    struct err err = { { 0 } };
-    if (discovery_fill(d->discovery, cfg, &err) < 0) {
-        add_error(errs, err.msg);
-        config_free(cfg);
-        return -1;
-    }
-    /* Before the workers start (ferry waits for DNS answers), those it will start. */
-    size_t workers = d->n_workers ? d->n_workers : d->current->cfg->workers;
-    struct runtime_deps deps = { d->backends, d->sockets, workers, d->ticket_keys, d->current,
-                                 shares_tls };
-    struct runtime *rt = runtime_build(cfg, &deps, d->next_generation, &err);
-    if (!rt) {
-        add_error(errs, err.msg);
-        return -1;
-    }
-    struct admin_change admin;
-    if (prepare_admin(d, rt->cfg, &admin, &err) < 0) {
-        char msg[sizeof err.msg + 16];
-        snprintf(msg, sizeof msg, "admin.listen: %s", err.msg);
-        add_error(errs, msg);
-        runtime_unref(rt);
-        return -1;
-    }
-    if (apply_access_log(rt->cfg, &err) < 0) {
-        add_error(errs, err.msg);
-        abandon_admin(&admin);
-        runtime_unref(rt);
-        return -1;
-    }
-    d->next_generation++;
-    if (d->n_workers && rt->cfg->workers != d->n_workers)
-        log_warn("workers: %zu running; %zu takes a restart", d->n_workers,
-                 (size_t)rt->cfg->workers);
-    log_generation(rt);
-    commit_admin(d, rt->cfg, &admin);
-    publish(d, rt);
-    /* Before the workers wake: they close their idle connections to what drains. */
-    runtime_keep_backends(d->current, d->backends);
-    wake_workers(d);
-    return 0;
-}
-
-int daemon_reload(struct daemon *d, struct config_errors *errs)
-{
-    int rc = try_reload(d, config_load(d->config_path, errs), false, errs);
-    if (rc < 0) {
-        /* A rejected generation may have added backends to the table. */
-        runtime_keep_backends(d->current, d->backends);
-        atomic_fetch_add(&d->reloads_failed, 1);
-        for (size_t i = 0; i < errs->count; i++)
-            log_error("reload rejected: %s", errs->messages[i]);
-        return -1;
-    }
-    atomic_fetch_add(&d->reloads_ok, 1);
-    log_info("reload ok generation=%llu", (unsigned long long)d->current->generation);
-    return 0;
-}
-
-/* An answer from DNS changed: the running config (its text, not the file, which may
- * have changed since) is built again with the new answers, and published like a
- * reload. */
-static int on_dns_change(void *arg)
-{
-    struct daemon *d = arg;
-    struct config_errors errs = { 0 };
-    const struct config *running = d->current->cfg;
-    if (atomic_load(&d->draining))
-        return 0;
-    int rc = try_reload(d, config_parse(running->source, running->source_len, running->path,
-                                        &errs), true, &errs);
-    if (rc < 0) {
-        runtime_keep_backends(d->current, d->backends);
-        for (size_t i = 0; i < errs.count; i++)
-            log_error("dns: the new answers are not in use: %s", errs.messages[i]);
-    } else {
-        log_info("dns: generation=%llu has the new answers",
-                 (unsigned long long)d->current->generation);
-    }
-    config_errors_clear(&errs);
-    return rc;
+    workers_reap(d);
+    if (atomic_load(&d->workers_running) == 0)
+        event_base_loopbreak(d->base);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -395,7 +234,13 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     switch (sig) {
     case SIGTERM:
     case SIGINT:
-        begin_drain(d, sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        daemon_begin_drain(d, sig == SIGTERM ? "SIGTERM" : "SIGINT", false);
+        break;
+    case SIGUSR2:
+        upgrade_start(d);
+        break;
+    case SIGCHLD:
+        upgrade_reap(d);
         break;
     case SIGHUP: {
         struct config_errors errs = { 0 };
@@ -424,7 +269,7 @@ static void on_ticket_rotate(evutil_socket_t fd, short what, void *arg)
 
 static int add_events(struct daemon *d)
 {
-    static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
+    static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGCHLD };
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
         d->signals[i] = evsignal_new(d->base, sigs[i], on_signal, d);
         if (!d->signals[i] || evsignal_add(d->signals[i], NULL) < 0)
@@ -447,14 +292,16 @@ struct daemon *daemon_new(struct config *cfg)
         return NULL;
     }
     pthread_mutex_init(&d->runtime_lock, NULL);
+    pthread_rwlock_init(&d->workers_lock, NULL);
     d->started_ms = clock_now_ms();
     d->config_path = strdup(cfg->path);
+    d->exe_path = realpath("/proc/self/exe", NULL);
     d->base = event_base_new();
     d->backends = backend_table_new();
     d->sockets = listen_set_new();
     struct err err = { { 0 } };
     d->ticket_keys = tls_ticket_keys_new(&err);
-    if (!d->config_path || !d->base || !d->backends || !d->sockets || !d->ticket_keys) {
+    if (!d->config_path || !d->exe_path || !d->base || !d->backends || !d->sockets || !d->ticket_keys) {
         log_error("cannot start: %s", err.msg[0] ? err.msg : "out of memory");
         config_free(cfg);
         goto fail;
@@ -465,87 +312,80 @@ struct daemon *daemon_new(struct config *cfg)
         config_free(cfg);
         goto fail;
     }
-    d->discovery = discovery_new(d->base, on_dns_change, d);
-    if (!d->discovery) {
-        log_error("cannot start: out of memory");
+    /* A process started by a binary upgrade takes over the old one's sockets. */
+    int admin_fd = -1;
+    if (upgrade_inherit(d, cfg, &admin_fd, &err) < 0) {
+        log_error("upgrade: %s", err.msg);
         config_free(cfg);
         goto fail;
     }
-    struct runtime_deps deps = { d->backends, d->sockets, cfg->workers, d->ticket_keys, NULL,
-                                 false };
+    if (!(d->discovery = discovery_new(d->base, daemon_rebuild_for_dns, d))) {
+        log_error("cannot start: out of memory");
+        config_free(cfg);
+        if (admin_fd >= 0)
+            close(admin_fd);
+        goto fail;
+    }
+    struct config_errors errs = { 0 };
+    struct runtime_deps deps = { .backends = d->backends, .sockets = d->sockets,
+                                 .workers = cfg->workers, .ticket_keys = d->ticket_keys,
+                                 .errors = &errs };
     d->current = runtime_build(cfg, &deps, 1, &err);
+    listen_set_release_adopted(d->sockets);
+    for (size_t i = 0; i < errs.count; i++)
+        log_error("%s", errs.messages[i]);
+    config_errors_clear(&errs);
     if (!d->current) {
-        log_error("%s", err.msg);
+        if (admin_fd >= 0)
+            close(admin_fd);
         goto fail;
     }
     d->next_generation = 2;
     runtime_publish(d->current);
     atomic_store(&d->max_connections, d->current->cfg->limits.max_connections);
+    atomic_store(&d->last_reload_ok_s, (int64_t)time(NULL));
     log_set_level(d->current->cfg->log.level);
     restart_health(d);
     discovery_follow(d->discovery, d->current->cfg);
     if (apply_access_log(d->current->cfg, &err) < 0) {
         log_error("%s", err.msg);
+        if (admin_fd >= 0)
+            close(admin_fd);
         goto fail;
     }
-    if (d->current->cfg->admin.enabled) {
-        d->admin = admin_new(d, d->base, &d->current->cfg->admin.listen, &err);
-        if (!d->admin) {
+    const struct config *c = d->current->cfg;
+    if (c->admin.enabled) {
+        if (admin_fd < 0 && (admin_fd = admin_bind(&c->admin.listen, &err)) < 0) {
             log_error("admin.listen: %s", err.msg);
             goto fail;
         }
+        if (!(d->admin = admin_new(d, d->base, admin_fd, c->admin.listen.text))) {
+            log_error("admin.listen: out of memory");
+            goto fail;
+        }
     }
-    log_generation(d->current);
+    daemon_warn_admin_exposure(c);
+    daemon_log_generation(d->current);
     return d;
 fail:
     daemon_free(d);
     return NULL;
 }
 
-/* Creates every worker, then starts their threads; says why when it cannot. */
-static int start_workers(struct daemon *d)
-{
-    size_t n = d->current->cfg->workers;
-    /* An array of pointers: the element is a pointer.
-     * NOLINTNEXTLINE(bugprone-sizeof-expression) */
-    d->workers = calloc(n, sizeof *d->workers);
-    d->waiting = calloc(n, sizeof *d->waiting);
-    if (!d->workers || !d->waiting) {
-        log_error("cannot start workers: out of memory");
-        return -1;
-    }
-    for (size_t i = 0; i < n; i++) {
-        d->workers[i] = worker_new(d, (int)i);
-        if (!d->workers[i]) {
-            log_error("cannot start worker %zu of %zu: out of memory or file descriptors", i, n);
-            return -1;
-        }
-        d->n_workers = i + 1;
-    }
-    for (size_t i = 0; i < n; i++) {
-        struct err err = { { 0 } };
-        atomic_fetch_add(&d->workers_running, 1);
-        if (worker_start(d->workers[i], &err) < 0) {
-            atomic_fetch_sub(&d->workers_running, 1);
-            log_error("cannot start worker %zu of %zu: %s", i, n, err.msg);
-            return -1;
-        }
-    }
-    return 0;
-}
-
 int daemon_run(struct daemon *d)
 {
     /* Serve with the backends DNS names resolve to, not without them. */
     discovery_wait(d->discovery, DISCOVERY_START_WAIT_MS);
-    if (start_workers(d) < 0) {
+    if (workers_start(d, d->current->cfg->workers) < 0) {
         /* The workers already running stop; daemon_free joins them. */
         atomic_store(&d->stopping, true);
         wake_workers(d);
         return 1;
     }
-    log_info("ferry %s started workers=%zu generation=%llu", FERRY_VERSION, d->n_workers,
-             (unsigned long long)d->current->generation);
+    log_info("ferry %s started workers=%zu generation=%llu pid=%d", FERRY_VERSION, d->n_workers,
+             (unsigned long long)d->current->generation, (int)getpid());
+    upgrade_announce_ready(d);
+    sd_notifyf(0, "READY=1\nMAINPID=%d\nSTATUS=serving generation 1", (int)getpid());
     event_base_dispatch(d->base);
     log_info("stopped");
     return 0;
@@ -555,14 +395,8 @@ void daemon_free(struct daemon *d)
 {
     if (!d)
         return;
-    /* Every thread ends before any worker is freed: one still stopping may wake
-     * another (daemon_conn_release), which must not have been freed yet. */
-    for (size_t i = 0; i < d->n_workers; i++)
-        worker_join(d->workers[i]);
-    for (size_t i = 0; i < d->n_workers; i++)
-        worker_free(d->workers[i]);
-    free(d->workers);
-    free(d->waiting);
+    workers_free(d);
+    upgrade_free(d->upgrade);
     for (size_t i = 0; i < sizeof d->signals / sizeof d->signals[0]; i++)
         if (d->signals[i])
             event_free(d->signals[i]);
@@ -584,7 +418,9 @@ void daemon_free(struct daemon *d)
     if (d->base)
         event_base_free(d->base);
     free(d->config_path);
+    free(d->exe_path);
     pthread_mutex_destroy(&d->runtime_lock);
+    pthread_rwlock_destroy(&d->workers_lock);
     free(d);
 }
 
@@ -596,6 +432,12 @@ struct daemon_info daemon_info(struct daemon *d)
         .connections = atomic_load(&d->connections),
         .reloads_ok = atomic_load(&d->reloads_ok),
         .reloads_failed = atomic_load(&d->reloads_failed),
+        .last_reload_ok_s = atomic_load(&d->last_reload_ok_s),
+        .n_workers = d->n_workers,
+        .is_draining = atomic_load(&d->draining),
+        .is_upgrading = d->upgrade != NULL && !atomic_load(&d->draining),
+        .upgrades_failed = atomic_load(&d->upgrades_failed),
+        .upgrade_failure = d->upgrade_failure,
     };
 }
 
@@ -632,39 +474,93 @@ int daemon_set_drain(struct daemon *d, const char *pool, const char *backend, bo
     return 0;
 }
 
+
+size_t daemon_workers_info(struct daemon *d, struct worker_info *out, size_t max)
+{
+    size_t n = 0;
+    for (int id = 0; id < DAEMON_MAX_WORKERS && n < max; id++)
+        if (d->workers[id])
+            out[n++] = worker_info(d->workers[id]);
+    return n;
+}
+
+/* Whether the running daemon listens on addr with a socket of `type` (as written in
+ * its config). */
+static bool is_running_address(void *arg, const struct cfg_addr *addr, int type)
+{
+    const json_t *doc = arg;
+    const char *name;
+    json_t *listener;
+    json_object_foreach(json_object_get(doc, "listeners"), name, listener) {
+        const char *text = json_string_value(json_object_get(listener, "listen"));
+        const char *mode = json_string_value(json_object_get(listener, "mode"));
+        int running_type = mode && strcmp(mode, "udp") == 0 ? SOCK_DGRAM : SOCK_STREAM;
+        if (text && strcmp(text, addr->text) == 0 && running_type == type)
+            return true;
+    }
+    return false;
+}
+
+static void print_line(void *arg, const char *line)
+{
+    fprintf(arg, "%s\n", line);
+}
+
+/* The admin API moved by FILE must be able to bind. */
+static void check_admin_move(const struct config *cfg, const json_t *running,
+                             struct config_errors *errs)
+{
+    const json_t *admin = json_object_get(running, "admin");
+    const char *text = json_string_value(json_object_get(admin, "listen"));
+    struct err err = { { 0 } };
+    if (json_is_null(admin) || !cfg->admin.enabled)
+        return;
+    if (strcmp(text ? text : "127.0.0.1:9901", cfg->admin.listen.text) != 0 &&
+        listen_probe(&cfg->admin.listen, SOCK_STREAM, &err) < 0)
+        config_errors_add(errs, "admin.listen: %s", err.msg);
+}
+
 static void print_warning(void *arg, const char *line)
 {
     fprintf(stderr, "warning: %s\n", line);
 }
 
-int daemon_check_config(const char *path)
+int daemon_check_config(const char *path, const json_t *running)
 {
     struct config_errors errs = { 0 };
     struct config *cfg = config_load(path, &errs);
-    if (!cfg) {
-        for (size_t i = 0; i < errs.count; i++)
-            fprintf(stderr, "%s\n", errs.messages[i]);
-        config_errors_clear(&errs);
-        return 1;
-    }
     struct backend_table *backends = backend_table_new();
     struct err err = { { 0 } };
     struct tls_ticket_keys *keys = tls_ticket_keys_new(&err);
-    struct runtime_deps deps = { backends, NULL, 0, keys, NULL, false };
     struct runtime *rt = NULL;
-    if (backends && keys)
+    if (cfg && running)
+        check_admin_move(cfg, running, &errs);
+    if (cfg && backends && keys) {
+        struct runtime_deps deps = {
+            .backends = backends, .ticket_keys = keys, .errors = &errs,
+            .is_open = running ? is_running_address : NULL, .is_open_arg = (void *)running,
+        };
+        size_t before = errs.count;
         rt = runtime_build(cfg, &deps, 1, &err);
-    else
+        if (!rt && errs.count == before)
+            config_errors_add(&errs, "%s", err.msg[0] ? err.msg : "out of memory");
+    } else if (cfg) {
         config_free(cfg);
-    int rc = rt ? 0 : 1;
-    if (rt) {
+        config_errors_add(&errs, "%s", err.msg[0] ? err.msg : "out of memory");
+    }
+    int rc = rt && errs.count == 0 ? 0 : 1;
+    for (size_t i = 0; i < errs.count; i++)
+        fprintf(stderr, "%s\n", errs.messages[i]);
+    if (rc == 0) {
         log_set_level(LOG_LEVEL_ERROR);     /* the warnings say it all */
         discovery_check(rt->cfg, DISCOVERY_START_WAIT_MS, print_warning, NULL);
-    }
-    if (rt)
         printf("ok\n");
-    else
-        fprintf(stderr, "%s\n", err.msg[0] ? err.msg : "out of memory");
+        json_t *diff = running ? config_diff(running, rt->cfg->document) : NULL;
+        if (diff)
+            config_diff_lines(diff, print_line, stdout);
+        json_decref(diff);
+    }
+    config_errors_clear(&errs);
     runtime_unref(rt);
     tls_ticket_keys_free(keys);
     backend_table_free(backends);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -12,6 +13,20 @@ const char *const listen_http_version_names[LISTEN_HTTP_VERSIONS] = {
     [LISTEN_HTTP_1_0] = "HTTP/1.0", [LISTEN_HTTP_1_1] = "HTTP/1.1", [LISTEN_HTTP_2] = "HTTP/2.0",
 };
 
+const unsigned listen_duration_bounds_ms[LISTEN_DURATION_BUCKETS] = {
+    5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000,
+};
+
+void listen_socket_observe_ms(struct listen_socket *ls, int64_t ms)
+{
+    size_t i = 0;
+    while (i < LISTEN_DURATION_BUCKETS && ms > (int64_t)listen_duration_bounds_ms[i])
+        i++;
+    atomic_fetch_add_explicit(&ls->durations[i], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&ls->durations_sum_ms, ms > 0 ? (uint64_t)ms : 0,
+                              memory_order_relaxed);
+}
+
 struct listen_set {
     pthread_mutex_t lock;
     struct set_entry *entries;
@@ -20,6 +35,8 @@ struct listen_set {
 struct set_entry {
     struct listen_socket socket;
     struct listen_set *set;         /* borrowed: removes itself on last unref */
+    bool is_adopted;                /* inherited at a binary upgrade: the set holds a
+                                       reference until the first generation is built */
     struct set_entry *next;
 };
 
@@ -159,6 +176,117 @@ int listen_set_acquire(struct listen_set *set, const struct cfg_addr *addr, int 
     pthread_mutex_unlock(&set->lock);
     *out = &e->socket;
     return 0;
+}
+
+bool listen_set_has(struct listen_set *set, const struct cfg_addr *addr, int type)
+{
+    bool found = false;
+    pthread_mutex_lock(&set->lock);
+    for (struct set_entry *e = set->entries; e && !found; e = e->next)
+        found = e->socket.type == type && config_addr_equal(&e->socket.addr, addr);
+    pthread_mutex_unlock(&set->lock);
+    return found;
+}
+
+int listen_probe(const struct cfg_addr *addr, int type, struct err *err)
+{
+    if (type == SOCK_DGRAM) {
+        int fd = new_datagram_socket(addr, false, err);
+        if (fd < 0)
+            return -1;
+        close(fd);
+        return 0;
+    }
+    int fd = socket(addr->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return err_set(err, "%s: socket: %s", addr->text, strerror(errno));
+    int on = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    if (addr->sa.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+    int rc = bind(fd, (const struct sockaddr *)&addr->sa, addr->len);
+    int saved = errno;
+    close(fd);
+    if (rc < 0)
+        return err_set(err, "%s: cannot listen: %s", addr->text, strerror(saved));
+    return 0;
+}
+
+/* An adopted datagram entry for addr, to which another socket of its group joins. */
+static struct set_entry *adopted_group(struct listen_set *set, const struct cfg_addr *addr)
+{
+    for (struct set_entry *e = set->entries; e; e = e->next)
+        if (e->is_adopted && e->socket.type == SOCK_DGRAM &&
+            config_addr_equal(&e->socket.addr, addr))
+            return e;
+    return NULL;
+}
+
+int listen_set_adopt(struct listen_set *set, int fd, const struct cfg_addr *addr, int type)
+{
+    pthread_mutex_lock(&set->lock);
+    struct set_entry *group = type == SOCK_DGRAM ? adopted_group(set, addr) : NULL;
+    if (group) {
+        int *fds = realloc(group->socket.fds, (group->socket.n_fds + 1) * sizeof *fds);
+        if (fds) {
+            fds[group->socket.n_fds++] = fd;
+            group->socket.fds = fds;
+            group->socket.fd = fds[0];
+        }
+        pthread_mutex_unlock(&set->lock);
+        return fds ? 0 : -1;
+    }
+    pthread_mutex_unlock(&set->lock);
+    struct set_entry *e = calloc(1, sizeof *e);
+    int *fds = malloc(sizeof *fds);
+    if (!e || !fds) {
+        free(e);
+        free(fds);
+        return -1;
+    }
+    fds[0] = fd;
+    e->socket.addr = *addr;
+    e->socket.type = type;
+    e->socket.fd = fd;
+    e->socket.fds = fds;
+    e->socket.n_fds = 1;
+    atomic_init(&e->socket.refs, 1);
+    e->set = set;
+    e->is_adopted = true;
+    pthread_mutex_lock(&set->lock);
+    e->next = set->entries;
+    set->entries = e;
+    pthread_mutex_unlock(&set->lock);
+    return 0;
+}
+
+void listen_set_release_adopted(struct listen_set *set)
+{
+    for (;;) {
+        struct listen_socket *adopted = NULL;
+        pthread_mutex_lock(&set->lock);
+        for (struct set_entry *e = set->entries; e && !adopted; e = e->next) {
+            if (e->is_adopted) {
+                e->is_adopted = false;
+                adopted = &e->socket;
+            }
+        }
+        pthread_mutex_unlock(&set->lock);
+        if (!adopted)
+            return;
+        listen_socket_unref(adopted);
+    }
+}
+
+size_t listen_set_sockets(struct listen_set *set, struct listen_socket **out, size_t max)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&set->lock);
+    for (struct set_entry *e = set->entries; e; e = e->next)
+        if (n < max)
+            out[n++] = &e->socket;
+    pthread_mutex_unlock(&set->lock);
+    return n;
 }
 
 void listen_set_stop_accepting(struct listen_set *set)

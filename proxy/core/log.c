@@ -104,12 +104,6 @@ static int point_stable_fd_at_path(const char *path)
     return rc;
 }
 
-static int point_stable_fd_at_target(const char *target)
-{
-    int stream = standard_stream(target);
-    return stream >= 0 ? point_stable_fd_at(stream) : point_stable_fd_at_path(target);
-}
-
 static void turn_off(void)
 {
     atomic_store(&access_fd, -1);
@@ -124,33 +118,93 @@ static bool is_same_target(const char *a, const char *b)
     return a == b || (a && b && strcmp(a, b) == 0);
 }
 
-/* Points stable_fd at a target other than the current one (NULL: off). 0, or -1 with
- * errno and nothing changed. */
-static int retarget(const char *target)
+int access_log_configure(const char *target, enum log_format format)
 {
-    char *copy = NULL;
-    if (target && !(copy = strdup(target))) {
-        errno = ENOMEM;
+    struct access_log_change ch;
+    if (access_log_prepare(target, &ch) < 0)
+        return -1;
+    if (access_log_commit(&ch, format) < 0) {
+        int saved = errno;
+        access_log_abandon(&ch);
+        errno = saved;
         return -1;
     }
-    if (!target)
-        turn_off();
-    else if (point_stable_fd_at_target(target) < 0) {
-        free(copy);
-        return -1;
-    }
-    free(access_target);
-    access_target = copy;
     return 0;
 }
 
-int access_log_configure(const char *target, enum log_format format)
+int access_log_prepare(const char *target, struct access_log_change *ch)
 {
-    if (!is_same_target(target, access_target) && retarget(target) < 0)
+    ch->is_changing = !is_same_target(target, access_target);
+    ch->fd = -1;
+    ch->target = NULL;
+    if (!ch->is_changing || !target)
+        return 0;
+    if (!(ch->target = strdup(target))) {
+        errno = ENOMEM;
         return -1;
+    }
+    if (standard_stream(target) >= 0)
+        return 0;
+    ch->fd = open(target, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (ch->fd < 0) {
+        int saved = errno;
+        free(ch->target);
+        ch->target = NULL;
+        errno = saved;
+        return -1;
+    }
+    return 0;
+}
+
+int access_log_commit(struct access_log_change *ch, enum log_format format)
+{
+    if (ch->is_changing) {
+        if (!ch->target)
+            turn_off();
+        else if (point_stable_fd_at(ch->fd >= 0 ? ch->fd : standard_stream(ch->target)) < 0)
+            return -1;
+        if (ch->fd >= 0)
+            close(ch->fd);
+        free(access_target);
+        access_target = ch->target;
+        ch->fd = -1;
+        ch->target = NULL;
+        ch->is_changing = false;
+    }
     atomic_store(&access_format, format);
     atomic_store(&access_fd, access_target ? stable_fd : -1);
     return 0;
+}
+
+void access_log_abandon(struct access_log_change *ch)
+{
+    if (ch->fd >= 0)
+        close(ch->fd);
+    free(ch->target);
+    ch->fd = -1;
+    ch->target = NULL;
+    ch->is_changing = false;
+}
+
+int access_log_check(const char *target)
+{
+    if (!target || is_same_target(target, access_target) || standard_stream(target) >= 0)
+        return 0;
+    int fd = open(target, O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (fd >= 0) {
+        close(fd);
+        return 0;
+    }
+    if (errno != ENOENT)
+        return -1;
+    /* Not there yet: a reload would create it in its directory. */
+    char dir[4096];
+    const char *slash = strrchr(target, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash == target ? 1 : slash - target), target);
+    return access(dir, W_OK | X_OK);
 }
 
 int access_log_reopen(void)

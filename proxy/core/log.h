@@ -34,6 +34,24 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
  * current one (an unchanged path keeps its open file). 0, or -1 with errno when the
  * file cannot be opened (nothing changes). */
 int access_log_configure(const char *target, enum log_format format);
+
+/* The same in two steps, so that a reload opens its file before it commits to
+ * anything and switches to it only when everything else succeeded:
+ * access_log_prepare() opens the target when it differs from the current one (0, or
+ * -1 with errno and nothing open); access_log_commit() switches to it (0, or -1 with
+ * errno when the descriptor could not be moved: the old target stays) or
+ * access_log_abandon() closes what prepare opened. Main thread. */
+struct access_log_change {
+    bool is_changing;
+    int fd;             /* owned until committed: the file opened; -1 for none */
+    char *target;       /* owned until committed; NULL: off */
+};
+int access_log_prepare(const char *target, struct access_log_change *ch);
+int access_log_commit(struct access_log_change *ch, enum log_format format);
+void access_log_abandon(struct access_log_change *ch);
+/* Dry runs: 0 when a reload could open target (an existing file is opened and closed
+ * again; a missing one needs a writable directory), -1 with errno. Creates nothing. */
+int access_log_check(const char *target);
 /* SIGUSR1: reopens the current file (after log rotation); nothing for stdout, stderr
  * or off. 0, or -1 with errno (the old file stays in use). */
 int access_log_reopen(void);

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
@@ -29,16 +30,30 @@ enum { ACCEPT_BATCH = 64, ACCEPT_RETRY_MS = 100 };
 /* A listening socket of the worker's generation: a stream one is accepted on here; a
  * datagram one is served by a session of its protocol (no accept), which lives on
  * across generations that keep the socket. */
+/* One socket of a datagram listener's SO_REUSEPORT group that a worker reads. */
+struct datagram_server {
+    int fd;                         /* borrowed from the listen_socket */
+    struct session *session;        /* borrowed (in the session list) */
+};
+
 struct watch {
     struct worker *worker;          /* borrowed */
     struct listen_socket *socket;   /* ref */
     struct event *event;            /* owned; stream sockets */
-    struct session *server;         /* borrowed (in the session list); datagram sockets */
+    /* datagram sockets: the sockets of the group this worker reads, and their servers */
+    struct datagram_server *servers;    /* owned array */
+    size_t n_servers;
 };
 
 struct worker {
     struct daemon *daemon;          /* borrowed */
     int id;
+    _Atomic int role;               /* enum worker_role: set by the daemon, then a wakeup */
+    _Atomic int rank;               /* worker_set_rank() */
+    _Atomic uint64_t generation;    /* of `runtime` while accepting; 0 otherwise */
+    _Atomic uint64_t accepted;      /* connections this worker accepted */
+    _Atomic size_t connections;     /* its sessions now (n_sessions, for other threads) */
+    _Atomic bool exited;            /* its loop ended: the daemon may join it */
     pthread_t thread;
     bool started;
     struct event_base *base;        /* owned; only this worker's thread touches it */
@@ -52,6 +67,9 @@ struct worker {
     size_t n_watches;
     bool accepting;
     bool draining;
+    bool drains_softly;             /* idle HTTP/1.x connections stay until their next
+                                       response (Connection: close) or their idle timeout */
+    struct event *retire_deadline;  /* owned: a retiring worker's drain_ms */
     struct session *sessions;       /* list of live sessions */
     size_t n_sessions;
     struct upstream_pool *upstream_pool;    /* owned: idle keep-alive backend connections */
@@ -63,6 +81,7 @@ static void free_watches(struct watch *watches, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (watches[i].event)
             event_free(watches[i].event);
+        free(watches[i].servers);
         listen_socket_unref(watches[i].socket);
     }
     free(watches);
@@ -102,6 +121,7 @@ static void set_accepting(struct worker *w, bool on)
 {
     if (w->accepting == on)
         return;
+    atomic_store(&w->generation, on ? w->runtime->generation : 0);
     for (size_t i = 0; i < w->n_watches; i++) {
         if (!w->watches[i].event)
             continue;       /* a datagram socket: its server reads it */
@@ -149,6 +169,7 @@ static void start_session(struct worker *w, struct listen_socket *ls, int fd,
         return;
     }
     atomic_fetch_add_explicit(&ls->accepted, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&w->accepted, 1, memory_order_relaxed);
     runtime_ref(w->runtime);
     if (open_session(w, rl, fd, addrs) < 0) {
         log_error("listener %s: cannot set up connection: out of memory", ls->addr.text);
@@ -218,24 +239,52 @@ static void on_acceptable(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-/* The server of a datagram socket: the one this worker already runs (taken from the
- * previous generation's watches), or a new one. */
+/* The server this worker already runs on fd (taken out of the previous generation's
+ * watches), or NULL. */
+static struct session *take_server(struct watch *old, size_t n_old,
+                                   const struct listen_socket *socket, int fd)
+{
+    for (size_t i = 0; i < n_old; i++) {
+        if (old[i].socket != socket)
+            continue;
+        for (size_t k = 0; k < old[i].n_servers; k++) {
+            struct session *taken = old[i].servers[k].session;
+            if (old[i].servers[k].fd == fd && taken) {
+                old[i].servers[k].session = NULL;
+                return taken;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* The servers of a datagram socket's group: with `serving` workers, the worker of
+ * rank i reads every socket j with j mod serving = i, so that no socket is left unread
+ * when workers retire; with more workers than sockets, it shares socket i mod n. A
+ * worker without a rank (parked) reads none. */
 static int serve_datagram(struct worker *w, struct watch *watch, const struct cfg_listener *cfg,
                           struct watch *old, size_t n_old)
 {
-    for (size_t i = 0; i < n_old; i++) {
-        if (old[i].socket == watch->socket && old[i].server) {
-            watch->server = old[i].server;
-            old[i].server = NULL;
-            return 0;
-        }
-    }
-    datagram_start_fn *start = session_datagram_protocol(cfg->mode);
-    int fd = watch->socket->fds[(size_t)w->id % watch->socket->n_fds];
-    if (!start || start(w, watch->socket, fd, &watch->server) < 0) {
-        log_error("worker %d: listener %s: cannot serve %s: out of memory", w->id, cfg->name,
-                  watch->socket->addr.text);
+    const struct listen_socket *ls = watch->socket;
+    int rank = atomic_load(&w->rank);
+    size_t serving = w->runtime->cfg->workers, id = (size_t)rank;
+    size_t span = ls->n_fds > serving ? ls->n_fds : serving;
+    if (rank < 0 || serving == 0 || id >= span)
+        return 0;
+    watch->servers = calloc((span - id + serving - 1) / serving, sizeof *watch->servers);
+    if (!watch->servers)
         return -1;
+    datagram_start_fn *start = session_datagram_protocol(cfg->mode);
+    for (size_t j = id; j < span; j += serving) {
+        struct datagram_server *ds = &watch->servers[watch->n_servers];
+        ds->fd = ls->fds[j % ls->n_fds];
+        ds->session = take_server(old, n_old, ls, ds->fd);
+        if (!ds->session && (!start || start(w, watch->socket, ds->fd, &ds->session) < 0)) {
+            log_error("worker %d: listener %s: cannot serve %s: out of memory", w->id,
+                      cfg->name, ls->addr.text);
+            return -1;
+        }
+        watch->n_servers++;
     }
     return 0;
 }
@@ -267,8 +316,9 @@ static int watch_generation(struct worker *w, struct watch *old, size_t n_old)
 }
 
 /* Picks up a new generation: new connections use it from now on. A datagram listener
- * the new generation dropped stops at once: its server and flows go (a datagram
- * service has no connections to finish). */
+ * the new generation dropped stops at once: its servers and flows go (a datagram
+ * service has no connections to finish); so does a server on a socket of the group
+ * that another worker reads now that `workers` changed. */
 static void switch_generation(struct worker *w)
 {
     struct runtime *rt = daemon_runtime(w->daemon);
@@ -286,8 +336,9 @@ static void switch_generation(struct worker *w)
     if (watch_generation(w, old, n_old) < 0)
         log_error("worker %d: out of memory watching listeners", w->id);
     for (size_t i = 0; i < n_old; i++)
-        if (old[i].server)
-            old[i].server->ops->close(old[i].server);
+        for (size_t k = 0; k < old[i].n_servers; k++)
+            if (old[i].servers[k].session)
+                old[i].servers[k].session->ops->close(old[i].servers[k].session);
     free_watches(old, n_old);
 }
 
@@ -303,10 +354,37 @@ static void close_all_sessions(struct worker *w)
         w->sessions->ops->close(w->sessions);
 }
 
-static void start_drain(struct worker *w)
+/* A worker that no longer accepts still moves to the newest generation, so that the
+ * next request of a keep-alive connection it finishes follows the config. */
+static void follow_generation(struct worker *w)
+{
+    struct runtime *rt = daemon_runtime(w->daemon);
+    runtime_unref(w->runtime);
+    w->runtime = rt;
+}
+
+/* softly: the process hands over to a new binary, or this worker retires; else a
+ * graceful stop (idle connections close now). */
+/* Once this worker stopped watching its sockets, the connections whose wake-up came to
+ * it (EPOLLEXCLUSIVE wakes one watcher) would wait in the backlog until another
+ * connection wakes a worker that still accepts (of this process, or of the new binary
+ * in a handover). It takes them itself, and they end after their first response. */
+static void accept_pending(struct worker *w)
+{
+    for (size_t i = 0; i < w->n_watches; i++)
+        if (w->watches[i].event)
+            on_acceptable(w->watches[i].socket->fd, EV_READ, &w->watches[i]);
+    daemon_conn_stop_waiting(w->daemon, w->id);
+}
+
+static void start_drain(struct worker *w, bool softly)
 {
     w->draining = true;
+    w->drains_softly = softly;
+    daemon_conn_stop_waiting(w->daemon, w->id);
     set_accepting(w, false);
+    if (softly)
+        accept_pending(w);
     unwatch_all(w);
     /* drain() may close the session, unlinking it: walk with a saved next. */
     for (struct session *s = w->sessions, *next; s; s = next) {
@@ -316,28 +394,63 @@ static void start_drain(struct worker *w)
     maybe_finish(w);
 }
 
+static void stop_now(struct worker *w)
+{
+    close_all_sessions(w);
+    event_base_loopbreak(w->base);
+}
+
+/* A retiring worker's sessions have had timeouts.drain_ms: what is left is closed. */
+static void on_retire_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    log_info("worker %d: retiring: drain_ms elapsed, closing connections=%zu", w->id,
+             w->n_sessions);
+    stop_now(w);
+}
+
+static void start_retiring(struct worker *w)
+{
+    log_info("worker %d: retiring: stops accepting, connections=%zu finish", w->id,
+             w->n_sessions);
+    struct timeval tv = clock_tv_from_ms(w->runtime->cfg->timeouts.drain_ms);
+    evtimer_add(w->retire_deadline, &tv);
+    start_drain(w, true);
+}
+
 static void on_wakeup(evutil_socket_t fd, short what, void *arg)
 {
     struct worker *w = arg;
     uint64_t count;
     if (read(fd, &count, sizeof count) < 0 && errno != EAGAIN)
         log_warn("worker %d: reading its wakeup eventfd: %s", w->id, strerror(errno));
-    if (daemon_is_stopping(w->daemon)) {
-        close_all_sessions(w);
-        event_base_loopbreak(w->base);
+    if (daemon_is_stopping(w->daemon) || atomic_load(&w->role) == WORKER_STOPPED) {
+        stop_now(w);
         return;
     }
-    if (w->draining)
+    if (w->draining) {
+        if (!daemon_is_draining(w->daemon))
+            follow_generation(w);
         return;
+    }
     if (daemon_is_draining(w->daemon)) {
-        start_drain(w);
+        start_drain(w, daemon_drains_softly(w->daemon));
         return;
     }
-    switch_generation(w);
-    /* A reload or the admin API may have made backends drain: their idle
-     * connections are of no more use. */
-    upstream_pool_sweep(w->upstream_pool);
-    resume_accepting(w);
+    switch (atomic_load(&w->role)) {
+    case WORKER_PARKED:
+        return;
+    case WORKER_RETIRING:
+        follow_generation(w);
+        start_retiring(w);
+        return;
+    default:
+        switch_generation(w);
+        /* A reload or the admin API may have made backends drain: their idle
+         * connections are of no more use. */
+        upstream_pool_sweep(w->upstream_pool);
+        resume_accepting(w);
+    }
 }
 
 static void *worker_main(void *arg)
@@ -346,10 +459,12 @@ static void *worker_main(void *arg)
     char name[16];      /* the kernel's limit; "ferry-w3" in top -H and /proc/PID/task */
     snprintf(name, sizeof name, "ferry-w%d", w->id);
     pthread_setname_np(pthread_self(), name);
-    set_accepting(w, true);
+    if (atomic_load(&w->role) == WORKER_SERVING)
+        set_accepting(w, true);
     event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
     close_all_sessions(w);
     unwatch_all(w);
+    atomic_store(&w->exited, true);
     daemon_worker_exited(w->daemon);
     return NULL;
 }
@@ -393,13 +508,16 @@ static int find_base_epoll(struct event_base *base, int wakeup_fd)
     return found;
 }
 
-struct worker *worker_new(struct daemon *d, int id)
+struct worker *worker_new(struct daemon *d, int id, enum worker_role role)
 {
     struct worker *w = calloc(1, sizeof *w);
     if (!w)
         return NULL;
     w->daemon = d;
     w->id = id;
+    atomic_init(&w->role, role);
+    /* At start the serving workers are 0..n-1; later ranks come from workers_commit. */
+    atomic_init(&w->rank, role == WORKER_SERVING ? id : -1);
     w->base = unlocked_base_new();
     w->wakeup_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     w->runtime = daemon_runtime(d);
@@ -407,6 +525,7 @@ struct worker *worker_new(struct daemon *d, int id)
         !(w->wakeup = event_new(w->base, w->wakeup_fd, EV_READ | EV_PERSIST, on_wakeup, w)) ||
         event_add(w->wakeup, NULL) < 0 ||
         !(w->accept_retry = evtimer_new(w->base, on_accept_retry, w)) ||
+        !(w->retire_deadline = evtimer_new(w->base, on_retire_deadline, w)) ||
         !(w->upstream_pool = upstream_pool_new(w->base)) || watch_generation(w, NULL, 0) < 0) {
         worker_free(w);
         return NULL;
@@ -446,6 +565,8 @@ void worker_free(struct worker *w)
         close(w->wakeup_fd);
     if (w->accept_retry)
         event_free(w->accept_retry);
+    if (w->retire_deadline)
+        event_free(w->retire_deadline);
     runtime_unref(w->runtime);
     upstream_pool_free(w->upstream_pool);
     if (w->base)
@@ -460,6 +581,29 @@ void worker_wakeup(struct worker *w)
     if (write(w->wakeup_fd, &one, sizeof one) < 0 && errno != EAGAIN)
         log_warn("worker %d: cannot wake it: %s", w->id, strerror(errno));
 }
+
+void worker_set_rank(struct worker *w, int rank) { atomic_store(&w->rank, rank); }
+
+void worker_set_role(struct worker *w, enum worker_role role)
+{
+    atomic_store(&w->role, role);
+    worker_wakeup(w);
+}
+
+struct worker_info worker_info(struct worker *w)
+{
+    int role = atomic_load(&w->role);
+    return (struct worker_info){
+        .id = w->id,
+        .role = (enum worker_role)role,
+        .generation = atomic_load(&w->generation),
+        .accepted = atomic_load_explicit(&w->accepted, memory_order_relaxed),
+        .connections = atomic_load_explicit(&w->connections, memory_order_relaxed),
+        .has_exited = atomic_load(&w->exited),
+    };
+}
+
+bool worker_drains_softly(const struct worker *w) { return w->drains_softly; }
 
 struct event_base *worker_base(struct worker *w) { return w->base; }
 
@@ -477,6 +621,7 @@ void worker_session_add(struct worker *w, struct session *s)
         w->sessions->prev = s;
     w->sessions = s;
     w->n_sessions++;
+    atomic_store_explicit(&w->connections, w->n_sessions, memory_order_relaxed);
 }
 
 void worker_session_remove(struct worker *w, struct session *s)
@@ -489,5 +634,6 @@ void worker_session_remove(struct worker *w, struct session *s)
         s->next->prev = s->prev;
     s->prev = s->next = NULL;
     w->n_sessions--;
+    atomic_store_explicit(&w->connections, w->n_sessions, memory_order_relaxed);
     maybe_finish(w);
 }

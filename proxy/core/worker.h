@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/err.h"
 
@@ -24,7 +25,17 @@ struct session;
 struct upstream_pool;
 struct worker;
 
-struct worker *worker_new(struct daemon *d, int id);
+/* What the daemon wants of a worker (worker_set_role). */
+enum worker_role {
+    WORKER_PARKED,      /* started for a reload not yet published: accepts nothing */
+    WORKER_SERVING,     /* accepts on the current generation */
+    WORKER_RETIRING,    /* `workers` went down: accepts nothing more; its sessions finish
+                           (idle HTTP/1.x ones at their next response), the rest is closed
+                           after timeouts.drain_ms; then its loop ends */
+    WORKER_STOPPED,     /* close everything now and end (a reload that failed) */
+};
+
+struct worker *worker_new(struct daemon *d, int id, enum worker_role role);
 /* Starts the thread: 0, or -1 with the reason in err. */
 int worker_start(struct worker *w, struct err *err);
 /* Waits for the thread to end; it must have been asked to stop (drain or forced
@@ -38,6 +49,28 @@ void worker_free(struct worker *w);
 /* Thread-safe: asks the worker to look at the daemon's state again (new generation,
  * resume accepting, drain, forced stop). */
 void worker_wakeup(struct worker *w);
+/* Thread-safe: sets the role and wakes the worker to act on it. */
+void worker_set_role(struct worker *w, enum worker_role role);
+/* Thread-safe, before the role or generation change that makes it matter: the
+ * worker's place among the serving ones (0..workers-1, by id), which decides the
+ * sockets of a udp listener's group it reads; -1 while it serves nothing. */
+void worker_set_rank(struct worker *w, int rank);
+
+/* Thread-safe counters and state, for /status and /metrics. */
+struct worker_info {
+    int id;
+    enum worker_role role;
+    uint64_t generation;        /* the generation it accepts on; 0 when it does not accept */
+    uint64_t accepted;          /* connections it accepted */
+    size_t connections;         /* open now */
+    bool has_exited;            /* its loop ended: worker_join will not wait */
+};
+struct worker_info worker_info(struct worker *w);
+
+/* Its thread: the drain under way is soft (a handover to a new binary, or this worker
+ * retiring): an HTTP/1.x session idle between requests is not closed at once, but
+ * answers its next request with Connection: close, or ends at its idle timeout. */
+bool worker_drains_softly(const struct worker *w);
 
 struct event_base *worker_base(struct worker *w);
 struct daemon *worker_daemon(struct worker *w);

@@ -79,9 +79,10 @@ void http_exchange_record(struct http_exchange *ex)
         atomic_fetch_add_explicit(&socket->responses[ex->version][ex->status / 100 - 1], 1,
                                   memory_order_relaxed);
     atomic_fetch_add_explicit(&socket->bytes_out, ex->bytes_out, memory_order_relaxed);
+    int64_t now = clock_now_ms();
+    listen_socket_observe_ms(socket, now - ex->start_ms);
     if (!access_log_enabled())
         return;
-    int64_t now = clock_now_ms();
     struct http_access_entry e = {
         .client = ex->peer_text,
         .listener = ex->listener->cfg->name,

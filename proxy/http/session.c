@@ -257,8 +257,11 @@ static void op_drain(struct session *base)
         return;
     }
     s->draining = true;
-    if (s->state != HS_IDLE)
-        return;     /* in flight: the response says Connection: close, then we close */
+    /* In flight: the response says Connection: close, then we close. Idle while the
+     * worker drains softly: the same for the next request (a close now could cross a
+     * request the client is sending), else the idle timeout closes it. */
+    if (s->state != HS_IDLE || worker_drains_softly(s->base.worker))
+        return;
     if (evbuffer_get_length(s->client_out) == 0 && evbuffer_get_length(s->client_in) == 0) {
         session_free(s);
         return;

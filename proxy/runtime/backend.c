@@ -129,9 +129,9 @@ static void unlink_entry(struct table_entry **link, struct table_entry **gone)
     *gone = e;
 }
 
-/* Drops the table's references: backend_unref may call leave_table, which calls this
- * again only for a backend that still had another holder, so the chain is two deep at
- * most. NOLINTNEXTLINE(misc-no-recursion) */
+/* Drops the table's references (on backends unlinked from it: backend_unref frees
+ * them without coming back here, so the chain is two deep at most).
+ * NOLINTNEXTLINE(misc-no-recursion) */
 static void drop_entries(struct table_entry *e)
 {
     while (e) {
@@ -191,39 +191,37 @@ size_t backend_table_count(struct backend_table *t)
     return n;
 }
 
-/* A removed backend whose last holder besides the table let go leaves the table. The
- * count is checked again under the lock: references are only ever taken from the
- * table under it (and never for a removed backend), or from a holder that has one. */
-static void leave_table(struct backend *b)  // NOLINT(misc-no-recursion): see drop_entries
-{
-    struct backend_table *t = atomic_load(&b->table);
-    struct table_entry *gone = NULL;
-    if (!t)
-        return;
-    pthread_mutex_lock(&t->lock);
-    if (atomic_load(&b->table) == t && atomic_load(&b->refs) == 1) {
-        for (struct table_entry **link = &t->entries; *link; link = &(*link)->next) {
-            if ((*link)->backend == b) {
-                unlink_entry(link, &gone);
-                break;
-            }
-        }
-    }
-    pthread_mutex_unlock(&t->lock);
-    drop_entries(gone);
-}
-
 void backend_ref(struct backend *b) { atomic_fetch_add(&b->refs, 1); }
 
+/* A backend in the table is let go under the table's lock, so that
+ * backend_table_keep_only (which unlinks a removed backend that only the table holds)
+ * and this see one count: a holder that let go outside the lock could not look at the
+ * backend again (another thread may have freed it in between). A removed backend whose
+ * last holder besides the table lets go leaves the table here. Whoever holds a
+ * reference keeps the backend in its table (nothing unlinks a backend another holds),
+ * so `table` cannot change under a holder's feet. */
 void backend_unref(struct backend *b)  // NOLINT(misc-no-recursion): see drop_entries
 {
     if (!b)
         return;
-    int before = atomic_fetch_sub(&b->refs, 1);
-    if (before == 1)
+    struct backend_table *t = atomic_load(&b->table);
+    if (t) {
+        struct table_entry *gone = NULL;
+        pthread_mutex_lock(&t->lock);
+        if (atomic_fetch_sub(&b->refs, 1) == 2 && backend_is_removed(b)) {
+            for (struct table_entry **link = &t->entries; *link; link = &(*link)->next) {
+                if ((*link)->backend == b) {
+                    unlink_entry(link, &gone);
+                    break;
+                }
+            }
+        }
+        pthread_mutex_unlock(&t->lock);
+        drop_entries(gone);     /* the table's reference: frees b, outside the table */
+        return;
+    }
+    if (atomic_fetch_sub(&b->refs, 1) == 1)
         backend_free(b);
-    else if (before == 2 && backend_is_removed(b))
-        leave_table(b);
 }
 
 void backend_rename(struct backend *b, const char *name)

@@ -58,45 +58,42 @@ static struct backend *pick_sticky(struct rt_pool *pool, const struct balance_ca
     return NULL;
 }
 
-/* A request that started on a generation whose backends a newer one removed all (a
- * reload or a DNS answer replaced them) before its worker moved to the newer one:
- * rather than fail it, its generation's removed backends that are up take it, as
- * they take what was in flight. Backends drained by the config or the admin API
- * stay out. */
-static void admit_removed(const struct rt_pool *pool, struct balance_candidate *cands, size_t n)
+/* Removed by a reload (in no newer generation), but up and not drained. */
+static bool is_only_removed(const struct backend *b)
 {
-    for (size_t i = 0; i < n; i++)
-        if (cands[i].healthy)
-            return;
-    for (size_t i = 0; i < n; i++) {
-        const struct backend *b = pool->backends[i];
-        cands[i].healthy = backend_is_removed(b) && backend_is_up(b) &&
-                           !atomic_load_explicit(&b->draining, memory_order_relaxed);
-    }
+    return backend_is_removed(b) && backend_is_up(b) &&
+           !atomic_load_explicit(&b->draining, memory_order_relaxed);
 }
 
-struct backend *rt_pool_pick(struct rt_pool *pool, struct backend *const *tried, size_t n_tried,
-                             const struct rt_pick_hint *hint)
+/* The candidates' snapshot; with_removed: backends a reload removed count as able to
+ * take requests. Says whether some backend is ineligible only because it was removed. */
+static bool snapshot(struct rt_pool *pool, struct backend *const *tried, size_t n_tried,
+                     bool with_removed, struct balance_candidate *cands)
 {
-    size_t n = pool->n_backends;
-    if (n == 0)
-        return NULL;        /* DNS names that resolved to nothing yet */
-    struct balance_candidate cands[n];
     bool passive_only = pool->cfg->health_check.type == HEALTH_CHECK_NONE;
     int64_t now = passive_only || pool->cfg->slow_start_ms ? clock_now_ms() : 0;
-    for (size_t i = 0; i < n; i++) {
+    bool has_removed = false;
+    for (size_t i = 0; i < pool->n_backends; i++) {
         struct backend *b = pool->backends[i];
         if (passive_only)
             backend_maybe_revive(b, now);
+        bool takes_new = backend_takes_new(b);
+        has_removed |= !takes_new && is_only_removed(b);
         cands[i] = (struct balance_candidate){
             .weight = effective_weight(pool, i, now),
             .active = atomic_load_explicit(&b->active, memory_order_relaxed),
             .max_connections = pool->cfg->backends[i].max_connections,
-            .healthy = backend_takes_new(b),
+            .healthy = takes_new || (with_removed && is_only_removed(b)),
             .excluded = was_tried(b, tried, n_tried),
         };
     }
-    admit_removed(pool, cands, n);
+    return has_removed;
+}
+
+static struct backend *pick_among(struct rt_pool *pool, struct balance_candidate *cands,
+                                  const struct rt_pick_hint *hint)
+{
+    size_t n = pool->n_backends;
     struct backend *sticky = hint && hint->has_sticky && pool->sticky_tokens
                                  ? pick_sticky(pool, cands, hint->sticky) : NULL;
     if (sticky)
@@ -113,6 +110,24 @@ struct backend *rt_pool_pick(struct rt_pool *pool, struct backend *const *tried,
         cands[pick].excluded = true;
     }
     return NULL;
+}
+
+/* A request that took its generation just before a reload removed the pool's
+ * backends meets them draining: when nothing else can take it, they still do (new
+ * requests use the newer generation, which no longer has them, so this is only ever
+ * the requests caught by the reload, never new traffic). */
+struct backend *rt_pool_pick(struct rt_pool *pool, struct backend *const *tried, size_t n_tried,
+                             const struct rt_pick_hint *hint)
+{
+    if (pool->n_backends == 0)
+        return NULL;        /* DNS names that resolved to nothing yet */
+    struct balance_candidate cands[pool->n_backends];
+    bool has_removed = snapshot(pool, tried, n_tried, false, cands);
+    struct backend *b = pick_among(pool, cands, hint);
+    if (b || !has_removed)
+        return b;
+    snapshot(pool, tried, n_tried, true, cands);
+    return pick_among(pool, cands, hint);
 }
 
 void rt_pick_hint_source(const struct rt_pool *pool, const struct sockaddr *client,

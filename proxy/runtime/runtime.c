@@ -179,39 +179,93 @@ static int build_pool(struct runtime *rt, size_t index, const struct runtime_dep
 
 static void log_tls_warning(void *arg, const char *msg) { log_warn("%s", msg); }
 
+/* Failures met while building: the first in `first`, each one in `all` if set. */
+struct build_failures {
+    struct err *first;              /* borrowed */
+    struct config_errors *all;      /* borrowed; NULL: stop at the first */
+    size_t count;
+};
+
+/* Notes one failure (its reason in `why`); -1 always, for `return failed(...)`. */
+static int failed(struct build_failures *f, const char *why)
+{
+    if (f->count++ == 0)
+        err_set(f->first, "%s", why);
+    if (f->all)
+        config_errors_add(f->all, "%s", why);
+    return -1;
+}
+
+static void add_certificate_failure(void *arg, const char *msg)
+{
+    struct build_failures *f = arg;
+    failed(f, msg);
+}
+
+/* A listener's TLS: a certificate that fails does not hide the others' problems. A
+ * generation built from the running one's document shares its contexts instead. */
+static int build_listener_tls(struct rt_listener *l, size_t index,
+                              const struct runtime_deps *deps, struct build_failures *f)
+{
+    const struct cfg_listener *cfg = l->cfg;
+    char where[256];
+    struct err err = { { 0 } };
+    snprintf(where, sizeof where, "listeners.%s.tls", cfg->name);
+    if (deps->shares_tls && deps->previous) {
+        l->tls = tls_server_share(deps->previous->listeners[index].tls);
+        snprintf(err.msg, sizeof err.msg, "%s: out of memory", where);
+        return l->tls ? 0 : failed(f, err.msg);
+    }
+    l->tls = tls_server_new(cfg->tls, cfg->mode, deps->ticket_keys, where, log_tls_warning,
+                            NULL, &err);
+    if (l->tls)
+        return 0;
+    if (f->all && tls_server_check_certificates(cfg->tls, where, add_certificate_failure, f) > 0)
+        return -1;
+    return failed(f, err.msg);
+}
+
+static int build_listener_socket(struct rt_listener *l, const struct runtime_deps *deps,
+                                 struct build_failures *f)
+{
+    const struct cfg_listener *cfg = l->cfg;
+    struct err err = { { 0 } };
+    int rc = 0;
+    int type = cfg->mode == MODE_UDP ? SOCK_DGRAM : SOCK_STREAM;
+    if (deps->sockets)
+        rc = listen_set_acquire(deps->sockets, &cfg->listen, type, deps->workers, &l->socket,
+                                &err);
+    else if (deps->is_open && !deps->is_open(deps->is_open_arg, &cfg->listen, type))
+        rc = listen_probe(&cfg->listen, type, &err);
+    if (rc == 0)
+        return 0;
+    char why[sizeof err.msg + 128];
+    snprintf(why, sizeof why, "listeners.%s.listen: %s", cfg->name, err.msg);
+    return failed(f, why);
+}
+
+/* Both the TLS contexts and the socket are tried, so that both problems show. */
 static int build_listener(struct runtime *rt, size_t index, const struct runtime_deps *deps,
-                          struct err *err)
+                          struct build_failures *f)
 {
     const struct cfg_listener *cfg = &rt->cfg->listeners[index];
     struct rt_listener *l = &rt->listeners[index];
     l->cfg = cfg;
     l->routes = calloc(cfg->n_routes, sizeof *l->routes);
-    if (!l->routes)
-        return err_set(err, "listeners.%s: out of memory", cfg->name);
+    if (!l->routes) {
+        char why[300];
+        snprintf(why, sizeof why, "listeners.%s: out of memory", cfg->name);
+        return failed(f, why);
+    }
     l->n_routes = cfg->n_routes;
     for (size_t i = 0; i < cfg->n_routes; i++) {
         l->routes[i].cfg = &cfg->routes[i];
         l->routes[i].pool = &rt->pools[cfg->routes[i].pool];
     }
-    if (cfg->tls && deps->shares_tls && deps->previous) {
-        if (!(l->tls = tls_server_share(deps->previous->listeners[index].tls)))
-            return err_set(err, "listeners.%s.tls: out of memory", cfg->name);
-    } else if (cfg->tls) {
-        char where[256];
-        snprintf(where, sizeof where, "listeners.%s.tls", cfg->name);
-        l->tls = tls_server_new(cfg->tls, cfg->mode, deps->ticket_keys, where, log_tls_warning,
-                                NULL, err);
-        if (!l->tls)
-            return -1;
-    }
-    int type = cfg->mode == MODE_UDP ? SOCK_DGRAM : SOCK_STREAM;
-    if (deps->sockets &&
-        listen_set_acquire(deps->sockets, &cfg->listen, type, deps->workers, &l->socket, err) < 0) {
-        char reason[sizeof err->msg];
-        memcpy(reason, err->msg, sizeof reason);
-        return err_set(err, "listeners.%s.listen: %s", cfg->name, reason);
-    }
-    return 0;
+    int rc = cfg->tls ? build_listener_tls(l, index, deps, f) : 0;
+    if (rc < 0 && !f->all)
+        return -1;
+    return build_listener_socket(l, deps, f) < 0 ? -1 : rc;
 }
 
 struct runtime *runtime_build(struct config *cfg, const struct runtime_deps *deps,
@@ -232,17 +286,22 @@ struct runtime *runtime_build(struct config *cfg, const struct runtime_deps *dep
         err_set(err, "out of memory");
         goto fail;
     }
-    /* n_* count what was (partly) built, so runtime_free undoes exactly that. */
+    /* n_* count what was (partly) built, so runtime_free undoes exactly that. With
+     * deps->errors the build goes on after a failure, to report every one. */
+    struct build_failures f = { err, deps->errors, 0 };
     for (size_t i = 0; i < cfg->n_pools; i++) {
+        struct err pool_err = { { 0 } };
         rt->n_pools = i + 1;
-        if (build_pool(rt, i, deps, err) < 0)
+        if (build_pool(rt, i, deps, &pool_err) < 0 && failed(&f, pool_err.msg) < 0 && !f.all)
             goto fail;
     }
     for (size_t i = 0; i < cfg->n_listeners; i++) {
         rt->n_listeners = i + 1;
-        if (build_listener(rt, i, deps, err) < 0)
+        if (build_listener(rt, i, deps, &f) < 0 && !f.all)
             goto fail;
     }
+    if (f.count > 0)
+        goto fail;
     return rt;
 fail:
     runtime_free(rt);

@@ -71,19 +71,28 @@ struct runtime {
 /* What a generation borrows from the daemon. */
 struct runtime_deps {
     struct backend_table *backends;
-    struct listen_set *sockets;     /* NULL: do not bind (ferry -t) */
+    struct listen_set *sockets;     /* NULL: do not bind (ferry -t, dry runs) */
     size_t workers;                 /* worker threads running (or about to): a udp
                                        listener binds one socket for each */
     struct tls_ticket_keys *ticket_keys;
     const struct runtime *previous; /* the generation running now (NULL: none), for
                                        what carries over unchanged pools */
+    /* Optional: every failure is added here (the build goes on past a listener or pool
+     * that failed, so that one attempt reports every certificate, key and bind
+     * problem); err still gets the first. */
+    struct config_errors *errors;
+    /* Dry runs (sockets NULL): an address this says is open already would be carried
+     * over; any other is test-bound (listen_probe). NULL: no bind test. */
+    bool (*is_open)(void *arg, const struct cfg_addr *addr, int type);
+    void *is_open_arg;
     /* previous was built from the same config text (a change of backends found by
      * DNS): its TLS contexts are shared, not loaded from the files again. */
     bool shares_tls;
 };
 
 /* Builds generation `generation` from cfg (ownership of cfg passes to the runtime,
- * also on failure). Returns NULL with the reason in err; nothing is left behind. */
+ * also on failure). Returns NULL with the reason in err (and every reason in
+ * deps->errors); nothing is left behind. */
 struct runtime *runtime_build(struct config *cfg, const struct runtime_deps *deps,
                               uint64_t generation, struct err *err);
 

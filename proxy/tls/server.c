@@ -379,6 +379,25 @@ static int load_certificates(const struct cfg_listener_tls *cfg, const char *pat
     return 0;
 }
 
+size_t tls_server_check_certificates(const struct cfg_listener_tls *cfg, const char *path,
+                                     tls_warn_fn *report, void *arg)
+{
+    size_t failures = 0;
+    for (size_t i = 0; i < cfg->n_certificates; i++) {
+        char field[TLS_PATH_MAX];
+        struct tls_cert cert;
+        struct err err = { { 0 } };
+        snprintf(field, sizeof field, "%s.certificates[%zu]", path, i);
+        if (tls_cert_load(&cert, &cfg->certificates[i], field, NULL, NULL, &err) < 0) {
+            report(arg, err.msg);
+            failures++;
+            continue;
+        }
+        tls_cert_clear(&cert);
+    }
+    return failures;
+}
+
 struct tls_server *tls_server_new(const struct cfg_listener_tls *cfg,
                                   enum listener_mode mode,
                                   struct tls_ticket_keys *keys,

@@ -79,6 +79,40 @@ int tls_ticket_keys_rotate(struct tls_ticket_keys *keys, struct err *err)
     return 0;
 }
 
+size_t tls_ticket_keys_export(struct tls_ticket_keys *keys, unsigned char *buf, size_t len)
+{
+    size_t used = 0;
+    pthread_rwlock_rdlock(&keys->lock);
+    if (len >= keys->n_keys * TLS_TICKET_KEY_BYTES) {
+        for (size_t i = 0; i < keys->n_keys; i++) {
+            const struct ticket_key *k = &keys->keys[i];
+            memcpy(buf + used, k->name, sizeof k->name);
+            memcpy(buf + used + 16, k->aes, sizeof k->aes);
+            memcpy(buf + used + 48, k->hmac, sizeof k->hmac);
+            used += TLS_TICKET_KEY_BYTES;
+        }
+    }
+    pthread_rwlock_unlock(&keys->lock);
+    return used;
+}
+
+int tls_ticket_keys_import(struct tls_ticket_keys *keys, const unsigned char *buf, size_t len)
+{
+    size_t n = len / TLS_TICKET_KEY_BYTES;
+    if (len % TLS_TICKET_KEY_BYTES != 0 || n == 0 || n > TLS_TICKET_KEYS_KEPT)
+        return -1;
+    pthread_rwlock_wrlock(&keys->lock);
+    for (size_t i = 0; i < n; i++) {
+        struct ticket_key *k = &keys->keys[i];
+        memcpy(k->name, buf + i * TLS_TICKET_KEY_BYTES, sizeof k->name);
+        memcpy(k->aes, buf + i * TLS_TICKET_KEY_BYTES + 16, sizeof k->aes);
+        memcpy(k->hmac, buf + i * TLS_TICKET_KEY_BYTES + 48, sizeof k->hmac);
+    }
+    keys->n_keys = n;
+    pthread_rwlock_unlock(&keys->lock);
+    return 0;
+}
+
 void tls_ticket_keys_free(struct tls_ticket_keys *keys)
 {
     if (keys == NULL)

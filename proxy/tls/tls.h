@@ -64,6 +64,13 @@ struct tls_ticket_keys *tls_ticket_keys_new(struct err *err);
 int tls_ticket_keys_rotate(struct tls_ticket_keys *keys, struct err *err);
 /* Only after every tls_server using the keys and every SSL made from them is gone. */
 void tls_ticket_keys_free(struct tls_ticket_keys *keys);
+/* Binary upgrade: the keys pass to the new process as bytes, TLS_TICKET_KEY_BYTES per
+ * key (16 name, 32 AES, 32 HMAC), the current one first. export: the length written
+ * to buf, 0 when it is too small. import: replaces the keys; 0, or -1 (keys
+ * unchanged) when len is not 1..TLS_TICKET_KEYS_KEPT whole keys. Thread-safe. */
+#define TLS_TICKET_KEY_BYTES 80
+size_t tls_ticket_keys_export(struct tls_ticket_keys *keys, unsigned char *buf, size_t len);
+int tls_ticket_keys_import(struct tls_ticket_keys *keys, const unsigned char *buf, size_t len);
 
 /* ---- listeners ------------------------------------------------------------------- */
 
@@ -95,6 +102,11 @@ struct tls_server *tls_server_new(const struct cfg_listener_tls *cfg,
                                   struct tls_ticket_keys *keys /* borrowed */,
                                   const char *path, tls_warn_fn *warn, void *warn_arg,
                                   struct err *err);
+/* Loads each certificate (chain, key, OCSP response) of cfg on its own and calls
+ * report() with the reason of each one that fails; returns how many failed. For
+ * listing every problem at once when tls_server_new() failed (it stops at the first). */
+size_t tls_server_check_certificates(const struct cfg_listener_tls *cfg, const char *path,
+                                     tls_warn_fn *report, void *arg);
 /* A new server-side SSL for one accepted connection (hand it to
  * bufferevent_openssl_socket_new with BUFFEREVENT_SSL_ACCEPTING); NULL on allocation
  * failure. Thread-safe. */

@@ -275,11 +275,16 @@ static void server_close(struct session *s)
 }
 
 /* Graceful stop: no new flows; the open ones end by their own rules (responses, idle),
- * or when drain_ms closes what is left. */
+ * or when drain_ms closes what is left. A soft drain (a retiring worker, or the old
+ * process of a binary upgrade) also stops reading the socket: another worker or the
+ * new process reads it now, and takes every datagram that arrives, new flows' too;
+ * the flows here still send their replies from it. */
 static void server_drain(struct session *s)
 {
     struct udp_server *srv = (struct udp_server *)s;
     srv->draining = true;
+    if (worker_drains_softly(s->worker))
+        event_del(srv->readable);
     if (srv->n_flows == 0)
         server_free(srv);
 }

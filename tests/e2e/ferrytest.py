@@ -56,15 +56,17 @@ VALGRIND_TIMEOUTS_MS = {"connect_ms": 3000, "client_header_ms": 10000,
                         "upstream_response_ms": 30000}      # design.md's defaults
 
 
-def ferry_command(*args):
-    """The command line that runs ferry with args (under valgrind when asked)."""
+def ferry_command(*args, binary=None):
+    """The command line that runs ferry (binary, default the build's) with args (under
+    valgrind when asked)."""
+    binary = binary or FERRY_BIN
     if not VALGRIND:
-        return [FERRY_BIN] + list(args)
+        return [binary] + list(args)
     return ["valgrind", "--tool=memcheck", "--quiet", "--error-exitcode=%d" % VALGRIND_EXIT,
             "--leak-check=full", "--errors-for-leak-kinds=definite",
             "--show-leak-kinds=definite", "--track-origins=yes", "--num-callers=30",
             "--error-markers=VALGRIND-ERROR-BEGIN,VALGRIND-ERROR-END",
-            FERRY_BIN] + list(args)
+            binary] + list(args)
 
 
 _tmpdir = None
@@ -413,15 +415,16 @@ class Ferry:
     added, so that parallel tests never fight over the default 127.0.0.1:9901; pass
     "admin": None to run without one. start() returns once every listener (and the
     admin port) is listening. env: more environment variables for the process (say
-    fault_env(...)).
+    fault_env(...)); binary: another ferry executable than FERRY_BIN.
     """
 
-    def __init__(self, config, name="ferry", env=None):
+    def __init__(self, config, name="ferry", env=None, binary=None):
         self.config = json.loads(json.dumps(config))   # a private deep copy
         if "admin" not in self.config:
             self.config["admin"] = {"listen": "127.0.0.1:%d" % free_port()}
         self.name = name
         self.env = dict(env or {})
+        self.binary = binary or FERRY_BIN
         self.proc = None
         d = tempfile.mkdtemp(prefix=name + "-", dir=tmpdir())
         self.config_path = os.path.join(d, "ferry.json")
@@ -468,9 +471,10 @@ class Ferry:
         return self.proc.pid if self.proc else None
 
     def start(self, timeout=15.0):
-        assert os.path.exists(FERRY_BIN), "ferry not built: %s" % FERRY_BIN
+        assert os.path.exists(self.binary), "ferry not built: %s" % self.binary
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
-            self.proc = subprocess.Popen(ferry_command("-c", self.config_path), stdout=out,
+            self.proc = subprocess.Popen(ferry_command("-c", self.config_path,
+                                                       binary=self.binary), stdout=out,
                                          stderr=err, cwd=SRC,
                                          env=dict(_child_env(), **self.env))
         _running.append(self)
@@ -659,7 +663,8 @@ def parse_metrics(text):
         m = SAMPLE.match(line)
         assert m, "malformed sample line %r" % line
         name, labels_text = m.group(1), m.group(3) or ""
-        assert name in typed, "sample %r before its # TYPE" % name
+        family = re.sub(r"_(bucket|sum|count)$", "", name)
+        assert name in typed or family in typed, "sample %r before its # TYPE" % name
         labels, pos = {}, 0
         while pos < len(labels_text):
             lm = LABEL.match(labels_text, pos)

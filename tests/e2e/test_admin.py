@@ -342,13 +342,16 @@ def test_wrong_method_unknown_path_and_bad_requests():
                                        ("GET", "/nope", 404), ("GET", "/statusx", 404),
                                        ("GET", "/", 404), ("GET", "/status?pretty=1", 400),
                                        ("GET", "/metrics?x", 400),
-                                       ("POST", "/reload?dry_run=1", 400)):
+                                       ("POST", "/reload?dry_run=2", 400),
+                                       ("POST", "/reload?dry_run=1&x=1", 400),
+                                       ("POST", "/reload?force=1", 400),
+                                       ("GET", "/healthz?x", 400)):
             code, headers, _ = f.admin(method, path)
             assert code == expected, (method, path, code)
             if code == 405:
                 assert "allow" in headers, (method, path, headers)
         assert f.status()["generation"] == 1, \
-            "GET /reload and POST /reload?dry_run=1 (not offered yet) must not reload"
+            "GET /reload and POST /reload with an unknown parameter must not reload"
 
         for raw in (b"GARBAGE\r\n\r\n", b"GET /status HTTP/1.1\r\nHost: a\r\nBad Header: x\r\n\r\n",
                     b"GET /status HTTP/1.1\r\n\r\n",                  # no Host in 1.1

@@ -191,9 +191,9 @@ def test_sighup_switches_pool_for_new_requests():
             # a shows as draining while an older session still holds generation 1
             ft.poll_until(lambda: [x["name"] for x in f.status()["pools"]["p"]["backends"]]
                           == ["b"], timeout=5, message="only b in /status")
-            # the thread count is fixed at start: a change is applied later, and said so
+            # the thread count follows the config (test_ops_workers.py has the details)
             sighup_reload(f, http_config(port, [b], workers=1), 3)
-            f.wait_log("workers: 2 running; 1 takes a restart", timeout=2)
+            f.wait_log("workers: 1 serving (was 2)", timeout=2)
             assert who(port) == "b"
 
 
@@ -570,7 +570,11 @@ def test_thousand_reloads_keep_descriptors_memory_and_backend_state_flat():
                 print("descriptors: %d before, %+d after 1000 reloads; RSS %d KiB after 500, "
                       "%d KiB after 1000" % (baseline, grown, rss[500], rss[1000]))
                 assert grown <= 8, "%d more descriptors after 1000 reloads" % grown
-                assert rss[1000] - rss[500] <= 4096, rss
+                # Under ASan RSS swings by a few MiB between samples even with a small
+                # quarantine (+4.6 MiB once in a full parallel run); a release build
+                # stays flat (9592 KiB after 500 reloads, after 1000 and after 3000).
+                # A leak of one SSL_CTX per generation would be 240 MiB here.
+                assert rss[1000] - rss[500] <= 8192, rss
 
 
 if __name__ == "__main__":

@@ -35,12 +35,63 @@ static void test_routes_and_methods(void **state)
 
 static void test_query_strings_are_refused(void **state)
 {
-    struct admin_request r = decide("POST /reload?dry_run=1 HTTP/1.1\r\nHost: a\r\n\r\n", NULL);
+    struct admin_request r = decide("POST /reload?dry_run=yes HTTP/1.1\r\nHost: a\r\n\r\n", NULL);
     assert_int_equal(r.endpoint, ADMIN_NONE);
     assert_int_equal(r.status, 400);
+    assert_false(r.dry_run);
+    r = decide("POST /reload?dry_run=1&force=1 HTTP/1.1\r\nHost: a\r\n\r\n", NULL);
+    assert_int_equal(r.status, 400);
+    assert_false(r.dry_run);
+    assert_int_equal(decide("POST /reload?dry_run HTTP/1.1\r\nHost: a\r\n\r\n", NULL).status, 400);
+    assert_int_equal(decide("POST /reload? HTTP/1.1\r\nHost: a\r\n\r\n", NULL).status, 400);
+    assert_int_equal(decide("GET /healthz?dry_run=1 HTTP/1.1\r\nHost: a\r\n\r\n", NULL).status, 400);
     assert_int_equal(decide("GET /status? HTTP/1.1\r\nHost: a\r\n\r\n", NULL).status, 400);
     /* an unknown path stays 404 whatever its query */
     assert_int_equal(decide("GET /nope?x=1 HTTP/1.1\r\nHost: a\r\n\r\n", NULL).status, 404);
+}
+
+static void test_dry_run_is_the_only_parameter_of_reload(void **state)
+{
+    struct admin_request r = decide("POST /reload?dry_run=1 HTTP/1.1\r\nHost: a\r\n\r\n", NULL);
+    assert_int_equal(r.endpoint, ADMIN_RELOAD);
+    assert_true(r.dry_run);
+    r = decide("POST /reload?dry_run=true HTTP/1.1\r\nHost: a\r\n\r\n", NULL);
+    assert_true(r.endpoint == ADMIN_RELOAD && r.dry_run);
+    r = decide("POST /reload?dry_run=0 HTTP/1.1\r\nHost: a\r\n\r\n", NULL);
+    assert_true(r.endpoint == ADMIN_RELOAD && !r.dry_run);
+    r = decide("POST /reload HTTP/1.1\r\nHost: a\r\n\r\n", NULL);
+    assert_true(r.endpoint == ADMIN_RELOAD && !r.dry_run);
+}
+
+static void test_healthz_and_config(void **state)
+{
+    assert_int_equal(decide("GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n", NULL).endpoint, ADMIN_HEALTHZ);
+    assert_int_equal(decide("GET /config HTTP/1.1\r\nHost: a\r\n\r\n", NULL).endpoint, ADMIN_CONFIG);
+    assert_int_equal(decide("POST /healthz HTTP/1.1\r\nHost: a\r\n\r\n", NULL).status, 405);
+    assert_int_equal(decide("GET /config HTTP/1.1\r\nHost: a\r\n\r\n", "t").status, 401);
+}
+
+static void test_cross_site_posts_are_refused(void **state)
+{
+    /* what a page elsewhere can make a browser send: Origin, or a form's type */
+    assert_int_equal(decide("POST /reload HTTP/1.1\r\nHost: a\r\nOrigin: https://evil.example\r\n\r\n",
+                            NULL).status, 403);
+    assert_int_equal(decide("POST /reload HTTP/1.1\r\nHost: a\r\nOrigin: null\r\n\r\n", NULL).status,
+                     403);
+    assert_int_equal(decide("POST /reload HTTP/1.1\r\nHost: a\r\n"
+                            "Content-Type: application/x-www-form-urlencoded\r\n\r\n", NULL).status, 403);
+    assert_int_equal(decide("POST /reload?dry_run=1 HTTP/1.1\r\nHost: a\r\n"
+                            "Content-Type: multipart/form-data; boundary=x\r\n\r\n", NULL).status, 403);
+    assert_int_equal(decide("POST /reload HTTP/1.1\r\nHost: a\r\nContent-Type: Text/Plain ;charset=x\r\n\r\n",
+                            NULL).status, 403);
+    /* what curl and scripts send, and any request carrying the token */
+    assert_int_equal(decide("POST /reload HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n\r\n",
+                            NULL).endpoint, ADMIN_RELOAD);
+    assert_int_equal(decide("POST /reload HTTP/1.1\r\nHost: a\r\nOrigin: https://x\r\n"
+                            "Authorization: Bearer t\r\n\r\n", "t").endpoint, ADMIN_RELOAD);
+    /* a GET reads nothing a page could see (no CORS headers) and changes nothing */
+    assert_int_equal(decide("GET /status HTTP/1.1\r\nHost: a\r\nOrigin: https://x\r\n\r\n", NULL).endpoint,
+                     ADMIN_STATUS);
 }
 
 static void test_token_is_required_before_anything_else(void **state)
@@ -145,6 +196,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_routes_and_methods),
         cmocka_unit_test(test_query_strings_are_refused),
+        cmocka_unit_test(test_dry_run_is_the_only_parameter_of_reload),
+        cmocka_unit_test(test_healthz_and_config),
+        cmocka_unit_test(test_cross_site_posts_are_refused),
         cmocka_unit_test(test_token_is_required_before_anything_else),
         cmocka_unit_test(test_api_turned_off_answers_nothing),
         cmocka_unit_test(test_malformed_incomplete_and_too_large),

@@ -134,16 +134,23 @@ static void test_resolvers_and_ttl_bounds_are_read(void **state)
     config_free(cfg);
 }
 
-static void test_source_text_is_kept(void **state)
+/* A DNS change builds the running config again from its document: the same config. */
+static void test_config_from_document_is_the_same_config(void **state)
 {
-    char *json = double_quotes(TOP("'workers':1"));
+    struct config *cfg = parse_ok(TOP("'resolvers':['127.0.0.1:8600'],'dns':{'max_ttl_ms':9000}"));
     struct config_errors errs = { 0 };
-    struct config *cfg = config_parse(json, strlen(json), "t.json", &errs);
-    assert_non_null(cfg);
-    assert_int_equal(cfg->source_len, strlen(json));
-    assert_string_equal(cfg->source, json);
-    config_free(cfg);
-    free(json);
+    struct config *again = config_from_document(cfg, &errs);
+    assert_non_null(again);
+    assert_int_equal(errs.count, 0);
+    assert_ptr_equal(again->document, cfg->document);
+    assert_string_equal(again->path, cfg->path);
+    assert_int_equal(again->dns.n_resolvers, 1);
+    assert_int_equal(again->dns.max_ttl_ms, 9000);
+    assert_int_equal(again->n_pools, 1);
+    assert_string_equal(again->pools[0].backends[0].name, "127.0.0.1:1");
+    config_free(cfg);           /* the document lives on with `again` */
+    assert_string_equal(again->listeners[0].name, "l");
+    config_free(again);
 }
 
 static void test_rejected_forms(void **state)
@@ -240,7 +247,7 @@ int main(void)
         cmocka_unit_test(test_numeric_and_localhost_stay_addresses),
         cmocka_unit_test(test_dns_defaults),
         cmocka_unit_test(test_resolvers_and_ttl_bounds_are_read),
-        cmocka_unit_test(test_source_text_is_kept),
+        cmocka_unit_test(test_config_from_document_is_the_same_config),
         cmocka_unit_test(test_rejected_forms),
         cmocka_unit_test(test_errors_carry_the_line),
         cmocka_unit_test(test_adding_found_backends_skips_known_addresses),

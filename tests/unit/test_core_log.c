@@ -201,6 +201,52 @@ static void test_a_path_that_cannot_be_opened_changes_nothing(void **state)
     assert_int_equal(access(p->log, F_OK), -1);
 }
 
+/* A reload opens the new file first and switches to it only at its commit. */
+static void test_prepare_opens_commit_switches_abandon_leaves_all_as_it_was(void **state)
+{
+    struct paths *p = *state;
+    assert_int_equal(access_log_configure(p->log, LOG_FORMAT_JSON), 0);
+    int writers_fd = fd_of(p->log);
+    struct access_log_change ch;
+    assert_int_equal(access_log_prepare(p->other, &ch), 0);
+    assert_true(ch.is_changing);
+    write_line("before");
+    access_log_abandon(&ch);
+    write_line("abandoned");
+    assert_file_is(p->log, "before\nabandoned\n");
+    assert_file_is(p->other, "");
+
+    assert_int_equal(access_log_prepare(p->other, &ch), 0);
+    write_line("still old");
+    assert_int_equal(access_log_commit(&ch, LOG_FORMAT_TEXT), 0);
+    write_line("new");
+    assert_file_is(p->log, "before\nabandoned\nstill old\n");
+    assert_file_is(p->other, "new\n");
+    assert_int_equal(fd_of(p->other), writers_fd);
+    assert_int_equal(access_log_format(), LOG_FORMAT_TEXT);
+
+    /* the same target: nothing to open, the commit only sets the format */
+    assert_int_equal(access_log_prepare(p->other, &ch), 0);
+    assert_false(ch.is_changing);
+    assert_int_equal(ch.fd, -1);
+    assert_int_equal(access_log_commit(&ch, LOG_FORMAT_JSON), 0);
+    assert_int_equal(access_log_format(), LOG_FORMAT_JSON);
+}
+
+static void test_check_creates_nothing(void **state)
+{
+    struct paths *p = *state;
+    char missing_dir[160];
+    snprintf(missing_dir, sizeof missing_dir, "%s/no/such/dir.log", p->dir);
+    assert_int_equal(access_log_check(p->log), 0);
+    assert_int_equal(access(p->log, F_OK), -1);
+    errno = 0;
+    assert_int_equal(access_log_check(missing_dir), -1);
+    assert_int_equal(errno, ENOENT);
+    assert_int_equal(access_log_check("stdout"), 0);
+    assert_int_equal(access_log_check(NULL), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -209,6 +255,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_new_path_reuses_the_writers_fd, setup, teardown),
         cmocka_unit_test_setup_teardown(test_switching_to_stdout_stderr_and_off_keeps_the_fd_and_the_streams, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_path_that_cannot_be_opened_changes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prepare_opens_commit_switches_abandon_leaves_all_as_it_was, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_check_creates_nothing, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -272,6 +272,36 @@ static void test_draining_and_backup_backends(void **state)
     backend_table_free(table);
 }
 
+/* A request that took generation 1 just before a reload removed its pool's only
+ * backend still goes there (a 503 otherwise, seen in the 1000-reload soak); the newer
+ * generation does not see it, and a backend drained on purpose stays out. */
+static void test_a_request_caught_by_a_reload_still_reaches_removed_backends(void **state)
+{
+    char json[1024];
+    struct backend_table *table = backend_table_new();
+    struct runtime *old = build_runtime(table, pool_json(json, sizeof json, "",
+                                        "{\"address\":\"127.0.0.1:2\"}"), 1);
+    runtime_publish(old);
+    struct runtime *rt = build_runtime(table, pool_json(json, sizeof json, "",
+                                       "{\"address\":\"127.0.0.1:3\"}"), 2);
+    runtime_publish(rt);
+    runtime_keep_backends(rt, table);
+    struct backend *removed = old->pools[0].backends[0];
+    assert_int_equal(backend_state(removed), BACKEND_DRAINING);
+    assert_int_equal(pick_index(&old->pools[0], NULL), 0);
+    assert_int_equal(pick_index(&rt->pools[0], NULL), 0);
+    assert_ptr_not_equal(rt->pools[0].backends[0], removed);
+    /* Down, or drained by the admin API: not even then. */
+    backend_set_drain_override(removed, true);
+    assert_int_equal(pick_index(&old->pools[0], NULL), -1);
+    backend_set_drain_override(removed, false);
+    backend_check_down(removed, clock_now_ms(), "test");
+    assert_int_equal(pick_index(&old->pools[0], NULL), -1);
+    runtime_unref(old);
+    runtime_unref(rt);
+    backend_table_free(table);
+}
+
 /* A backend added by a reload ramps from 10% of its weight. */
 static void test_added_backend_starts_slowly(void **state)
 {
@@ -391,38 +421,7 @@ static void test_passive_ejection_lasts_eject_ms(void **state)
     backend_table_free(table);
 }
 
-/* A reload (or a DNS answer) replaced every backend of the pool: a request still on
- * the old generation, which its worker has not left yet, is served by the old
- * backends instead of failing; one drained by the API stays out, and as long as the
- * old generation has an eligible backend of its own the removed ones stay out. A
- * pool without backends (DNS names not resolved yet) picks none. */
-static void test_old_generation_falls_back_to_its_removed_backends(void **state)
-{
-    struct backend_table *table = backend_table_new();
-    struct runtime *old = build_runtime(table, ONE_POOL("{\"address\":\"127.0.0.1:2\"},"
-                                                "{\"address\":\"127.0.0.1:3\"}"), 1);
-    struct runtime *mixed = build_runtime(table, ONE_POOL("{\"address\":\"127.0.0.1:3\"},"
-                                                  "{\"address\":\"127.0.0.1:5\"}"), 2);
-    struct rt_pool *pool = &old->pools[0];
-    runtime_keep_backends(mixed, table);           /* 127.0.0.1:2 is removed */
-    for (int i = 0; i < 4; i++)
-        assert_int_equal(pick_index(pool, NULL), 1);
-    struct runtime *current = build_runtime(table, ONE_POOL("{\"address\":\"127.0.0.1:4\"}"), 3);
-    runtime_keep_backends(current, table);         /* both of `old` removed */
-    assert_true(backend_is_removed(pool->backends[0]) && backend_is_removed(pool->backends[1]));
-    int first = pick_index(pool, NULL), second = pick_index(pool, NULL);
-    assert_true(first >= 0 && second >= 0 && first != second);
-    backend_set_drain_override(pool->backends[0], true);
-    for (int i = 0; i < 4; i++)
-        assert_int_equal(pick_index(pool, NULL), 1);
-    backend_check_down(pool->backends[1], clock_now_ms(), "test");
-    assert_int_equal(pick_index(pool, NULL), -1);
-    runtime_unref(mixed);
-    runtime_unref(old);
-    runtime_unref(current);
-    backend_table_free(table);
-}
-
+/* A pool whose DNS names resolved to nothing yet has no backend to pick. */
 static void test_pool_without_backends_picks_none(void **state)
 {
     struct backend_table *table = backend_table_new();
@@ -436,7 +435,6 @@ static void test_pool_without_backends_picks_none(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_old_generation_falls_back_to_its_removed_backends),
         cmocka_unit_test(test_pool_without_backends_picks_none),
         cmocka_unit_test(test_pick_reserves_the_slot_it_returns),
         cmocka_unit_test(test_full_backend_is_skipped_for_one_with_room),
@@ -445,6 +443,7 @@ int main(void)
         cmocka_unit_test(test_source_ip_hash_follows_the_client_address),
         cmocka_unit_test(test_source_hint_is_for_source_ip_pools_only),
         cmocka_unit_test(test_draining_and_backup_backends),
+        cmocka_unit_test(test_a_request_caught_by_a_reload_still_reaches_removed_backends),
         cmocka_unit_test(test_added_backend_starts_slowly),
         cmocka_unit_test(test_unchanged_pool_keeps_its_rotation_across_reloads),
         cmocka_unit_test(test_passive_ejection_lasts_eject_ms),
