@@ -11,7 +11,7 @@
  * NXDOMAIN, an empty answer or a failed target keeps the last answer (none for a name
  * that never resolved: the pool has no backends from it). When an answer differs
  * from the last one, the owner's change callback runs (once for changes that come
- * together); the daemon then builds a generation from the current config's text
+ * together); the daemon then builds a generation from the current config's document
  * with every watch's answer added (discovery_fill) and publishes it like a reload.
  *
  * Watches belong to the entries of the published config (discovery_follow): a reload

@@ -116,9 +116,9 @@ SSL *tls_server_ssl_new(struct tls_server *srv);
  * read(2); the caller must read on while SSL_has_pending), partial writes, and
  * moving write buffers allowed. The socket stays the caller's to close. */
 SSL *tls_server_ssl_for_socket(struct tls_server *srv, int fd);
-/* Another handle on srv's contexts, for a generation built from the same config text
- * (a change of backends found by DNS): nothing is loaded again. Freed on its own;
- * the contexts go with the last handle. NULL when out of memory. */
+/* Another handle on srv's contexts, for a generation built from the same config
+ * document (a change of backends found by DNS): nothing is loaded again. Freed on its
+ * own; the contexts go with the last handle. NULL when out of memory. */
 struct tls_server *tls_server_share(const struct tls_server *srv);
 void tls_server_free(struct tls_server *srv);
 

@@ -478,6 +478,10 @@ def test_reload_keeps_answers_of_kept_names_and_follows_new_resolvers():
                         assert load.count("a") > 10
                     load.check_clean()
                     assert dns_entry(f)["addresses"] == ["127.0.0.1:%d" % port]
+                    # A dry run builds with the answers too, and changes nothing.
+                    code, _, body = f.admin("POST", "/reload?dry_run=1")
+                    assert code == 200, body
+                    assert dns_entry(f)["addresses"] == ["127.0.0.1:%d" % port]
                     cfg["resolvers"] = [other.address]
                     f.write_config(cfg)
                     f.reload()

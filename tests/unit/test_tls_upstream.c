@@ -231,7 +231,7 @@ static void test_policy_and_bad_backend_strings(void **state)
     tls_client_free(c);
 }
 
-/* A generation built again from the same config text (a DNS change) shares the
+/* A generation built again from the same config document (a DNS change) shares the
  * contexts instead of loading the files: the shared handles verify, send SNI and
  * resume the session the original made, after the originals are gone. */
 static void test_shared_handles_outlive_the_originals(void **state)
