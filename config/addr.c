@@ -1,9 +1,10 @@
 /* addr — socket addresses in the config: "a.b.c.d:port" or "[v6]:port".
  *
  * Numeric only (inet_pton): resolving names at load time would make `ferry -t` depend on
- * DNS and freeze an answer that may change. The single exception is "localhost:port" for
- * backends, mapped to 127.0.0.1, because dev configs use it everywhere and it never
- * needs a resolver. */
+ * DNS and freeze an answer that may change (a backend's host name is resolved while
+ * ferry runs: config/dns.c, proxy/discovery/). The single exception is
+ * "localhost:port" for backends, mapped to 127.0.0.1, because dev configs use it
+ * everywhere and it never needs a resolver. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -15,8 +16,7 @@
 
 #define HOST_MAX 64
 
-/* "port" must be 1..5 digits with a value 1..65535. */
-static int parse_port(const char *s, unsigned *port, char *why, size_t why_size)
+int config_port_parse(const char *s, unsigned *port, char *why, size_t why_size)
 {
     size_t n = strlen(s);
     if (n == 0) {
@@ -96,8 +96,8 @@ static int fill(const char *host, bool v6, unsigned port, unsigned flags,
     if ((flags & ADDR_ALLOW_LOCALHOST) && strcasecmp(host, "localhost") == 0)
         host = "127.0.0.1";
     if (inet_pton(AF_INET, host, &sin->sin_addr) != 1) {
-        snprintf(why, why_size, "\"%s\" is not a numeric IPv4 address (no DNS lookups%s)",
-                 host, (flags & ADDR_ALLOW_LOCALHOST) ? "; \"localhost\" is accepted" : "");
+        snprintf(why, why_size, "\"%s\" is not a numeric IPv4 address%s", host,
+                 (flags & ADDR_ALLOW_LOCALHOST) ? "" : " (no DNS lookups)");
         return -1;
     }
     out->len = sizeof *sin;
@@ -118,7 +118,7 @@ int config_addr_parse(const char *text, unsigned flags, struct cfg_addr *out,
         return -1;
     }
     if (split(text, host, &port_text, &v6, why, why_size) < 0
-        || parse_port(port_text, &port, why, why_size) < 0
+        || config_port_parse(port_text, &port, why, why_size) < 0
         || fill(host, v6, port, flags, out, why, why_size) < 0)
         return -1;
     snprintf(out->text, sizeof out->text, "%s", text);

@@ -22,6 +22,8 @@
  *   health_check.timeout_ms     1..600000                (and < interval_ms)
  *   health_check.expect_status  100..599 each
  *   tls.session_cache           0..10000000              (0 = off)
+ *   dns.min_ttl_ms / max_ttl_ms 100..86400000            (min <= max)
+ *   resolvers                   1..16 addresses
  *
  * null means "absent / off" for optional things whose absence has a meaning: admin,
  * admin.token, listener and pool tls, health_check, match, match.*, client_ca,
@@ -39,7 +41,8 @@
 #define CONFIG_MAX_BYTES (16u << 20)
 
 static const char *const TOP_KEYS[] = {
-    "workers", "admin", "log", "timeouts", "limits", "listeners", "pools", NULL };
+    "workers", "admin", "log", "timeouts", "limits", "resolvers", "dns", "listeners", "pools",
+    NULL };
 static const char *const ADMIN_KEYS[] = { "listen", "token", NULL };
 static const char *const LOG_KEYS[] = { "level", "access", "format", NULL };
 static const char *const TIMEOUT_KEYS[] = {
@@ -265,10 +268,32 @@ static void walk_document(struct walker *w, const json_t *root, struct config *c
     parse_log(w, root, cfg);
     parse_timeouts(w, root, cfg);
     parse_limits(w, root, cfg);
+    parse_dns_settings(w, root, cfg);
     parse_pools(w, root, cfg);          /* before listeners: routes resolve pool names */
     parse_listeners(w, root, cfg);
     check_admin_address(w, cfg);
     check_pools_use(w, cfg);
+}
+
+/* The config root says (root borrowed; the config takes its own reference). text:
+ * the raw document for line numbers in messages, or NULL. */
+static struct config *walk_root(json_t *root, const char *text, size_t len, const char *path,
+                                struct config_errors *errs)
+{
+    struct walker w = { .text = text, .len = len, .errs = errs, .scan_budget = WALK_SCAN_BUDGET };
+    struct config *cfg = calloc(1, sizeof *cfg);
+    if (!cfg || !(cfg->path = strdup(path))) {
+        config_errors_add(errs, "%s: out of memory", path);
+        config_free(cfg);
+        return NULL;
+    }
+    walk_document(&w, root, cfg);
+    if (w.n_errors > 0) {
+        config_free(cfg);
+        return NULL;
+    }
+    cfg->document = json_incref(root);
+    return cfg;
 }
 
 struct config *config_parse(const char *text, size_t len, const char *path,
@@ -277,35 +302,27 @@ struct config *config_parse(const char *text, size_t len, const char *path,
     json_error_t jerr;
     struct config *cfg = NULL;
     json_t *root = NULL;
-    struct walker w = { .text = text, .len = len, .errs = errs, .scan_budget = WALK_SCAN_BUDGET };
     path = path ? path : "<config>";
     if (is_blank(text, len)) {
         config_errors_add(errs, "%s: the file is empty (expected a JSON object)", path);
-        goto fail;
+        return NULL;
     }
     root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
         config_errors_add(errs, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
-        goto fail;
+        return NULL;
     }
-    if (!json_is_object(root)) {
+    if (json_is_object(root))
+        cfg = walk_root(root, text, len, path, errs);
+    else
         config_errors_add(errs, "%s: the top level must be a JSON object, not an array", path);
-        goto fail;
-    }
-    cfg = calloc(1, sizeof *cfg);
-    if (!cfg || !(cfg->path = strdup(path))) {
-        config_errors_add(errs, "%s: out of memory", path);
-        goto fail;
-    }
-    walk_document(&w, root, cfg);
-    if (w.n_errors > 0)
-        goto fail;
-    cfg->document = root;
-    return cfg;
-fail:
     json_decref(root);
-    config_free(cfg);
-    return NULL;
+    return cfg;
+}
+
+struct config *config_from_document(const struct config *cfg, struct config_errors *errs)
+{
+    return walk_root(cfg->document, NULL, 0, cfg->path, errs);
 }
 
 /* Reads the whole file; NULL with an error added. Owned result, NUL-terminated. */
@@ -365,6 +382,7 @@ void config_free(struct config *cfg)
         return;
     free(cfg->path);
     json_decref(cfg->document);
+    free(cfg->dns.resolvers);
     free(cfg->admin.token);
     free(cfg->log.access);
     for (size_t i = 0; i < cfg->n_listeners; i++)

@@ -111,12 +111,31 @@ struct cfg_listener {
 };
 
 struct cfg_backend {
-    char *name;                 /* default: the address text */
+    char *name;                 /* default: the address text (found by DNS: always it) */
     struct cfg_addr address;
     unsigned weight;            /* 1..256, default 1 */
     unsigned max_connections;   /* 0 = unlimited */
     bool backup;                /* used only when no other backend is eligible */
     bool drain;                 /* no new requests or connections (in-flight ones finish) */
+};
+
+/* Which records a host name's lookups ask for (backends[].family). */
+enum cfg_family { FAMILY_ANY, FAMILY_IPV4, FAMILY_IPV6 };
+
+/* A backends[] entry whose addresses come from DNS: "address": "name:port" (the A
+ * and AAAA records of name, each address with that port) or "srv": "_svc._proto.name"
+ * (its SRV records: targets, ports, weights, priorities; then the targets' A and
+ * AAAA records). proxy/discovery/ resolves it and adds what it found to the pool's
+ * backends (config_pool_add_backends) before a generation is built. */
+struct cfg_dns_backend {
+    size_t index;               /* its place in the pool's backends[] as written */
+    bool is_srv;
+    char *name;                 /* the host or SRV name: lower case, no final dot */
+    unsigned port;              /* host names: the port written; srv: 0 (records say) */
+    enum cfg_family family;     /* default FAMILY_ANY: A and AAAA */
+    struct cfg_backend each;    /* weight (host names only: SRV records give theirs),
+                                   max_connections, backup and drain of every address
+                                   found; name and address unused */
 };
 
 struct cfg_health_check {
@@ -162,8 +181,13 @@ struct cfg_pool {
     enum balance_algo balance;  /* default round_robin */
     enum hash_key_kind hash_key;    /* BALANCE_HASH only (required there) */
     char *hash_key_name;        /* HASH_KEY_HEADER / HASH_KEY_COOKIE: the name */
-    struct cfg_backend *backends;   /* >= 1, at least one not backup */
+    /* The entries with an address, in file order; then, once config_pool_add_backends
+     * ran, those found by DNS. At least one entry (of either kind) is not a backup;
+     * a pool whose DNS names resolved to nothing yet may have none. */
+    struct cfg_backend *backends;
     size_t n_backends;
+    struct cfg_dns_backend *dns;    /* the entries resolved by DNS, in file order */
+    size_t n_dns;
     struct cfg_sticky sticky;
     unsigned slow_start_ms;     /* a backend coming up ramps its weight from 10% over
                                    this long; 0 = off (default) */
@@ -208,6 +232,13 @@ struct config {
     size_t n_listeners;
     struct cfg_pool *pools;
     size_t n_pools;
+    struct {
+        struct cfg_addr *resolvers; /* "resolvers"; NULL = the nameservers of
+                                       /etc/resolv.conf */
+        size_t n_resolvers;
+        unsigned min_ttl_ms;        /* a record's TTL is clamped to these; 1000 */
+        unsigned max_ttl_ms;        /* 300000 */
+    } dns;
 };
 
 /* Every problem found in one pass, each a complete human-readable line. */
@@ -224,6 +255,11 @@ struct config *config_load(const char *path, struct config_errors *errs);
 struct config *config_parse(const char *text, size_t len, const char *path,
                             struct config_errors *errs);
 
+/* A new config from cfg's document: what config_parse of the same text gave, without
+ * reading the file again (a change of backends found by DNS builds a generation from
+ * the running config this way). NULL with errs filled when out of memory. */
+struct config *config_from_document(const struct config *cfg, struct config_errors *errs);
+
 void config_free(struct config *cfg);
 void config_errors_clear(struct config_errors *errs);
 /* Appends one complete message (printf-style). */
@@ -238,6 +274,18 @@ int config_addr_parse(const char *text, unsigned flags, struct cfg_addr *out,
 /* Same socket address (family, address, port), however it was written:
  * "127.0.0.1:08080" and "127.0.0.1:8080", "[::1]:80" and "[0::1]:80" are equal. */
 bool config_addr_equal(const struct cfg_addr *a, const struct cfg_addr *b);
+
+/* Adds backends found by DNS to pool `pool` of a config not yet built into a
+ * generation: copies of add[0..n), names included. One whose address or name the pool
+ * has already (a backend written with that address, or one an earlier entry found)
+ * is left out. Returns how many were left out, or -1 when out of memory (then nothing
+ * was added). */
+int config_pool_add_backends(struct config *cfg, size_t pool, const struct cfg_backend *add,
+                             size_t n);
+/* How the entry is written: "api.internal:8080" or the SRV name. */
+void config_dns_backend_text(const struct cfg_dns_backend *e, char *buf, size_t size);
+/* "any", "ipv4", "ipv6". */
+const char *config_family_name(enum cfg_family family);
 
 /* "http", "tcp", "udp". */
 const char *config_mode_name(enum listener_mode mode);

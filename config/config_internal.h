@@ -71,6 +71,9 @@ struct walker {
 #define RANGE_H2_FRAME            16384, 16777215       /* 16384 (RFC 9113 §6.5.2) */
 #define RANGE_UDP_RESPONSES       0, 1000000            /* 0 = a flow ends by idle_ms only */
 #define RANGE_UDP_MAX_FLOWS       1, 10000000           /* 65536       */
+#define RANGE_DNS_TTL_MS          100, 86400000         /* dns.min_ttl_ms 1000, max_ttl_ms 300000 */
+/* "resolvers": 1..DNS_MAX_RESOLVERS addresses. */
+#define DNS_MAX_RESOLVERS 16
 
 /* walk.c: path and errors */
 void walk_push(struct walker *w, const char *key);
@@ -133,6 +136,8 @@ bool walk_addr(struct walker *w, const json_t *obj, const char *key, unsigned fl
                struct cfg_addr *out);
 /* Listener and pool names: 1..64 of [A-Za-z0-9_.:-] (they go into logs and metrics). */
 bool walk_check_name(struct walker *w, const char *name);
+/* "port": 1..5 digits, 1..65535; 0, or -1 with the reason in why. */
+int config_port_parse(const char *text, unsigned *port, char *why, size_t why_size);
 
 /* json_pos.c: line (1-based) of the value at segs[0..n) in text, or of its deepest
  * existing ancestor; 0 when not even the first segment is found. */
@@ -150,5 +155,15 @@ void parse_listener_l4(struct walker *w, const json_t *v, const struct config *c
                        struct cfg_listener *l);
 void free_listener_l4(struct cfg_listener *l);
 void parse_pool_l4(struct walker *w, const json_t *pool, struct cfg_pool *p);
+
+/* dns.c: backends found by DNS. parse_backend_target reads a backend's "address" or
+ * "srv" (and "family"): a numeric address (or localhost) fills *address, a host name
+ * or "srv" fills *dns (name, port, family; the caller owns dns->name), anything else
+ * is reported. parse_dns_settings reads "resolvers" and "dns". */
+enum backend_kind { BACKEND_INVALID, BACKEND_STATIC, BACKEND_DNS };
+enum backend_kind parse_backend_target(struct walker *w, const json_t *v,
+                                       struct cfg_addr *address, struct cfg_dns_backend *dns);
+void free_dns_backend(struct cfg_dns_backend *dns);
+void parse_dns_settings(struct walker *w, const json_t *root, struct config *cfg);
 
 #endif

@@ -1,4 +1,5 @@
-/* pools — the "pools" section: backends, health check, keep-alive, upstream TLS. */
+/* pools — the "pools" section: backends, health check, keep-alive, upstream TLS
+ * (backends found by DNS: dns.c). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,7 +9,7 @@ static const char *const POOL_KEYS[] = {
     "balance", "hash_key", "backends", "sticky", "slow_start_ms", "passive", "health_check",
     "keepalive", "retries", "tls", "proxy_protocol", NULL };
 static const char *const BACKEND_KEYS[] = {
-    "address", "weight", "name", "max_connections", "backup", "drain", NULL };
+    "address", "srv", "family", "weight", "name", "max_connections", "backup", "drain", NULL };
 static const char *const HEALTH_KEYS[] = {
     "type", "path", "host", "expect_status", "expect_body", "interval_ms", "timeout_ms",
     "rise", "fall", "initial", NULL };
@@ -27,37 +28,81 @@ static const char *const INITIAL_STATES[] = { "up", "down", NULL };
 /* The bodies the checker reads: expect_body must fit. */
 enum { EXPECT_BODY_MAX = 4096 };
 
-static void parse_backend(struct walker *w, const json_t *v, struct cfg_backend *b)
+/* What every entry of backends[] says besides where the backend is; for an entry
+ * found by DNS, what each address found gets. */
+static void parse_backend_settings(struct walker *w, const json_t *v, struct cfg_backend *b)
 {
     b->weight = 1;
-    if (!walk_is_object(w, v))
-        return;
-    walk_check_keys(w, v, BACKEND_KEYS);
-    bool has_address = walk_require(w, v, "address")
-                       && walk_addr(w, v, "address", ADDR_ALLOW_LOCALHOST, &b->address);
     walk_uint(w, v, "weight", RANGE_WEIGHT, &b->weight);
     walk_uint(w, v, "max_connections", RANGE_BACKEND_MAX_CONN, &b->max_connections);
     walk_bool(w, v, "backup", &b->backup);
     walk_bool(w, v, "drain", &b->drain);
     walk_string(w, v, "name", false, &b->name);
-    if (!b->name && has_address)
-        b->name = walk_strdup(w, b->address.text);
 }
 
-/* Two backends with one address would split one server's weight and health in two. */
-static void check_backend_unique(struct walker *w, const struct cfg_pool *p, size_t i)
+/* The entry parsed so far: where it went. */
+struct entry_place {
+    bool is_dns;
+    size_t slot;                /* index into backends[] or dns[] */
+};
+
+/* Two backends with one address would split one server's weight and health in two;
+ * two entries of one name would look it up twice for the same addresses. */
+static void check_entry_unique(struct walker *w, const struct cfg_pool *p,
+                               const struct entry_place *places, size_t i)
 {
-    const struct cfg_backend *b = &p->backends[i];
     for (size_t j = 0; j < i; j++) {
-        const struct cfg_backend *other = &p->backends[j];
-        if (b->address.len && other->address.len
-            && config_addr_equal(&b->address, &other->address)) {
+        if (places[j].is_dns != places[i].is_dns)
+            continue;
+        if (places[i].is_dns) {
+            const struct cfg_dns_backend *d = &p->dns[places[i].slot];
+            const struct cfg_dns_backend *other = &p->dns[places[j].slot];
+            if (d->is_srv == other->is_srv && d->port == other->port &&
+                strcmp(d->name, other->name) == 0)
+                walk_error_at(w, d->is_srv ? "srv" : "address", "\"%s\" duplicates "
+                              "backends[%zu]", d->name, j);
+            continue;
+        }
+        const struct cfg_backend *b = &p->backends[places[i].slot];
+        const struct cfg_backend *other = &p->backends[places[j].slot];
+        if (config_addr_equal(&b->address, &other->address))
             walk_error_at(w, "address", "\"%s\" duplicates backends[%zu] (\"%s\")",
                           b->address.text, j, other->address.text);
-        } else if (b->name && other->name && strcmp(b->name, other->name) == 0) {
+        else if (b->name && other->name && strcmp(b->name, other->name) == 0)
             walk_error_at(w, "name", "\"%s\" is already used by backends[%zu]", b->name, j);
-        }
     }
+}
+
+/* Entry i of backends[]: a backend, an entry found by DNS, or nothing (reported).
+ * Returns whether it is a backup. */
+static bool parse_backend(struct walker *w, const json_t *v, struct cfg_pool *p,
+                          struct entry_place *places, size_t i)
+{
+    struct cfg_backend b = { .weight = 1 };
+    struct cfg_dns_backend dns = { .index = i };
+    struct cfg_addr address;
+    if (!walk_is_object(w, v))
+        return false;
+    walk_check_keys(w, v, BACKEND_KEYS);
+    enum backend_kind kind = parse_backend_target(w, v, &address, &dns);
+    parse_backend_settings(w, v, &b);
+    if (kind == BACKEND_STATIC) {
+        b.address = address;
+        if (!b.name)
+            b.name = walk_strdup(w, address.text);
+        places[i] = (struct entry_place){ .is_dns = false, .slot = p->n_backends };
+        p->backends[p->n_backends++] = b;
+    } else if (kind == BACKEND_DNS) {
+        dns.each = b;
+        places[i] = (struct entry_place){ .is_dns = true, .slot = p->n_dns };
+        p->dns[p->n_dns++] = dns;
+    } else {
+        free(b.name);
+        free(dns.name);
+        return false;
+    }
+    check_entry_unique(w, p, places, i);
+    return b.backup;
 }
 
 static void parse_backends(struct walker *w, const json_t *pool, struct cfg_pool *p)
@@ -65,23 +110,26 @@ static void parse_backends(struct walker *w, const json_t *pool, struct cfg_pool
     const json_t *list;
     if (!walk_require(w, pool, "backends") || !(list = walk_array(w, pool, "backends", 1)))
         return;
-    p->backends = walk_calloc(w, json_array_size(list), sizeof *p->backends);
-    if (!p->backends)
+    size_t n = json_array_size(list);
+    struct entry_place *places = walk_calloc(w, n, sizeof *places);
+    p->backends = walk_calloc(w, n, sizeof *p->backends);
+    p->dns = walk_calloc(w, n, sizeof *p->dns);
+    if (!places || !p->backends || !p->dns) {
+        free(places);
         return;
-    p->n_backends = json_array_size(list);
+    }
     walk_push(w, "backends");
     size_t n_backup = 0;
-    for (size_t i = 0; i < p->n_backends; i++) {
+    for (size_t i = 0; i < n; i++) {
         walk_push_index(w, i);
-        parse_backend(w, json_array_get(list, i), &p->backends[i]);
-        check_backend_unique(w, p, i);
-        n_backup += p->backends[i].backup;
+        n_backup += parse_backend(w, json_array_get(list, i), p, places, i);
         walk_pop(w);
     }
-    if (n_backup == p->n_backends)
+    if (p->n_backends + p->n_dns == n && n_backup == n)
         walk_error(w, "needs at least one backend without \"backup\" (backups serve only "
                       "when no other backend can)");
     walk_pop(w);
+    free(places);
 }
 
 static void parse_expect_status(struct walker *w, const json_t *hc_obj,
@@ -344,6 +392,9 @@ void free_pool(struct cfg_pool *p)
     for (size_t i = 0; i < p->n_backends; i++)
         free(p->backends[i].name);
     free(p->backends);
+    for (size_t i = 0; i < p->n_dns; i++)
+        free_dns_backend(&p->dns[i]);
+    free(p->dns);
     free(p->health_check.path);
     free(p->health_check.host);
     free(p->health_check.expect_status);

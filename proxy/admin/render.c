@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "admin/render_dns.h"
 #include "balance/balance.h"
 #include "core/clock.h"
 #include "core/daemon.h"
@@ -106,7 +107,8 @@ static void add_balancing(json_t *j, const struct cfg_pool *cfg)
         json_object_set_new(j, "slow_start_ms", json_integer(cfg->slow_start_ms));
 }
 
-static json_t *pools_json(const struct runtime *rt, struct backend_table *table)
+static json_t *pools_json(const struct runtime *rt, struct backend_table *table,
+                          const struct discovery *discovery)
 {
     json_t *pools = json_object();
     int64_t now = clock_now_ms();
@@ -121,8 +123,13 @@ static json_t *pools_json(const struct runtime *rt, struct backend_table *table)
         backend_table_foreach(table, add_if_removed, &removed);
         json_t *pool = json_pack("{s:s, s:o}", "balance", balance_algo_name(p->cfg->balance),
                                  "backends", backends);
+        json_t *dns = render_dns_status(discovery, p->cfg->name);
         if (pool)
             add_balancing(pool, p->cfg);
+        if (pool && dns)
+            json_object_set_new(pool, "dns", dns);
+        else
+            json_decref(dns);
         json_object_set_new(pools, p->cfg->name, pool);
     }
     return pools;
@@ -207,7 +214,7 @@ char *admin_render_status(struct daemon *d)
                                (json_int_t)rt->generation, "config", info.config_path,
                                "uptime_s", (json_int_t)info.uptime_s, "connections",
                                (json_int_t)info.connections, "listeners", listeners_json(rt),
-                               "pools", pools_json(rt, daemon_backends(d)));
+                               "pools", pools_json(rt, daemon_backends(d), daemon_discovery(d)));
     runtime_unref(rt);
     if (status) {
         json_object_set_new(status, "pid", json_integer(getpid()));
@@ -509,6 +516,23 @@ static void process_metrics(struct text *t, struct daemon *d)
             (unsigned long long)workers[i].accepted);
 }
 
+static void dns_metrics(struct text *t, struct daemon *d)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) {
+        t->failed = true;
+        return;
+    }
+    render_dns_metrics(daemon_discovery(d), f);
+    if (fclose(f) != 0 || !text)
+        t->failed = true;
+    else
+        put(t, "%s", text);
+    free(text);
+}
+
 char *admin_render_metrics(struct daemon *d)
 {
     struct text t = { 0 };
@@ -521,6 +545,7 @@ char *admin_render_metrics(struct daemon *d)
     backend_event_metrics(&t, rt);
     runtime_unref(rt);
     process_metrics(&t, d);
+    dns_metrics(&t, d);
     if (t.failed) {
         free(t.buf);
         return NULL;

@@ -21,6 +21,7 @@
 #include "core/listen.h"
 #include "core/log.h"
 #include "core/worker.h"
+#include "discovery/discovery.h"
 #include "health/health.h"
 #include "runtime/backend.h"
 #include "runtime/runtime.h"
@@ -173,6 +174,7 @@ void daemon_publish(struct daemon *d, struct runtime *rt)
     atomic_store(&d->max_connections, rt->cfg->limits.max_connections);
     log_set_level(rt->cfg->log.level);
     restart_health(d);
+    discovery_follow(d->discovery, rt->cfg);
     if (old)
         retire_dropped_listeners(old, rt);
     runtime_unref(old);
@@ -317,6 +319,13 @@ struct daemon *daemon_new(struct config *cfg)
         config_free(cfg);
         goto fail;
     }
+    if (!(d->discovery = discovery_new(d->base, daemon_rebuild_for_dns, d))) {
+        log_error("cannot start: out of memory");
+        config_free(cfg);
+        if (admin_fd >= 0)
+            close(admin_fd);
+        goto fail;
+    }
     struct config_errors errs = { 0 };
     struct runtime_deps deps = { .backends = d->backends, .sockets = d->sockets,
                                  .workers = cfg->workers, .ticket_keys = d->ticket_keys,
@@ -337,6 +346,7 @@ struct daemon *daemon_new(struct config *cfg)
     atomic_store(&d->last_reload_ok_s, (int64_t)time(NULL));
     log_set_level(d->current->cfg->log.level);
     restart_health(d);
+    discovery_follow(d->discovery, d->current->cfg);
     if (apply_access_log(d->current->cfg, &err) < 0) {
         log_error("%s", err.msg);
         if (admin_fd >= 0)
@@ -364,6 +374,8 @@ fail:
 
 int daemon_run(struct daemon *d)
 {
+    /* Serve with the backends DNS names resolve to, not without them. */
+    discovery_wait(d->discovery, DISCOVERY_START_WAIT_MS);
     if (workers_start(d, d->current->cfg->workers) < 0) {
         /* The workers already running stop; daemon_free joins them. */
         atomic_store(&d->stopping, true);
@@ -396,6 +408,8 @@ void daemon_free(struct daemon *d)
         event_free(d->ticket_timer);
     admin_free(d->admin);
     health_free(d->health);
+    /* Last on the main loop: it runs the callbacks evdns still owes. */
+    discovery_free(d->discovery);
     runtime_unref(d->current);
     listen_set_free(d->sockets);
     backend_table_free(d->backends);
@@ -428,6 +442,7 @@ struct daemon_info daemon_info(struct daemon *d)
 }
 
 struct backend_table *daemon_backends(struct daemon *d) { return d->backends; }
+const struct discovery *daemon_discovery(struct daemon *d) { return d->discovery; }
 
 static struct backend *find_backend(const struct runtime *rt, const char *pool,
                                     const char *backend)
@@ -505,6 +520,11 @@ static void check_admin_move(const struct config *cfg, const json_t *running,
         config_errors_add(errs, "admin.listen: %s", err.msg);
 }
 
+static void print_warning(void *arg, const char *line)
+{
+    fprintf(stderr, "warning: %s\n", line);
+}
+
 int daemon_check_config(const char *path, const json_t *running)
 {
     struct config_errors errs = { 0 };
@@ -532,6 +552,8 @@ int daemon_check_config(const char *path, const json_t *running)
     for (size_t i = 0; i < errs.count; i++)
         fprintf(stderr, "%s\n", errs.messages[i]);
     if (rc == 0) {
+        log_set_level(LOG_LEVEL_ERROR);     /* the warnings say it all */
+        discovery_check(rt->cfg, DISCOVERY_START_WAIT_MS, print_warning, NULL);
         printf("ok\n");
         json_t *diff = running ? config_diff(running, rt->cfg->document) : NULL;
         if (diff)

@@ -11,6 +11,7 @@
 
 struct backend_table;
 struct daemon;
+struct discovery;
 struct json_t;
 struct runtime;
 struct worker_info;
@@ -59,6 +60,8 @@ struct daemon_info {
 struct daemon_info daemon_info(struct daemon *d);
 /* The backend state table (borrowed), for what /status shows of removed backends. */
 struct backend_table *daemon_backends(struct daemon *d);
+/* Backends found by DNS (main thread: /status, /metrics). */
+const struct discovery *daemon_discovery(struct daemon *d);
 
 /* POST /pools/POOL/backends/BACKEND/drain (drain true) or /enable: BACKEND is the
  * backend's address (compared parsed) or name in the current generation's pool. 0,

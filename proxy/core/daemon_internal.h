@@ -54,6 +54,7 @@ struct daemon {
     struct event *ticket_timer;         /* owned */
     struct admin *admin;                /* owned; NULL when admin is off */
     struct health *health;              /* owned: active checks of `current` */
+    struct discovery *discovery;        /* owned: backends found by DNS for `current` */
     struct upgrade *upgrade;            /* owned: a new binary starting; NULL when none */
     char *exe_path;                     /* owned: this binary as started (what SIGUSR2
                                            runs: a package upgrade replaces the file) */
@@ -68,6 +69,9 @@ struct daemon {
 void daemon_wake_workers(struct daemon *d);
 /* Makes rt the current generation (the reference passes to the daemon). */
 void daemon_publish(struct daemon *d, struct runtime *rt);
+/* discovery's change callback (reload.c): the running config's document is built
+ * again with the new DNS answers and published like a reload. 0, or -1 (logged). */
+int daemon_rebuild_for_dns(void *daemon);
 void daemon_log_generation(const struct runtime *rt);
 /* Logs a warning when the admin API listens beyond loopback without a token. */
 void daemon_warn_admin_exposure(const struct config *cfg);

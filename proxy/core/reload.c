@@ -3,7 +3,8 @@
  * built beside the running one first; only when all of it succeeded is any of it
  * applied, in steps that cannot fail. A dry run builds the same but binds nothing
  * (new addresses are test-bound), opens nothing for good and starts no thread; it
- * says what a reload would change. Main thread. */
+ * says what a reload would change. A change of DNS answers is a reload of the
+ * running config's document (not the file) with the new answers. Main thread. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -20,6 +21,7 @@
 #include "core/daemon_internal.h"
 #include "core/listen.h"
 #include "core/log.h"
+#include "discovery/discovery.h"
 #include "runtime/runtime.h"
 
 /* A reload that changes admin.listen (or turns the API on or off) binds the new
@@ -27,6 +29,14 @@
 struct admin_change {
     bool is_moving;
     int fd;                         /* owned until committed; -1: none or off */
+};
+
+/* What a generation is built from. */
+enum reload_kind {
+    RELOAD_FILE,            /* SIGHUP, POST /reload: the config file */
+    RELOAD_DRY_RUN,         /* POST /reload?dry_run=1: the file, nothing kept */
+    RELOAD_DNS,             /* new DNS answers: the running config's document, whose
+                               TLS contexts are shared */
 };
 
 /* What one reload prepared: applied together, or abandoned together. */
@@ -80,10 +90,12 @@ static bool is_open_in(void *arg, const struct cfg_addr *addr, int type)
     return listen_set_has(arg, addr, type);
 }
 
-/* Builds everything (dry_run: tries everything) and collects every error. 0, or -1
- * with errs filled and nothing left behind. */
-static int prepare(struct daemon *d, struct reload *r, bool dry_run, struct config_errors *errs)
+/* Builds everything (a dry run: tries everything), with the backends DNS found, and
+ * collects every error. 0, or -1 with errs filled and nothing left behind. */
+static int prepare(struct daemon *d, struct reload *r, enum reload_kind kind,
+                   struct config_errors *errs)
 {
+    bool dry_run = kind == RELOAD_DRY_RUN;
     memset(r, 0, sizeof *r);
     r->admin.fd = -1;
     r->log.fd = -1;
@@ -95,11 +107,14 @@ static int prepare(struct daemon *d, struct reload *r, bool dry_run, struct conf
         config_errors_add(errs, "a binary upgrade is under way");
         return -1;
     }
-    struct config *cfg = config_load(d->config_path, errs);
+    struct config *cfg = kind == RELOAD_DNS ? config_from_document(d->current->cfg, errs)
+                                            : config_load(d->config_path, errs);
     if (!cfg)
         return -1;
     size_t before = errs->count, workers = cfg->workers;
     struct err err = { { 0 } };
+    if (discovery_fill(d->discovery, cfg, &err) < 0)
+        config_errors_add(errs, "%s", err.msg);
     if (prepare_admin(d, cfg, dry_run, &r->admin, &err) < 0)
         config_errors_add(errs, "admin.listen: %s", err.msg);
     char *access = cfg->log.access ? strdup(cfg->log.access) : NULL;
@@ -108,12 +123,15 @@ static int prepare(struct daemon *d, struct reload *r, bool dry_run, struct conf
         .workers = workers, .ticket_keys = d->ticket_keys, .previous = d->current,
         .errors = errs,
         .is_open = dry_run ? is_open_in : NULL, .is_open_arg = d->sockets,
+        .shares_tls = kind == RELOAD_DNS,
     };
     size_t before_build = errs->count;
     r->rt = runtime_build(cfg, &deps, d->next_generation, &err);
     if (!r->rt && errs->count == before_build)
         config_errors_add(errs, "%s", err.msg);
-    if (r->rt && !dry_run && errs->count == before) {
+    /* Before the workers start (while ferry waits for its first DNS answers),
+     * daemon_run starts those of the generation it then has. */
+    if (r->rt && !dry_run && errs->count == before && d->n_workers > 0) {
         if (workers_prepare(d, workers, &err) < 0)
             config_errors_add(errs, "%s", err.msg);
         else
@@ -169,18 +187,18 @@ static void commit(struct daemon *d, struct reload *r)
         access_log_abandon(&r->log);
     }
     daemon_publish(d, rt);
-    workers_commit(d, rt->cfg->workers);
+    if (r->has_workers)
+        workers_commit(d, rt->cfg->workers);
     /* Before the workers wake: they close their idle connections to what drains. */
     runtime_keep_backends(d->current, d->backends);
     daemon_wake_workers(d);
-    atomic_store(&d->last_reload_ok_s, (int64_t)time(NULL));
     r->rt = NULL;
 }
 
 int daemon_reload(struct daemon *d, struct config_errors *errs)
 {
     struct reload r;
-    if (prepare(d, &r, false, errs) < 0) {
+    if (prepare(d, &r, RELOAD_FILE, errs) < 0) {
         /* A rejected generation may have added backends to the table. */
         runtime_keep_backends(d->current, d->backends);
         atomic_fetch_add(&d->reloads_failed, 1);
@@ -189,6 +207,7 @@ int daemon_reload(struct daemon *d, struct config_errors *errs)
         return -1;
     }
     commit(d, &r);
+    atomic_store(&d->last_reload_ok_s, (int64_t)time(NULL));
     atomic_fetch_add(&d->reloads_ok, 1);
     log_info("reload ok generation=%llu", (unsigned long long)d->current->generation);
     return 0;
@@ -198,7 +217,7 @@ int daemon_reload_dry_run(struct daemon *d, struct config_errors *errs, json_t *
 {
     struct reload r;
     *diff = NULL;
-    int rc = prepare(d, &r, true, errs);
+    int rc = prepare(d, &r, RELOAD_DRY_RUN, errs);
     if (rc == 0) {
         *diff = config_diff(d->current->cfg->document, r.rt->cfg->document);
         abandon(d, &r);
@@ -215,4 +234,26 @@ int daemon_reload_dry_run(struct daemon *d, struct config_errors *errs, json_t *
     }
     log_info("reload dry run: ok");
     return 0;
+}
+
+int daemon_rebuild_for_dns(void *daemon)
+{
+    struct daemon *d = daemon;
+    struct config_errors errs = { 0 };
+    struct reload r;
+    if (atomic_load(&d->draining))
+        return 0;
+    int rc = prepare(d, &r, RELOAD_DNS, &errs);
+    if (rc == 0) {
+        commit(d, &r);
+        log_info("dns: generation=%llu has the new answers",
+                 (unsigned long long)d->current->generation);
+    } else {
+        /* A rejected generation may have added backends to the table. */
+        runtime_keep_backends(d->current, d->backends);
+        for (size_t i = 0; i < errs.count; i++)
+            log_error("dns: the new answers are not in use: %s", errs.messages[i]);
+    }
+    config_errors_clear(&errs);
+    return rc;
 }

@@ -119,6 +119,8 @@ static struct backend *pick_among(struct rt_pool *pool, struct balance_candidate
 struct backend *rt_pool_pick(struct rt_pool *pool, struct backend *const *tried, size_t n_tried,
                              const struct rt_pick_hint *hint)
 {
+    if (pool->n_backends == 0)
+        return NULL;        /* DNS names that resolved to nothing yet */
     struct balance_candidate cands[pool->n_backends];
     bool has_removed = snapshot(pool, tried, n_tried, false, cands);
     struct backend *b = pick_among(pool, cands, hint);

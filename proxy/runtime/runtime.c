@@ -93,9 +93,11 @@ static const struct rt_pool *previous_pool(const struct runtime_deps *deps, cons
  * (upstream/pool.h). */
 static void set_flavor(struct rt_pool *p, const struct runtime_deps *deps, uint64_t generation)
 {
-    if (p->cfg->tls)
-        fingerprint_tls(p->cfg->tls, p->tls_fingerprint);
     const struct rt_pool *prev = previous_pool(deps, p->cfg->name);
+    if (p->cfg->tls && deps->shares_tls && prev)
+        memcpy(p->tls_fingerprint, prev->tls_fingerprint, sizeof p->tls_fingerprint);
+    else if (p->cfg->tls)
+        fingerprint_tls(p->cfg->tls, p->tls_fingerprint);
     if (prev && (prev->cfg->tls != NULL) == (p->cfg->tls != NULL) &&
         prev->cfg->proxy_protocol == p->cfg->proxy_protocol &&
         memcmp(prev->tls_fingerprint, p->tls_fingerprint, sizeof p->tls_fingerprint) == 0)
@@ -108,7 +110,8 @@ static void set_flavor(struct rt_pool *p, const struct runtime_deps *deps, uint6
  * unchanged (the rotation goes on across the reload), else a new one. */
 static struct balancer *pool_balancer(const struct cfg_pool *cfg, const struct runtime_deps *deps)
 {
-    struct balance_backend list[cfg->n_backends];
+    /* A pool whose DNS names resolved to nothing yet has no backend. */
+    struct balance_backend list[cfg->n_backends ? cfg->n_backends : 1];
     for (size_t i = 0; i < cfg->n_backends; i++)
         list[i] = (struct balance_backend){ .id = cfg->backends[i].name,
                                             .weight = cfg->backends[i].weight,
@@ -149,17 +152,21 @@ static int build_pool(struct runtime *rt, size_t index, const struct runtime_dep
     struct rt_pool *p = &rt->pools[index];
     p->cfg = cfg;
     p->runtime = rt;
-    /* An array of pointers: the element is a pointer.
+    /* One spare element: a pool whose DNS names resolved to nothing yet has none, and
+     * calloc(0) may be NULL. An array of pointers: the element is a pointer.
      * NOLINTNEXTLINE(bugprone-sizeof-expression) */
-    p->backends = calloc(cfg->n_backends, sizeof *p->backends);
+    p->backends = calloc(cfg->n_backends + 1, sizeof *p->backends);
     p->balancer = pool_balancer(cfg, deps);
     if (cfg->sticky.cookie)
-        p->sticky_tokens = calloc(cfg->n_backends, sizeof *p->sticky_tokens);
+        p->sticky_tokens = calloc(cfg->n_backends + 1, sizeof *p->sticky_tokens);
     if (!p->backends || !p->balancer || (cfg->sticky.cookie && !p->sticky_tokens))
         return err_set(err, "pools.%s: out of memory", cfg->name);
     if (build_backends(p, deps, err) < 0)
         return -1;
-    if (cfg->tls) {
+    if (cfg->tls && deps->shares_tls && deps->previous) {
+        if (!(p->tls = tls_client_share(deps->previous->pools[index].tls)))
+            return err_set(err, "pools.%s.tls: out of memory", cfg->name);
+    } else if (cfg->tls) {
         char where[256];
         snprintf(where, sizeof where, "pools.%s.tls", cfg->name);
         p->tls = tls_client_new(cfg->tls, where, err);
@@ -195,14 +202,20 @@ static void add_certificate_failure(void *arg, const char *msg)
     failed(f, msg);
 }
 
-/* A listener's TLS: a certificate that fails does not hide the others' problems. */
-static int build_listener_tls(struct rt_listener *l, const struct runtime_deps *deps,
-                              struct build_failures *f)
+/* A listener's TLS: a certificate that fails does not hide the others' problems. A
+ * generation built from the running one's document shares its contexts instead. */
+static int build_listener_tls(struct rt_listener *l, size_t index,
+                              const struct runtime_deps *deps, struct build_failures *f)
 {
     const struct cfg_listener *cfg = l->cfg;
     char where[256];
     struct err err = { { 0 } };
     snprintf(where, sizeof where, "listeners.%s.tls", cfg->name);
+    if (deps->shares_tls && deps->previous) {
+        l->tls = tls_server_share(deps->previous->listeners[index].tls);
+        snprintf(err.msg, sizeof err.msg, "%s: out of memory", where);
+        return l->tls ? 0 : failed(f, err.msg);
+    }
     l->tls = tls_server_new(cfg->tls, cfg->mode, deps->ticket_keys, where, log_tls_warning,
                             NULL, &err);
     if (l->tls)
@@ -249,7 +262,7 @@ static int build_listener(struct runtime *rt, size_t index, const struct runtime
         l->routes[i].cfg = &cfg->routes[i];
         l->routes[i].pool = &rt->pools[cfg->routes[i].pool];
     }
-    int rc = cfg->tls ? build_listener_tls(l, deps, f) : 0;
+    int rc = cfg->tls ? build_listener_tls(l, index, deps, f) : 0;
     if (rc < 0 && !f->all)
         return -1;
     return build_listener_socket(l, deps, f) < 0 ? -1 : rc;

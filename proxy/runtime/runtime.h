@@ -85,6 +85,9 @@ struct runtime_deps {
      * over; any other is test-bound (listen_probe). NULL: no bind test. */
     bool (*is_open)(void *arg, const struct cfg_addr *addr, int type);
     void *is_open_arg;
+    /* previous was built from the same config document (a change of backends found by
+     * DNS): its TLS contexts are shared, not loaded from the files again. */
+    bool shares_tls;
 };
 
 /* Builds generation `generation` from cfg (ownership of cfg passes to the runtime,

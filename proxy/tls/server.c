@@ -481,6 +481,17 @@ SSL *tls_server_ssl_for_socket(struct tls_server *srv, int fd)
     return ssl;
 }
 
+struct tls_server *tls_server_share(const struct tls_server *srv)
+{
+    struct tls_server *copy = malloc(sizeof *copy);
+    if (copy == NULL || SSL_CTX_up_ref(srv->ctx) != 1) {
+        free(copy);
+        return NULL;
+    }
+    copy->ctx = srv->ctx;
+    return copy;
+}
+
 void tls_server_free(struct tls_server *srv)
 {
     if (srv == NULL)

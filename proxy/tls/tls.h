@@ -116,6 +116,10 @@ SSL *tls_server_ssl_new(struct tls_server *srv);
  * read(2); the caller must read on while SSL_has_pending), partial writes, and
  * moving write buffers allowed. The socket stays the caller's to close. */
 SSL *tls_server_ssl_for_socket(struct tls_server *srv, int fd);
+/* Another handle on srv's contexts, for a generation built from the same config
+ * document (a change of backends found by DNS): nothing is loaded again. Freed on its
+ * own; the contexts go with the last handle. NULL when out of memory. */
+struct tls_server *tls_server_share(const struct tls_server *srv);
 void tls_server_free(struct tls_server *srv);
 
 /* Writes the RFC 4514 subject of the client certificate into buf (NUL-terminated)
@@ -198,6 +202,8 @@ struct tls_client *tls_client_new(const struct cfg_pool_tls *cfg, const char *pa
  * SANs for a literal address). Resumes the last session of that backend if any.
  * NULL on allocation failure. Thread-safe. */
 SSL *tls_client_ssl_new(struct tls_client *client, const char *backend);
+/* Another handle on client's context (and its sessions), as tls_server_share. */
+struct tls_client *tls_client_share(const struct tls_client *client);
 void tls_client_free(struct tls_client *client);
 
 #endif

@@ -207,6 +207,21 @@ fail:
     return NULL;
 }
 
+struct tls_client *tls_client_share(const struct tls_client *c)
+{
+    struct tls_client *copy = calloc(1, sizeof *copy);
+    if (copy == NULL || (c->sni && (copy->sni = strdup(c->sni)) == NULL) ||
+        SSL_CTX_up_ref(c->ctx) != 1) {
+        if (copy)
+            free(copy->sni);
+        free(copy);
+        return NULL;
+    }
+    copy->ctx = c->ctx;
+    copy->verify = c->verify;
+    return copy;
+}
+
 void tls_client_free(struct tls_client *c)
 {
     if (c == NULL)

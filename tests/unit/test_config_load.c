@@ -450,6 +450,12 @@ static void test_full_example_loads(void **state)
     assert_true(cfg->listeners[6].proxy_protocol);
     assert_int_equal(cfg->listeners[6].n_proxy_protocol_from, 2);
     assert_int_equal(cfg->pools[5].proxy_protocol, PROXY_PROTOCOL_V2);
+    assert_int_equal(cfg->dns.n_resolvers, 2);
+    assert_int_equal(cfg->pools[6].n_backends, 0);
+    assert_int_equal(cfg->pools[6].n_dns, 3);
+    assert_true(cfg->pools[6].dns[0].is_srv);
+    assert_int_equal(cfg->pools[6].dns[1].each.weight, 2);
+    assert_true(cfg->pools[6].dns[2].each.backup);
     config_free(cfg);
 }
 

@@ -421,9 +421,21 @@ static void test_passive_ejection_lasts_eject_ms(void **state)
     backend_table_free(table);
 }
 
+/* A pool whose DNS names resolved to nothing yet has no backend to pick. */
+static void test_pool_without_backends_picks_none(void **state)
+{
+    struct backend_table *table = backend_table_new();
+    struct runtime *rt = build_runtime(table, ONE_POOL("{\"address\":\"nowhere.test:80\"}"), 1);
+    assert_int_equal(rt->pools[0].n_backends, 0);
+    assert_null(rt_pool_pick(&rt->pools[0], NULL, 0, NULL));
+    runtime_unref(rt);
+    backend_table_free(table);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pool_without_backends_picks_none),
         cmocka_unit_test(test_pick_reserves_the_slot_it_returns),
         cmocka_unit_test(test_full_backend_is_skipped_for_one_with_room),
         cmocka_unit_test(test_sticky_cookie_picks_its_backend_while_it_can),

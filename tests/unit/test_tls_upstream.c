@@ -231,10 +231,34 @@ static void test_policy_and_bad_backend_strings(void **state)
     tls_client_free(c);
 }
 
+/* A generation built again from the same config document (a DNS change) shares the
+ * contexts instead of loading the files: the shared handles verify, send SNI and
+ * resume the session the original made, after the originals are gone. */
+static void test_shared_handles_outlive_the_originals(void **state)
+{
+    struct tls_server *srv = backend_server(false);
+    struct tls_client *c = client_for(true, "ca.crt", "backend.test");
+    assert_true(connect_to(c, srv, "127.0.0.1:8443").ok);
+    struct tls_client *client_copy = tls_client_share(c);
+    struct tls_server *server_copy = tls_server_share(srv);
+    assert_non_null(client_copy);
+    assert_non_null(server_copy);
+    tls_client_free(c);
+    tls_server_free(srv);
+    struct outcome o = connect_to(client_copy, server_copy, "127.0.0.1:8443");
+    assert_true(o.ok);
+    assert_int_equal(o.verify_result, X509_V_OK);
+    assert_string_equal(o.server_name, "backend.test");
+    assert_true(o.reused);
+    tls_client_free(client_copy);
+    tls_server_free(server_copy);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_backend_verified_against_configured_ca),
+        cmocka_unit_test(test_shared_handles_outlive_the_originals),
         cmocka_unit_test(test_ip_address_of_backend_must_match),
         cmocka_unit_test(test_sni_is_sent_and_verified),
         cmocka_unit_test(test_host_name_backend_verified_by_name),

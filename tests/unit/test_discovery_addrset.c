@@ -1,0 +1,145 @@
+/* test_discovery_addrset — address sets of DNS answers (proxy/discovery/addrset.c):
+ * order does not matter, duplicates go, diffs and their text. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+
+#include "discovery/addrset.h"
+
+/* Adds "a.b.c.d" or a v6 address with a port. */
+static void add(struct dns_set *s, const char *host, unsigned port, unsigned weight)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    socklen_t len;
+    if (strchr(host, ':')) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        assert_int_equal(inet_pton(AF_INET6, host, &in6->sin6_addr), 1);
+        len = sizeof *in6;
+    } else {
+        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+        in->sin_family = AF_INET;
+        in->sin_port = htons((uint16_t)port);
+        assert_int_equal(inet_pton(AF_INET, host, &in->sin_addr), 1);
+        len = sizeof *in;
+    }
+    assert_int_equal(dns_set_add(s, (struct sockaddr *)&ss, len, weight, false), 0);
+}
+
+static const char *text_of(const struct dns_set *s, size_t i)
+{
+    static char buf[DNS_ADDR_TEXT_MAX];
+    dns_found_text(&s->items[i], buf, sizeof buf);
+    return buf;
+}
+
+static void test_order_of_the_answer_does_not_matter(void **state)
+{
+    struct dns_set a = { 0 }, b = { 0 };
+    add(&a, "10.0.0.2", 80, 0);
+    add(&a, "10.0.0.1", 80, 0);
+    add(&a, "::1", 80, 0);
+    add(&b, "::1", 80, 0);
+    add(&b, "10.0.0.1", 80, 0);
+    add(&b, "10.0.0.2", 80, 0);
+    dns_set_normalize(&a);
+    dns_set_normalize(&b);
+    assert_true(dns_set_equal(&a, &b));
+    assert_string_equal(text_of(&a, 0), "10.0.0.1:80");
+    assert_string_equal(text_of(&a, 1), "10.0.0.2:80");
+    assert_string_equal(text_of(&a, 2), "[::1]:80");
+    dns_set_clear(&a);
+    dns_set_clear(&b);
+}
+
+static void test_ports_and_weights_make_a_difference(void **state)
+{
+    struct dns_set a = { 0 }, b = { 0 }, c = { 0 };
+    add(&a, "10.0.0.1", 80, 1);
+    add(&b, "10.0.0.1", 81, 1);
+    add(&c, "10.0.0.1", 80, 3);
+    assert_false(dns_set_equal(&a, &b));
+    assert_false(dns_set_equal(&a, &c));
+    /* By address, a weight change is no added or removed address. */
+    struct dns_set_diff d = dns_set_compare(&a, &c);
+    assert_int_equal(d.kept, 1);
+    assert_int_equal(d.added + d.removed, 0);
+    dns_set_clear(&a);
+    dns_set_clear(&b);
+    dns_set_clear(&c);
+}
+
+static void test_repeated_addresses_keep_the_first(void **state)
+{
+    struct dns_set s = { 0 };
+    add(&s, "10.0.0.9", 80, 5);
+    add(&s, "10.0.0.1", 80, 1);
+    add(&s, "10.0.0.9", 80, 7);
+    add(&s, "10.0.0.9", 80, 2);
+    dns_set_normalize(&s);
+    assert_int_equal(s.n, 2);
+    assert_string_equal(text_of(&s, 1), "10.0.0.9:80");
+    assert_int_equal(s.items[1].weight, 5);
+    dns_set_clear(&s);
+}
+
+static void test_diff_counts_and_describes(void **state)
+{
+    struct dns_set old = { 0 }, now = { 0 }, empty = { 0 };
+    add(&old, "127.0.0.1", 9000, 0);
+    add(&old, "127.0.0.2", 9000, 0);
+    add(&now, "127.0.0.3", 9000, 0);
+    add(&now, "127.0.0.1", 9000, 0);
+    dns_set_normalize(&old);
+    dns_set_normalize(&now);
+    struct dns_set_diff d = dns_set_compare(&old, &now);
+    assert_int_equal(d.added, 1);
+    assert_int_equal(d.removed, 1);
+    assert_int_equal(d.kept, 1);
+    char buf[128];
+    dns_set_describe_change(&old, &now, buf, sizeof buf);
+    assert_string_equal(buf, "-127.0.0.2:9000 +127.0.0.3:9000");
+    dns_set_describe_change(&empty, &now, buf, sizeof buf);
+    assert_string_equal(buf, "+127.0.0.1:9000 +127.0.0.3:9000");
+    /* Too small a buffer: cut, still a string. */
+    dns_set_describe_change(&empty, &now, buf, 10);
+    assert_int_equal(strlen(buf), 9);
+    d = dns_set_compare(&now, &empty);
+    assert_int_equal(d.removed, 2);
+    dns_set_clear(&old);
+    dns_set_clear(&now);
+}
+
+static void test_move_hands_over_the_items(void **state)
+{
+    struct dns_set a = { 0 }, b = { 0 };
+    add(&a, "10.0.0.1", 1, 0);
+    add(&b, "10.0.0.2", 2, 0);
+    add(&b, "10.0.0.3", 3, 0);
+    dns_set_move(&a, &b);
+    assert_int_equal(a.n, 2);
+    assert_int_equal(b.n, 0);
+    assert_null(b.items);
+    assert_string_equal(text_of(&a, 0), "10.0.0.2:2");
+    dns_set_clear(&a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_order_of_the_answer_does_not_matter),
+        cmocka_unit_test(test_ports_and_weights_make_a_difference),
+        cmocka_unit_test(test_repeated_addresses_keep_the_first),
+        cmocka_unit_test(test_diff_counts_and_describes),
+        cmocka_unit_test(test_move_hands_over_the_items),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
