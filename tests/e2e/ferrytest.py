@@ -120,17 +120,25 @@ _ports_given = set()
 
 
 def free_port(host="127.0.0.1"):
-    """A port that was free a moment ago (bound to port 0 and released), never one this
-    process was given before: the ports of one config (say a listener and the admin
-    API) are asked for before ferry binds any of them, and must not collide."""
+    """A port that was free a moment ago for TCP and UDP alike (bound to port 0 and
+    released; a udp listener may get it, and a port the kernel picked for TCP can be
+    some UDP socket's), never one this process was given before: the ports of one
+    config (say a listener and the admin API) are asked for before ferry binds any of
+    them, and must not collide."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     while True:
         with socket.socket(family, socket.SOCK_STREAM) as s:
             s.bind((host, 0))
             port = s.getsockname()[1]
-        if port not in _ports_given:
-            _ports_given.add(port)
-            return port
+        if port in _ports_given:
+            continue
+        _ports_given.add(port)
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as u:
+                u.bind((host, port))
+        except OSError:
+            continue
+        return port
 
 
 def wait_port(host, port, timeout=10.0):
