@@ -189,14 +189,13 @@ static int failed(struct build_failures *f, const char *why)
     return -1;
 }
 
-static void add_file_failure(void *arg, const char *msg)
+static void add_certificate_failure(void *arg, const char *msg)
 {
     struct build_failures *f = arg;
     failed(f, msg);
 }
 
-/* A listener's TLS: a file (certificate, key, ticket keys) that fails does not hide
- * the others' problems. */
+/* A listener's TLS: a certificate that fails does not hide the others' problems. */
 static int build_listener_tls(struct rt_listener *l, const struct runtime_deps *deps,
                               struct build_failures *f)
 {
@@ -208,7 +207,7 @@ static int build_listener_tls(struct rt_listener *l, const struct runtime_deps *
                             NULL, &err);
     if (l->tls)
         return 0;
-    if (f->all && tls_server_check_files(cfg->tls, where, add_file_failure, f) > 0)
+    if (f->all && tls_server_check_certificates(cfg->tls, where, add_certificate_failure, f) > 0)
         return -1;
     return failed(f, err.msg);
 }

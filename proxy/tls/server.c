@@ -396,8 +396,8 @@ static size_t check_ticket_keys_file(const struct cfg_listener_tls *cfg, const c
     return 0;
 }
 
-size_t tls_server_check_files(const struct cfg_listener_tls *cfg, const char *path,
-                              tls_warn_fn *report, void *arg)
+size_t tls_server_check_certificates(const struct cfg_listener_tls *cfg, const char *path,
+                                     tls_warn_fn *report, void *arg)
 {
     size_t failures = 0;
     for (size_t i = 0; i < cfg->n_certificates; i++) {

@@ -107,12 +107,12 @@ struct tls_server *tls_server_new(const struct cfg_listener_tls *cfg,
                                   struct tls_ticket_keys *keys /* borrowed */,
                                   const char *path, tls_warn_fn *warn, void *warn_arg,
                                   struct err *err);
-/* Loads each certificate (chain, key, OCSP response) of cfg and the ticket keys file
- * on their own and calls report() with the reason of each one that fails; returns how
- * many failed. For listing every problem at once when tls_server_new() failed (it
- * stops at the first). */
-size_t tls_server_check_files(const struct cfg_listener_tls *cfg, const char *path,
-                              tls_warn_fn *report, void *arg);
+/* Loads each certificate (chain, key, OCSP response) of cfg on its own, and the
+ * ticket keys file, and calls report() with the reason of each one that fails;
+ * returns how many failed. For listing every problem at once when tls_server_new()
+ * failed (it stops at the first). */
+size_t tls_server_check_certificates(const struct cfg_listener_tls *cfg, const char *path,
+                                     tls_warn_fn *report, void *arg);
 /* A new server-side SSL for one accepted connection (hand it to
  * bufferevent_openssl_socket_new with BUFFEREVENT_SSL_ACCEPTING); NULL on allocation
  * failure. Thread-safe. */

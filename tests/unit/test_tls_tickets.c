@@ -229,7 +229,7 @@ static void assert_listener_fails(const char *file, const char *why)
     if (strstr(err.msg, why) == NULL)
         fail_msg("\"%s\" does not say \"%s\"", err.msg, why);
     struct tt_warnings reported = { "", 0 };
-    assert_int_equal(tls_server_check_files(cfg, "listeners.t.tls", tt_warn, &reported), 1);
+    assert_int_equal(tls_server_check_certificates(cfg, "listeners.t.tls", tt_warn, &reported), 1);
     assert_non_null(strstr(reported.text, why));
 }
 
