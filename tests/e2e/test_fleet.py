@@ -4,8 +4,9 @@ with the same listeners.NAME.tls.ticket_keys_file they resume each other's TLS s
 (TLS 1.2 tickets and TLS 1.3 PSK tickets), without it they do not; a rotation (a new
 first key, the old one kept) and a reload keep old tickets resuming and issue new ones
 under the new key; a broken or missing file rejects the reload and the running keys
-keep working; a binary upgrade keeps the file's keys; /healthz answers 503 while an
-instance drains after SIGTERM, and it still finishes its requests."""
+keep working; a binary upgrade keeps the file's keys (and /healthz serving); /healthz
+answers 503 while an instance drains after SIGTERM, and it still finishes its
+requests."""
 
 import base64
 import json
@@ -92,6 +93,11 @@ def reload_ok(f):
     """`ferry reload`: returns once every worker serves the new generation."""
     rc, out = ferry_cmd("reload", "-c", f.config_path)
     assert rc == 0, (rc, out)
+
+
+def healthz(f):
+    code, _, body = f.admin("GET", "/healthz")
+    return code, json.loads(body)["status"]
 
 
 def test_two_instances_with_one_key_file_resume_each_others_sessions():
@@ -206,6 +212,7 @@ def test_an_upgraded_process_goes_on_with_the_file_keys():
             new_pid = ft.poll_until(lambda: f.status()["pid"] != f.pid and f.status()["pid"],
                                     timeout=30, message="the new process answers /status")
             assert f.wait_exit(timeout=30) == 0
+            assert healthz(f) == (200, "serving"), "an upgrade is no drain for the balancer"
             assert resumes(f, ctx, session), "the new process did not resume"
             assert resumes(peer, ctx, new_session(f, ctx)), "the new process left the file"
         finally:
@@ -214,11 +221,6 @@ def test_an_upgraded_process_goes_on_with_the_file_keys():
                 os.kill(new_pid, signal.SIGTERM)
                 ft.poll_until(lambda: not opsload.pid_running(new_pid), timeout=30,
                               message="process %d exits" % new_pid)
-
-
-def healthz(f):
-    code, _, body = f.admin("GET", "/healthz")
-    return code, json.loads(body)["status"]
 
 
 def test_healthz_says_draining_while_an_instance_finishes_its_requests():
