@@ -6,7 +6,8 @@ first key, the old one kept) and a reload keep old tickets resuming and issue ne
 under the new key; a broken or missing file rejects the reload and the running keys
 keep working; a binary upgrade keeps the file's keys (and /healthz serving); /healthz
 answers 503 while an instance drains after SIGTERM, and it still finishes its
-requests."""
+requests. Behind HAProxy (the README's example): sessions resume on either instance,
+and one that drains is taken out with no failed request."""
 
 import base64
 import json
@@ -22,6 +23,7 @@ import threading
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ferrytest as ft  # noqa: E402
 import opsload  # noqa: E402
+import test_haproxy_interop as haproxy  # noqa: E402
 
 VERSIONS = (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2)
 
@@ -59,11 +61,12 @@ def tls_context(version):
     return ctx
 
 
-def connect(f, ctx, session=None):
-    """One request on a new TLS connection to f -> (was the session resumed, the
-    session the client holds afterwards: TLS 1.3 tickets come after the handshake,
-    so it is taken once the response arrived)."""
-    sock = socket.create_connection(("127.0.0.1", f.port("https")), timeout=5 * ft.SLOW)
+def connect(to, ctx, session=None):
+    """One request on a new TLS connection to `to` (a Ferry: its https listener, or a
+    port) -> (was the session resumed, the session the client holds afterwards: TLS
+    1.3 tickets come after the handshake, so it is taken once the response arrived)."""
+    port = to if isinstance(to, int) else to.port("https")
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5 * ft.SLOW)
     tls = ctx.wrap_socket(sock, server_hostname="localhost", session=session)
     with ft.Client.over(tls) as c:
         status, _, _ = c.request("GET", "/", headers={"Connection": "close"}, host="x")
@@ -71,14 +74,14 @@ def connect(f, ctx, session=None):
         return tls.session_reused, tls.session
 
 
-def new_session(f, ctx):
-    reused, session = connect(f, ctx)
-    assert not reused and session.has_ticket, "no ticket from %s" % f.name
+def new_session(to, ctx):
+    reused, session = connect(to, ctx)
+    assert not reused and session.has_ticket, "no ticket from %s" % to
     return session
 
 
-def resumes(f, ctx, session):
-    return connect(f, ctx, session)[0]
+def resumes(to, ctx, session):
+    return connect(to, ctx, session)[0]
 
 
 def ferry_cmd(*args):
@@ -245,6 +248,69 @@ def test_healthz_says_draining_while_an_instance_finishes_its_requests():
         client.join(15)
         assert result.get("status") == 200, result
         assert one.wait_exit(timeout=15) == 0
+
+
+TOKEN = "fleet-token"
+
+
+def haproxy_in_front(port, instances):
+    """The README's HAProxy example: TCP mode, the PROXY protocol to ferry, /healthz on
+    the admin port with the token, a refused connection retried on another ferry."""
+    servers = "".join("    server %s 127.0.0.1:%d check port %d\n" % (
+        f.name, f.port("https"), f.admin_port) for f in instances)
+    return haproxy.HAPROXY_DEFAULTS + (
+        "backend ferries\n    mode tcp\n    balance roundrobin\n"
+        "    option httpchk\n"
+        '    http-check send meth GET uri /healthz hdr Authorization "Bearer %s"\n' % TOKEN +
+        "    http-check expect status 200\n"
+        "    default-server inter 200ms fall 1 rise 1 send-proxy-v2\n"
+        "    retries 2\n    option redispatch 1\n" + servers +
+        "frontend front\n    mode tcp\n    bind 127.0.0.1:%d\n" % port +
+        "    default_backend ferries\n")
+
+
+def behind_a_balancer(backend, keys):
+    cfg = config(backend, keys)
+    cfg["admin"] = {"listen": "127.0.0.1:%d" % ft.free_port(), "token": TOKEN}
+    cfg["listeners"]["https"].update(proxy_protocol=True, proxy_protocol_from=["127.0.0.1/32"])
+    return cfg
+
+
+def resumptions(f):
+    return ft.metric(f.metrics(token=TOKEN), "ferry_tls_resumptions_total")
+
+
+def test_behind_haproxy_sessions_resume_on_either_instance_and_a_drain_fails_nothing():
+    haproxy.require_haproxy()
+    keys = write_keys(key_path("haproxy.key"), [os.urandom(80)])
+    front = ft.free_port()
+    with ft.Backend("a") as be, ft.Ferry(behind_a_balancer(be, keys), name="one") as one, \
+            ft.Ferry(behind_a_balancer(be, keys), name="two") as two, \
+            haproxy.Haproxy(haproxy_in_front(front, (one, two)), [front]) as lb:
+        ctx = tls_context(ssl.TLSVersion.TLSv1_3)
+        session = new_session(front, ctx)
+        for _ in range(4):      # round robin: two on each instance
+            assert resumes(front, ctx, session), "not resumed through the balancer"
+        assert resumptions(one) >= 1 and resumptions(two) >= 1, "one instance did all"
+
+        result = {}
+
+        def slow_request():
+            with ft.Client(front, tls=True, timeout=15) as c:
+                result["status"] = c.request("GET", "/sleep/1500",
+                                             headers={"Connection": "close"}, host="x")[0]
+        client = threading.Thread(target=slow_request)
+        client.start()
+        busy = ft.poll_until(lambda: [f for f in (one, two) if f.status(token=TOKEN)[
+            "pools"]["p"]["backends"][0]["active"] == 1], message="the request is in flight")[0]
+        busy.send_signal(signal.SIGTERM)
+        ft.poll_until(lambda: "is DOWN" in open(lb.log_path).read(),
+                      message="haproxy takes the draining ferry out")
+        for _ in range(10):
+            connect(front, ctx)     # a 200 each, from the instance still serving
+        client.join(15)
+        assert result.get("status") == 200, result
+        assert busy.wait_exit(timeout=15) == 0
 
 
 if __name__ == "__main__":
