@@ -41,9 +41,11 @@ def test_workers_one_two_one_under_load():
 
             reload_to(f, config(port, a, 2), 2)
             f.wait_log("workers: 2 serving (was 1)")
-            st = f.status()
-            assert [(w["id"], w["state"], w["generation"]) for w in st["workers"]] == \
-                [(0, "serving", 2), (1, "serving", 2)], st["workers"]
+            # each worker takes the new generation when it wakes, after the reload's answer
+            ft.poll_until(lambda: [(w["id"], w["state"], w["generation"])
+                                   for w in f.status()["workers"]] ==
+                          [(0, "serving", 2), (1, "serving", 2)],
+                          message="both workers serve generation 2")
             base = accepted(f)
             # both threads take connections (EPOLLEXCLUSIVE wakes whichever sleeps)
             ft.poll_until(lambda: all(n > base[i] + 20 for i, n in accepted(f).items()),
