@@ -27,7 +27,7 @@
  *
  * null means "absent / off" for optional things whose absence has a meaning: admin,
  * admin.token, listener and pool tls, health_check, match, match.*, client_ca,
- * ocsp_response and the pool tls strings. Elsewhere null is a type error.
+ * ticket_keys_file, ocsp_response and the pool tls strings. Elsewhere null is a type error.
  */
 #include <errno.h>
 #include <stdio.h>

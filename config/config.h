@@ -62,6 +62,8 @@ struct cfg_listener_tls {
     enum verify_client verify_client;  /* default OFF, REQUIRED when client_ca is set */
     bool session_tickets;       /* default true */
     unsigned session_cache;     /* server-side cache entries, default 20480; 0 = off */
+    char *ticket_keys_file;     /* session-ticket keys shared by a fleet (first encrypts,
+                                   all decrypt); NULL: the daemon's own rotated keys */
 };
 
 struct cfg_route {

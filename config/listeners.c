@@ -16,7 +16,7 @@ static const char *const ROUTE_KEYS[] = { "match", "pool", NULL };
 static const char *const MATCH_KEYS[] = { "host", "path_prefix", "sni", NULL };
 static const char *const TLS_KEYS[] = {
     "certificates", "min_version", "ciphers", "ciphersuites", "alpn", "client_ca",
-    "verify_client", "session_tickets", "session_cache", NULL };
+    "verify_client", "session_tickets", "session_cache", "ticket_keys_file", NULL };
 static const char *const CERT_KEYS[] = { "cert", "key", "ocsp_response", NULL };
 
 /* Same order as the enums they map to. */
@@ -119,6 +119,14 @@ static void parse_verify_client(struct walker *w, const json_t *o, struct cfg_li
                       "client certificates)", VERIFY_NAMES[verify]);
 }
 
+static void parse_ticket_keys_file(struct walker *w, const json_t *o, struct cfg_listener_tls *t)
+{
+    if (walk_string(w, o, "ticket_keys_file", true, &t->ticket_keys_file)
+        && t->ticket_keys_file && !t->session_tickets)
+        walk_error_at(w, "ticket_keys_file", "needs \"session_tickets\": true (the keys "
+                      "only encrypt session tickets)");
+}
+
 static void parse_listener_tls(struct walker *w, const json_t *lst, struct cfg_listener *l)
 {
     const json_t *o = walk_object(w, lst, "tls", true);
@@ -143,6 +151,7 @@ static void parse_listener_tls(struct walker *w, const json_t *lst, struct cfg_l
         parse_verify_client(w, o, t);
         walk_bool(w, o, "session_tickets", &t->session_tickets);
         walk_uint(w, o, "session_cache", RANGE_SESSION_CACHE, &t->session_cache);
+        parse_ticket_keys_file(w, o, t);
     }
     walk_pop(w);
 }
@@ -385,6 +394,7 @@ void free_listener(struct cfg_listener *l)
             free(l->tls->alpn[i]);
         free(l->tls->alpn);
         free(l->tls->client_ca);
+        free(l->tls->ticket_keys_file);
         free(l->tls);
     }
     for (size_t i = 0; i < l->n_routes; i++) {

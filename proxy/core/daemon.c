@@ -264,7 +264,8 @@ static void on_ticket_rotate(evutil_socket_t fd, short what, void *arg)
     if (tls_ticket_keys_rotate(d->ticket_keys, &err) < 0)
         log_error("TLS session ticket key rotation failed: %s", err.msg);
     else
-        log_info("TLS session ticket keys rotated");
+        log_info("TLS session ticket keys rotated (listeners without ticket_keys_file; "
+                 "the keys of a file change only with the file and a reload)");
 }
 
 static int add_events(struct daemon *d)

@@ -196,7 +196,7 @@ static int failed(struct build_failures *f, const char *why)
     return -1;
 }
 
-static void add_certificate_failure(void *arg, const char *msg)
+static void add_tls_file_failure(void *arg, const char *msg)
 {
     struct build_failures *f = arg;
     failed(f, msg);
@@ -220,7 +220,7 @@ static int build_listener_tls(struct rt_listener *l, size_t index,
                             NULL, &err);
     if (l->tls)
         return 0;
-    if (f->all && tls_server_check_certificates(cfg->tls, where, add_certificate_failure, f) > 0)
+    if (f->all && tls_server_check_files(cfg->tls, where, add_tls_file_failure, f) > 0)
         return -1;
     return failed(f, err.msg);
 }

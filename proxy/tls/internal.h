@@ -19,7 +19,8 @@
 
 /* ---- exdata.c: OpenSSL ex_data slots, allocated once per process ----------------- */
 int tls_ex_ctx_server_state(void);  /* SSL_CTX -> struct tls_server_state (owned) */
-int tls_ex_ctx_ticket_keys(void);   /* SSL_CTX -> struct tls_ticket_keys (borrowed) */
+int tls_ex_ctx_ticket_keys(void);   /* SSL_CTX -> struct tls_ticket_keys (borrowed: the
+                                       daemon's, or the server state's file keys) */
 int tls_ex_ctx_session_store(void); /* SSL_CTX -> struct tls_session_store (owned) */
 int tls_ex_ssl_backend(void);       /* SSL -> char * backend key (owned) */
 int tls_ex_ssl_counted(void);       /* SSL -> non-NULL once its handshake was counted */
@@ -96,6 +97,11 @@ struct tls_server_state {
     enum listener_mode mode;
     struct tls_staple *staples; /* owned */
     size_t n_staples;
+    /* owned: the keys of the listener's ticket_keys_file, which its contexts use
+     * instead of the daemon's; NULL without a file. They live as long as any
+     * connection made on this server, so a reload that reads the file again never
+     * pulls keys from under a handshake. */
+    struct tls_ticket_keys *file_keys;
 };
 
 void tls_server_state_free(struct tls_server_state *st);
@@ -122,6 +128,12 @@ int tls_mtls_setup(SSL_CTX *ctx, const struct cfg_listener_tls *cfg,
 
 /* ---- tickets.c ------------------------------------------------------------------------- */
 int tls_ticket_keys_install(SSL_CTX *ctx, struct tls_ticket_keys *keys);
+/* The keys of a ticket_keys_file (ticket_file.h), never rotated. NULL with "FIELD:
+ * FILE: reason" in *err when the file cannot be read or parsed; a file others may
+ * read is loaded and reported to warn (may be NULL). */
+struct tls_ticket_keys *tls_ticket_keys_load(const char *file, const char *field,
+                                             tls_warn_fn *warn, void *warn_arg,
+                                             struct err *err);
 
 /* ---- stats.c --------------------------------------------------------------------------- */
 void tls_stats_server_info_cb(const SSL *ssl, int where, int ret);

@@ -35,7 +35,7 @@ struct tls_server {
 struct build {
     const struct cfg_listener_tls *cfg;
     const char *path;
-    struct tls_ticket_keys *keys;       /* borrowed */
+    struct tls_ticket_keys *keys;       /* borrowed: the daemon's, or st->file_keys */
     struct tls_server_state *st;        /* the callbacks' argument */
     unsigned char *client_ca;           /* owned: client_ca's bytes, read once */
     size_t client_ca_len;
@@ -222,6 +222,7 @@ void tls_server_state_free(struct tls_server_state *st)
     free(st->staples);
     free(st->alpn);
     EVP_MD_free(st->sha256);
+    tls_ticket_keys_free(st->file_keys);
     free(st);
 }
 
@@ -379,8 +380,24 @@ static int load_certificates(const struct cfg_listener_tls *cfg, const char *pat
     return 0;
 }
 
-size_t tls_server_check_certificates(const struct cfg_listener_tls *cfg, const char *path,
+static size_t check_ticket_keys_file(const struct cfg_listener_tls *cfg, const char *path,
                                      tls_warn_fn *report, void *arg)
+{
+    char field[TLS_PATH_MAX];
+    struct err err = { { 0 } };
+    snprintf(field, sizeof field, "%s.ticket_keys_file", path);
+    struct tls_ticket_keys *keys = tls_ticket_keys_load(cfg->ticket_keys_file, field, NULL,
+                                                        NULL, &err);
+    if (keys == NULL) {
+        report(arg, err.msg);
+        return 1;
+    }
+    tls_ticket_keys_free(keys);
+    return 0;
+}
+
+size_t tls_server_check_files(const struct cfg_listener_tls *cfg, const char *path,
+                              tls_warn_fn *report, void *arg)
 {
     size_t failures = 0;
     for (size_t i = 0; i < cfg->n_certificates; i++) {
@@ -395,7 +412,26 @@ size_t tls_server_check_certificates(const struct cfg_listener_tls *cfg, const c
         }
         tls_cert_clear(&cert);
     }
+    if (cfg->ticket_keys_file != NULL)
+        failures += check_ticket_keys_file(cfg, path, report, arg);
     return failures;
+}
+
+/* With a ticket_keys_file every context of the server uses its keys, which the
+ * server state owns; without, the daemon's. */
+static int choose_ticket_keys(struct build *b, tls_warn_fn *warn, void *warn_arg,
+                              struct err *err)
+{
+    if (b->cfg->ticket_keys_file == NULL)
+        return 0;
+    char field[TLS_PATH_MAX];
+    snprintf(field, sizeof field, "%s.ticket_keys_file", b->path);
+    b->st->file_keys = tls_ticket_keys_load(b->cfg->ticket_keys_file, field, warn, warn_arg,
+                                            err);
+    if (b->st->file_keys == NULL)
+        return -1;
+    b->keys = b->st->file_keys;
+    return 0;
 }
 
 struct tls_server *tls_server_new(const struct cfg_listener_tls *cfg,
@@ -431,6 +467,7 @@ struct tls_server *tls_server_new(const struct cfg_listener_tls *cfg,
         || collect_staples(b.st, certs, n, path, err) < 0
         || tls_mtls_read_ca(cfg, path, &b.client_ca, &b.client_ca_len, err) < 0
         || compute_sid_ctx(&b, err) < 0
+        || choose_ticket_keys(&b, warn, warn_arg, err) < 0
         || build_groups(&b, certs, n, group_of, n_groups, err) < 0)
         goto fail;
 

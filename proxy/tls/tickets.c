@@ -1,30 +1,31 @@
-/* Session-ticket keys shared by every listener of every generation, so a ticket
- * issued before a reload still resumes after it. The callback runs on worker threads
- * during handshakes (read lock); rotation runs on the main thread (write lock). */
+/* Session-ticket keys. The daemon's own: random, shared by every listener of every
+ * generation (so a ticket issued before a reload still resumes after it), rotated by
+ * the main thread (write lock) while handshakes on worker threads read them (read
+ * lock). A listener's ticket_keys_file: read once per generation that has the
+ * listener, owned by its tls_server and never changed (a reload builds new ones). */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include "tls/internal.h"
+#include "tls/ticket_file.h"
 
-struct ticket_key {
-    unsigned char name[16];     /* sent in the ticket, finds the key on decryption */
-    unsigned char aes[32];      /* AES-256-CBC */
-    unsigned char hmac[32];     /* HMAC-SHA256 */
-};
+_Static_assert(TLS_TICKET_FILE_MAX_KEYS >= TLS_TICKET_KEYS_KEPT, "room for the rotated keys");
 
 struct tls_ticket_keys {
     pthread_rwlock_t lock;
     EVP_CIPHER *cipher;         /* owned; fetched once, not per handshake */
-    struct ticket_key keys[TLS_TICKET_KEYS_KEPT];   /* [0] encrypts; all decrypt */
+    struct tls_ticket_key keys[TLS_TICKET_FILE_MAX_KEYS];   /* [0] encrypts; all decrypt */
     size_t n_keys;
 };
 
-static int random_key(struct ticket_key *k)
+static int random_key(struct tls_ticket_key *k)
 {
     /* RAND_priv_bytes: key material comes from the generator reserved for secrets. */
     return RAND_bytes(k->name, sizeof k->name) == 1
@@ -32,7 +33,7 @@ static int random_key(struct ticket_key *k)
         && RAND_priv_bytes(k->hmac, sizeof k->hmac) == 1 ? 0 : -1;
 }
 
-struct tls_ticket_keys *tls_ticket_keys_new(struct err *err)
+static struct tls_ticket_keys *keys_alloc(struct err *err)
 {
     struct tls_ticket_keys *keys = calloc(1, sizeof *keys);
     if (keys == NULL) {
@@ -47,23 +48,84 @@ struct tls_ticket_keys *tls_ticket_keys_new(struct err *err)
     keys->cipher = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
     if (keys->cipher == NULL) {
         err_set_ssl(err, "ticket keys: AES-256-CBC unavailable");
-        goto fail;
+        tls_ticket_keys_free(keys);
+        return NULL;
     }
+    return keys;
+}
+
+struct tls_ticket_keys *tls_ticket_keys_new(struct err *err)
+{
+    struct tls_ticket_keys *keys = keys_alloc(err);
+    if (keys == NULL)
+        return NULL;
     if (random_key(&keys->keys[0]) < 0) {
         err_set_ssl(err, "ticket keys: no randomness");
-        goto fail;
+        tls_ticket_keys_free(keys);
+        return NULL;
     }
     keys->n_keys = 1;
     return keys;
+}
 
-fail:
-    tls_ticket_keys_free(keys);
-    return NULL;
+static bool is_own_group(gid_t gid)
+{
+    if (gid == getegid())
+        return true;
+    gid_t groups[256];
+    int n = getgroups(sizeof groups / sizeof groups[0], groups);
+    for (int i = 0; i < n; i++)
+        if (groups[i] == gid)
+            return true;
+    return false;
+}
+
+/* Whoever can read the file can decrypt every ticket made with its keys, and with
+ * it the session of every connection that resumed one: say so, as sshd would. */
+static void warn_if_exposed(const char *file, const char *field, tls_warn_fn *warn,
+                            void *warn_arg)
+{
+    struct stat st;
+    if (warn == NULL || stat(file, &st) != 0)
+        return;
+    const char *why = tls_ticket_file_exposure(st.st_mode & 0777, is_own_group(st.st_gid));
+    if (why == NULL)
+        return;
+    char msg[TLS_PATH_MAX + 256];
+    snprintf(msg, sizeof msg, "%s: %s: mode %04o: %s; session-ticket keys should be "
+             "readable by ferry alone (chmod 600, or 640 with ferry's group)", field, file,
+             (unsigned)(st.st_mode & 07777), why);
+    warn(warn_arg, msg);
+}
+
+struct tls_ticket_keys *tls_ticket_keys_load(const char *file, const char *field,
+                                             tls_warn_fn *warn, void *warn_arg,
+                                             struct err *err)
+{
+    unsigned char *data = NULL;
+    size_t len = 0;
+    if (tls_read_file(field, file, &data, &len, err) < 0)
+        return NULL;
+    struct tls_ticket_keys *keys = keys_alloc(err);
+    if (keys != NULL) {
+        struct err why = { { 0 } };
+        int n = tls_ticket_file_parse(data, len, keys->keys, &why);
+        if (n < 0) {
+            err_set(err, "%s: %s: %s", field, file, why.msg);
+            tls_ticket_keys_free(keys);
+            keys = NULL;
+        } else {
+            keys->n_keys = (size_t)n;
+            warn_if_exposed(file, field, warn, warn_arg);
+        }
+    }
+    OPENSSL_clear_free(data, len);
+    return keys;
 }
 
 int tls_ticket_keys_rotate(struct tls_ticket_keys *keys, struct err *err)
 {
-    struct ticket_key fresh;
+    struct tls_ticket_key fresh;
     if (random_key(&fresh) < 0) {
         OPENSSL_cleanse(&fresh, sizeof fresh);
         return err_set_ssl(err, "ticket keys: no randomness; keeping the current key");
@@ -85,7 +147,7 @@ size_t tls_ticket_keys_export(struct tls_ticket_keys *keys, unsigned char *buf, 
     pthread_rwlock_rdlock(&keys->lock);
     if (len >= keys->n_keys * TLS_TICKET_KEY_BYTES) {
         for (size_t i = 0; i < keys->n_keys; i++) {
-            const struct ticket_key *k = &keys->keys[i];
+            const struct tls_ticket_key *k = &keys->keys[i];
             memcpy(buf + used, k->name, sizeof k->name);
             memcpy(buf + used + 16, k->aes, sizeof k->aes);
             memcpy(buf + used + 48, k->hmac, sizeof k->hmac);
@@ -103,7 +165,7 @@ int tls_ticket_keys_import(struct tls_ticket_keys *keys, const unsigned char *bu
         return -1;
     pthread_rwlock_wrlock(&keys->lock);
     for (size_t i = 0; i < n; i++) {
-        struct ticket_key *k = &keys->keys[i];
+        struct tls_ticket_key *k = &keys->keys[i];
         memcpy(k->name, buf + i * TLS_TICKET_KEY_BYTES, sizeof k->name);
         memcpy(k->aes, buf + i * TLS_TICKET_KEY_BYTES + 16, sizeof k->aes);
         memcpy(k->hmac, buf + i * TLS_TICKET_KEY_BYTES + 48, sizeof k->hmac);
@@ -123,7 +185,7 @@ void tls_ticket_keys_free(struct tls_ticket_keys *keys)
     free(keys);
 }
 
-static int init_mac(EVP_MAC_CTX *hctx, const struct ticket_key *k)
+static int init_mac(EVP_MAC_CTX *hctx, const struct tls_ticket_key *k)
 {
     OSSL_PARAM params[] = {
         OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
@@ -135,7 +197,7 @@ static int init_mac(EVP_MAC_CTX *hctx, const struct ticket_key *k)
 static int encrypt_ticket(struct tls_ticket_keys *keys, unsigned char *key_name,
                           unsigned char *iv, EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx)
 {
-    const struct ticket_key *k = &keys->keys[0];
+    const struct tls_ticket_key *k = &keys->keys[0];
     int iv_len = EVP_CIPHER_get_iv_length(keys->cipher);
     if (RAND_bytes(iv, iv_len) != 1
         || EVP_EncryptInit_ex(cctx, keys->cipher, NULL, k->aes, iv) != 1
@@ -151,7 +213,7 @@ static int decrypt_ticket(struct tls_ticket_keys *keys, const unsigned char *key
                           unsigned char *iv, EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx)
 {
     for (size_t i = 0; i < keys->n_keys; i++) {
-        const struct ticket_key *k = &keys->keys[i];
+        const struct tls_ticket_key *k = &keys->keys[i];
         if (CRYPTO_memcmp(key_name, k->name, sizeof k->name) != 0)
             continue;
         if (EVP_DecryptInit_ex(cctx, keys->cipher, NULL, k->aes, iv) != 1

@@ -44,8 +44,10 @@
  * AES-256-CBC + HMAC-SHA256 ticket keys: one current key that encrypts new tickets and
  * TLS_TICKET_KEYS_KEPT - 1 previous keys still accepted for decryption (a ticket
  * decrypted with a previous key is renewed). Random at creation, never written to
- * disk. Installed on every server SSL_CTX of every generation; guarded by a rwlock so
- * workers read while the main thread rotates. */
+ * disk. Installed on every server SSL_CTX of every generation whose listener has no
+ * ticket_keys_file (one with a file uses the file's keys, which ferry never rotates:
+ * see tls/ticket_file.h); guarded by a rwlock so workers read while the main thread
+ * rotates. */
 #define TLS_TICKET_KEYS_KEPT 2
 /* The daemon calls tls_ticket_keys_rotate() from a timer with this period (and
  * nowhere else). A key encrypts tickets for one period and is forgotten after the
@@ -65,7 +67,8 @@ int tls_ticket_keys_rotate(struct tls_ticket_keys *keys, struct err *err);
 /* Only after every tls_server using the keys and every SSL made from them is gone. */
 void tls_ticket_keys_free(struct tls_ticket_keys *keys);
 /* Binary upgrade: the keys pass to the new process as bytes, TLS_TICKET_KEY_BYTES per
- * key (16 name, 32 AES, 32 HMAC), the current one first. export: the length written
+ * key (16 name, 32 AES, 32 HMAC: not the order of a key file, and kept so that
+ * binaries of different versions hand over), the current one first. export: the length written
  * to buf, 0 when it is too small. import: replaces the keys; 0, or -1 (keys
  * unchanged) when len is not 1..TLS_TICKET_KEYS_KEPT whole keys. Thread-safe. */
 #define TLS_TICKET_KEY_BYTES 80
@@ -86,7 +89,9 @@ struct tls_server;
  *   mode   MODE_HTTP: ALPN mismatch continues without ALPN; MODE_TCP: ALPN mismatch
  *          (only when alpn is configured) is the RFC 7301 no_application_protocol alert
  *   keys   borrowed, may be NULL (then OpenSSL's per-context keys: tickets do not
- *          survive a reload)
+ *          survive a reload); unused when cfg->ticket_keys_file is set: that file's
+ *          keys are read now and kept by the server (an error names path +
+ *          ".ticket_keys_file"; a file others may read is reported to warn)
  *   warn   may be NULL
  * Policy: Mozilla "intermediate" v5.7 unless cfg overrides ciphers/ciphersuites —
  * TLS 1.2+ (cfg->min_version may raise it to 1.3), ECDHE/DHE with AES-GCM or
@@ -102,11 +107,12 @@ struct tls_server *tls_server_new(const struct cfg_listener_tls *cfg,
                                   struct tls_ticket_keys *keys /* borrowed */,
                                   const char *path, tls_warn_fn *warn, void *warn_arg,
                                   struct err *err);
-/* Loads each certificate (chain, key, OCSP response) of cfg on its own and calls
- * report() with the reason of each one that fails; returns how many failed. For
- * listing every problem at once when tls_server_new() failed (it stops at the first). */
-size_t tls_server_check_certificates(const struct cfg_listener_tls *cfg, const char *path,
-                                     tls_warn_fn *report, void *arg);
+/* Loads each certificate (chain, key, OCSP response) of cfg on its own, and the
+ * ticket keys file, and calls report() with the reason of each one that fails;
+ * returns how many failed. For listing every problem at once when tls_server_new()
+ * failed (it stops at the first). */
+size_t tls_server_check_files(const struct cfg_listener_tls *cfg, const char *path,
+                              tls_warn_fn *report, void *arg);
 /* A new server-side SSL for one accepted connection (hand it to
  * bufferevent_openssl_socket_new with BUFFEREVENT_SSL_ACCEPTING); NULL on allocation
  * failure. Thread-safe. */

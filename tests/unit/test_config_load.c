@@ -293,7 +293,7 @@ static void test_listener_tls_defaults(void **state)
     struct config *cfg = parse_ok(
         "{'listeners':{'h':{'listen':'127.0.0.1:1','pool':'p','tls':{'certificates':[{'cert':'c','key':'k'}]}},"
         "'m':{'listen':'127.0.0.1:2','pool':'p','tls':{'certificates':[{'cert':'c','key':'k'}],"
-        "'client_ca':'ca.pem','alpn':[]}},"
+        "'client_ca':'ca.pem','alpn':[],'ticket_keys_file':'tickets.key'}},"
         "'t':{'listen':'127.0.0.1:3','mode':'tcp','pool':'p','tls':{'certificates':[{'cert':'c','key':'k'}]}}},"
         "'pools':{'p':{'backends':[{'address':'127.0.0.1:9'}]}}}");
     const struct cfg_listener_tls *h = cfg->listeners[0].tls, *m = cfg->listeners[1].tls;
@@ -309,7 +309,9 @@ static void test_listener_tls_defaults(void **state)
     assert_int_equal(h->verify_client, VERIFY_CLIENT_OFF);
     assert_true(h->session_tickets);
     assert_int_equal(h->session_cache, 20480);
+    assert_null(h->ticket_keys_file);
     assert_string_equal(m->client_ca, "ca.pem");
+    assert_string_equal(m->ticket_keys_file, "tickets.key");
     assert_int_equal(m->verify_client, VERIFY_CLIENT_REQUIRED);
     assert_int_equal(m->n_alpn, 0);
     assert_int_equal(t->n_alpn, 0);

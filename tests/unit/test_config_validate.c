@@ -145,6 +145,10 @@ static const struct bad_case CASES[] = {
     { "verify_client_bad", TLS(",'client_ca':'ca.pem','verify_client':'sometimes'"), "listeners.l.tls.verify_client", "is not one of" },
     { "session_tickets_string", TLS(",'session_tickets':'yes'"), "listeners.l.tls.session_tickets", "expected true or false" },
     { "session_cache_negative", TLS(",'session_cache':-1"), "listeners.l.tls.session_cache", "-1 is out of range 0..10000000" },
+    { "ticket_keys_file_number", TLS(",'ticket_keys_file':1"), "listeners.l.tls.ticket_keys_file", "expected a string" },
+    { "ticket_keys_file_empty", TLS(",'ticket_keys_file':''"), "listeners.l.tls.ticket_keys_file", "must not be empty" },
+    { "ticket_keys_file_without_tickets", TLS(",'session_tickets':false,'ticket_keys_file':'k'"),
+      "listeners.l.tls.ticket_keys_file", "needs \"session_tickets\": true" },
     { "ciphers_number", TLS(",'ciphers':1"), "listeners.l.tls.ciphers", "expected a string" },
     { "tls_unknown_key", TLS(",'ciphersuite':'x'"), "listeners.l.tls.ciphersuite", "did you mean \"ciphersuites\"" },
     /* listener http2 */

@@ -307,32 +307,6 @@ static void test_tcp_listener_without_alpn_ignores_offers(void **state)
 
 /* ---- resumption and counters ----------------------------------------------------------- */
 
-static SSL_SESSION *full_handshake(struct tls_server *srv, SSL_CTX *cctx)
-{
-    SSL *client = tt_client(cctx, NULL), *server = tls_server_ssl_new(srv);
-    assert_true(tt_handshake(client, server));
-    assert_false(SSL_session_reused(client));
-    tt_client_read_pending(client);     /* TLS 1.3 tickets arrive after the handshake */
-    SSL_SESSION *session = SSL_get1_session(client);
-    assert_non_null(session);
-    tt_close(client);
-    tt_close(server);
-    return session;
-}
-
-static bool resumes(struct tls_server *srv, SSL_CTX *cctx, SSL_SESSION *session)
-{
-    SSL *client = tt_client(cctx, NULL), *server = tls_server_ssl_new(srv);
-    assert_int_equal(SSL_set_session(client, session), 1);
-    assert_true(tt_handshake(client, server));
-    tt_client_read_pending(client);
-    bool reused = SSL_session_reused(client);
-    assert_int_equal(reused, SSL_session_reused(server));
-    tt_close(client);
-    tt_close(server);
-    return reused;
-}
-
 static void check_ticket_survives_reload(int version)
 {
     struct err err = { "" };
@@ -346,12 +320,12 @@ static void check_ticket_survives_reload(int version)
     SSL_CTX *cctx = client_ctx_version(version, version);
 
     struct tls_server *gen1 = tt_server(cfg, keys);
-    SSL_SESSION *session = full_handshake(gen1, cctx);
+    SSL_SESSION *session = tt_new_session(gen1, cctx);
     tls_server_free(gen1);
     struct tls_server *gen2 = tt_server(cfg, keys);
-    assert_true(resumes(gen2, cctx, session));
+    assert_true(tt_resumes(gen2, cctx, session));
     struct tls_server *stranger = tt_server(cfg, other_keys);
-    assert_false(resumes(stranger, cctx, session));
+    assert_false(tt_resumes(stranger, cctx, session));
 
     SSL_SESSION_free(session);
     SSL_CTX_free(cctx);
@@ -383,9 +357,9 @@ static void test_ticket_of_another_listener_does_not_resume(void **state)
                                             NULL, NULL, &err);
     assert_non_null(two);
 
-    SSL_SESSION *session = full_handshake(one, cctx);
-    assert_true(resumes(one, cctx, session));
-    assert_false(resumes(two, cctx, session));
+    SSL_SESSION *session = tt_new_session(one, cctx);
+    assert_true(tt_resumes(one, cctx, session));
+    assert_false(tt_resumes(two, cctx, session));
     SSL_SESSION_free(session);
     SSL_CTX_free(cctx);
     tls_server_free(one);
@@ -403,12 +377,12 @@ static void test_rotation_keeps_previous_key_for_one_period(void **state)
     SSL_CTX *cctx = tt_client_ctx(NULL);
     struct tls_server *srv = tt_server(cfg, keys);
 
-    SSL_SESSION *session = full_handshake(srv, cctx);
+    SSL_SESSION *session = tt_new_session(srv, cctx);
     assert_int_equal(tls_ticket_keys_rotate(keys, &err), 0);
-    assert_true(resumes(srv, cctx, session));
+    assert_true(tt_resumes(srv, cctx, session));
     for (int i = 1; i < TLS_TICKET_KEYS_KEPT; i++)
         assert_int_equal(tls_ticket_keys_rotate(keys, &err), 0);
-    assert_false(resumes(srv, cctx, session));
+    assert_false(tt_resumes(srv, cctx, session));
 
     SSL_SESSION_free(session);
     SSL_CTX_free(cctx);
@@ -424,8 +398,8 @@ static void check_session_cache(int version, unsigned cache, bool expect_resumed
     cfg->session_cache = cache;
     SSL_CTX *cctx = client_ctx_version(version, version);
     struct tls_server *srv = tt_server(cfg, NULL);
-    SSL_SESSION *session = full_handshake(srv, cctx);
-    assert_int_equal(resumes(srv, cctx, session), expect_resumed);
+    SSL_SESSION *session = tt_new_session(srv, cctx);
+    assert_int_equal(tt_resumes(srv, cctx, session), expect_resumed);
     SSL_SESSION_free(session);
     SSL_CTX_free(cctx);
     tls_server_free(srv);
@@ -458,11 +432,11 @@ static void test_orderly_close_keeps_session_in_cache(void **state)
     SSL_SESSION *session = SSL_get1_session(client);
     SSL_free(server);
     SSL_free(client);
-    assert_false(resumes(srv, cctx, session));
+    assert_false(tt_resumes(srv, cctx, session));
     SSL_SESSION_free(session);
 
-    session = full_handshake(srv, cctx);
-    assert_true(resumes(srv, cctx, session));
+    session = tt_new_session(srv, cctx);
+    assert_true(tt_resumes(srv, cctx, session));
     SSL_SESSION_free(session);
     SSL_CTX_free(cctx);
     tls_server_free(srv);
@@ -477,11 +451,11 @@ static void check_counts(int version)
     SSL_CTX *cctx = client_ctx_version(version, version);
 
     struct tls_stats s0 = tls_stats_snapshot();
-    SSL_SESSION *session = full_handshake(srv, cctx);
+    SSL_SESSION *session = tt_new_session(srv, cctx);
     struct tls_stats s1 = tls_stats_snapshot();
     assert_int_equal(s1.handshakes, s0.handshakes + 1);
     assert_int_equal(s1.resumed, s0.resumed);
-    assert_true(resumes(srv, cctx, session));
+    assert_true(tt_resumes(srv, cctx, session));
     struct tls_stats s2 = tls_stats_snapshot();
     assert_int_equal(s2.handshakes, s1.handshakes + 1);
     assert_int_equal(s2.resumed, s1.resumed + 1);

@@ -330,6 +330,46 @@ static inline void tt_close(SSL *ssl)
     SSL_free(ssl);
 }
 
+/* ---- resumption --------------------------------------------------------------------- */
+
+/* The session (with its ticket, when the server issues them) of a full handshake with
+ * srv, without SNI. Owned by the caller. */
+static inline SSL_SESSION *tt_new_session(struct tls_server *srv, SSL_CTX *cctx)
+{
+    SSL *client = tt_client(cctx, NULL), *server = tls_server_ssl_new(srv);
+    assert_true(tt_handshake(client, server));
+    assert_false(SSL_session_reused(client));
+    tt_client_read_pending(client);     /* TLS 1.3 tickets arrive after the handshake */
+    SSL_SESSION *session = SSL_get1_session(client);
+    assert_non_null(session);
+    tt_close(client);
+    tt_close(server);
+    return session;
+}
+
+/* Whether a handshake with srv resumes `session`. `renewed` (may be NULL) receives
+ * the session the client holds afterwards (owned by the caller). */
+static inline bool tt_resumes_renewed(struct tls_server *srv, SSL_CTX *cctx,
+                                      SSL_SESSION *session, SSL_SESSION **renewed)
+{
+    SSL *client = tt_client(cctx, NULL), *server = tls_server_ssl_new(srv);
+    assert_int_equal(SSL_set_session(client, session), 1);
+    assert_true(tt_handshake(client, server));
+    tt_client_read_pending(client);
+    bool reused = SSL_session_reused(client);
+    assert_int_equal(reused, SSL_session_reused(server));
+    if (renewed != NULL)
+        *renewed = SSL_get1_session(client);
+    tt_close(client);
+    tt_close(server);
+    return reused;
+}
+
+static inline bool tt_resumes(struct tls_server *srv, SSL_CTX *cctx, SSL_SESSION *session)
+{
+    return tt_resumes_renewed(srv, cctx, session, NULL);
+}
+
 /* CN of the certificate the server presented to `client`. */
 static inline const char *tt_served_cn(SSL *client, char *buf, size_t len)
 {
