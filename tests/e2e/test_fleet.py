@@ -23,7 +23,7 @@ import threading
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ferrytest as ft  # noqa: E402
 import opsload  # noqa: E402
-import test_haproxy_interop as haproxy  # noqa: E402
+import haproxyenv as haproxy  # noqa: E402
 
 VERSIONS = (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2)
 
