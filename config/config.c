@@ -322,7 +322,17 @@ struct config *config_parse(const char *text, size_t len, const char *path,
 
 struct config *config_from_document(const struct config *cfg, struct config_errors *errs)
 {
-    return walk_root(cfg->document, NULL, 0, cfg->path, errs);
+    /* A copy, not a reference: the running generation's config may be freed on a
+     * worker thread while this one is built, and jansson's reference counts are not
+     * for sharing across threads. */
+    json_t *copy = json_deep_copy(cfg->document);
+    if (!copy) {
+        config_errors_add(errs, "%s: out of memory", cfg->path);
+        return NULL;
+    }
+    struct config *built = walk_root(copy, NULL, 0, cfg->path, errs);
+    json_decref(copy);
+    return built;
 }
 
 /* Reads the whole file; NULL with an error added. Owned result, NUL-terminated. */

@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -483,9 +484,34 @@ static struct event_base *unlocked_base_new(void)
     return base;
 }
 
+/* Whether /proc says that epfd is an epoll instance watching fd ("tfd: FD" in its
+ * fdinfo). Read from /proc only: the descriptors themselves, which other threads use,
+ * are not touched. */
+static bool epoll_watches(int epfd, int fd)
+{
+    char path[64], target[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", epfd);
+    ssize_t n = readlink(path, target, sizeof target - 1);
+    if (n < 0 || (size_t)n != strlen("anon_inode:[eventpoll]") ||
+        memcmp(target, "anon_inode:[eventpoll]", (size_t)n) != 0)
+        return false;
+    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", epfd);
+    FILE *info = fopen(path, "re");
+    if (!info)
+        return false;
+    bool found = false;
+    char line[256];
+    while (!found && fgets(line, sizeof line, info)) {
+        char *end;
+        found = strncmp(line, "tfd:", 4) == 0 && strtol(line + 4, &end, 10) == fd &&
+                end != line + 4;
+    }
+    fclose(info);
+    return found;
+}
+
 /* The epoll instance of libevent's epoll backend for a base: the only one in the
- * process that holds our fresh wakeup eventfd. Asking it to change that fd's events to
- * what libevent registered (EPOLLIN, the fd as data) finds it and changes nothing. */
+ * process that holds our fresh wakeup eventfd. */
 static int find_base_epoll(struct event_base *base, int wakeup_fd)
 {
     if (strcmp(event_base_get_method(base), "epoll") != 0)
@@ -494,15 +520,12 @@ static int find_base_epoll(struct event_base *base, int wakeup_fd)
     if (!dir)
         return -1;
     int found = -1;
-    struct epoll_event ev = { .events = EPOLLIN, .data.fd = wakeup_fd };
     for (struct dirent *e; found < 0 && (e = readdir(dir));) {
-        /* /proc/self/fd holds decimal fd numbers only, besides "." and "..", which are
-         * skipped.
-         * NOLINTNEXTLINE(cert-err34-c) */
-        int fd = atoi(e->d_name);
-        if (e->d_name[0] != '.' && fd != dirfd(dir) && fd != wakeup_fd &&
-            epoll_ctl(fd, EPOLL_CTL_MOD, wakeup_fd, &ev) == 0)
-            found = fd;
+        char *end;
+        long fd = strtol(e->d_name, &end, 10);
+        if (end != e->d_name && *end == '\0' && fd != wakeup_fd &&
+            epoll_watches((int)fd, wakeup_fd))
+            found = (int)fd;
     }
     closedir(dir);
     return found;
