@@ -41,9 +41,10 @@ static void reader_free(struct reader *r)
 static void reader_close(struct session *s)
 {
     struct reader *r = (struct reader *)s;
-    close(r->fd);
+    int fd = r->fd;
     session_detach(&r->base);
-    reader_free(r);
+    reader_free(r);     /* its events leave epoll before the fd number can be reused */
+    close(fd);
 }
 
 static void refuse(struct reader *r, const char *why)

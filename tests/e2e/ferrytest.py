@@ -108,6 +108,13 @@ def _read_text(path):
         return ""
 
 
+def runs_under_tsan(pid):
+    """Whether process pid is a ThreadSanitizer build (scripts/test --tsan): memory
+    figures mean little there."""
+    with open("/proc/%d/maps" % pid) as maps:
+        return "libtsan" in maps.read()
+
+
 def _check_sanitizers(what, text):
     for marker in SANITIZER_MARKERS:
         if marker in text:

@@ -315,7 +315,8 @@ def idle_connections(env, n, while_open=None):
             assert fk.fd_count(env.f.pid) == check.fds + n, "more than a descriptor each"
             per_connection = (h2.settled_rss_kib(env.f.pid) - rss) / n
         print("RSS per idle connection: %.2f KiB" % per_connection)
-        assert per_connection <= IDLE_KIB_PER_CONNECTION, per_connection
+        if not ft.runs_under_tsan(env.f.pid):     # its shadow memory is 2-4x the rest
+            assert per_connection <= IDLE_KIB_PER_CONNECTION, per_connection
         check.served()
         if while_open:
             while_open(socks)
