@@ -179,7 +179,8 @@ class Checkup:
             raise AssertionError("ferry holds %d descriptors, %d before the case:\n%s" % (
                 fds[-1], self.fds, "\n".join(sorted(self._fd_links())[:60])))
         grown = ft.rss_kib(self.f.pid) - self.rss
-        assert grown <= self.rss_slack_kib, "ferry's RSS grew by %d KiB in the case" % grown
+        if not ft.runs_under_tsan(self.f.pid):   # TSan's own memory grows with threads' history
+            assert grown <= self.rss_slack_kib, "ferry's RSS grew by %d KiB in the case" % grown
 
     def _fd_links(self):
         out = []
