@@ -172,7 +172,8 @@ def test_tls_handshake_must_finish_within_client_header_ms():
             with tls:
                 tls.sendall(b"ping")
                 assert tls.recv(4) == b"ping"
-            assert 0.25 <= served < 2.5, "waiting client served after %.2fs" % served
+            # ferry under valgrind needs longer for the TLS handshake it then does
+            assert 0.25 <= served < 2.5 * ft.SLOW, "waiting client served after %.2fs" % served
             for name, sock in (("silent", silent), ("half a ClientHello", half)):
                 assert is_closed_by_peer(sock, 1.0), "%s client still open" % name
                 sock.close()
