@@ -73,6 +73,10 @@ struct h2_stream {
     int32_t id;
     enum h2_stream_state state;
     bool counted;                   /* in the listener's HTTP/2 stream count */
+    /* The pump steps and flushes only streams something happened to (see
+     * h2_stream_mark): a step that made no progress makes none again until then. */
+    bool needs_step;                /* step it in this pump round */
+    bool needs_flush;               /* stepped since its upstream output was flushed */
     int64_t start_ms;               /* its HEADERS began */
 
     /* the header list arriving (the request's, then maybe its trailers') */
@@ -135,8 +139,15 @@ void h2_stream_end_of_request(struct h2_stream *st);
 /* The client reset the stream, or it closed: true when the response had not
  * completed (the exchange was cut short). */
 bool h2_stream_closed(struct h2_stream *st, uint32_t error_code);
-/* One pump step of the stream (timer, exchange); true when it made progress. */
+/* Something happened to the stream (its backend's callback, its timer, request
+ * payload, the upstream output draining or failing): the pump steps it again. */
+void h2_stream_mark(struct h2_stream *st);
+/* One pump step of the stream (timer, exchange), when marked; true when it made
+ * progress (it stays marked). */
 bool h2_stream_step(struct h2_stream *st);
+/* Writes the upstream output of a stream stepped since the last flush through; true
+ * when it wrote or failed (the stream is marked). */
+bool h2_stream_flush(struct h2_stream *st);
 void h2_stream_update_flow(struct h2_stream *st);
 void h2_stream_stop(struct h2_stream *st);
 /* nghttp2's send_data callback for this stream's DATA frame. */

@@ -36,6 +36,7 @@ static void on_stream_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct h2_stream *st = arg;
     st->timer_expired = true;
+    h2_stream_mark(st);
     h2_conn_kick(st->conn);
 }
 
@@ -79,6 +80,7 @@ struct h2_stream *h2_stream_new(struct h2_conn *c, int32_t id)
     st->conn = c;
     st->id = id;
     st->state = H2S_HEADERS;
+    st->needs_step = true;
     st->next = c->streams;
     if (c->streams)
         c->streams->prev = st;
@@ -242,6 +244,7 @@ void h2_stream_dispatch(struct h2_stream *st, bool end_stream)
 {
     struct http_session *s = st->conn->session;
     st->req_end = end_stream;
+    h2_stream_mark(st);
     evtimer_del(st->timer);
     if (!http_refresh_generation(s)) {
         log_debug("http2 session %p: listener gone after reload, refusing stream %d", (void *)s,
@@ -277,6 +280,7 @@ void h2_stream_dispatch(struct h2_stream *st, bool end_stream)
 void h2_stream_trailers(struct h2_stream *st)
 {
     st->req_end = true;
+    h2_stream_mark(st);
     if (st->state != H2S_EXCHANGE || !st->ex.is_started ||
         st->ex.req_body_kind != HTTP1_BODY_CHUNKED) {
         release_fields(st);     /* a body with a length has no room for them */
@@ -301,6 +305,7 @@ void h2_stream_trailers(struct h2_stream *st)
 void h2_stream_data(struct h2_stream *st, const uint8_t *data, size_t len)
 {
     st->activity_ms = clock_now_ms();
+    h2_stream_mark(st);
     bool wanted = st->state == H2S_EXCHANGE && st->ex.is_started && !st->ex.req_done;
     if (wanted && !st->req_data)
         st->req_data = evbuffer_new();
@@ -315,6 +320,7 @@ void h2_stream_data(struct h2_stream *st, const uint8_t *data, size_t len)
 void h2_stream_end_of_request(struct h2_stream *st)
 {
     st->req_end = true;
+    h2_stream_mark(st);
 }
 
 /* ---- what the exchange asks of an HTTP/2 client ------------------------------------------ */
@@ -323,6 +329,7 @@ static void kick(struct http_exchange *ex)
 {
     struct h2_stream *st = stream_of(ex);
     st->activity_ms = clock_now_ms();
+    h2_stream_mark(st);
     h2_conn_kick(st->conn);
 }
 
@@ -590,18 +597,44 @@ static void stream_timeout(struct h2_stream *st)
     }
 }
 
+void h2_stream_mark(struct h2_stream *st) { st->needs_step = true; }
+
 bool h2_stream_step(struct h2_stream *st)
 {
+    if (!st->needs_step)
+        return false;
+    st->needs_flush = true;
     if (st->timer_expired) {
         st->timer_expired = false;
         stream_timeout(st);
         return true;
     }
-    return st->state == H2S_EXCHANGE && http_exchange_step(&st->ex);
+    /* Cleared first: a callback during the step (a TLS upstream calls back while we
+     * write) marks the stream again. */
+    st->needs_step = false;
+    bool progress = st->state == H2S_EXCHANGE && http_exchange_step(&st->ex);
+    if (progress)
+        st->needs_step = true;
+    return progress;
+}
+
+bool h2_stream_flush(struct h2_stream *st)
+{
+    if (!st->needs_flush)
+        return false;
+    st->needs_flush = false;
+    bool wrote = http_exchange_flush(&st->ex);
+    if (wrote)
+        h2_stream_mark(st);
+    return wrote;
 }
 
 void h2_stream_update_flow(struct h2_stream *st)
 {
-    if (st->state == H2S_EXCHANGE)
-        http_exchange_update_flow(&st->ex, false);
+    if (st->state != H2S_EXCHANGE)
+        return;
+    bool was_throttled = st->ex.body_throttled;
+    http_exchange_update_flow(&st->ex, false);
+    if (was_throttled && !st->ex.body_throttled)
+        h2_stream_mark(st);     /* the request body may move again */
 }
