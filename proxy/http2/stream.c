@@ -399,9 +399,11 @@ static long response_head(struct http_exchange *ex, const struct http1_response 
     char names[head_len];
     struct h2_response_fields f = { .nva = nva, .cap = resp->num_headers + 2, .names = names,
                                     .names_cap = head_len };
-    if (!st->resp_trailers)
+    /* Only a chunked body has trailers. */
+    bool has_trailers = resp->body == HTTP1_BODY_CHUNKED;
+    if (has_trailers && !st->resp_trailers)
         st->resp_trailers = evbuffer_new();
-    int rc = st->resp_trailers ? h2_translate_response(resp, &f) : -1;
+    int rc = !has_trailers || st->resp_trailers ? h2_translate_response(resp, &f) : -1;
     if (rc == 0 && plan->set_cookie)
         nva[f.count++] = (nghttp2_nv){ (uint8_t *)"set-cookie", (uint8_t *)plan->set_cookie, 10,
                                        strlen(plan->set_cookie), NGHTTP2_NV_FLAG_NONE };
@@ -411,7 +413,7 @@ static long response_head(struct http_exchange *ex, const struct http1_response 
     }
     plan->sink = st->resp_data;
     plan->dechunk = true;
-    plan->trailers = st->resp_trailers;
+    plan->trailers = has_trailers ? st->resp_trailers : NULL;
     return 0;   /* header bytes are HPACK's business; the payload is counted */
 }
 
@@ -433,10 +435,14 @@ static bool response_room(struct http_exchange *ex)
     struct h2_stream *st = stream_of(ex);
     struct h2_conn *c = st->conn;
     size_t held = st->resp_data ? evbuffer_get_length(st->resp_data) : 0;
-    bool is_open = nghttp2_session_get_stream_remote_window_size(c->ng, st->id) > 0;
-    return held < (is_open ? H2_STREAM_BUFFER : H2_STALLED_BUFFER) &&
-           c->resp_buffered < H2_CONN_BUFFER &&
-           evbuffer_get_length(c->session->client_out) < HTTP_HIGH_WATER;
+    if (c->resp_buffered >= H2_CONN_BUFFER ||
+        evbuffer_get_length(c->session->client_out) >= HTTP_HIGH_WATER)
+        return false;
+    /* Below the smaller bound the client's window does not matter (nghttp2 looks the
+     * stream up to tell it). */
+    return held < H2_STALLED_BUFFER ||
+           (held < H2_STREAM_BUFFER &&
+            nghttp2_session_get_stream_remote_window_size(c->ng, st->id) > 0);
 }
 
 /* Counts what resp_data holds now in the connection's total. */
