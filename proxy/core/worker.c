@@ -21,6 +21,7 @@
 #include "core/listen.h"
 #include "core/log.h"
 #include "core/session.h"
+#include "http2/h2.h"
 #include "runtime/runtime.h"
 #include "upstream/pool.h"
 
@@ -73,6 +74,7 @@ struct worker {
     struct session *sessions;       /* list of live sessions */
     size_t n_sessions;
     struct upstream_pool *upstream_pool;    /* owned: idle keep-alive backend connections */
+    struct h2_spares h2_spares;             /* owned: closed HTTP/2 streams for reuse */
 };
 
 /* Frees watches; datagram servers are sessions and live on (see switch_generation). */
@@ -569,6 +571,7 @@ void worker_free(struct worker *w)
         event_free(w->retire_deadline);
     runtime_unref(w->runtime);
     upstream_pool_free(w->upstream_pool);
+    h2_spares_free(&w->h2_spares);
     if (w->base)
         event_base_free(w->base);
     free(w);
@@ -612,6 +615,7 @@ struct daemon *worker_daemon(struct worker *w) { return w->daemon; }
 struct runtime *worker_runtime(struct worker *w) { return w->runtime; }
 
 struct upstream_pool *worker_upstream_pool(struct worker *w) { return w->upstream_pool; }
+struct h2_spares *worker_h2_spares(struct worker *w) { return &w->h2_spares; }
 
 void worker_session_add(struct worker *w, struct session *s)
 {

@@ -20,6 +20,7 @@
 
 struct daemon;
 struct event_base;
+struct h2_spares;
 struct runtime;
 struct session;
 struct upstream_pool;
@@ -79,6 +80,7 @@ struct daemon *worker_daemon(struct worker *w);
 struct runtime *worker_runtime(struct worker *w);
 /* This worker's idle upstream keep-alive connections (borrowed; its thread only). */
 struct upstream_pool *worker_upstream_pool(struct worker *w);
+struct h2_spares *worker_h2_spares(struct worker *w);
 
 void worker_session_add(struct worker *w, struct session *s);
 void worker_session_remove(struct worker *w, struct session *s);

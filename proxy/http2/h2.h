@@ -19,6 +19,7 @@
 #include <stddef.h>
 
 struct http_session;
+struct h2_stream;
 
 enum h2_detect {
     H2_DETECT_NO,       /* speak HTTP/1.x */
@@ -55,5 +56,15 @@ void h2_drain(struct http_session *s);
 void h2_stop(struct http_session *s);
 /* Frees the HTTP/2 state; requests in flight are logged as cut short. */
 void h2_free(struct http_session *s);
+
+/* Closed streams a worker keeps for its connections' next ones (their buffers, events
+ * and field arrays, empty), up to a bound: a stream costs no malloc while the worker
+ * serves HTTP/2 at a steady rate. Only the worker's thread touches them. */
+struct h2_spares {
+    struct h2_stream *list;     /* owned */
+    size_t n;
+};
+/* Frees the spares (the worker ends; after its sessions, before its event base). */
+void h2_spares_free(struct h2_spares *spares);
 
 #endif

@@ -35,6 +35,7 @@ enum {
     H2_STALLED_BUFFER = 16 * 1024,  /* ... while the client's window for it is 0 */
     H2_CONN_BUFFER = 1024 * 1024,   /* ... by all streams of a connection */
     H2_CONN_WINDOW = 256 * 1024,    /* request payload all streams may send unacked */
+    H2_SPARE_STREAMS = 128,         /* closed streams a worker keeps for reuse */
 };
 
 struct h2_conn {
@@ -126,7 +127,10 @@ int h2_conn_terminate(struct h2_conn *c, uint32_t error_code);
 const struct config *h2_cfg(const struct h2_conn *c);
 
 /* stream.c */
+/* A spare of the worker's (struct h2_spares), or a new stream. */
 struct h2_stream *h2_stream_new(struct h2_conn *c, int32_t id);
+/* Ends the stream's request and keeps the stream as a spare of the worker's, or frees
+ * it when the worker has enough. */
 void h2_stream_free(struct h2_stream *st);
 /* One field of the header block arriving; false when nghttp2 must reset the stream. */
 void h2_stream_add_field(struct h2_stream *st, nghttp2_rcbuf *name, nghttp2_rcbuf *value);

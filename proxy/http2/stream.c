@@ -65,18 +65,85 @@ static bool timer_elapsed(struct h2_stream *st)
 
 /* ---- life ------------------------------------------------------------------------------ */
 
-struct h2_stream *h2_stream_new(struct h2_conn *c, int32_t id)
+static void destroy(struct h2_stream *st)
 {
-    struct http_session *s = c->session;
+    http_exchange_free(&st->ex);    /* a request cut short is logged here */
+    free(st->fields);
+    if (st->timer)
+        event_free(st->timer);
+    if (st->req_data)
+        evbuffer_free(st->req_data);
+    if (st->req_tail)
+        evbuffer_free(st->req_tail);
+    if (st->resp_data)
+        evbuffer_free(st->resp_data);
+    if (st->resp_trailers)
+        evbuffer_free(st->resp_trailers);
+    free(st);
+}
+
+static struct h2_stream *allocate(struct http_session *s)
+{
     struct h2_stream *st = calloc(1, sizeof *st);
     if (!st)
         return NULL;
     if (http_exchange_init(&st->ex, &h2_exchange_ops, s->base.worker, &s->base) < 0 ||
         !(st->timer = evtimer_new(worker_base(s->base.worker), on_stream_timer, st))) {
-        http_exchange_free(&st->ex);
-        free(st);
+        destroy(st);
         return NULL;
     }
+    return st;
+}
+
+static struct h2_stream *take_spare(struct h2_spares *spares)
+{
+    struct h2_stream *st = spares->list;
+    if (st) {
+        spares->list = st->next;
+        spares->n--;
+        st->next = NULL;
+    }
+    return st;
+}
+
+static void drain(struct evbuffer *buf)
+{
+    if (buf)
+        evbuffer_drain(buf, evbuffer_get_length(buf));
+}
+
+/* st, its request ended, made as allocate() makes a stream but for the buffers it
+ * allocated since (kept, empty). req_tail goes: that it exists says the request had
+ * trailers. */
+static void keep_spare(struct h2_spares *spares, struct h2_stream *st)
+{
+    drain(st->req_data);
+    drain(st->resp_data);
+    drain(st->resp_trailers);
+    if (st->req_tail)
+        evbuffer_free(st->req_tail);
+    *st = (struct h2_stream){ .ex = st->ex, .fields = st->fields, .fields_cap = st->fields_cap,
+                              .timer = st->timer, .req_data = st->req_data,
+                              .resp_data = st->resp_data, .resp_trailers = st->resp_trailers,
+                              .next = spares->list };
+    spares->list = st;
+    spares->n++;
+}
+
+void h2_spares_free(struct h2_spares *spares)
+{
+    for (struct h2_stream *st; (st = take_spare(spares));)
+        destroy(st);
+}
+
+struct h2_stream *h2_stream_new(struct h2_conn *c, int32_t id)
+{
+    struct http_session *s = c->session;
+    struct h2_stream *st = take_spare(worker_h2_spares(s->base.worker));
+    if (st)
+        http_exchange_reset(&st->ex, &s->base);
+    else if (!(st = allocate(s)))
+        return NULL;
     st->conn = c;
     st->id = id;
     st->state = H2S_HEADERS;
@@ -117,19 +184,15 @@ void h2_stream_free(struct h2_stream *st)
     if (st->counted)
         atomic_fetch_sub_explicit(&socket_of(st)->h2_streams, 1, memory_order_relaxed);
     c->resp_buffered -= st->resp_counted;
-    http_exchange_free(&st->ex);    /* a request cut short is logged here */
     release_fields(st);
-    free(st->fields);
-    event_free(st->timer);
-    if (st->req_data)
-        evbuffer_free(st->req_data);
-    if (st->req_tail)
-        evbuffer_free(st->req_tail);
-    if (st->resp_data)
-        evbuffer_free(st->resp_data);
-    if (st->resp_trailers)
-        evbuffer_free(st->resp_trailers);
-    free(st);
+    struct h2_spares *spares = worker_h2_spares(c->session->base.worker);
+    if (spares->n >= H2_SPARE_STREAMS) {
+        destroy(st);
+        return;
+    }
+    http_exchange_end(&st->ex);     /* a request cut short is logged here */
+    evtimer_del(st->timer);
+    keep_spare(spares, st);
 }
 
 bool h2_stream_closed(struct h2_stream *st, uint32_t error_code)
