@@ -35,7 +35,7 @@ enum {
     H2_STALLED_BUFFER = 16 * 1024,  /* ... while the client's window for it is 0 */
     H2_CONN_BUFFER = 1024 * 1024,   /* ... by all streams of a connection */
     H2_CONN_WINDOW = 256 * 1024,    /* request payload all streams may send unacked */
-    H2_SPARE_STREAMS = 128,         /* closed streams a worker keeps for reuse */
+    H2_SPARE_STREAMS = 512,         /* closed streams a worker keeps for reuse */
 };
 
 struct h2_conn {
