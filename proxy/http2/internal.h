@@ -87,10 +87,16 @@ struct h2_stream {
     bool too_large;                 /* fields past the limits were not kept */
 
     /* timer: the header deadline, then the exchange's (ops->set_timer), then the
-     * deadline for the client to take what is left */
+     * deadline for the client to take what is left. The event is re-added only for a
+     * deadline earlier than the one it waits for: one that fires before the current
+     * deadline (it moved on, or the timer is off) waits again or does nothing, so a
+     * request costs one or two event_add instead of one per state. */
     struct event *timer;            /* owned */
     unsigned timer_ms;
+    bool timer_on;                  /* a deadline is set */
     bool timer_on_activity, timer_expired;
+    bool timer_pending;             /* the event is added, for timer_due_ms */
+    int64_t timer_due_ms, timer_deadline_ms;
     int64_t activity_ms;
 
     /* the request body: payload received, not yet handed to the upstream */

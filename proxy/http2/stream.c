@@ -32,9 +32,25 @@ static struct listen_socket *socket_of(const struct h2_stream *st)
 
 /* ---- timer --------------------------------------------------------------------------- */
 
+static void add_timer_event(struct h2_stream *st, int64_t now, unsigned ms)
+{
+    struct timeval tv = clock_tv_from_ms(ms);
+    evtimer_add(st->timer, &tv);
+    st->timer_pending = true;
+    st->timer_due_ms = now + ms;
+}
+
 static void on_stream_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct h2_stream *st = arg;
+    st->timer_pending = false;
+    if (!st->timer_on)
+        return;
+    int64_t now = clock_now_ms();
+    if (st->timer_deadline_ms > st->timer_due_ms && st->timer_deadline_ms > now) {
+        add_timer_event(st, now, (unsigned)(st->timer_deadline_ms - now));
+        return;
+    }
     st->timer_expired = true;
     h2_stream_mark(st);
     h2_conn_kick(st->conn);
@@ -42,11 +58,24 @@ static void on_stream_timer(evutil_socket_t fd, short what, void *arg)
 
 static void arm_timer(struct h2_stream *st, unsigned ms, bool on_activity)
 {
+    int64_t now = clock_now_ms();
     st->timer_ms = ms;
+    st->timer_on = true;
     st->timer_on_activity = on_activity;
-    st->activity_ms = clock_now_ms();
-    struct timeval tv = clock_tv_from_ms(ms);
-    evtimer_add(st->timer, &tv);
+    st->activity_ms = now;
+    st->timer_deadline_ms = now + ms;
+    if (!st->timer_pending || st->timer_due_ms > st->timer_deadline_ms)
+        add_timer_event(st, now, ms);
+}
+
+/* The timer is off; its event, if added, fires for nothing. */
+static void stop_timer(struct h2_stream *st) { st->timer_on = false; }
+
+/* No more callbacks of the timer (the stream ends, or the connection closes). */
+static void remove_timer(struct h2_stream *st)
+{
+    evtimer_del(st->timer);
+    st->timer_on = st->timer_pending = false;
 }
 
 /* True when the timer really expired (with on_activity: no progress for timer_ms);
@@ -55,11 +84,12 @@ static bool timer_elapsed(struct h2_stream *st)
 {
     if (!st->timer_on_activity)
         return true;
-    int64_t idle = clock_now_ms() - st->activity_ms;
+    int64_t now = clock_now_ms();
+    int64_t idle = now - st->activity_ms;
     if (idle >= (int64_t)st->timer_ms)
         return true;
-    struct timeval tv = clock_tv_from_ms(st->timer_ms - (unsigned)idle);
-    evtimer_add(st->timer, &tv);
+    st->timer_deadline_ms = st->activity_ms + st->timer_ms;
+    add_timer_event(st, now, st->timer_ms - (unsigned)idle);
     return false;
 }
 
@@ -191,7 +221,7 @@ void h2_stream_free(struct h2_stream *st)
         return;
     }
     http_exchange_end(&st->ex);     /* a request cut short is logged here */
-    evtimer_del(st->timer);
+    remove_timer(st);
     keep_spare(spares, st);
 }
 
@@ -211,7 +241,7 @@ bool h2_stream_closed(struct h2_stream *st, uint32_t error_code)
 void h2_stream_stop(struct h2_stream *st)
 {
     http_exchange_stop(&st->ex);
-    evtimer_del(st->timer);
+    remove_timer(st);
 }
 
 /* ---- the header list ------------------------------------------------------------------ */
@@ -258,7 +288,7 @@ static void reset_stream(struct h2_stream *st, uint32_t error_code)
 {
     nghttp2_submit_rst_stream(ng_of(st), NGHTTP2_FLAG_NONE, st->id, error_code);
     st->state = H2S_DONE;
-    evtimer_del(st->timer);
+    stop_timer(st);
 }
 
 /* Checks the request's header list; its head is written once it found a route
@@ -308,7 +338,7 @@ void h2_stream_dispatch(struct h2_stream *st, bool end_stream)
     struct http_session *s = st->conn->session;
     st->req_end = end_stream;
     h2_stream_mark(st);
-    evtimer_del(st->timer);
+    stop_timer(st);
     if (!http_refresh_generation(s)) {
         log_debug("http2 session %p: listener gone after reload, refusing stream %d", (void *)s,
                   st->id);
@@ -402,7 +432,7 @@ static void set_timer(struct http_exchange *ex, unsigned ms, enum http_timer_rul
 {
     struct h2_stream *st = stream_of(ex);
     if (ms == 0)
-        evtimer_del(st->timer);
+        stop_timer(st);
     else
         arm_timer(st, ms, rule != HTTP_TIMER_FIXED);
 }
