@@ -46,6 +46,13 @@ struct watch {
     size_t n_servers;
 };
 
+struct worker_cache_entry {
+    const void *key;
+    void *cache;                    /* owned: free_fn frees it */
+    worker_cache_free_fn *free_fn;
+    struct worker_cache_entry *next;
+};
+
 struct worker {
     struct daemon *daemon;          /* borrowed */
     int id;
@@ -74,6 +81,7 @@ struct worker {
     struct session *sessions;       /* list of live sessions */
     size_t n_sessions;
     struct upstream_pool *upstream_pool;    /* owned: idle keep-alive backend connections */
+    struct worker_cache_entry *caches;      /* owned: worker_keep_cache() */
 };
 
 /* Frees watches; datagram servers are sessions and live on (see switch_generation). */
@@ -592,6 +600,12 @@ void worker_free(struct worker *w)
         event_free(w->retire_deadline);
     runtime_unref(w->runtime);
     upstream_pool_free(w->upstream_pool);
+    while (w->caches) {
+        struct worker_cache_entry *e = w->caches;
+        w->caches = e->next;
+        e->free_fn(e->cache);
+        free(e);
+    }
     if (w->base)
         event_base_free(w->base);
     free(w);
@@ -635,6 +649,25 @@ struct daemon *worker_daemon(struct worker *w) { return w->daemon; }
 struct runtime *worker_runtime(struct worker *w) { return w->runtime; }
 
 struct upstream_pool *worker_upstream_pool(struct worker *w) { return w->upstream_pool; }
+
+void *worker_cache(struct worker *w, const void *key)
+{
+    for (struct worker_cache_entry *e = w->caches; e; e = e->next)
+        if (e->key == key)
+            return e->cache;
+    return NULL;
+}
+
+int worker_keep_cache(struct worker *w, const void *key, void *cache,
+                      worker_cache_free_fn *free_fn)
+{
+    struct worker_cache_entry *e = malloc(sizeof *e);
+    if (!e)
+        return -1;
+    *e = (struct worker_cache_entry){ key, cache, free_fn, w->caches };
+    w->caches = e;
+    return 0;
+}
 
 void worker_session_add(struct worker *w, struct session *s)
 {

@@ -234,6 +234,10 @@ int http_exchange_init(struct http_exchange *ex, const struct http_exchange_ops 
 /* Releases everything; ends a started request first (logged 499 when nothing was
  * answered: the client went away). */
 void http_exchange_free(struct http_exchange *ex);
+/* Ends a started request as http_exchange_free does, and makes ex what
+ * http_exchange_init makes for front end `client` (same ops and worker), keeping its
+ * buffer and event: an exchange reused by another front end of the worker. */
+void http_exchange_reset(struct http_exchange *ex, struct session *client);
 
 /* Starts a request on generation rt (a reference is taken) and its listener l: routes
  * it (no route: 404, CONNECT: 501) and goes for a backend. start_ms is when its first

@@ -32,14 +32,20 @@ struct http1_limits http_exchange_limits(const struct config *cfg, bool for_requ
 int http_exchange_init(struct http_exchange *ex, const struct http_exchange_ops *ops,
                        struct worker *w, struct session *client)
 {
-    memset(ex, 0, sizeof *ex);
-    ex->ops = ops;
-    ex->worker = w;
-    ex->client = client;
-    ex->peer_text = client->peer_text;
-    ex->up_read_size = SOCKIO_READ_MIN;
+    *ex = (struct http_exchange){ .ops = ops, .worker = w, .client = client,
+                                  .peer_text = client->peer_text,
+                                  .up_read_size = SOCKIO_READ_MIN };
     ex->fwd_head = evbuffer_new();
     return ex->fwd_head ? 0 : -1;
+}
+
+void http_exchange_reset(struct http_exchange *ex, struct session *client)
+{
+    http_exchange_end(ex);
+    *ex = (struct http_exchange){ .ops = ex->ops, .worker = ex->worker, .client = client,
+                                  .peer_text = client->peer_text,
+                                  .up_read_size = SOCKIO_READ_MIN,
+                                  .fwd_head = ex->fwd_head, .up_read = ex->up_read };
 }
 
 void http_exchange_free(struct http_exchange *ex)

@@ -466,7 +466,7 @@ bool h2_flush_upstreams(struct http_session *s)
 {
     bool wrote = false;
     for (struct h2_stream *st = s->h2->streams; st; st = st->next)
-        wrote |= http_exchange_flush(&st->ex);
+        wrote |= h2_stream_flush(st);
     return wrote;
 }
 

@@ -35,6 +35,7 @@ enum {
     H2_STALLED_BUFFER = 16 * 1024,  /* ... while the client's window for it is 0 */
     H2_CONN_BUFFER = 1024 * 1024,   /* ... by all streams of a connection */
     H2_CONN_WINDOW = 256 * 1024,    /* request payload all streams may send unacked */
+    H2_SPARE_STREAMS = 512,         /* closed streams a worker keeps for reuse */
 };
 
 struct h2_conn {
@@ -73,6 +74,10 @@ struct h2_stream {
     int32_t id;
     enum h2_stream_state state;
     bool counted;                   /* in the listener's HTTP/2 stream count */
+    /* The pump steps and flushes only streams something happened to (see
+     * h2_stream_mark): a step that made no progress makes none again until then. */
+    bool needs_step;                /* step it in this pump round */
+    bool needs_flush;               /* stepped since its upstream output was flushed */
     int64_t start_ms;               /* its HEADERS began */
 
     /* the header list arriving (the request's, then maybe its trailers') */
@@ -82,10 +87,16 @@ struct h2_stream {
     bool too_large;                 /* fields past the limits were not kept */
 
     /* timer: the header deadline, then the exchange's (ops->set_timer), then the
-     * deadline for the client to take what is left */
+     * deadline for the client to take what is left. The event is re-added only for a
+     * deadline earlier than the one it waits for: one that fires before the current
+     * deadline (it moved on, or the timer is off) waits again or does nothing, so a
+     * request costs one or two event_add instead of one per state. */
     struct event *timer;            /* owned */
     unsigned timer_ms;
+    bool timer_on;                  /* a deadline is set */
     bool timer_on_activity, timer_expired;
+    bool timer_pending;             /* the event is added, for timer_due_ms */
+    int64_t timer_due_ms, timer_deadline_ms;
     int64_t activity_ms;
 
     /* the request body: payload received, not yet handed to the upstream */
@@ -122,7 +133,10 @@ int h2_conn_terminate(struct h2_conn *c, uint32_t error_code);
 const struct config *h2_cfg(const struct h2_conn *c);
 
 /* stream.c */
+/* A spare of the worker's (struct h2_spares), or a new stream. */
 struct h2_stream *h2_stream_new(struct h2_conn *c, int32_t id);
+/* Ends the stream's request and keeps the stream as a spare of the worker's, or frees
+ * it when the worker has enough. */
 void h2_stream_free(struct h2_stream *st);
 /* One field of the header block arriving; false when nghttp2 must reset the stream. */
 void h2_stream_add_field(struct h2_stream *st, nghttp2_rcbuf *name, nghttp2_rcbuf *value);
@@ -135,8 +149,15 @@ void h2_stream_end_of_request(struct h2_stream *st);
 /* The client reset the stream, or it closed: true when the response had not
  * completed (the exchange was cut short). */
 bool h2_stream_closed(struct h2_stream *st, uint32_t error_code);
-/* One pump step of the stream (timer, exchange); true when it made progress. */
+/* Something happened to the stream (its backend's callback, its timer, request
+ * payload, the upstream output draining or failing): the pump steps it again. */
+void h2_stream_mark(struct h2_stream *st);
+/* One pump step of the stream (timer, exchange), when marked; true when it made
+ * progress (it stays marked). */
 bool h2_stream_step(struct h2_stream *st);
+/* Writes the upstream output of a stream stepped since the last flush through; true
+ * when it wrote or failed (the stream is marked). */
+bool h2_stream_flush(struct h2_stream *st);
 void h2_stream_update_flow(struct h2_stream *st);
 void h2_stream_stop(struct h2_stream *st);
 /* nghttp2's send_data callback for this stream's DATA frame. */

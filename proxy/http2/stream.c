@@ -32,20 +32,50 @@ static struct listen_socket *socket_of(const struct h2_stream *st)
 
 /* ---- timer --------------------------------------------------------------------------- */
 
+static void add_timer_event(struct h2_stream *st, int64_t now, unsigned ms)
+{
+    struct timeval tv = clock_tv_from_ms(ms);
+    evtimer_add(st->timer, &tv);
+    st->timer_pending = true;
+    st->timer_due_ms = now + ms;
+}
+
 static void on_stream_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct h2_stream *st = arg;
+    st->timer_pending = false;
+    if (!st->timer_on)
+        return;
+    int64_t now = clock_now_ms();
+    if (st->timer_deadline_ms > st->timer_due_ms && st->timer_deadline_ms > now) {
+        add_timer_event(st, now, (unsigned)(st->timer_deadline_ms - now));
+        return;
+    }
     st->timer_expired = true;
+    h2_stream_mark(st);
     h2_conn_kick(st->conn);
 }
 
 static void arm_timer(struct h2_stream *st, unsigned ms, bool on_activity)
 {
+    int64_t now = clock_now_ms();
     st->timer_ms = ms;
+    st->timer_on = true;
     st->timer_on_activity = on_activity;
-    st->activity_ms = clock_now_ms();
-    struct timeval tv = clock_tv_from_ms(ms);
-    evtimer_add(st->timer, &tv);
+    st->activity_ms = now;
+    st->timer_deadline_ms = now + ms;
+    if (!st->timer_pending || st->timer_due_ms > st->timer_deadline_ms)
+        add_timer_event(st, now, ms);
+}
+
+/* The timer is off; its event, if added, fires for nothing. */
+static void stop_timer(struct h2_stream *st) { st->timer_on = false; }
+
+/* No more callbacks of the timer (the stream ends, or the connection closes). */
+static void remove_timer(struct h2_stream *st)
+{
+    evtimer_del(st->timer);
+    st->timer_on = st->timer_pending = false;
 }
 
 /* True when the timer really expired (with on_activity: no progress for timer_ms);
@@ -54,31 +84,128 @@ static bool timer_elapsed(struct h2_stream *st)
 {
     if (!st->timer_on_activity)
         return true;
-    int64_t idle = clock_now_ms() - st->activity_ms;
+    int64_t now = clock_now_ms();
+    int64_t idle = now - st->activity_ms;
     if (idle >= (int64_t)st->timer_ms)
         return true;
-    struct timeval tv = clock_tv_from_ms(st->timer_ms - (unsigned)idle);
-    evtimer_add(st->timer, &tv);
+    st->timer_deadline_ms = st->activity_ms + st->timer_ms;
+    add_timer_event(st, now, st->timer_ms - (unsigned)idle);
     return false;
 }
 
 /* ---- life ------------------------------------------------------------------------------ */
 
-struct h2_stream *h2_stream_new(struct h2_conn *c, int32_t id)
+static void destroy(struct h2_stream *st)
 {
-    struct http_session *s = c->session;
+    http_exchange_free(&st->ex);    /* a request cut short is logged here */
+    free(st->fields);
+    if (st->timer)
+        event_free(st->timer);
+    if (st->req_data)
+        evbuffer_free(st->req_data);
+    if (st->req_tail)
+        evbuffer_free(st->req_tail);
+    if (st->resp_data)
+        evbuffer_free(st->resp_data);
+    if (st->resp_trailers)
+        evbuffer_free(st->resp_trailers);
+    free(st);
+}
+
+static struct h2_stream *allocate(struct http_session *s)
+{
     struct h2_stream *st = calloc(1, sizeof *st);
     if (!st)
         return NULL;
     if (http_exchange_init(&st->ex, &h2_exchange_ops, s->base.worker, &s->base) < 0 ||
         !(st->timer = evtimer_new(worker_base(s->base.worker), on_stream_timer, st))) {
-        http_exchange_free(&st->ex);
-        free(st);
+        destroy(st);
         return NULL;
     }
+    return st;
+}
+
+/* Closed streams a worker keeps for its connections' next ones (their buffers, events
+ * and field arrays, empty), up to H2_SPARE_STREAMS: a stream costs no malloc while the
+ * worker serves HTTP/2 at a steady rate. A worker cache (worker_keep_cache): only the
+ * worker's thread touches them. */
+struct h2_spares {
+    struct h2_stream *list;     /* owned */
+    size_t n;
+};
+
+static struct h2_stream *take_spare(struct h2_spares *spares)
+{
+    if (!spares)
+        return NULL;
+    struct h2_stream *st = spares->list;
+    if (st) {
+        spares->list = st->next;
+        spares->n--;
+        st->next = NULL;
+    }
+    return st;
+}
+
+static void drain(struct evbuffer *buf)
+{
+    if (buf)
+        evbuffer_drain(buf, evbuffer_get_length(buf));
+}
+
+/* st, its request ended, made as allocate() makes a stream but for the buffers it
+ * allocated since (kept, empty). req_tail goes: that it exists says the request had
+ * trailers. */
+static void keep_spare(struct h2_spares *spares, struct h2_stream *st)
+{
+    drain(st->req_data);
+    drain(st->resp_data);
+    drain(st->resp_trailers);
+    if (st->req_tail)
+        evbuffer_free(st->req_tail);
+    *st = (struct h2_stream){ .ex = st->ex, .fields = st->fields, .fields_cap = st->fields_cap,
+                              .timer = st->timer, .req_data = st->req_data,
+                              .resp_data = st->resp_data, .resp_trailers = st->resp_trailers,
+                              .next = spares->list };
+    spares->list = st;
+    spares->n++;
+}
+
+static void free_spares(void *cache)
+{
+    struct h2_spares *spares = cache;
+    for (struct h2_stream *st; (st = take_spare(spares));)
+        destroy(st);
+    free(spares);
+}
+
+/* The worker's spares, made on first use; NULL when out of memory (no reuse then). */
+static struct h2_spares *spares_of(struct worker *w)
+{
+    static const char key;      /* its address names the cache */
+    struct h2_spares *spares = worker_cache(w, &key);
+    if (spares)
+        return spares;
+    spares = calloc(1, sizeof *spares);
+    if (spares && worker_keep_cache(w, &key, spares, free_spares) < 0) {
+        free(spares);
+        spares = NULL;
+    }
+    return spares;
+}
+
+struct h2_stream *h2_stream_new(struct h2_conn *c, int32_t id)
+{
+    struct http_session *s = c->session;
+    struct h2_stream *st = take_spare(spares_of(s->base.worker));
+    if (st)
+        http_exchange_reset(&st->ex, &s->base);
+    else if (!(st = allocate(s)))
+        return NULL;
     st->conn = c;
     st->id = id;
     st->state = H2S_HEADERS;
+    st->needs_step = true;
     st->next = c->streams;
     if (c->streams)
         c->streams->prev = st;
@@ -115,19 +242,15 @@ void h2_stream_free(struct h2_stream *st)
     if (st->counted)
         atomic_fetch_sub_explicit(&socket_of(st)->h2_streams, 1, memory_order_relaxed);
     c->resp_buffered -= st->resp_counted;
-    http_exchange_free(&st->ex);    /* a request cut short is logged here */
     release_fields(st);
-    free(st->fields);
-    event_free(st->timer);
-    if (st->req_data)
-        evbuffer_free(st->req_data);
-    if (st->req_tail)
-        evbuffer_free(st->req_tail);
-    if (st->resp_data)
-        evbuffer_free(st->resp_data);
-    if (st->resp_trailers)
-        evbuffer_free(st->resp_trailers);
-    free(st);
+    struct h2_spares *spares = spares_of(c->session->base.worker);
+    if (!spares || spares->n >= H2_SPARE_STREAMS) {
+        destroy(st);
+        return;
+    }
+    http_exchange_end(&st->ex);     /* a request cut short is logged here */
+    remove_timer(st);
+    keep_spare(spares, st);
 }
 
 bool h2_stream_closed(struct h2_stream *st, uint32_t error_code)
@@ -146,7 +269,7 @@ bool h2_stream_closed(struct h2_stream *st, uint32_t error_code)
 void h2_stream_stop(struct h2_stream *st)
 {
     http_exchange_stop(&st->ex);
-    evtimer_del(st->timer);
+    remove_timer(st);
 }
 
 /* ---- the header list ------------------------------------------------------------------ */
@@ -193,7 +316,7 @@ static void reset_stream(struct h2_stream *st, uint32_t error_code)
 {
     nghttp2_submit_rst_stream(ng_of(st), NGHTTP2_FLAG_NONE, st->id, error_code);
     st->state = H2S_DONE;
-    evtimer_del(st->timer);
+    stop_timer(st);
 }
 
 /* Checks the request's header list; its head is written once it found a route
@@ -242,7 +365,8 @@ void h2_stream_dispatch(struct h2_stream *st, bool end_stream)
 {
     struct http_session *s = st->conn->session;
     st->req_end = end_stream;
-    evtimer_del(st->timer);
+    h2_stream_mark(st);
+    stop_timer(st);
     if (!http_refresh_generation(s)) {
         log_debug("http2 session %p: listener gone after reload, refusing stream %d", (void *)s,
                   st->id);
@@ -277,6 +401,7 @@ void h2_stream_dispatch(struct h2_stream *st, bool end_stream)
 void h2_stream_trailers(struct h2_stream *st)
 {
     st->req_end = true;
+    h2_stream_mark(st);
     if (st->state != H2S_EXCHANGE || !st->ex.is_started ||
         st->ex.req_body_kind != HTTP1_BODY_CHUNKED) {
         release_fields(st);     /* a body with a length has no room for them */
@@ -301,6 +426,7 @@ void h2_stream_trailers(struct h2_stream *st)
 void h2_stream_data(struct h2_stream *st, const uint8_t *data, size_t len)
 {
     st->activity_ms = clock_now_ms();
+    h2_stream_mark(st);
     bool wanted = st->state == H2S_EXCHANGE && st->ex.is_started && !st->ex.req_done;
     if (wanted && !st->req_data)
         st->req_data = evbuffer_new();
@@ -315,6 +441,7 @@ void h2_stream_data(struct h2_stream *st, const uint8_t *data, size_t len)
 void h2_stream_end_of_request(struct h2_stream *st)
 {
     st->req_end = true;
+    h2_stream_mark(st);
 }
 
 /* ---- what the exchange asks of an HTTP/2 client ------------------------------------------ */
@@ -323,6 +450,7 @@ static void kick(struct http_exchange *ex)
 {
     struct h2_stream *st = stream_of(ex);
     st->activity_ms = clock_now_ms();
+    h2_stream_mark(st);
     h2_conn_kick(st->conn);
 }
 
@@ -332,7 +460,7 @@ static void set_timer(struct http_exchange *ex, unsigned ms, enum http_timer_rul
 {
     struct h2_stream *st = stream_of(ex);
     if (ms == 0)
-        evtimer_del(st->timer);
+        stop_timer(st);
     else
         arm_timer(st, ms, rule != HTTP_TIMER_FIXED);
 }
@@ -392,9 +520,11 @@ static long response_head(struct http_exchange *ex, const struct http1_response 
     char names[head_len];
     struct h2_response_fields f = { .nva = nva, .cap = resp->num_headers + 2, .names = names,
                                     .names_cap = head_len };
-    if (!st->resp_trailers)
+    /* Only a chunked body has trailers. */
+    bool has_trailers = resp->body == HTTP1_BODY_CHUNKED;
+    if (has_trailers && !st->resp_trailers)
         st->resp_trailers = evbuffer_new();
-    int rc = st->resp_trailers ? h2_translate_response(resp, &f) : -1;
+    int rc = !has_trailers || st->resp_trailers ? h2_translate_response(resp, &f) : -1;
     if (rc == 0 && plan->set_cookie)
         nva[f.count++] = (nghttp2_nv){ (uint8_t *)"set-cookie", (uint8_t *)plan->set_cookie, 10,
                                        strlen(plan->set_cookie), NGHTTP2_NV_FLAG_NONE };
@@ -404,7 +534,7 @@ static long response_head(struct http_exchange *ex, const struct http1_response 
     }
     plan->sink = st->resp_data;
     plan->dechunk = true;
-    plan->trailers = st->resp_trailers;
+    plan->trailers = has_trailers ? st->resp_trailers : NULL;
     return 0;   /* header bytes are HPACK's business; the payload is counted */
 }
 
@@ -426,10 +556,14 @@ static bool response_room(struct http_exchange *ex)
     struct h2_stream *st = stream_of(ex);
     struct h2_conn *c = st->conn;
     size_t held = st->resp_data ? evbuffer_get_length(st->resp_data) : 0;
-    bool is_open = nghttp2_session_get_stream_remote_window_size(c->ng, st->id) > 0;
-    return held < (is_open ? H2_STREAM_BUFFER : H2_STALLED_BUFFER) &&
-           c->resp_buffered < H2_CONN_BUFFER &&
-           evbuffer_get_length(c->session->client_out) < HTTP_HIGH_WATER;
+    if (c->resp_buffered >= H2_CONN_BUFFER ||
+        evbuffer_get_length(c->session->client_out) >= HTTP_HIGH_WATER)
+        return false;
+    /* Below the smaller bound the client's window does not matter (nghttp2 looks the
+     * stream up to tell it). */
+    return held < H2_STALLED_BUFFER ||
+           (held < H2_STREAM_BUFFER &&
+            nghttp2_session_get_stream_remote_window_size(c->ng, st->id) > 0);
 }
 
 /* Counts what resp_data holds now in the connection's total. */
@@ -590,18 +724,44 @@ static void stream_timeout(struct h2_stream *st)
     }
 }
 
+void h2_stream_mark(struct h2_stream *st) { st->needs_step = true; }
+
 bool h2_stream_step(struct h2_stream *st)
 {
+    if (!st->needs_step)
+        return false;
+    st->needs_flush = true;
     if (st->timer_expired) {
         st->timer_expired = false;
         stream_timeout(st);
         return true;
     }
-    return st->state == H2S_EXCHANGE && http_exchange_step(&st->ex);
+    /* Cleared first: a callback during the step (a TLS upstream calls back while we
+     * write) marks the stream again. */
+    st->needs_step = false;
+    bool progress = st->state == H2S_EXCHANGE && http_exchange_step(&st->ex);
+    if (progress)
+        st->needs_step = true;
+    return progress;
+}
+
+bool h2_stream_flush(struct h2_stream *st)
+{
+    if (!st->needs_flush)
+        return false;
+    st->needs_flush = false;
+    bool wrote = http_exchange_flush(&st->ex);
+    if (wrote)
+        h2_stream_mark(st);
+    return wrote;
 }
 
 void h2_stream_update_flow(struct h2_stream *st)
 {
-    if (st->state == H2S_EXCHANGE)
-        http_exchange_update_flow(&st->ex, false);
+    if (st->state != H2S_EXCHANGE)
+        return;
+    bool was_throttled = st->ex.body_throttled;
+    http_exchange_update_flow(&st->ex, false);
+    if (was_throttled && !st->ex.body_throttled)
+        h2_stream_mark(st);     /* the request body may move again */
 }

@@ -363,25 +363,51 @@ static int add_str(struct evbuffer *out, const char *s)
     return evbuffer_add(out, s, strlen(s));
 }
 
+struct piece {
+    const char *text;
+    size_t len;
+};
+
+/* The pieces of one line, joined on the stack when it is short: an evbuffer_add costs
+ * more than copying a short piece. */
+static int add_pieces(struct evbuffer *out, const struct piece *pieces, size_t n)
+{
+    char line[512];
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++)
+        len += pieces[i].len;
+    if (len > sizeof line) {
+        for (size_t i = 0; i < n; i++)
+            if (evbuffer_add(out, pieces[i].text, pieces[i].len) < 0)
+                return -1;
+        return 0;
+    }
+    for (size_t i = 0, at = 0; i < n; at += pieces[i].len, i++)
+        memcpy(line + at, pieces[i].text, pieces[i].len);
+    return evbuffer_add(out, line, len);
+}
+
 /* "name: value\r\n" */
 static int add_line(struct evbuffer *out, const char *name, size_t name_len, const char *value,
                     size_t value_len)
 {
-    if (evbuffer_add(out, name, name_len) < 0 || evbuffer_add(out, ": ", 2) < 0
-        || evbuffer_add(out, value, value_len) < 0)
-        return -1;
-    return evbuffer_add(out, "\r\n", 2);
+    const struct piece line[] = { { name, name_len }, { ": ", 2 }, { value, value_len },
+                                  { "\r\n", 2 } };
+    return add_pieces(out, line, sizeof line / sizeof line[0]);
 }
 
 /* CONNECT has no :path; its target is the authority (RFC 9112 §3.2.3). */
 static int add_request_line(struct evbuffer *out, const struct h2_request_info *info)
 {
-    const char *target = info->path ? info->path : info->authority;
-    size_t target_len = info->path ? info->path_len : info->authority_len;
-    if (evbuffer_add(out, info->method, info->method_len) < 0 || evbuffer_add(out, " ", 1) < 0
-        || evbuffer_add(out, target, target_len) < 0)
-        return -1;
-    return add_str(out, " HTTP/1.1\r\n");
+    static const char version[] = " HTTP/1.1\r\n";
+    const struct piece line[] = {
+        { info->method, info->method_len },
+        { " ", 1 },
+        { info->path ? info->path : info->authority,
+          info->path ? info->path_len : info->authority_len },
+        { version, sizeof version - 1 },
+    };
+    return add_pieces(out, line, sizeof line / sizeof line[0]);
 }
 
 static int add_host(struct evbuffer *out, const struct h2_request_info *info,
