@@ -13,48 +13,7 @@
 #include <string.h>
 
 #include "config/config.h"
-
-/* Single quotes stand for double quotes. */
-static char *double_quotes(const char *s)
-{
-    char *out = strdup(s);
-    assert_non_null(out);
-    for (char *p = out; *p; p++)
-        if (*p == '\'')
-            *p = '"';
-    return out;
-}
-
-static struct config *parse_ok(const char *text)
-{
-    struct config_errors errs = { 0 };
-    char *json = double_quotes(text);
-    struct config *cfg = config_parse(json, strlen(json), "t.json", &errs);
-    for (size_t i = 0; i < errs.count; i++)
-        print_message("  unexpected: %s\n", errs.messages[i]);
-    assert_int_equal(errs.count, 0);
-    assert_non_null(cfg);
-    free(json);
-    return cfg;
-}
-
-/* Must fail with a message that starts with `path` and contains `phrase`. */
-static void parse_bad(const char *text, const char *path, const char *phrase)
-{
-    struct config_errors errs = { 0 };
-    char *json = double_quotes(text);
-    assert_null(config_parse(json, strlen(json), "t.json", &errs));
-    bool found = false;
-    for (size_t i = 0; i < errs.count && !found; i++)
-        found = strncmp(errs.messages[i], path, strlen(path)) == 0 &&
-                strchr(": (", errs.messages[i][strlen(path)]) &&
-                strstr(errs.messages[i], phrase);
-    for (size_t i = 0; i < errs.count && !found; i++)
-        print_message("  got: %s\n", errs.messages[i]);
-    assert_true(found);
-    config_errors_clear(&errs);
-    free(json);
-}
+#include "test_config_util.h"
 
 #define POOL "'pools':{'p':{'backends':[{'address':'127.0.0.1:53'}]}}"
 #define UDP(x) "{'listeners':{'dns':{'listen':'127.0.0.1:5353','mode':'udp','pool':'p'" x "}}," POOL "}"
