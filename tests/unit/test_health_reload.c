@@ -37,19 +37,26 @@ static void run_until_state(struct event_base *base, const struct backend *b,
     assert_int_equal(backend_state(b), want);
 }
 
+/* Two configs of pool "p" with one backend on a closed port: without a health check
+ * (passive) and with a tcp check that takes it down at once (checked). */
+static void passive_and_checked(char passive[512], char checked[768])
+{
+    unsigned port = closed_port();
+    snprintf(passive, 512, ONE_POOL("{\"address\":\"127.0.0.1:%u\"}"), port);
+    snprintf(checked, 768,
+             "{\"admin\":null,\"listeners\":{\"l\":{\"listen\":\"127.0.0.1:1\",\"mode\":\"tcp\","
+             "\"pool\":\"p\"}},\"pools\":{\"p\":{\"backends\":[{\"address\":\"127.0.0.1:%u\"}],"
+             "\"health_check\":{\"type\":\"tcp\",\"interval_ms\":100,\"timeout_ms\":50,"
+             "\"rise\":1,\"fall\":1}}}}", port);
+}
+
 /* A reload added a health_check to a pool: the new generation's check takes the
  * backend down, and the old generation (still serving requests in flight, which may
  * retry) must not bring it back as if a passive retry were due. */
 static void test_down_by_the_check_stays_down_for_an_older_passive_generation(void **state)
 {
     char passive[512], checked[768];
-    unsigned port = closed_port();
-    snprintf(passive, sizeof passive, ONE_POOL("{\"address\":\"127.0.0.1:%u\"}"), port);
-    snprintf(checked, sizeof checked,
-             "{\"admin\":null,\"listeners\":{\"l\":{\"listen\":\"127.0.0.1:1\",\"mode\":\"tcp\","
-             "\"pool\":\"p\"}},\"pools\":{\"p\":{\"backends\":[{\"address\":\"127.0.0.1:%u\"}],"
-             "\"health_check\":{\"type\":\"tcp\",\"interval_ms\":100,\"timeout_ms\":50,"
-             "\"rise\":1,\"fall\":1}}}}", port);
+    passive_and_checked(passive, checked);
     struct backend_table *table = backend_table_new();
     struct event_base *base = event_base_new();
     struct runtime *old = build_runtime(table, passive, 1);
@@ -74,13 +81,7 @@ static void test_down_by_the_check_stays_down_for_an_older_passive_generation(vo
 static void test_down_by_a_check_that_went_away_is_retried_later(void **state)
 {
     char passive[512], checked[768];
-    unsigned port = closed_port();
-    snprintf(passive, sizeof passive, ONE_POOL("{\"address\":\"127.0.0.1:%u\"}"), port);
-    snprintf(checked, sizeof checked,
-             "{\"admin\":null,\"listeners\":{\"l\":{\"listen\":\"127.0.0.1:1\",\"mode\":\"tcp\","
-             "\"pool\":\"p\"}},\"pools\":{\"p\":{\"backends\":[{\"address\":\"127.0.0.1:%u\"}],"
-             "\"health_check\":{\"type\":\"tcp\",\"interval_ms\":100,\"timeout_ms\":50,"
-             "\"rise\":1,\"fall\":1}}}}", port);
+    passive_and_checked(passive, checked);
     struct backend_table *table = backend_table_new();
     struct event_base *base = event_base_new();
     struct runtime *rt = build_runtime(table, checked, 1);
