@@ -65,10 +65,10 @@ static bool is_only_removed(const struct backend *b)
            !atomic_load_explicit(&b->draining, memory_order_relaxed);
 }
 
-/* The candidates' snapshot; with_removed: backends a reload removed count as able to
- * take requests. Says whether some backend is ineligible only because it was removed. */
+/* The candidates' snapshot. Says whether some backend is ineligible only because a
+ * reload removed it. */
 static bool snapshot(struct rt_pool *pool, struct backend *const *tried, size_t n_tried,
-                     bool with_removed, struct balance_candidate *cands)
+                     struct balance_candidate *cands)
 {
     bool passive_only = pool->cfg->health_check.type == HEALTH_CHECK_NONE;
     int64_t now = passive_only || pool->cfg->slow_start_ms ? clock_now_ms() : 0;
@@ -77,15 +77,14 @@ static bool snapshot(struct rt_pool *pool, struct backend *const *tried, size_t 
         struct backend *b = pool->backends[i];
         if (passive_only)
             backend_maybe_revive(b, now);
-        bool takes_new = backend_takes_new(b);
-        has_removed |= !takes_new && is_only_removed(b);
         cands[i] = (struct balance_candidate){
             .weight = effective_weight(pool, i, now),
             .active = atomic_load_explicit(&b->active, memory_order_relaxed),
             .max_connections = pool->cfg->backends[i].max_connections,
-            .healthy = takes_new || (with_removed && is_only_removed(b)),
+            .healthy = backend_takes_new(b),
             .excluded = was_tried(b, tried, n_tried),
         };
+        has_removed |= !cands[i].healthy && is_only_removed(b);
     }
     return has_removed;
 }
@@ -122,11 +121,13 @@ struct backend *rt_pool_pick(struct rt_pool *pool, struct backend *const *tried,
     if (pool->n_backends == 0)
         return NULL;        /* DNS names that resolved to nothing yet */
     struct balance_candidate cands[pool->n_backends];
-    bool has_removed = snapshot(pool, tried, n_tried, false, cands);
+    bool has_removed = snapshot(pool, tried, n_tried, cands);
     struct backend *b = pick_among(pool, cands, hint);
     if (b || !has_removed)
         return b;
-    snapshot(pool, tried, n_tried, true, cands);
+    /* The same snapshot (those found full stay excluded), removed backends allowed. */
+    for (size_t i = 0; i < pool->n_backends; i++)
+        cands[i].healthy |= is_only_removed(pool->backends[i]);
     return pick_among(pool, cands, hint);
 }
 
