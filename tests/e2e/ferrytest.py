@@ -989,6 +989,34 @@ def send_while_reading(sock, data, want, timeout=30.0):
     return bytes(got)
 
 
+class ClientThreads:
+    """Load for a test: the client threads a subclass puts in self.threads run from
+    `with` until stop(), which sets self.done (each thread loops until it is set) and
+    requires every thread to end within join_s."""
+
+    join_s = 20.0
+
+    def __init__(self):
+        self.done = threading.Event()
+        self.lock = threading.Lock()
+        self.threads = []
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    def stop(self):
+        self.done.set()
+        for t in self.threads:
+            t.join(self.join_s)
+            assert not t.is_alive(), "%s: a client thread is stuck" % type(self).__name__
+
+
 class Pusher:
     """Sends `total` bytes on sock from a thread (`data`, or b"z"s), as fast as the
     kernel takes them, counting what was taken in `sent`; shuts the write side after

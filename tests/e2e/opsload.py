@@ -21,11 +21,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ferrytest as ft  # noqa: E402
 
 
-class Load:
+class Load(ft.ClientThreads):
     def __init__(self, port, kinds=("new", "keepalive"), tls=False, limit_s=120.0, path="/"):
+        super().__init__()
         self.port, self.tls, self.path, self.limit_s = port, tls, path, limit_s
-        self.done = threading.Event()
-        self.lock = threading.Lock()
         self.ok = {k: 0 for k in kinds}
         self.refused = 0
         self.failures = []
@@ -36,19 +35,7 @@ class Load:
 
     def __enter__(self):
         self.started = time.monotonic()
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
-
-    def stop(self):
-        self.done.set()
-        for t in self.threads:
-            t.join(20)
-            assert not t.is_alive(), "load thread stuck"
+        return super().__enter__()
 
     def _running(self):
         return not self.done.is_set() and time.monotonic() - self.started < self.limit_s

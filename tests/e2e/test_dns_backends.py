@@ -130,15 +130,14 @@ def backend_of(port):
     return status, headers.get("x-backend")
 
 
-class Load:
+class Load(ft.ClientThreads):
     """Client threads sending GET / until stop, on keep-alive connections (and one
     thread on a new connection per request); every answer is kept as (monotonic time,
     status, X-Backend) and every exception as an error."""
 
     def __init__(self, port, threads=3):
+        super().__init__()
         self.port = port
-        self.done = threading.Event()
-        self.lock = threading.Lock()
         self.answers = []
         self.errors = []
         self.threads = [threading.Thread(target=self._keep_alive, daemon=True)
@@ -170,15 +169,6 @@ class Load:
                 with self.lock:
                     self.errors.append(repr(e))
 
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.done.set()
-        for t in self.threads:
-            t.join(10)
 
     def since(self, start):
         with self.lock:

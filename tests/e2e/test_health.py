@@ -165,14 +165,13 @@ def http_config(backends, check=None, workers=2, **pool):
     return cfg
 
 
-class Load:
+class Load(ft.ClientThreads):
     """Client threads sending GET / on keep-alive connections until stop(); every
     answer is kept as (monotonic time, status, X-Backend)."""
 
     def __init__(self, port, threads=4):
+        super().__init__()
         self.port = port
-        self.done = threading.Event()
-        self.lock = threading.Lock()
         self.answers = []
         self.errors = []
         self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
@@ -192,15 +191,6 @@ class Load:
                 with self.lock:
                     self.errors.append(repr(e))
 
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.done.set()
-        for t in self.threads:
-            t.join(10)
 
     def count(self, backend=None):
         with self.lock:

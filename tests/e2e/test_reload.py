@@ -93,15 +93,14 @@ def backend_stat(f, name, pool="p"):
     raise AssertionError("no backend %s in pool %s" % (name, pool))
 
 
-class Traffic:
+class Traffic(ft.ClientThreads):
     """Two client threads against an http port until stop(): one making a new
     connection per request, one sending keep-alive requests on one connection. Every
     refused connection, error or non-200 answer is counted as a failure."""
 
     def __init__(self, port, slow=False):
+        super().__init__()
         self.port = port
-        self.done = threading.Event()
-        self.lock = threading.Lock()
         self.ok = {"new": 0, "keepalive": 0}
         self.failures = []
         self.threads = [threading.Thread(target=self._new_connections, args=("new", "/"),
@@ -111,21 +110,6 @@ class Traffic:
             self.ok["slow"] = 0
             self.threads.append(threading.Thread(target=self._new_connections,
                                                  args=("slow", "/sleep/30"), daemon=True))
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
-
-    def stop(self):
-        self.done.set()
-        for t in self.threads:
-            t.join(10)
-            assert not t.is_alive(), "traffic thread stuck"
 
     def _count(self, kind, error=None):
         with self.lock:

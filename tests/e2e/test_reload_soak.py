@@ -87,30 +87,21 @@ def fd_count(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
 
-class Load:
+class Load(ft.ClientThreads):
     """One client thread, four kinds of request in turn, each timed and tagged with
     the number of reloads done when it started. Any error or non-200 is a failure."""
 
     KINDS = ("keepalive", "new", "tls_keepalive", "tls_new")
+    join_s = 30.0
 
     def __init__(self, port, tls_port):
+        super().__init__()
         self.port, self.tls_port = port, tls_port
         self.reloads = 0                 # set by the reloading thread
         self.samples = []                # (reloads, kind, seconds)
         self.failures = []
-        self.done = threading.Event()
         self.ctx = ft.client_tls_context()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.done.set()
-        self.thread.join(30)
-        assert not self.thread.is_alive(), "load thread stuck"
-        return False
+        self.threads = [threading.Thread(target=self._run, daemon=True)]
 
     def _one(self, kind, clients):
         target = "/q/x" if len(self.samples) % 3 == 0 else "/"

@@ -11,7 +11,6 @@ import signal
 import socket
 import sys
 import threading
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ferrytest as ft  # noqa: E402
@@ -118,44 +117,36 @@ def test_dry_run_test_binds_a_new_udp_address():
     a.stop()
 
 
-class UdpLoad:
+class UdpLoad(ft.ClientThreads):
     """One client thread doing request-reply exchanges back to back, each from a fresh
     socket every 10 exchanges; counts the exchanges and the replies that never came."""
 
     def __init__(self, port):
-        self.port, self.done, self.lost = port, 0, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        super().__init__()
+        self.port, self.exchanges, self.lost = port, 0, 0
+        self.threads = [threading.Thread(target=self._run, daemon=True)]
 
     def _run(self):
         s = None
-        while not self._stop.is_set():
-            if self.done % 10 == 0:
+        while not self.done.is_set():
+            if self.exchanges % 10 == 0:
                 if s:
                     s.close()
                 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                 s.settimeout(2.0)
-            payload = b"n%d" % self.done
+            payload = b"n%d" % self.exchanges
             s.sendto(payload, ("127.0.0.1", self.port))
             try:
                 while s.recvfrom(100)[0] != b"a:" + payload:
                     pass
             except socket.timeout:
                 self.lost += 1
-            self.done += 1
+            self.exchanges += 1
         s.close()
 
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(10)
-
     def wait_progress(self, n):
-        target = self.done + n
-        ft.poll_until(lambda: self.done >= target, timeout=20,
+        target = self.exchanges + n
+        ft.poll_until(lambda: self.exchanges >= target, timeout=20,
                       message="%d more udp exchanges" % n)
 
 
@@ -178,8 +169,8 @@ def test_upgrade_hands_the_udp_group_over_without_losing_a_datagram():
             pids.append(new_pid)
             assert f.wait_exit(timeout=30) == 0, "the old process did not exit cleanly"
             load.wait_progress(200)
-        print("udp exchanges across the upgrade: %d, lost %d" % (load.done, load.lost))
-        assert load.lost == 0, "%d of %d exchanges lost" % (load.lost, load.done)
+        print("udp exchanges across the upgrade: %d, lost %d" % (load.exchanges, load.lost))
+        assert load.lost == 0, "%d of %d exchanges lost" % (load.lost, load.exchanges)
         assert unanswered(port) == 0
         assert f.status()["listeners"]["u"]["udp"]["datagrams_dropped"] == 0
     finally:
