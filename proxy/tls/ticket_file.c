@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "tls/ticket_file.h"
 
@@ -25,7 +26,8 @@ static int base64_value(unsigned char c)
 }
 
 /* What `text` decodes to, in bytes: the standard alphabet in groups of four, '='
- * only as the padding of the last group. -1 when it is not such base64. */
+ * only as the padding of the last group. -1 when it is not such base64 (OpenSSL's
+ * decoder, which does the decoding, would skip blanks and not check the padding). */
 static long base64_decoded_length(const unsigned char *text, size_t len)
 {
     if (len == 0 || len % 4 != 0)
@@ -37,29 +39,19 @@ static long base64_decoded_length(const unsigned char *text, size_t len)
     return (long)(len / 4 * 3 - pad);
 }
 
-/* Decodes text that base64_decoded_length() accepted into out. */
-static void base64_decode(const unsigned char *text, size_t len, unsigned char *out)
-{
-    uint32_t bits = 0;
-    unsigned held = 0;
-    size_t n = 0;
-    for (size_t i = 0; i < len && text[i] != '='; i++) {
-        bits = (bits << 6 | (uint32_t)base64_value(text[i])) & 0xffffff;
-        held += 6;
-        if (held >= 8) {
-            held -= 8;
-            out[n++] = (unsigned char)(bits >> held);
-        }
-    }
-}
-
 /* ---- keys ------------------------------------------------------------------------- */
 
-static void key_from_bytes(struct tls_ticket_key *key, const unsigned char *raw)
+/* The 64 bytes after the name: HMAC then AES in nginx's binary files, AES then HMAC
+ * in HAProxy's base64 lines (its struct tls_sess_key_256). */
+enum key_layout { NAME_HMAC_AES, NAME_AES_HMAC };
+
+static void key_from_bytes(struct tls_ticket_key *key, const unsigned char *raw,
+                           enum key_layout layout)
 {
+    bool hmac_first = layout == NAME_HMAC_AES;
     memcpy(key->name, raw, sizeof key->name);
-    memcpy(key->hmac, raw + 16, sizeof key->hmac);
-    memcpy(key->aes, raw + 48, sizeof key->aes);
+    memcpy(key->hmac, raw + (hmac_first ? 16 : 48), sizeof key->hmac);
+    memcpy(key->aes, raw + (hmac_first ? 48 : 16), sizeof key->aes);
 }
 
 /* `where` starts the message: "line 2: " or "". */
@@ -91,7 +83,7 @@ static int parse_binary(const unsigned char *data, size_t len, struct tls_ticket
     if (n > TLS_TICKET_FILE_MAX_KEYS)
         return too_many(err);
     for (size_t i = 0; i < n; i++)
-        key_from_bytes(&keys[i], data + i * TLS_TICKET_FILE_KEY_BYTES);
+        key_from_bytes(&keys[i], data + i * TLS_TICKET_FILE_KEY_BYTES, NAME_HMAC_AES);
     return (int)n;
 }
 
@@ -105,9 +97,9 @@ static int parse_line(const unsigned char *text, size_t len, size_t line,
         return err_set(err, "%snot base64", where);
     if (bytes != TLS_TICKET_FILE_KEY_BYTES)
         return wrong_size(err, where, (size_t)bytes);
-    unsigned char raw[TLS_TICKET_FILE_KEY_BYTES];
-    base64_decode(text, len, raw);
-    key_from_bytes(key, raw);
+    unsigned char raw[TLS_TICKET_FILE_KEY_BYTES + 2];   /* EVP_DecodeBlock: padding too */
+    EVP_DecodeBlock(raw, text, (int)len);
+    key_from_bytes(key, raw, NAME_AES_HMAC);
     OPENSSL_cleanse(raw, sizeof raw);
     return 0;
 }

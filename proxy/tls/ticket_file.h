@@ -3,13 +3,15 @@
  * that a ticket one instance issued resumes on any other. Pure: bytes in, keys out
  * (tls/tickets.c reads the file and turns the keys into a struct tls_ticket_keys).
  *
- * A key is 80 bytes, laid out as nginx's ssl_session_ticket_key file: 16 bytes of key
- * name (sent in clear at the start of every ticket, it finds the key again), 32 bytes
- * of HMAC-SHA256 key, 32 bytes of AES-256-CBC key. A file holds 1 to
- * TLS_TICKET_FILE_MAX_KEYS keys in one of two forms:
- *   binary  the keys one after the other (an nginx key file is the one-key case);
- *   text    one base64 line per key (RFC 4648, padded), as HAProxy's tls-ticket-keys
- *           file; blanks around a line and empty lines are ignored.
+ * A key is 80 bytes: 16 bytes of key name (sent in clear at the start of every
+ * ticket, it finds the key again), a 32-byte HMAC-SHA256 key and a 32-byte AES-256-CBC
+ * key. A file holds 1 to TLS_TICKET_FILE_MAX_KEYS keys in one of two forms, each in
+ * the layout of the server whose files it takes:
+ *   binary  the keys one after the other, name / HMAC / AES, as nginx's
+ *           ssl_session_ticket_key file (one such file is the one-key case);
+ *   text    one base64 line per key (RFC 4648, padded), name / AES / HMAC, as
+ *           HAProxy's tls-ticket-keys file; blanks around a line and empty lines are
+ *           ignored.
  * A file with any byte that is neither printable ASCII nor a blank is binary; a random
  * key is, with certainty for any practical purpose. The first key encrypts new
  * tickets; every key decrypts. 48-byte keys (AES-128, which nginx and HAProxy also

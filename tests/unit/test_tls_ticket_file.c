@@ -1,5 +1,6 @@
 /* The session-ticket key file (proxy/tls/ticket_file.c): nginx's binary keys and
- * HAProxy's base64 lines, 80 bytes a key laid out name / HMAC / AES, and every way a
+ * HAProxy's base64 lines, 80 bytes a key laid out as each of them lays it out (name /
+ * HMAC / AES for nginx, name / AES / HMAC for HAProxy), and every way a
  * file can be wrong; which permission bits expose it. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +22,7 @@ static void make_key(unsigned char raw[TLS_TICKET_FILE_KEY_BYTES], int i)
         raw[b] = (unsigned char)(i * 97 + b * 3 + 1);
 }
 
+/* Key i as read from nginx's binary layout (name, HMAC, AES). */
 static void assert_key_is(const struct tls_ticket_key *key, int i)
 {
     unsigned char raw[TLS_TICKET_FILE_KEY_BYTES];
@@ -28,6 +30,17 @@ static void assert_key_is(const struct tls_ticket_key *key, int i)
     assert_memory_equal(key->name, raw, 16);
     assert_memory_equal(key->hmac, raw + 16, 32);
     assert_memory_equal(key->aes, raw + 48, 32);
+}
+
+/* Key i as read from HAProxy's layout (name, AES, HMAC: its struct tls_sess_key_256),
+ * which its base64 lines carry. */
+static void assert_haproxy_key_is(const struct tls_ticket_key *key, int i)
+{
+    unsigned char raw[TLS_TICKET_FILE_KEY_BYTES];
+    make_key(raw, i);
+    assert_memory_equal(key->name, raw, 16);
+    assert_memory_equal(key->aes, raw + 16, 32);
+    assert_memory_equal(key->hmac, raw + 48, 32);
 }
 
 /* Base64 of key i (108 characters and a NUL). */
@@ -106,8 +119,8 @@ static void test_base64_lines_are_the_same_keys(void **state)
     struct tls_ticket_key keys[TLS_TICKET_FILE_MAX_KEYS];
     struct err err;
     assert_int_equal(parse(text, strlen(text), keys, &err), 2);
-    assert_key_is(&keys[0], 0);
-    assert_key_is(&keys[1], 1);
+    assert_haproxy_key_is(&keys[0], 0);
+    assert_haproxy_key_is(&keys[1], 1);
 }
 
 static void test_base64_line_of_the_wrong_length_names_its_line(void **state)
