@@ -28,15 +28,15 @@
 /* Accepting more than this per wakeup would starve the sessions already open. */
 enum { ACCEPT_BATCH = 64, ACCEPT_RETRY_MS = 100 };
 
-/* A listening socket of the worker's generation: a stream one is accepted on here; a
- * datagram one is served by a session of its protocol (no accept), which lives on
- * across generations that keep the socket. */
 /* One socket of a datagram listener's SO_REUSEPORT group that a worker reads. */
 struct datagram_server {
     int fd;                         /* borrowed from the listen_socket */
     struct session *session;        /* borrowed (in the session list) */
 };
 
+/* A listening socket of the worker's generation: a stream one is accepted on here; a
+ * datagram one is served by sessions of its protocol (no accept), which live on
+ * across generations that keep the socket. */
 struct watch {
     struct worker *worker;          /* borrowed */
     struct listen_socket *socket;   /* ref */
@@ -313,7 +313,8 @@ static int watch_generation(struct worker *w, struct watch *old, size_t n_old)
         listen_socket_ref(watch->socket);
         w->n_watches = i + 1;
         if (watch->socket->type == SOCK_DGRAM) {
-            serve_datagram(w, watch, w->runtime->listeners[i].cfg, old, n_old);
+            if (serve_datagram(w, watch, w->runtime->listeners[i].cfg, old, n_old) < 0)
+                return -1;
             continue;
         }
         watch->event = event_new(w->base, watch->socket->fd, EV_READ | EV_PERSIST,
@@ -372,8 +373,6 @@ static void follow_generation(struct worker *w)
     w->runtime = rt;
 }
 
-/* softly: the process hands over to a new binary, or this worker retires; else a
- * graceful stop (idle connections close now). */
 /* Once this worker stopped watching its sockets, the connections whose wake-up came to
  * it (EPOLLEXCLUSIVE wakes one watcher) would wait in the backlog until another
  * connection wakes a worker that still accepts (of this process, or of the new binary
@@ -386,6 +385,8 @@ static void accept_pending(struct worker *w)
     daemon_conn_stop_waiting(w->daemon, w->id);
 }
 
+/* softly: the process hands over to a new binary, or this worker retires; else a
+ * graceful stop (idle connections close now). */
 static void start_drain(struct worker *w, bool softly)
 {
     w->draining = true;

@@ -61,6 +61,7 @@ static void arm_timer(struct h2_stream *st, unsigned ms, bool on_activity)
     int64_t now = clock_now_ms();
     st->timer_ms = ms;
     st->timer_on = true;
+    st->timer_expired = false;      /* an expiry of the deadline this one replaces */
     st->timer_on_activity = on_activity;
     st->activity_ms = now;
     st->timer_deadline_ms = now + ms;
@@ -68,8 +69,13 @@ static void arm_timer(struct h2_stream *st, unsigned ms, bool on_activity)
         add_timer_event(st, now, ms);
 }
 
-/* The timer is off; its event, if added, fires for nothing. */
-static void stop_timer(struct h2_stream *st) { st->timer_on = false; }
+/* The timer is off; its event, if added, fires for nothing, and an expiry not yet
+ * acted on (say the header deadline, in the round the headers completed) is void. */
+static void stop_timer(struct h2_stream *st)
+{
+    st->timer_on = false;
+    st->timer_expired = false;
+}
 
 /* No more callbacks of the timer (the stream ends, or the connection closes). */
 static void remove_timer(struct h2_stream *st)
