@@ -204,6 +204,12 @@ void backend_unref(struct backend *b)  // NOLINT(misc-no-recursion): see drop_en
 {
     if (!b)
         return;
+    /* While another holder besides the table and the caller remains, letting go changes
+     * nothing anyone decides on: no lock (pooled connections come and go per client). */
+    int refs = atomic_load(&b->refs);
+    while (refs > 2)
+        if (atomic_compare_exchange_weak(&b->refs, &refs, refs - 1))
+            return;
     struct backend_table *t = atomic_load(&b->table);
     if (t) {
         struct table_entry *gone = NULL;

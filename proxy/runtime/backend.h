@@ -85,7 +85,9 @@ struct backend {
 struct backend_table;
 
 struct backend_table *backend_table_new(void);
-/* Frees the table; backends still referenced by a generation stay valid. */
+/* Frees the table; backends still referenced by a generation stay valid. Only once
+ * nothing else lets go of a backend any more (workers joined, generations released):
+ * backend_unref takes the table's lock. */
 void backend_table_free(struct backend_table *t);
 
 /* The backend for pool+address; returns a new reference. A new one is up, or (with

@@ -87,6 +87,16 @@ static const struct rt_pool *previous_pool(const struct runtime_deps *deps, cons
     return NULL;
 }
 
+static const struct rt_listener *previous_listener(const struct runtime_deps *deps,
+                                                   const char *name)
+{
+    const struct runtime *prev = deps->previous;
+    for (size_t i = 0; prev && i < prev->n_listeners; i++)
+        if (strcmp(prev->listeners[i].cfg->name, name) == 0)
+            return &prev->listeners[i];
+    return NULL;
+}
+
 /* Keeps the previous generation's flavor while the pool's transport is the same
  * (plaintext then, or TLS with the same settings and files, and the same PROXY
  * protocol version); a change takes this generation's number, larger than any before
@@ -163,8 +173,9 @@ static int build_pool(struct runtime *rt, size_t index, const struct runtime_dep
         return err_set(err, "pools.%s: out of memory", cfg->name);
     if (build_backends(p, deps, err) < 0)
         return -1;
-    if (cfg->tls && deps->shares_tls && deps->previous) {
-        if (!(p->tls = tls_client_share(deps->previous->pools[index].tls)))
+    const struct rt_pool *prev = deps->shares_tls ? previous_pool(deps, cfg->name) : NULL;
+    if (cfg->tls && prev && prev->tls) {
+        if (!(p->tls = tls_client_share(prev->tls)))
             return err_set(err, "pools.%s.tls: out of memory", cfg->name);
     } else if (cfg->tls) {
         char where[256];
@@ -204,15 +215,17 @@ static void add_tls_file_failure(void *arg, const char *msg)
 
 /* A listener's TLS: a certificate that fails does not hide the others' problems. A
  * generation built from the running one's document shares its contexts instead. */
-static int build_listener_tls(struct rt_listener *l, size_t index,
-                              const struct runtime_deps *deps, struct build_failures *f)
+static int build_listener_tls(struct rt_listener *l, const struct runtime_deps *deps,
+                              struct build_failures *f)
 {
     const struct cfg_listener *cfg = l->cfg;
     char where[256];
     struct err err = { { 0 } };
     snprintf(where, sizeof where, "listeners.%s.tls", cfg->name);
-    if (deps->shares_tls && deps->previous) {
-        l->tls = tls_server_share(deps->previous->listeners[index].tls);
+    const struct rt_listener *prev = deps->shares_tls ? previous_listener(deps, cfg->name)
+                                                      : NULL;
+    if (prev && prev->tls) {
+        l->tls = tls_server_share(prev->tls);
         snprintf(err.msg, sizeof err.msg, "%s: out of memory", where);
         return l->tls ? 0 : failed(f, err.msg);
     }
@@ -262,7 +275,7 @@ static int build_listener(struct runtime *rt, size_t index, const struct runtime
         l->routes[i].cfg = &cfg->routes[i];
         l->routes[i].pool = &rt->pools[cfg->routes[i].pool];
     }
-    int rc = cfg->tls ? build_listener_tls(l, index, deps, f) : 0;
+    int rc = cfg->tls ? build_listener_tls(l, deps, f) : 0;
     if (rc < 0 && !f->all)
         return -1;
     return build_listener_socket(l, deps, f) < 0 ? -1 : rc;
