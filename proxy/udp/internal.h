@@ -81,6 +81,8 @@ void udp_table_free(struct udp_server *srv);
 uint64_t udp_table_hash(const struct udp_server *srv, const union session_sockaddr *addr);
 struct udp_flow *udp_table_find(const struct udp_server *srv, const union session_sockaddr *addr,
                                 uint64_t hash);
+/* The same client address and port (IPv4 or IPv6). */
+bool udp_same_client(const union session_sockaddr *a, const union session_sockaddr *b);
 /* Links f (hash and client set); grows the buckets first when they are few. */
 void udp_table_insert(struct udp_server *srv, struct udp_flow *f);
 void udp_table_remove(struct udp_server *srv, struct udp_flow *f);

@@ -162,8 +162,9 @@ static struct udp_flow *flow_of(struct udp_server *srv, unsigned k, uint64_t has
 }
 
 /* Sends datagrams [first, first + n) of the batch on the flow's socket, in one
- * sendmmsg when there are several. False when the flow failed (and was closed). */
-static bool forward(struct udp_server *srv, struct udp_flow *f, unsigned first, unsigned n)
+ * sendmmsg when there are several. How many went out (those the socket's full buffer
+ * lost do not), or -1 when the flow failed (and was closed). */
+static int forward(struct udp_server *srv, struct udp_flow *f, unsigned first, unsigned n)
 {
     struct mmsghdr msgs[UDP_BATCH];
     struct iovec iov[UDP_BATCH];
@@ -172,6 +173,7 @@ static bool forward(struct udp_server *srv, struct udp_flow *f, unsigned first, 
         msgs[i] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[i], .msg_iovlen = 1 } };
     }
     unsigned done = 0;
+    int sent = 0;
     while (done < n) {
         int rc = sendmmsg(f->fd, msgs + done, n - done, MSG_DONTWAIT);
         if (rc < 0 && errno == EINTR)
@@ -179,39 +181,45 @@ static bool forward(struct udp_server *srv, struct udp_flow *f, unsigned first, 
         if (rc < 0 && errno == ECONNREFUSED) {
             atomic_fetch_add_explicit(&srv->socket->datagrams_dropped, n - done, memory_order_relaxed);
             udp_flow_failed(f, errno);
-            return false;
+            return -1;
         }
         if (rc <= 0) {  /* the socket's buffer is full: this one is lost, as UDP may */
             atomic_fetch_add_explicit(&srv->socket->datagrams_dropped, 1, memory_order_relaxed);
-            rc = 1;
+            done++;
+            continue;
         }
         done += (unsigned)rc;
+        sent += rc;
     }
-    return true;
+    return sent;
 }
 
 /* Hands a received batch to the flows: runs of one client's datagrams go out together. */
 static void dispatch(struct udp_server *srv, unsigned n)
 {
     uint64_t hash[UDP_BATCH];
+    bool usable[UDP_BATCH];
     int64_t now = clock_now_ms();
-    for (unsigned k = 0; k < n; k++)
-        hash[k] = is_usable(srv, k) ? udp_table_hash(srv, &srv->in.addr[k]) : 0;
+    for (unsigned k = 0; k < n; k++) {
+        usable[k] = is_usable(srv, k);
+        hash[k] = usable[k] ? udp_table_hash(srv, &srv->in.addr[k]) : 0;
+    }
     unsigned k = 0;
     while (k < n) {
-        struct udp_flow *f = is_usable(srv, k) ? flow_of(srv, k, hash[k]) : NULL;
+        struct udp_flow *f = usable[k] ? flow_of(srv, k, hash[k]) : NULL;
         unsigned run = 1;
         if (!f) {
             atomic_fetch_add_explicit(&srv->socket->datagrams_dropped, 1, memory_order_relaxed);
             k++;
             continue;
         }
-        while (k + run < n && is_usable(srv, k + run) && hash[k + run] == f->hash &&
-               udp_table_find(srv, &srv->in.addr[k + run], hash[k + run]) == f)
+        while (k + run < n && usable[k + run] && hash[k + run] == f->hash &&
+               udp_same_client(&srv->in.addr[k + run], &f->client))
             run++;
         udp_flow_touch(f, now);
-        f->datagrams += run;
-        forward(srv, f, k, run);
+        int sent = forward(srv, f, k, run);
+        if (sent > 0)       /* each expects its replies (udp.responses): not those lost */
+            f->datagrams += (uint64_t)sent;
         k += run;
     }
 }

@@ -45,7 +45,7 @@ uint64_t udp_table_hash(const struct udp_server *srv, const union session_sockad
     return mix(mix(mix(h, words[0]), words[1]), addr->in6.sin6_port);
 }
 
-static bool same_client(const union session_sockaddr *a, const union session_sockaddr *b)
+bool udp_same_client(const union session_sockaddr *a, const union session_sockaddr *b)
 {
     if (a->sa.sa_family != b->sa.sa_family)
         return false;
@@ -59,7 +59,7 @@ struct udp_flow *udp_table_find(const struct udp_server *srv, const union sessio
                                 uint64_t hash)
 {
     for (struct udp_flow *f = srv->buckets[hash & (srv->n_buckets - 1)]; f; f = f->hash_next)
-        if (f->hash == hash && same_client(&f->client, addr))
+        if (f->hash == hash && udp_same_client(&f->client, addr))
             return f;
     return NULL;
 }
