@@ -2,7 +2,7 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "config/config.h"
 #include "core/clock.h"
 
 enum { CLIENT_MAX_RESPONSE = 16 << 20 };
@@ -53,30 +54,31 @@ static int status_of(const char *resp)
                ? (int)status : -1;
 }
 
-/* "127.0.0.1:9901", "[::1]:9901", "0.0.0.0:9901" (reached on loopback). */
+/* A wildcard address (0.0.0.0, ::) is reached on loopback. */
+static void wildcard_to_loopback(struct cfg_addr *a)
+{
+    if (a->sa.ss_family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)&a->sa;
+        if (in->sin_addr.s_addr == htonl(INADDR_ANY))
+            in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    } else if (a->sa.ss_family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&a->sa;
+        if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr))
+            in6->sin6_addr = in6addr_loopback;
+    }
+}
+
+/* "127.0.0.1:9901", "[::1]:9901", "0.0.0.0:9901" (reached on loopback): the admin
+ * address as the config writes it. */
 static int connect_to(const char *listen, int timeout_ms, struct admin_reply *r)
 {
-    char host[256];
-    const char *colon = strrchr(listen, ':');
-    if (!colon || (size_t)(colon - listen) >= sizeof host)
-        return snprintf(r->error, sizeof r->error, "bad address %s", listen), -1;
-    snprintf(host, sizeof host, "%.*s", (int)(colon - listen), listen);
-    char *h = host;
-    if (h[0] == '[') {
-        h++;
-        h[strlen(h) - 1] = '\0';
-    }
-    if (strcmp(h, "0.0.0.0") == 0 || strcmp(h, "*") == 0)
-        h = "127.0.0.1";
-    else if (strcmp(h, "::") == 0)
-        h = "::1";
-    struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST };
-    struct addrinfo *ai = NULL;
-    if (getaddrinfo(h, colon + 1, &hints, &ai) != 0 || !ai)
-        return snprintf(r->error, sizeof r->error, "bad address %s", listen), -1;
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    int rc = fd < 0 ? -1 : connect(fd, ai->ai_addr, ai->ai_addrlen);
-    freeaddrinfo(ai);
+    struct cfg_addr addr;
+    char why[128];
+    if (config_addr_parse(listen, ADDR_ALLOW_LOCALHOST, &addr, why, sizeof why) < 0)
+        return snprintf(r->error, sizeof r->error, "bad address %s: %s", listen, why), -1;
+    wildcard_to_loopback(&addr);
+    int fd = socket(addr.sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int rc = fd < 0 ? -1 : connect(fd, (const struct sockaddr *)&addr.sa, addr.len);
     if (rc < 0 && errno == EINPROGRESS) {
         struct pollfd p = { .fd = fd, .events = POLLOUT };
         int err = 0;
@@ -97,11 +99,16 @@ static int connect_to(const char *listen, int timeout_ms, struct admin_reply *r)
     return fd;
 }
 
+/* 0 when fd is ready before the deadline; else -1 with errno ETIMEDOUT (so that the
+ * caller's message says so rather than the EAGAIN that led here). */
 static int wait_for(int fd, short events, int64_t deadline)
 {
     struct pollfd p = { .fd = fd, .events = events };
     int64_t left = deadline - clock_now_ms();
-    return left > 0 && poll(&p, 1, (int)left) == 1 ? 0 : -1;
+    if (left > 0 && poll(&p, 1, (int)left) == 1)
+        return 0;
+    errno = ETIMEDOUT;
+    return -1;
 }
 
 static int send_all(int fd, const char *buf, size_t len, int64_t deadline)
@@ -126,8 +133,10 @@ static char *read_all(int fd, size_t *len, int64_t deadline)
     while (buf) {
         if (used + 1 == cap) {
             char *grown = cap < CLIENT_MAX_RESPONSE ? realloc(buf, cap * 2) : NULL;
-            if (!grown)
+            if (!grown) {
+                errno = cap < CLIENT_MAX_RESPONSE ? ENOMEM : EMSGSIZE;
                 break;
+            }
             buf = grown;
             cap *= 2;
         }
