@@ -29,23 +29,29 @@ struct http1_limits http_exchange_limits(const struct config *cfg, bool for_requ
     return lim;
 }
 
+/* A new exchange for client, keeping what it owns across requests (the head buffer,
+ * the upstream read event). */
+static struct http_exchange blank_exchange(const struct http_exchange_ops *ops,
+                                           struct worker *w, struct session *client,
+                                           struct evbuffer *fwd_head, struct event *up_read)
+{
+    return (struct http_exchange){ .ops = ops, .worker = w, .client = client,
+                                   .peer_text = client->peer_text,
+                                   .up_read_size = SOCKIO_READ_MIN,
+                                   .fwd_head = fwd_head, .up_read = up_read };
+}
+
 int http_exchange_init(struct http_exchange *ex, const struct http_exchange_ops *ops,
                        struct worker *w, struct session *client)
 {
-    *ex = (struct http_exchange){ .ops = ops, .worker = w, .client = client,
-                                  .peer_text = client->peer_text,
-                                  .up_read_size = SOCKIO_READ_MIN };
-    ex->fwd_head = evbuffer_new();
+    *ex = blank_exchange(ops, w, client, evbuffer_new(), NULL);
     return ex->fwd_head ? 0 : -1;
 }
 
 void http_exchange_reset(struct http_exchange *ex, struct session *client)
 {
     http_exchange_end(ex);
-    *ex = (struct http_exchange){ .ops = ex->ops, .worker = ex->worker, .client = client,
-                                  .peer_text = client->peer_text,
-                                  .up_read_size = SOCKIO_READ_MIN,
-                                  .fwd_head = ex->fwd_head, .up_read = ex->up_read };
+    *ex = blank_exchange(ex->ops, ex->worker, client, ex->fwd_head, ex->up_read);
 }
 
 void http_exchange_free(struct http_exchange *ex)

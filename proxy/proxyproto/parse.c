@@ -6,8 +6,8 @@
 #include <netinet/in.h>
 #include <string.h>
 
-static const uint8_t V2_SIGNATURE[12] = { 0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
-                                          0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a };
+const uint8_t proxyproto_v2_signature[12] = { 0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
+                                              0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a };
 static const char V1_PREFIX[] = "PROXY ";
 
 enum { V1_FIELD_MAX = 48 };     /* longer than any address or port */
@@ -259,8 +259,8 @@ int proxyproto_parse(const uint8_t *buf, size_t len, struct proxyproto_header *o
     memset(out, 0, sizeof *out);
     if (len == 0)
         return PROXYPROTO_INCOMPLETE;
-    if (is_prefix_of(buf, len, V2_SIGNATURE, sizeof V2_SIGNATURE))
-        return len < sizeof V2_SIGNATURE ? PROXYPROTO_INCOMPLETE : parse_v2(buf, len, out);
+    if (is_prefix_of(buf, len, proxyproto_v2_signature, sizeof proxyproto_v2_signature))
+        return len < sizeof proxyproto_v2_signature ? PROXYPROTO_INCOMPLETE : parse_v2(buf, len, out);
     if (is_prefix_of(buf, len, V1_PREFIX, sizeof V1_PREFIX - 1))
         return len < sizeof V1_PREFIX - 1 ? PROXYPROTO_INCOMPLETE : parse_v1(buf, len, out);
     return PROXYPROTO_ERR_NOT_PROXY;

@@ -86,6 +86,9 @@ struct proxyproto_header {
 /* Parses the start of a connection's byte stream (buf: borrowed, len bytes). */
 int proxyproto_parse(const uint8_t *buf, size_t len, struct proxyproto_header *out);
 
+/* The 12 bytes a v2 header begins with (parse.c). */
+extern const uint8_t proxyproto_v2_signature[12];
+
 /* "bad v1 port" etc. for logs; "?" for a value that is no error. */
 const char *proxyproto_error_str(int rc);
 

@@ -7,8 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static const uint8_t V2_SIGNATURE[12] = { 0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
-                                          0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a };
 
 /* Both addresses as one family: IPv4 ones are mapped into IPv6 when the other is
  * IPv6. False when either is neither. */
@@ -144,7 +142,7 @@ static size_t write_v2(uint8_t *buf, size_t cap, const struct sockaddr *src,
 {
     struct out o = { .buf = buf, .cap = cap };
     uint8_t version_command = 0x21;     /* version 2, PROXY */
-    put(&o, V2_SIGNATURE, sizeof V2_SIGNATURE);
+    put(&o, proxyproto_v2_signature, sizeof proxyproto_v2_signature);
     put(&o, &version_command, 1);
     put_addresses(&o, src, dst);
     if (tls)
@@ -174,7 +172,7 @@ size_t proxyproto_write_local(uint8_t *buf, size_t cap, int version)
     }
     if (cap < PROXYPROTO_V2_FIXED)
         return 0;
-    memcpy(buf, V2_SIGNATURE, sizeof V2_SIGNATURE);
+    memcpy(buf, proxyproto_v2_signature, sizeof proxyproto_v2_signature);
     buf[12] = 0x20;     /* version 2, LOCAL */
     buf[13] = buf[14] = buf[15] = 0;
     return PROXYPROTO_V2_FIXED;
