@@ -67,8 +67,9 @@ int tls_ticket_keys_rotate(struct tls_ticket_keys *keys, struct err *err);
 /* Only after every tls_server using the keys and every SSL made from them is gone. */
 void tls_ticket_keys_free(struct tls_ticket_keys *keys);
 /* Binary upgrade: the keys pass to the new process as bytes, TLS_TICKET_KEY_BYTES per
- * key (16 name, 32 AES, 32 HMAC: not the order of a key file, and kept so that
- * binaries of different versions hand over), the current one first. export: the length written
+ * key (16 name, 32 AES, 32 HMAC: HAProxy's layout, which a key file's base64 lines
+ * also use; kept so that binaries of different versions hand over), the current one
+ * first. export: the length written
  * to buf, 0 when it is too small. import: replaces the keys; 0, or -1 (keys
  * unchanged) when len is not 1..TLS_TICKET_KEYS_KEPT whole keys. Thread-safe. */
 #define TLS_TICKET_KEY_BYTES 80
