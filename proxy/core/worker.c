@@ -269,24 +269,25 @@ static struct session *take_server(struct watch *old, size_t n_old,
 
 /* The servers of a datagram socket's group: with `serving` workers, the worker of
  * rank i reads every socket j with j mod serving = i, so that no socket is left unread
- * when workers retire; with more workers than sockets, it shares socket i mod n. A
- * worker without a rank (parked) reads none. */
+ * when workers retire, and none is read by two workers (whose flow tables would split
+ * a client's datagrams between two backends' sockets): with more workers than sockets,
+ * the workers of rank n and above read none. A worker without a rank (parked) reads
+ * none. */
 static int serve_datagram(struct worker *w, struct watch *watch, const struct cfg_listener *cfg,
                           struct watch *old, size_t n_old)
 {
     const struct listen_socket *ls = watch->socket;
     int rank = atomic_load(&w->rank);
     size_t serving = w->runtime->cfg->workers, id = (size_t)rank;
-    size_t span = ls->n_fds > serving ? ls->n_fds : serving;
-    if (rank < 0 || serving == 0 || id >= span)
+    if (rank < 0 || serving == 0 || id >= ls->n_fds)
         return 0;
-    watch->servers = calloc((span - id + serving - 1) / serving, sizeof *watch->servers);
+    watch->servers = calloc((ls->n_fds - id + serving - 1) / serving, sizeof *watch->servers);
     if (!watch->servers)
         return -1;
     datagram_start_fn *start = session_datagram_protocol(cfg->mode);
-    for (size_t j = id; j < span; j += serving) {
+    for (size_t j = id; j < ls->n_fds; j += serving) {
         struct datagram_server *ds = &watch->servers[watch->n_servers];
-        ds->fd = ls->fds[j % ls->n_fds];
+        ds->fd = ls->fds[j];
         ds->session = take_server(old, n_old, ls, ds->fd);
         if (!ds->session && (!start || start(w, watch->socket, ds->fd, &ds->session) < 0)) {
             log_error("worker %d: listener %s: cannot serve %s: out of memory", w->id,

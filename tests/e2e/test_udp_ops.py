@@ -62,8 +62,8 @@ def reload_workers(f, workers, generation):
 def test_changing_workers_leaves_no_socket_unread():
     """The group has one socket per worker at start (3). After 3 -> 1 the remaining
     worker reads all three (before, the sockets of the retired workers kept receiving
-    their share of new clients and nobody read them); after 1 -> 4 every worker
-    serves."""
+    their share of new clients and nobody read them); after 1 -> 4 every socket is
+    still read."""
     a = UdpBackend("a")
     with ft.Ferry(udp_config(a, 3)) as f:
         port = udp_port(f)
