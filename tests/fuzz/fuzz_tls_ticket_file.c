@@ -1,7 +1,8 @@
 /* Fuzzes the session-ticket key file parser (proxy/tls/ticket_file.c) on any bytes.
  * Checks: no crash or over-read; a verdict of -1 with a reason, or 1 to
  * TLS_TICKET_FILE_MAX_KEYS keys; the same verdict and keys again; and the keys read,
- * written back in both forms (binary, base64 lines), parse to the same keys. */
+ * written back in both forms (binary in nginx's layout, base64 lines in HAProxy's),
+ * parse to the same keys. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,11 +14,13 @@
 
 enum { LINE_MAX_CHARS = 4 * ((TLS_TICKET_FILE_KEY_BYTES + 2) / 3) + 1 };
 
-static void key_bytes(const struct tls_ticket_key *key, unsigned char *raw)
+/* The 80 bytes of key as a binary file (nginx: name, HMAC, AES) or a base64 line
+ * (HAProxy: name, AES, HMAC) lays it out. */
+static void key_bytes(const struct tls_ticket_key *key, bool haproxy, unsigned char *raw)
 {
     memcpy(raw, key->name, sizeof key->name);
-    memcpy(raw + 16, key->hmac, sizeof key->hmac);
-    memcpy(raw + 48, key->aes, sizeof key->aes);
+    memcpy(raw + (haproxy ? 48 : 16), key->hmac, sizeof key->hmac);
+    memcpy(raw + (haproxy ? 16 : 48), key->aes, sizeof key->aes);
 }
 
 static void expect_keys(const void *data, size_t len, const struct tls_ticket_key *keys,
@@ -48,10 +51,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unsigned char text[TLS_TICKET_FILE_MAX_KEYS * (LINE_MAX_CHARS + 1)];
     size_t text_len = 0;
     for (int i = 0; i < n; i++) {
-        unsigned char *raw = binary + (size_t)i * TLS_TICKET_FILE_KEY_BYTES;
-        key_bytes(&keys[i], raw);
-        text_len += (size_t)EVP_EncodeBlock(text + text_len, raw, TLS_TICKET_FILE_KEY_BYTES);
+        unsigned char line[TLS_TICKET_FILE_KEY_BYTES];
+        key_bytes(&keys[i], true, line);
+        text_len += (size_t)EVP_EncodeBlock(text + text_len, line, TLS_TICKET_FILE_KEY_BYTES);
         text[text_len++] = '\n';
+        key_bytes(&keys[i], false, binary + (size_t)i * TLS_TICKET_FILE_KEY_BYTES);
     }
     expect_keys(text, text_len, keys, n);
     /* Random keys are binary; keys made only of printable bytes and blanks read as
