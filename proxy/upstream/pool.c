@@ -31,6 +31,7 @@ struct bucket {
     uintptr_t owner;                    /* 0: shared; else the one client it serves */
     struct idle_conn *newest, *oldest;
     size_t count;
+    size_t max_idle;                    /* the pool's keepalive.max_idle at the last put */
 };
 
 struct upstream_pool {
@@ -38,7 +39,10 @@ struct upstream_pool {
     struct bucket *table[TABLE_SIZE];
     struct idle_conn *spare;            /* recycled entries, linked by `older` */
     size_t n_spare;
+    struct event *trim;                 /* owned: on_trim, active while a bucket is over */
 };
+
+static void on_trim(evutil_socket_t fd, short what, void *arg);
 
 static size_t slot_of(const struct backend *b, uintptr_t owner)
 {
@@ -49,8 +53,14 @@ static size_t slot_of(const struct backend *b, uintptr_t owner)
 struct upstream_pool *upstream_pool_new(struct event_base *base)
 {
     struct upstream_pool *p = calloc(1, sizeof *p);
-    if (p)
-        p->base = base;
+    if (!p)
+        return NULL;
+    p->base = base;
+    p->trim = event_new(base, -1, 0, on_trim, p);
+    if (!p->trim) {
+        free(p);
+        return NULL;
+    }
     return p;
 }
 
@@ -205,8 +215,9 @@ void upstream_pool_put(struct upstream_pool *p, struct backend *b, uint64_t flav
         bev_close(bev);
         return;
     }
-    if (k->count >= max_idle)
-        close_idle(k->oldest, "keepalive.max_idle reached");
+    k->max_idle = max_idle;
+    if (k->count >= max_idle && !event_pending(p->trim, EV_TIMEOUT, NULL))
+        event_active(p->trim, EV_TIMEOUT, 1);
     c->bucket = k;
     c->bev = bev;
     c->newer = NULL;
@@ -222,6 +233,20 @@ void upstream_pool_put(struct upstream_pool *p, struct backend *b, uint64_t flav
     bufferevent_setcb(bev, on_idle_read, NULL, on_idle_event, c);
     bufferevent_set_timeouts(bev, &idle, NULL);
     bufferevent_enable(bev, EV_READ);
+}
+
+/* The end of the worker's event-loop round (the event was made active during it, so
+ * it runs after everything already active): buckets over their max_idle lose their
+ * oldest connections. A connection released and taken again within one round, as
+ * under load when responses and new requests arrive together, is never closed and
+ * reopened in between. */
+static void on_trim(evutil_socket_t fd, short what, void *arg)
+{
+    struct upstream_pool *p = arg;
+    for (size_t i = 0; i < TABLE_SIZE; i++)
+        for (struct bucket *k = p->table[i]; k; k = k->next)
+            while (k->count > k->max_idle)
+                close_idle(k->oldest, "keepalive.max_idle reached");
 }
 
 void upstream_pool_close_owner(struct upstream_pool *p, uintptr_t owner)
@@ -295,5 +320,6 @@ void upstream_pool_free(struct upstream_pool *p)
         p->spare = c->older;
         free(c);
     }
+    event_free(p->trim);
     free(p);
 }

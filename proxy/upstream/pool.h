@@ -7,9 +7,11 @@
  * never reuses a connection made under the old ones). Flavors only grow: a newer one
  * closes the connections of the older, and a connection of an older one coming back is
  * closed. So a backend has at most one shared bucket per worker, however many reloads
- * went by. Reuse is LIFO (the warmest connection first); when a bucket already has
- * max_idle idle connections the oldest one is closed. Connections to a backend that
- * drains are not kept.
+ * went by. Reuse is LIFO (the warmest connection first). max_idle is enforced at the
+ * end of the worker's event-loop round: a bucket that went over it then loses its
+ * oldest connections, so connections released and taken again within one round (many
+ * responses and new requests arriving together) are not closed and reopened.
+ * Connections to a backend that drains are not kept.
  *
  * While idle a connection is watched: any byte or EOF from the backend, an error, or
  * idle_timeout_ms without use closes it at once, so a connection the backend closed

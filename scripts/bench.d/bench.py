@@ -29,7 +29,7 @@ TMP_PREFIX = "ferry-bench-"
 SETTLE = 0.1  # seconds between runs: let sockets and CPU caches settle
 UNTIMED = {"mem": 7, "reload": 8}  # rough seconds per run of the tests that ignore -d
 # Idle keep-alive connections to the backends (UPSTREAM_IDLE=n): ferry's max_idle and
-# nginx's keepalive hold that many per pool, HAProxy's pool-max-conn per server.
+# HAProxy's pool-max-conn hold that many per backend, nginx's keepalive per upstream.
 UPSTREAM_IDLE = 32
 
 
@@ -206,8 +206,8 @@ def main(argv):
     meta = [("date", stamp), ("host", os.uname().nodename), ("cpus", len(os.sched_getaffinity(0))),
             ("load", "%.2f %.2f %.2f" % os.getloadavg()), ("pinned", pin.enabled),
             ("rounds", args.n), ("seconds", args.d), ("fd limit", fds),
-            ("keepalive", "UPSTREAM_IDLE=%d (ferry max_idle, nginx keepalive; HAProxy "
-             "pool-max-conn, per server)" % env.upstream_idle),
+            ("keepalive", "UPSTREAM_IDLE=%d (ferry max_idle and HAProxy pool-max-conn per "
+             "backend, nginx keepalive per upstream)" % env.upstream_idle),
             ("ferry", "%s (%s)" % (version([env.ferry_bin, "--version"]), env.ferry_bin)),
             ("nginx", version(["nginx", "-v"])), ("haproxy", version(["haproxy", "-v"])),
             ("wrk", version(["wrk", "-v"])), ("ab", version(["ab", "-V"])),

@@ -1,6 +1,7 @@
 /* The per-worker keep-alive pool (proxy/upstream/pool.c), driven with socketpairs and
  * a real event_base: LIFO reuse, max_idle, flavors, owners, and idle connections
  * dropped at once when the peer closes them or they time out. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -90,17 +91,45 @@ static void test_max_idle_closes_the_oldest(void **state)
         c[i] = connection(f, &p[i]);
         upstream_pool_put(f->pool, f->backend, 0, 0, c[i], 2, 60000);
     }
-    assert_int_equal(upstream_pool_idle(f->pool, f->backend), 2);
-    /* the oldest one was closed (libevent closes freed sockets from the loop) */
+    /* max_idle holds from the end of the event-loop round on */
+    assert_int_equal(upstream_pool_idle(f->pool, f->backend), 3);
     run_loop_briefly(f);
+    assert_int_equal(upstream_pool_idle(f->pool, f->backend), 2);
     char byte;
-    assert_int_equal(read(p[0], &byte, 1), 0);
+    assert_int_equal(read(p[0], &byte, 1), 0);      /* the oldest one was closed */
     assert_ptr_equal(upstream_pool_take(f->pool, f->backend, 0, 0), c[2]);
     assert_ptr_equal(upstream_pool_take(f->pool, f->backend, 0, 0), c[1]);
     bufferevent_free(c[1]);
     bufferevent_free(c[2]);
     for (int i = 0; i < 3; i++)
         close(p[i]);
+}
+
+/* Under load responses free connections and new requests take them in the same round:
+ * none of them is closed and reopened in between. */
+static void test_a_connection_taken_again_within_the_round_stays_open(void **state)
+{
+    struct fixture *f = *state;
+    int p[3];
+    struct bufferevent *c[3];
+    for (int i = 0; i < 3; i++) {
+        c[i] = connection(f, &p[i]);
+        upstream_pool_put(f->pool, f->backend, 0, 0, c[i], 2, 60000);
+    }
+    assert_ptr_equal(upstream_pool_take(f->pool, f->backend, 0, 0), c[2]);
+    run_loop_briefly(f);
+    assert_int_equal(upstream_pool_idle(f->pool, f->backend), 2);
+    for (int i = 0; i < 3; i++) {   /* every peer still connected, nothing to read */
+        char byte;
+        assert_int_equal(recv(p[i], &byte, 1, MSG_DONTWAIT), -1);
+        assert_int_equal(errno, EAGAIN);
+    }
+    assert_ptr_equal(upstream_pool_take(f->pool, f->backend, 0, 0), c[1]);
+    assert_ptr_equal(upstream_pool_take(f->pool, f->backend, 0, 0), c[0]);
+    for (int i = 0; i < 3; i++) {
+        bufferevent_free(c[i]);
+        close(p[i]);
+    }
 }
 
 static void test_zero_max_idle_keeps_nothing(void **state)
@@ -328,6 +357,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_take_returns_the_most_recent_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_idle_closes_the_oldest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_connection_taken_again_within_the_round_stays_open,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_zero_max_idle_keeps_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flavors_are_kept_apart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_newer_flavor_replaces_the_older, setup, teardown),
