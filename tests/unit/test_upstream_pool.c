@@ -82,15 +82,21 @@ static void test_take_returns_the_most_recent_connection(void **state)
     close(p2);
 }
 
+/* Three connections into a pool that keeps two, oldest first. */
+static void put_three_over_max_idle_two(struct fixture *f, struct bufferevent *c[3], int p[3])
+{
+    for (int i = 0; i < 3; i++) {
+        c[i] = connection(f, &p[i]);
+        upstream_pool_put(f->pool, f->backend, 0, 0, c[i], 2, 60000);
+    }
+}
+
 static void test_max_idle_closes_the_oldest(void **state)
 {
     struct fixture *f = *state;
     int p[3];
     struct bufferevent *c[3];
-    for (int i = 0; i < 3; i++) {
-        c[i] = connection(f, &p[i]);
-        upstream_pool_put(f->pool, f->backend, 0, 0, c[i], 2, 60000);
-    }
+    put_three_over_max_idle_two(f, c, p);
     /* max_idle holds from the end of the event-loop round on */
     assert_int_equal(upstream_pool_idle(f->pool, f->backend), 3);
     run_loop_briefly(f);
@@ -112,10 +118,7 @@ static void test_a_connection_taken_again_within_the_round_stays_open(void **sta
     struct fixture *f = *state;
     int p[3];
     struct bufferevent *c[3];
-    for (int i = 0; i < 3; i++) {
-        c[i] = connection(f, &p[i]);
-        upstream_pool_put(f->pool, f->backend, 0, 0, c[i], 2, 60000);
-    }
+    put_three_over_max_idle_two(f, c, p);
     assert_ptr_equal(upstream_pool_take(f->pool, f->backend, 0, 0), c[2]);
     run_loop_briefly(f);
     assert_int_equal(upstream_pool_idle(f->pool, f->backend), 2);
