@@ -114,6 +114,8 @@ static bool client_handshake(struct http_session *s)
     int rc = SSL_do_handshake(s->tls);
     if (rc == 1) {
         s->handshake_done = true;
+        /* the handshake's deadline (client_header_ms) gives way to the idle one */
+        http_arm_timer(s, http_cfg(s)->timeouts.client_idle_ms, HTTP_TIMER_FIXED);
         return true;
     }
     switch (SSL_get_error(s->tls, rc)) {

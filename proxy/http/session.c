@@ -305,6 +305,11 @@ int http_session_start(struct worker *w, struct runtime *rt, struct rt_listener 
     s->state = HS_IDLE;
     s->is_fresh = true;
     s->start_ms = clock_now_ms();
-    http_arm_timer(s, rt->cfg->timeouts.client_idle_ms, HTTP_TIMER_FIXED);
+    /* A TLS client must finish its handshake within client_header_ms (as on tcp
+     * listeners): one that never does must not hold a max_connections slot for the
+     * idle allowance. Done, it waits for its first request like any idle connection. */
+    unsigned first_ms = s->tls ? rt->cfg->timeouts.client_header_ms
+                               : rt->cfg->timeouts.client_idle_ms;
+    http_arm_timer(s, first_ms, HTTP_TIMER_FIXED);
     return 0;
 }

@@ -716,6 +716,18 @@ def client_tls_context(verify=True, cert=None, key=None, alpn=None):
     return ctx
 
 
+def client_hello():
+    """The first flight of a real TLS client (its ClientHello record), as bytes: for
+    clients that stop in the middle of a handshake."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = client_tls_context().wrap_bio(incoming, outgoing, server_hostname="localhost")
+    try:
+        tls.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return outgoing.read()
+
+
 def connect(port, host="127.0.0.1", tls=False, server_hostname="localhost", timeout=None,
             context=None):
     """A connected socket (TLS-wrapped when tls or context is given); its blocking

@@ -16,7 +16,6 @@ import contextlib
 import os
 import resource
 import socket
-import ssl
 import struct
 import sys
 import threading
@@ -218,17 +217,6 @@ def close_with_downloads(env, n_streams):
         assert_freed(conn, "/download")
 
 
-def client_hello():
-    """The first flight of a TLS client (its ClientHello record), as bytes."""
-    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    tls = ft.client_tls_context().wrap_bio(incoming, outgoing, server_hostname="localhost")
-    try:
-        tls.do_handshake()
-    except ssl.SSLWantReadError:
-        pass
-    return outgoing.read()
-
-
 def tls_failures(f):
     m = f.metrics()
     return {dict(labels)["reason"]: value for (name, labels), value in m.items()
@@ -242,7 +230,7 @@ def test_client_gone_in_the_middle_of_the_tls_handshake(env):
     comes back (more of them than limits.max_connections, then a normal request)."""
     check = env.checkup(listener="tls", tls=True)
     before = tls_failures(env.f)
-    hello = client_hello()
+    hello = ft.client_hello()
     ways = ("half hello", "hello", "hello, answer, reset")
     for way in ways * (MAX_CONNECTIONS // len(ways) + 1):
         sock = ft.connect(env.f.port("tls"))

@@ -124,17 +124,6 @@ def test_max_connections_leaves_extra_clients_in_backlog_until_a_slot_frees():
             third.close()
 
 
-def client_hello():
-    """The first flight of a real TLS client: its ClientHello record(s)."""
-    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    tls = ft.client_tls_context().wrap_bio(incoming, outgoing, server_hostname="localhost")
-    try:
-        tls.do_handshake()
-    except ssl.SSLWantReadError:
-        pass
-    return outgoing.read()
-
-
 def is_closed_by_peer(sock, timeout):
     """True when the peer's EOF (or a reset) arrives within timeout."""
     sock.settimeout(timeout)
@@ -159,7 +148,7 @@ def test_tls_handshake_must_finish_within_client_header_ms():
             "certificates": [{"cert": ft.SERVER_CERT, "key": ft.SERVER_KEY}]}
         with ft.Ferry(config) as f:
             port = f.port("tcp")
-            hello = client_hello()
+            hello = ft.client_hello()
             start = time.monotonic()
             silent, half = ft.connect(port), ft.connect(port)
             half.sendall(hello[:len(hello) // 2])
