@@ -275,6 +275,14 @@ void http_exchange_start(struct http_exchange *ex, struct runtime *rt, struct rt
     start_attempt(ex);
 }
 
+void http_exchange_count_failure(struct http_exchange *ex)
+{
+    if (ex->resp_failed)
+        return;
+    ex->resp_failed = true;
+    rt_pool_report_failure(ex->pool, ex->backend);
+}
+
 static void connect_failed(struct http_exchange *ex)
 {
     struct backend *b = ex->backend;
@@ -306,7 +314,7 @@ static void broken_response(struct http_exchange *ex, const char *why)
     struct backend *b = ex->backend;
     log_warn("http listener=%s backend=%s/%s: broken response: %s", listener_name(ex), b->pool,
              b->name, why);
-    rt_pool_report_failure(ex->pool, b);
+    http_exchange_count_failure(ex);
     http_exchange_respond(ex, 502, true);
 }
 
@@ -367,7 +375,7 @@ static void upstream_closed(struct http_exchange *ex)
     struct backend *b = ex->backend;
     log_warn("http listener=%s backend=%s/%s: connection %s in the middle of the response body",
              listener_name(ex), b->pool, b->name, ex->up_error ? "failed" : "closed");
-    rt_pool_report_failure(ex->pool, b);
+    http_exchange_count_failure(ex);
     truncate_response(ex);
 }
 
@@ -499,7 +507,7 @@ static enum step response_body_step(struct http_exchange *ex)
     if (rc < 0) {
         log_warn("http listener=%s backend=%s/%s: broken response body: %s", listener_name(ex),
                  ex->backend->pool, ex->backend->name, http1_error_str(rc));
-        rt_pool_report_failure(ex->pool, ex->backend);
+        http_exchange_count_failure(ex);
         truncate_response(ex);
         return STEP_CHANGED;
     }
@@ -562,7 +570,7 @@ void http_exchange_timeout(struct http_exchange *ex)
         } else {
             log_warn("http listener=%s backend=%s/%s: response body stalled",
                      listener_name(ex), b->pool, b->name);
-            rt_pool_report_failure(ex->pool, b);
+            http_exchange_count_failure(ex);
         }
         truncate_response(ex);
         return;

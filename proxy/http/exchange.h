@@ -189,7 +189,7 @@ struct http_exchange {
     /* the backend side */
     struct rt_pool *pool;           /* borrowed from runtime */
     struct rt_pick_hint hint;       /* the request's hash key and sticky cookie */
-    bool resp_failed;               /* a 5xx counted as a failure (passive.on_5xx) */
+    bool resp_failed;               /* the response counted against the backend */
     struct backend *backend;        /* borrowed; b->active counted while set */
     struct bufferevent *up;         /* owned */
     struct event *up_read;          /* owned: ferry's own read event for plain upstream

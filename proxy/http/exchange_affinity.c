@@ -75,8 +75,6 @@ const char *http_exchange_sticky_cookie(const struct http_exchange *ex, char *bu
 /* passive.on_5xx: a 5xx from the backend counts against it, as a failure would. */
 void http_exchange_judge_status(struct http_exchange *ex, int status)
 {
-    if (status >= 500 && ex->pool->cfg->passive.on_5xx) {
-        ex->resp_failed = true;
-        rt_pool_report_failure(ex->pool, ex->backend);
-    }
+    if (status >= 500 && ex->pool->cfg->passive.on_5xx)
+        http_exchange_count_failure(ex);
 }

@@ -20,8 +20,12 @@ void http_exchange_note_affinity(struct http_exchange *ex, const struct http_exc
  * is not sticky or the request's cookie named that backend already. */
 const char *http_exchange_sticky_cookie(const struct http_exchange *ex, char *buf, size_t size);
 /* passive.on_5xx: a 5xx from the backend counts against it, as a failure would
- * (ex->resp_failed). */
+ * (http_exchange_count_failure). */
 void http_exchange_judge_status(struct http_exchange *ex, int status);
+
+/* exchange.c: the response counts against its backend, once (ex->resp_failed): a 5xx
+ * counted by on_5xx whose body then breaks is one failure, not two. */
+void http_exchange_count_failure(struct http_exchange *ex);
 
 /* exchange_record.c: copies what the access log line needs of req (no method: "-"). */
 void http_exchange_note_for_log(struct http_exchange *ex, const struct http_exchange_request *req);

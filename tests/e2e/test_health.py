@@ -9,6 +9,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ferrytest as ft  # noqa: E402
+from rawbackend import RawBackend  # noqa: E402
 
 
 def config(backends, check):
@@ -301,6 +302,32 @@ def test_passive_ejection_on_5xx_lasts_eject_ms():
             back_ms = (time.monotonic() - ejected) * 1000
             print("passive ejection: a back after %.0f ms (eject_ms 1500)" % back_ms)
             assert 1400 <= back_ms <= 2500, back_ms
+
+
+def error_cut_short(conn, req):
+    """A 500 whose body ends early: one bad response, two things wrong with it."""
+    conn.send(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 100\r\n\r\n" +
+              b"x" * 10)
+    conn.close()
+
+
+def test_a_5xx_cut_short_is_one_passive_failure_not_two():
+    """With on_5xx a 5xx counts against its backend; the same response breaking off
+    afterwards must not count again: with failures 2, one such answer leaves the
+    backend up."""
+    passive = {"failures": 2, "eject_ms": 60000, "on_5xx": True}
+    with RawBackend({"/cut": error_cut_short}) as rb:
+        cfg = http_config([], passive=passive, retries=0, workers=1)
+        cfg["pools"]["p"]["backends"] = [{"address": rb.address, "name": "raw"}]
+        with ft.Ferry(cfg) as f:
+            raw = b"GET /cut HTTP/1.1\r\nHost: x\r\n\r\n"
+            reply = ft.http_request(f.port("web"), raw)
+            assert reply.startswith(b"HTTP/1.1 500"), reply[:80]
+            st = backend_status(f, "raw")
+            assert (st["failures"], st["state"]) == (1, "up"), st
+            ok = ft.http_request(f.port("web"), b"GET / HTTP/1.1\r\nHost: x\r\n"
+                                 b"Connection: close\r\n\r\n")
+            assert ok.startswith(b"HTTP/1.1 200"), ok[:80]
 
 
 def test_passively_ejected_backend_with_checks_returns_after_eject_ms_and_a_passing_check():
