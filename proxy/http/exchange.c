@@ -437,7 +437,9 @@ static void forward_interim(struct http_exchange *ex, const struct http1_respons
 static void start_tunnel(struct http_exchange *ex, const struct http1_response *resp,
                          const char *head, size_t head_len)
 {
-    long n = ex->ops->tunnel(ex, resp, head, head_len);
+    char cookie[256];   /* a WebSocket client comes back to its backend too */
+    long n = ex->ops->tunnel(ex, resp, head, head_len,
+                             http_exchange_sticky_cookie(ex, cookie, sizeof cookie));
     evbuffer_drain(bufferevent_get_input(ex->up), head_len);
     if (n < 0)
         return;

@@ -113,11 +113,12 @@ struct http_exchange_ops {
     /* A 1xx other than 101 (100 Continue): relay it or not. Returns bytes sent (>= 0). */
     long (*interim)(struct http_exchange *ex, const struct http1_response *resp,
                     const char *head, size_t head_len);
-    /* 101 Switching Protocols to an upgrade request: the connection becomes a tunnel.
-     * NULL: this front end never asks for upgrades (a 101 is a broken response).
-     * Returns bytes sent, or -1 as for response_head. */
+    /* 101 Switching Protocols to an upgrade request: the connection becomes a tunnel;
+     * set_cookie as plan->set_cookie above. NULL: this front end never asks for
+     * upgrades (a 101 is a broken response). Returns bytes sent, or -1 as for
+     * response_head. */
     long (*tunnel)(struct http_exchange *ex, const struct http1_response *resp,
-                   const char *head, size_t head_len);
+                   const char *head, size_t head_len, const char *set_cookie);
     /* May more response body be read from the backend (the client side has room)? */
     bool (*response_room)(struct http_exchange *ex);
     /* Response body bytes were added to the plan's sink. */

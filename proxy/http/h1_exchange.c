@@ -113,10 +113,11 @@ static long interim(struct http_exchange *ex, const struct http1_response *resp,
 }
 
 static long tunnel(struct http_exchange *ex, const struct http1_response *resp,
-                   const char *head, size_t head_len)
+                   const char *head, size_t head_len, const char *set_cookie)
 {
     struct http_session *s = session_of(ex);
-    struct http_response_rewrite rw = { .framing = HTTP_FRAMING_NONE, .conn = HTTP_CONN_UPGRADE };
+    struct http_response_rewrite rw = { .framing = HTTP_FRAMING_NONE, .conn = HTTP_CONN_UPGRADE,
+                                        .set_cookie = set_cookie };
     long n = http_forward_response_head(s->client_out, resp, head, head_len, &rw);
     if (n < 0) {
         http_close(s);

@@ -202,6 +202,29 @@ def test_sticky_cookie_follows_survives_a_reload_and_moves_when_its_backend_goes
             assert status == 200 and sticky_cookie(h)
 
 
+def test_sticky_cookie_on_a_websocket_upgrade():
+    """The 101 of an upgrade carries the cookie too, and an upgrade that sends it back
+    reaches the same backend (a WebSocket client reconnecting to its session)."""
+    def upgrade(port, cookie=None):
+        with ft.Client(port) as c:
+            c.send(("GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n"
+                    "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                    "Sec-WebSocket-Version: 13\r\n%s\r\n"
+                    % ("Cookie: %s\r\n" % cookie if cookie else "")).encode())
+            status, headers, _ = c.read_response()
+            assert status == 101, status
+            return headers
+    with ft.Backend("a") as a, ft.Backend("b") as b:
+        with ft.Ferry(config([a, b], sticky={"cookie": "srv"})) as f:
+            port = f.port("web")
+            h = upgrade(port)
+            cookie, first = sticky_cookie(h), h["x-backend"]
+            for _ in range(4):
+                h = upgrade(port, cookie)
+                assert h["x-backend"] == first, h
+                assert "set-cookie" not in h, h     # already right: not written again
+
+
 def test_sticky_cookie_over_http2():
     import h2client
     with ft.Backend("a") as a, ft.Backend("b") as b:
