@@ -202,6 +202,30 @@ def test_sticky_cookie_follows_survives_a_reload_and_moves_when_its_backend_goes
             assert status == 200 and sticky_cookie(h)
 
 
+def test_renaming_a_backend_keeps_it_and_moves_its_sticky_sessions():
+    """A reload that gives the same address a new name keeps the backend (its counters
+    go on) under the new name, which the admin API then takes; a cookie naming it by
+    the old name is ignored and rewritten (the README: renaming moves sessions)."""
+    with ft.Backend("a") as a, ft.Backend("b") as b:
+        cfg = config([a, b], sticky={"cookie": "srv"}, workers=1)
+        with ft.Ferry(cfg) as f:
+            port = f.port("web")
+            answers = [get(port)[1] for _ in range(4)]
+            old = next(sticky_cookie(h) for h in answers if h["x-backend"] == "a")
+            served = backend(f, "a")["requests"]
+            cfg["admin"] = f.config["admin"]
+            cfg["pools"]["p"]["backends"][0]["name"] = "renamed"
+            reload(f, cfg)
+            names = [x["name"] for x in f.status()["pools"]["p"]["backends"]]
+            assert names == ["renamed", "b"], names
+            assert backend(f, "renamed")["requests"] == served
+            status, h, _ = get(port, headers={"Cookie": old})
+            assert status == 200 and sticky_cookie(h) != old, h
+            code, _, reply = f.admin("POST", "/pools/p/backends/renamed/drain")
+            assert code == 200, reply
+            assert {who(port) for _ in range(4)} == {"b"}
+
+
 def test_sticky_cookie_on_a_websocket_upgrade():
     """The 101 of an upgrade carries the cookie too, and an upgrade that sends it back
     reaches the same backend (a WebSocket client reconnecting to its session)."""
