@@ -1,6 +1,7 @@
 /* A udp flow: its backend, its connected socket, the replies it reads into the
  * server's reply batch, and its end. */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -30,6 +31,8 @@ static void list_unlink(struct udp_server *srv, struct udp_flow *f)
     else
         srv->newest = f->older;
     f->older = f->newer = NULL;
+    if (!srv->oldest)
+        srv->min_idle_ms = UINT_MAX;
 }
 
 static void list_append(struct udp_server *srv, struct udp_flow *f)
@@ -41,6 +44,8 @@ static void list_append(struct udp_server *srv, struct udp_flow *f)
     else
         srv->oldest = f;
     srv->newest = f;
+    if (f->cfg->idle_ms < srv->min_idle_ms)
+        srv->min_idle_ms = f->cfg->idle_ms;
 }
 
 void udp_flow_touch(struct udp_flow *f, int64_t now_ms)

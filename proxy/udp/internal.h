@@ -69,7 +69,13 @@ struct udp_server {
     /* flows */
     struct udp_flow **buckets;          /* owned */
     size_t n_buckets, n_flows;
-    struct udp_flow *oldest, *newest;
+    struct udp_flow *oldest, *newest;   /* by last activity */
+    unsigned min_idle_ms;               /* the least idle_ms of the flows' generations
+                                           (UINT_MAX without flows): after a reload
+                                           changed idle_ms the list is not in deadline
+                                           order, but no flow is due before
+                                           oldest->last_ms + min_idle_ms */
+    int64_t sweep_due_ms;               /* when `sweep` fires; INT64_MAX: not armed */
     struct udp_flow *spare;             /* recycled, linked by hash_next */
     size_t n_spare;
     struct udp_batch in, out;

@@ -2,6 +2,7 @@
  * each datagram to its client's flow (opening flows), sends the flows' replies in one
  * sendmmsg per event-loop round, and ends idle flows. */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -86,13 +87,21 @@ void udp_server_schedule_flush(struct udp_server *srv)
 
 static void server_free(struct udp_server *srv);
 
+/* The sweep fires at due_ms, or earlier when it was armed so already. */
+static void arm_sweep_at(struct udp_server *srv, int64_t due_ms)
+{
+    if (srv->sweep_due_ms <= due_ms && event_pending(srv->sweep, EV_TIMEOUT, NULL))
+        return;
+    int64_t in = due_ms - clock_now_ms();
+    struct timeval tv = clock_tv_from_ms(in > 0 ? (unsigned)in : 0);
+    evtimer_add(srv->sweep, &tv);
+    srv->sweep_due_ms = due_ms;
+}
+
 void udp_server_arm_sweep(struct udp_server *srv)
 {
-    if (!srv->oldest || event_pending(srv->sweep, EV_TIMEOUT, NULL))
-        return;
-    int64_t due = srv->oldest->last_ms + srv->oldest->cfg->idle_ms - clock_now_ms();
-    struct timeval tv = clock_tv_from_ms(due > 0 ? (unsigned)due : 0);
-    evtimer_add(srv->sweep, &tv);
+    if (srv->oldest)
+        arm_sweep_at(srv, srv->oldest->last_ms + srv->min_idle_ms);
 }
 
 void udp_server_flow_gone(struct udp_server *srv)
@@ -108,17 +117,31 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
         server_free(srv);
         return;
     }
-    int64_t now = clock_now_ms();
-    while (srv->oldest && now - srv->oldest->last_ms >= (int64_t)srv->oldest->cfg->idle_ms) {
-        log_debug("udp flow %p idle for %lld ms: closing", (void *)srv->oldest,
-                  (long long)(now - srv->oldest->last_ms));
-        udp_flow_close(srv->oldest);
-        if (srv->draining && srv->n_flows == 0) {
-            server_free(srv);
-            return;
+    srv->sweep_due_ms = INT64_MAX;
+    /* Oldest first, on while a flow may be due (one of a generation with a shorter
+     * idle_ms than its elders'); with one idle_ms that is exactly the due ones. */
+    int64_t now = clock_now_ms(), next = INT64_MAX;
+    struct udp_flow *f = srv->oldest;
+    while (f && f->last_ms + srv->min_idle_ms <= now) {
+        struct udp_flow *newer = f->newer;
+        int64_t due = f->last_ms + f->cfg->idle_ms;
+        if (due > now) {
+            next = due < next ? due : next;
+        } else {
+            log_debug("udp flow %p idle for %lld ms: closing", (void *)f,
+                      (long long)(now - f->last_ms));
+            udp_flow_close(f);
+            if (srv->draining && srv->n_flows == 0) {
+                server_free(srv);
+                return;
+            }
         }
+        f = newer;
     }
-    udp_server_arm_sweep(srv);
+    if (f && f->last_ms + srv->min_idle_ms < next)
+        next = f->last_ms + srv->min_idle_ms;
+    if (next != INT64_MAX)
+        arm_sweep_at(srv, next);
 }
 
 /* ---- datagrams from clients -------------------------------------------------------- */
@@ -327,6 +350,8 @@ int udp_server_start(struct worker *w, struct listen_socket *socket, int fd,
     listen_socket_ref(socket);
     srv->socket = socket;
     srv->fd = fd;
+    srv->min_idle_ms = UINT_MAX;
+    srv->sweep_due_ms = INT64_MAX;
     srv->base.ops = &server_ops;
     if (udp_table_init(srv) < 0 || batch_init(&srv->in) < 0 || batch_init(&srv->out) < 0 ||
         !(srv->readable = event_new(base, fd, EV_READ | EV_PERSIST, on_readable, srv)) ||

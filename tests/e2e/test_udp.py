@@ -2,6 +2,7 @@
 """udp listeners: flows (affinity, idle end, responses, max_flows), datagrams intact,
 ICMP port unreachable as a passive failure, reload, metrics and /status, drain."""
 
+import json
 import os
 import signal
 import socket
@@ -128,6 +129,33 @@ def test_flow_ends_after_idle_ms_and_responses():
         s.close()
         wait_status(f, lambda st: st["listeners"]["u"]["udp"]["flows_active"] == 0,
                     "the flow ended at its last answer")
+    a.stop()
+
+
+def test_a_reload_that_shortens_idle_ms_ends_new_flows_on_time():
+    """A flow keeps the generation it started on. After a reload from idle_ms 4000 to
+    300, a flow of the new generation ends after its 300 ms although a flow of the old
+    one, older in the activity list, has seconds to go."""
+    a = UdpBackend("a")
+    config = udp_config([a.address], udp={"idle_ms": 4000}, workers=1)
+    with start(config) as f:
+        port = udp_port(f)
+        assert udp_exchange(port, [b"old"]) == [b"a:old"]
+        config["admin"] = f.config["admin"]
+        config["listeners"]["u"]["udp"]["idle_ms"] = 300
+        generation = f.status()["generation"] + 1
+        f.write_config(config)
+        code, _, body = f.admin("POST", "/reload")
+        assert code == 200 and json.loads(body)["generation"] == generation, body
+        began = time.monotonic()
+        assert udp_exchange(port, [b"new"]) == [b"a:new"]
+        assert flows_active(f) == 2
+        wait_status(f, lambda st: st["listeners"]["u"]["udp"]["flows_active"] == 1,
+                    "the new flow ended")
+        ended = time.monotonic() - began
+        assert 0.25 <= ended < 2.0, "the 300 ms flow ended after %.2f s" % ended
+        wait_status(f, lambda st: st["listeners"]["u"]["udp"]["flows_active"] == 0,
+                    "the old flow ended", timeout=8)
     a.stop()
 
 
