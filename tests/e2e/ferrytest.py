@@ -728,6 +728,26 @@ def client_hello():
     return outgoing.read()
 
 
+def unfinished_handshakes_then_a_client(ferry, port):
+    """For a listener with tls and limits.max_connections 2: two clients that never
+    finish a handshake (one silent, one sending half a ClientHello) take both slots,
+    then a TLS client connects, waiting in the kernel backlog until ferry gives a slot
+    back. -> (seconds it waited, its TLS socket, [(what, socket) of the two])."""
+    hello = client_hello()
+    begin = time.monotonic()
+    silent, half = connect(port), connect(port)
+    half.sendall(hello[:len(hello) // 2])
+    poll_until(lambda: ferry.status()["connections"] == 2, message="both accepted")
+    try:
+        tls = connect(port, context=client_tls_context(), timeout=5)
+    except (socket.timeout, ssl.SSLError, OSError) as e:
+        raise AssertionError("no connection slot came back within 5 s: %r" % e)
+    waited = time.monotonic() - begin
+    # ferry under valgrind needs longer for the TLS handshake it then does
+    assert 0.25 <= waited < 2.5 * SLOW, "waiting client served after %.2fs" % waited
+    return waited, tls, [("silent", silent), ("half a ClientHello", half)]
+
+
 def connect(port, host="127.0.0.1", tls=False, server_hostname="localhost", timeout=None,
             context=None):
     """A connected socket (TLS-wrapped when tls or context is given); its blocking

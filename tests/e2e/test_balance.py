@@ -7,10 +7,7 @@ import hashlib
 import json
 import os
 import re
-import socket
 import sys
-import threading
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ferrytest as ft  # noqa: E402
