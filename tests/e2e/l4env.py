@@ -8,12 +8,15 @@ Python 3 standard library only, threads in the test process:
   echoes (mode "echo") or answers HTTP/1.1 requests with keep-alive (mode "http": the
   body says which connection and which client the header named).
 - proxy_v1() / proxy_v2(): headers a balancer in front of ferry would send.
+- DnsmasqProcess: what the dnsmasq servers of the DNS tests share (start, stop).
 """
 
 import ipaddress
 import os
 import socket
+import signal
 import struct
+import subprocess
 import sys
 import threading
 
@@ -21,6 +24,26 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ferrytest as ft  # noqa: E402
 
 V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+class DnsmasqProcess:
+    """dnsmasq in the foreground on 127.0.0.1:self.port (UDP and TCP), reading no system
+    file, its output in self.log. A subclass sets port, log and proc = None, and starts
+    it with _launch(the arguments saying what it answers)."""
+
+    def _launch(self, args, append_log=False):
+        common = ["dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts",
+                  "--bind-interfaces", "--listen-address=127.0.0.1", "--port=%d" % self.port,
+                  "--pid-file=", "--log-facility=-"]
+        with open(self.log, "ab" if append_log else "wb") as log:
+            self.proc = subprocess.Popen(common + args, stdout=log, stderr=subprocess.STDOUT)
+        ft.wait_port("127.0.0.1", self.port)     # its TCP socket: the UDP one is bound too
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(5)
 
 
 # ---- headers ---------------------------------------------------------------------

@@ -6,16 +6,15 @@ queries keep being answered."""
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ferrytest as ft  # noqa: E402
-from l4env import wait_status  # noqa: E402
+from l4env import DnsmasqProcess, wait_status  # noqa: E402
 
 
-class Dnsmasq:
+class Dnsmasq(DnsmasqProcess):
     """dnsmasq in the foreground on 127.0.0.1:port (UDP and TCP), no system files:
     www.example.test A 192.0.2.1 and who.example.test TXT NAME."""
 
@@ -27,20 +26,9 @@ class Dnsmasq:
         self.proc = None
 
     def start(self):
-        args = ["dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv",
-                "--no-hosts", "--bind-interfaces", "--listen-address=127.0.0.1",
-                "--port=%d" % self.port, "--pid-file=", "--user=root", "--log-facility=-",
-                "--host-record=www.example.test,192.0.2.1",
-                "--txt-record=who.example.test,%s" % self.name]
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-        ft.wait_port("127.0.0.1", self.port)     # its TCP socket: the UDP one is bound too
-        return self
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(5)
+        return self._launch(["--conf-file=/dev/null", "--user=root",
+                             "--host-record=www.example.test,192.0.2.1",
+                             "--txt-record=who.example.test,%s" % self.name])
 
 
 def dig(port, name, rtype="A", tries=1, timeout=2):

@@ -12,6 +12,7 @@ says why in /status, and `ferry -t` warns about it; a reload keeps the answers o
 names it keeps (the DNS server is down meanwhile, so a reload that looked up again
 would leave the pool empty) and follows a change of resolvers."""
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -24,11 +25,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ferrytest as ft  # noqa: E402
+from l4env import DnsmasqProcess  # noqa: E402
 
 TTL_S = 1
 
 
-class Dnsmasq:
+class Dnsmasq(DnsmasqProcess):
     """dnsmasq in the foreground on 127.0.0.1:port, authoritative for .test (NXDOMAIN for
     names it does not know), answering from a hosts file and srv-host lines only."""
 
@@ -45,20 +47,9 @@ class Dnsmasq:
         self.set_srv([])
 
     def start(self):
-        args = ["dnsmasq", "--keep-in-foreground", "--conf-file=" + self.conf_path,
-                "--no-resolv", "--no-hosts", "--addn-hosts=" + self.hosts_path,
-                "--local=/test/", "--local-ttl=%d" % TTL_S, "--bind-interfaces",
-                "--listen-address=127.0.0.1", "--port=%d" % self.port, "--pid-file=",
-                "--user=" + pwd.getpwuid(os.getuid()).pw_name, "--log-facility=-"]
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-        ft.wait_port("127.0.0.1", self.port)     # its TCP socket: the UDP one is bound too
-        return self
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(5)
+        return self._launch(["--conf-file=" + self.conf_path, "--addn-hosts=" + self.hosts_path,
+                             "--local=/test/", "--local-ttl=%d" % TTL_S,
+                             "--user=" + pwd.getpwuid(os.getuid()).pw_name], append_log=True)
 
     def set_hosts(self, names):
         """{name: [address, ...]}; a running dnsmasq re-reads it (call reread())."""
@@ -184,7 +175,12 @@ class Load(ft.ClientThreads):
             assert bad == [], bad[:5]
 
 
-def test_a_name_with_two_addresses_reaches_both():
+@contextlib.contextmanager
+def name_with_two_backends():
+    """api.test:PORT naming backends "a" (127.0.0.1) and "b" (127.0.0.2), dnsmasq
+    answering for it and ferry in front: yields (ferry, dnsmasq, PORT, /status) once
+    both addresses are backends. dnsmasq is stopped on the way out (a test may have
+    stopped it already)."""
     require_tools()
     dns = Dnsmasq()
     with ft.Backend("a") as a:
@@ -195,18 +191,23 @@ def test_a_name_with_two_addresses_reaches_both():
             try:
                 with ft.Ferry(config(dns, [{"address": "api.test:%d" % port}])) as f:
                     st = wait_addresses(f, ["127.0.0.1:%d" % port, "127.0.0.2:%d" % port])
-                    seen = {backend_of(f.port("web"))[1] for _ in range(8)}
-                    assert seen == {"a", "b"}, seen
-                    e = next(e for e in st["pools"]["web"]["dns"])
-                    assert e["name"] == "api.test:%d" % port and e["state"] == "resolved", e
-                    assert e["ttl_s"] == TTL_S and e["last_error"] is None, e
-                    m = f.metrics()
-                    assert dns_metric(m, "ferry_dns_lookups_total", pool="web",
-                                      name="api.test:%d" % port, result="ok") >= 1
-                    assert dns_metric(m, "ferry_dns_addresses", pool="web",
-                                      name="api.test:%d" % port) == 2
+                    yield f, dns, port, st
             finally:
                 dns.stop()
+
+
+def test_a_name_with_two_addresses_reaches_both():
+    with name_with_two_backends() as (f, _, port, st):
+        seen = {backend_of(f.port("web"))[1] for _ in range(8)}
+        assert seen == {"a", "b"}, seen
+        e = next(e for e in st["pools"]["web"]["dns"])
+        assert e["name"] == "api.test:%d" % port and e["state"] == "resolved", e
+        assert e["ttl_s"] == TTL_S and e["last_error"] is None, e
+        m = f.metrics()
+        assert dns_metric(m, "ferry_dns_lookups_total", pool="web",
+                          name="api.test:%d" % port, result="ok") >= 1
+        assert dns_metric(m, "ferry_dns_addresses", pool="web",
+                          name="api.test:%d" % port) == 2
 
 
 def moves(dns, f, load, name, new, old_backends, new_backends):
@@ -271,33 +272,22 @@ def test_record_change_moves_traffic_under_load_without_failures():
 
 
 def test_dns_server_stopped_last_answer_keeps_serving():
-    require_tools()
-    dns = Dnsmasq()
-    with ft.Backend("a") as a:
-        port = a.port
-        with ft.Backend("b", host="127.0.0.2", port=port):
-            dns.set_hosts({"api.test": ["127.0.0.1", "127.0.0.2"]})
-            dns.start()
-            try:
-                with ft.Ferry(config(dns, [{"address": "api.test:%d" % port}])) as f:
-                    wait_addresses(f, ["127.0.0.1:%d" % port, "127.0.0.2:%d" % port])
-                    with Load(f.port("web"), threads=2) as load:
-                        dns.stop()
-                        stopped = time.monotonic()
-                        entry = ft.poll_until(
-                            lambda: (lambda e: e if e["failures"] >= 2 else None)(dns_entry(f)),
-                            timeout=20, message="two lookups failed")
-                        assert load.count("a", stopped) > 10 and load.count("b", stopped) > 10
-                    load.check_clean()
-                    assert entry["state"] == "stale", entry
-                    assert entry["addresses"] == ["127.0.0.1:%d" % port, "127.0.0.2:%d" % port]
-                    assert entry["last_error"].startswith(("timeout", "error")), entry
-                    lookups = entry["lookups"]
-                    assert lookups["timeout"] + lookups["error"] >= 2, lookups
-                    assert "keeping its last 2 address(es)" in f.stderr()
-                    wait_addresses(f, ["127.0.0.1:%d" % port, "127.0.0.2:%d" % port])
-            finally:
-                dns.stop()
+    with name_with_two_backends() as (f, dns, port, _):
+        with Load(f.port("web"), threads=2) as load:
+            dns.stop()
+            stopped = time.monotonic()
+            entry = ft.poll_until(
+                lambda: (lambda e: e if e["failures"] >= 2 else None)(dns_entry(f)),
+                timeout=20, message="two lookups failed")
+            assert load.count("a", stopped) > 10 and load.count("b", stopped) > 10
+        load.check_clean()
+        assert entry["state"] == "stale", entry
+        assert entry["addresses"] == ["127.0.0.1:%d" % port, "127.0.0.2:%d" % port]
+        assert entry["last_error"].startswith(("timeout", "error")), entry
+        lookups = entry["lookups"]
+        assert lookups["timeout"] + lookups["error"] >= 2, lookups
+        assert "keeping its last 2 address(es)" in f.stderr()
+        wait_addresses(f, ["127.0.0.1:%d" % port, "127.0.0.2:%d" % port])
 
 
 def test_srv_weights_are_honoured_and_lower_priorities_are_backups():
