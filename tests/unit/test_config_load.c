@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "test_config_util.h"
 
 static struct config *load_ok(const char *path)
 {
@@ -23,24 +24,6 @@ static struct config *load_ok(const char *path)
         print_message("  unexpected: %s\n", errs.messages[i]);
     assert_int_equal(errs.count, 0);
     assert_non_null(cfg);
-    return cfg;
-}
-
-/* Parses text written with single quotes for double quotes; must be valid. */
-static struct config *parse_ok(const char *text)
-{
-    struct config_errors errs = { 0 };
-    char *json = strdup(text);
-    assert_non_null(json);
-    for (char *p = json; *p; p++)
-        if (*p == '\'')
-            *p = '"';
-    struct config *cfg = config_parse(json, strlen(json), "t.json", &errs);
-    for (size_t i = 0; i < errs.count; i++)
-        print_message("  unexpected: %s\n", errs.messages[i]);
-    assert_int_equal(errs.count, 0);
-    assert_non_null(cfg);
-    free(json);
     return cfg;
 }
 

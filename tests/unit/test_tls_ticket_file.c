@@ -22,25 +22,28 @@ static void make_key(unsigned char raw[TLS_TICKET_FILE_KEY_BYTES], int i)
         raw[b] = (unsigned char)(i * 97 + b * 3 + 1);
 }
 
-/* Key i as read from nginx's binary layout (name, HMAC, AES). */
-static void assert_key_is(const struct tls_ticket_key *key, int i)
+/* Key i as read from a layout with the HMAC secret at hmac_at and the AES key at aes_at
+ * (the name first in both). */
+static void assert_key_laid_out(const struct tls_ticket_key *key, int i, int hmac_at, int aes_at)
 {
     unsigned char raw[TLS_TICKET_FILE_KEY_BYTES];
     make_key(raw, i);
     assert_memory_equal(key->name, raw, 16);
-    assert_memory_equal(key->hmac, raw + 16, 32);
-    assert_memory_equal(key->aes, raw + 48, 32);
+    assert_memory_equal(key->hmac, raw + hmac_at, 32);
+    assert_memory_equal(key->aes, raw + aes_at, 32);
+}
+
+/* Key i as read from nginx's binary layout (name, HMAC, AES). */
+static void assert_key_is(const struct tls_ticket_key *key, int i)
+{
+    assert_key_laid_out(key, i, 16, 48);
 }
 
 /* Key i as read from HAProxy's layout (name, AES, HMAC: its struct tls_sess_key_256),
  * which its base64 lines carry. */
 static void assert_haproxy_key_is(const struct tls_ticket_key *key, int i)
 {
-    unsigned char raw[TLS_TICKET_FILE_KEY_BYTES];
-    make_key(raw, i);
-    assert_memory_equal(key->name, raw, 16);
-    assert_memory_equal(key->aes, raw + 16, 32);
-    assert_memory_equal(key->hmac, raw + 48, 32);
+    assert_key_laid_out(key, i, 48, 16);
 }
 
 /* Base64 of key i (108 characters and a NUL). */
