@@ -371,10 +371,15 @@ int h2_begin(struct http_session *s)
 
 /* ---- the pump ------------------------------------------------------------------------ */
 
+/* Streams nghttp2 may still hold (a last send closes them): it must not hand their
+ * pointers back, now that a freed stream can be a spare or another connection's. */
 static void free_streams(struct h2_conn *c)
 {
-    while (c->streams)
+    while (c->streams) {
+        if (c->ng)
+            nghttp2_session_set_stream_user_data(c->ng, c->streams->id, NULL);
         h2_stream_free(c->streams);
+    }
 }
 
 /* Nothing more to do on this connection: send what nghttp2 still has (its GOAWAY),

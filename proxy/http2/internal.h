@@ -95,8 +95,8 @@ struct h2_stream {
     unsigned timer_ms;
     bool timer_on;                  /* a deadline is set */
     bool timer_on_activity, timer_expired;
-    bool timer_pending;             /* the event is added, for timer_due_ms */
-    int64_t timer_due_ms, timer_deadline_ms;
+    int64_t timer_due_ms;           /* when the event fires, while it is pending */
+    int64_t timer_deadline_ms;
     int64_t activity_ms;
 
     /* the request body: payload received, not yet handed to the upstream */

@@ -36,14 +36,12 @@ static void add_timer_event(struct h2_stream *st, int64_t now, unsigned ms)
 {
     struct timeval tv = clock_tv_from_ms(ms);
     evtimer_add(st->timer, &tv);
-    st->timer_pending = true;
     st->timer_due_ms = now + ms;
 }
 
 static void on_stream_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct h2_stream *st = arg;
-    st->timer_pending = false;
     if (!st->timer_on)
         return;
     int64_t now = clock_now_ms();
@@ -65,7 +63,7 @@ static void arm_timer(struct h2_stream *st, unsigned ms, bool on_activity)
     st->timer_on_activity = on_activity;
     st->activity_ms = now;
     st->timer_deadline_ms = now + ms;
-    if (!st->timer_pending || st->timer_due_ms > st->timer_deadline_ms)
+    if (!evtimer_pending(st->timer, NULL) || st->timer_due_ms > st->timer_deadline_ms)
         add_timer_event(st, now, ms);
 }
 
@@ -81,7 +79,7 @@ static void stop_timer(struct h2_stream *st)
 static void remove_timer(struct h2_stream *st)
 {
     evtimer_del(st->timer);
-    st->timer_on = st->timer_pending = false;
+    st->timer_on = false;
 }
 
 /* True when the timer really expired (with on_activity: no progress for timer_ms);
