@@ -300,13 +300,16 @@ static int serve_datagram(struct worker *w, struct watch *watch, const struct cf
 }
 
 /* Watches every socket of the worker's generation; `old` are the previous
- * generation's watches, whose datagram servers carry over. */
+ * generation's watches, whose datagram servers carry over. -1 when a socket could not
+ * be watched (out of memory): the others are watched all the same, so that on a
+ * reload one listener's trouble does not take the rest down with it. */
 static int watch_generation(struct worker *w, struct watch *old, size_t n_old)
 {
     size_t n = w->runtime->n_listeners;
     w->watches = calloc(n, sizeof *w->watches);
     if (!w->watches)
         return -1;
+    int rc = 0;
     for (size_t i = 0; i < n; i++) {
         struct watch *watch = &w->watches[i];
         watch->worker = w;
@@ -315,15 +318,15 @@ static int watch_generation(struct worker *w, struct watch *old, size_t n_old)
         w->n_watches = i + 1;
         if (watch->socket->type == SOCK_DGRAM) {
             if (serve_datagram(w, watch, w->runtime->listeners[i].cfg, old, n_old) < 0)
-                return -1;
+                rc = -1;
             continue;
         }
         watch->event = event_new(w->base, watch->socket->fd, EV_READ | EV_PERSIST,
                                  on_acceptable, watch);
         if (!watch->event)
-            return -1;
+            rc = -1;
     }
-    return 0;
+    return rc;
 }
 
 /* Picks up a new generation: new connections use it from now on. A datagram listener
