@@ -31,8 +31,6 @@ static void list_unlink(struct udp_server *srv, struct udp_flow *f)
     else
         srv->newest = f->older;
     f->older = f->newer = NULL;
-    if (!srv->oldest)
-        srv->min_idle_ms = UINT_MAX;
 }
 
 static void list_append(struct udp_server *srv, struct udp_flow *f)
@@ -44,8 +42,28 @@ static void list_append(struct udp_server *srv, struct udp_flow *f)
     else
         srv->oldest = f;
     srv->newest = f;
-    if (f->cfg->idle_ms < srv->min_idle_ms)
-        srv->min_idle_ms = f->cfg->idle_ms;
+}
+
+/* srv->min_idle_ms: the least idle_ms among the flows, which n_min_idle of them have. */
+static void count_idle_in(struct udp_server *srv, unsigned idle_ms)
+{
+    if (idle_ms < srv->min_idle_ms) {
+        srv->min_idle_ms = idle_ms;
+        srv->n_min_idle = 0;
+    }
+    if (idle_ms == srv->min_idle_ms)
+        srv->n_min_idle++;
+}
+
+/* A flow (off the list already) ends. The last one with the least idle_ms makes the
+ * rest be counted again: once per generation whose flows are the shortest-lived. */
+static void count_idle_out(struct udp_server *srv, unsigned idle_ms)
+{
+    if (idle_ms != srv->min_idle_ms || --srv->n_min_idle > 0)
+        return;
+    srv->min_idle_ms = UINT_MAX;
+    for (const struct udp_flow *f = srv->oldest; f; f = f->newer)
+        count_idle_in(srv, f->cfg->idle_ms);
 }
 
 void udp_flow_touch(struct udp_flow *f, int64_t now_ms)
@@ -78,6 +96,7 @@ void udp_flow_close(struct udp_flow *f)
     close(f->fd);
     udp_table_remove(srv, f);
     list_unlink(srv, f);
+    count_idle_out(srv, f->cfg->idle_ms);
     rt_pool_release(f->backend);
     atomic_fetch_sub_explicit(&srv->socket->active, 1, memory_order_relaxed);
     runtime_unref(f->runtime);
@@ -319,6 +338,7 @@ struct udp_flow *udp_flow_open(struct udp_server *srv, const union session_socka
     atomic_fetch_add_explicit(&srv->socket->accepted, 1, memory_order_relaxed);
     udp_table_insert(srv, f);
     list_append(srv, f);
+    count_idle_in(srv, f->cfg->idle_ms);
     udp_server_arm_sweep(srv);
     return f;
 }

@@ -70,12 +70,12 @@ struct udp_server {
     struct udp_flow **buckets;          /* owned */
     size_t n_buckets, n_flows;
     struct udp_flow *oldest, *newest;   /* by last activity */
-    unsigned min_idle_ms;               /* at most the least idle_ms of the flows'
-                                           generations (the least seen since the list
-                                           was last empty; UINT_MAX then): after a
-                                           reload changed idle_ms the list is not in
+    unsigned min_idle_ms;               /* the least idle_ms of the flows'
+                                           generations (UINT_MAX without flows): after
+                                           a reload changed idle_ms the list is not in
                                            deadline order, but no flow is due before
                                            oldest->last_ms + min_idle_ms */
+    size_t n_min_idle;                  /* flows whose idle_ms is min_idle_ms */
     int64_t sweep_due_ms;               /* when `sweep` fires; INT64_MAX: not armed */
     struct udp_flow *spare;             /* recycled, linked by hash_next */
     size_t n_spare;
