@@ -3,6 +3,7 @@
  * wire.c. An answer to another question, or from another address, is ignored (the
  * connected socket takes datagrams from its resolver only). */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@ struct srv_query {
     void *arg;
     int fd;                         /* owned: the current try's socket; -1 between tries */
     struct event *event;            /* owned: read or timeout of the current try */
+    int64_t deadline_ms;            /* the current try's end, however much arrives */
     uint16_t id;
     unsigned tries, max_tries;
     char last_error[128];           /* why the last try failed */
@@ -57,6 +59,15 @@ static void finish(struct srv_query *q, const struct srv_outcome *outcome)
 
 static void on_event(evutil_socket_t fd, short what, void *arg);
 
+/* Waits for the answer until the try's deadline: datagrams that are not the answer
+ * do not push it back (a persistent event's timeout would restart at each). */
+static int wait_for_answer(struct srv_query *q)
+{
+    int64_t left = q->deadline_ms - clock_now_ms();
+    struct timeval tv = clock_tv_from_ms(left > 0 ? (unsigned)left : 0);
+    return event_add(q->event, &tv);
+}
+
 /* Sends the next try; -1 with last_error set when no socket could be made. */
 static int send_try(struct srv_query *q)
 {
@@ -76,9 +87,9 @@ static int send_try(struct srv_query *q)
         close_try(q);
         return -1;
     }
-    struct timeval tv = clock_tv_from_ms(DISCOVERY_QUERY_TIMEOUT_MS);
-    q->event = event_new(d->base, q->fd, EV_READ | EV_PERSIST, on_event, q);
-    if (!q->event || event_add(q->event, &tv) < 0) {
+    q->deadline_ms = clock_now_ms() + DISCOVERY_QUERY_TIMEOUT_MS;
+    q->event = event_new(d->base, q->fd, EV_READ, on_event, q);
+    if (!q->event || wait_for_answer(q) < 0) {
         snprintf(q->last_error, sizeof q->last_error, "out of memory");
         close_try(q);
         return -1;
@@ -98,6 +109,15 @@ static void next_try(struct srv_query *q, bool timed_out)
     finish(q, &outcome);
 }
 
+/* The resolver failed, not the name: SERVFAIL, REFUSED, another error code, or an
+ * answer that cannot be read. (NXDOMAIN, no records and a truncated answer are the
+ * name's.) */
+static bool is_server_failure(enum dns_wire_status s)
+{
+    return s == DNS_WIRE_SERVFAIL || s == DNS_WIRE_REFUSED || s == DNS_WIRE_OTHER_RCODE ||
+           s == DNS_WIRE_MALFORMED;
+}
+
 static void on_event(evutil_socket_t fd, short what, void *arg)
 {
     struct srv_query *q = arg;
@@ -109,17 +129,27 @@ static void on_event(evutil_socket_t fd, short what, void *arg)
         return;
     }
     ssize_t n = recv(fd, buf, sizeof buf, 0);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
-    if (n < 0) {
+    if (n < 0 && errno != EAGAIN && errno != EINTR) {
         /* ECONNREFUSED: an ICMP "port unreachable" (nothing listens there). */
         snprintf(q->last_error, sizeof q->last_error, "%s", strerror(errno));
         next_try(q, false);
         return;
     }
-    enum dns_wire_status s = dns_wire_srv_parse(buf, (size_t)n, q->id, q->name, &q->answer);
-    if (s == DNS_WIRE_NOT_OURS)
+    enum dns_wire_status s = n < 0 ? DNS_WIRE_NOT_OURS      /* nothing to read after all */
+                             : dns_wire_srv_parse(buf, (size_t)n, q->id, q->name, &q->answer);
+    if (s == DNS_WIRE_NOT_OURS) {
+        if (wait_for_answer(q) < 0) {
+            snprintf(q->last_error, sizeof q->last_error, "out of memory");
+            next_try(q, false);
+        }
         return;
+    }
+    if (is_server_failure(s) && q->tries < q->max_tries) {
+        /* as evdns does for addresses: another resolver may know */
+        snprintf(q->last_error, sizeof q->last_error, "%s", dns_wire_status_name(s));
+        next_try(q, false);
+        return;
+    }
     struct srv_outcome outcome = { .is_answered = true, .status = s, .answer = &q->answer,
                                    .error = "" };
     finish(q, &outcome);

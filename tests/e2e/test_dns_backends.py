@@ -323,6 +323,74 @@ def test_srv_weights_are_honoured_and_lower_priorities_are_backups():
             dns.stop()
 
 
+class BadResolver:
+    """A resolver on 127.0.0.1 that never gives an answer: "refuse" answers every query
+    REFUSED; "junk" sends, for every query, a reply with another id every 0.3 s (what
+    a confused server or a spoofer would send), never the answer."""
+
+    def __init__(self, mode):
+        self.mode = mode
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.address = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.queries = 0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self):
+        self.sock.settimeout(0.3)
+        askers = []
+        while not self.done.is_set():
+            try:
+                query, peer = self.sock.recvfrom(4096)
+                self.queries += 1
+                if self.mode == "refuse":   # the query back, as an answer: QR, RD, REFUSED
+                    self.sock.sendto(query[:2] + b"\x81\x05" + query[4:], peer)
+                else:
+                    askers.append((query, peer))
+            except socket.timeout:
+                pass
+            for query, peer in askers:
+                wrong_id = ((query[0] << 8 | query[1]) + 1) & 0xffff
+                self.sock.sendto(wrong_id.to_bytes(2, "big") + b"\x81\x00" + query[4:], peer)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.done.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
+def test_srv_asks_the_next_resolver_when_the_first_refuses_or_never_answers():
+    """resolvers: [a bad one, dnsmasq]. REFUSED from the first sends the SRV query on to
+    the second (as evdns does for A/AAAA); so does a first one that only ever sends
+    datagrams that are not the answer: they do not push the try's deadline back."""
+    require_tools()
+    dns = Dnsmasq()
+    with ft.Backend("one") as one:
+        dns.set_hosts({"t1.test": ["127.0.0.1"]})
+        dns.set_srv([("_http._tcp.api.test", "t1.test", one.port, 10, 1)])
+        dns.start()
+        try:
+            for mode in ("refuse", "junk"):
+                with BadResolver(mode) as bad:
+                    cfg = config(dns, [{"srv": "_http._tcp.api.test"}])
+                    cfg["resolvers"] = [bad.address, dns.address]
+                    began = time.monotonic()
+                    with ft.Ferry(cfg) as f:
+                        wait_addresses(f, ["127.0.0.1:%d" % one.port], timeout=20)
+                        took = time.monotonic() - began
+                        print("SRV past a resolver that %ss: %.1f s" % (mode, took))
+                        assert bad.queries >= 1
+                        assert dns_entry(f)["state"] == "resolved"
+                        assert backend_of(f.port("web"))[1] == "one"
+        finally:
+            dns.stop()
+
+
 def test_aaaa_only_name_reaches_a_backend_on_ipv6_loopback():
     require_tools()
     dns = Dnsmasq()
