@@ -205,6 +205,9 @@ struct cfg_pool {
 
 struct json_t;
 
+/* "resolvers" takes at most this many addresses. */
+#define CFG_DNS_MAX_RESOLVERS 16
+
 struct config {
     char *path;                 /* the file it was loaded from */
     struct json_t *document;    /* owned (a jansson reference): the file as parsed, for

@@ -72,8 +72,6 @@ struct walker {
 #define RANGE_UDP_RESPONSES       0, 1000000            /* 0 = a flow ends by idle_ms only */
 #define RANGE_UDP_MAX_FLOWS       1, 10000000           /* 65536       */
 #define RANGE_DNS_TTL_MS          100, 86400000         /* dns.min_ttl_ms 1000, max_ttl_ms 300000 */
-/* "resolvers": 1..DNS_MAX_RESOLVERS addresses. */
-#define DNS_MAX_RESOLVERS 16
 
 /* walk.c: path and errors */
 void walk_push(struct walker *w, const char *key);

@@ -190,9 +190,9 @@ static void parse_resolvers(struct walker *w, const json_t *root, struct config 
     const json_t *list = json_object_get(root, "resolvers");
     if (!list)
         return;
-    if (json_is_array(list) && json_array_size(list) > DNS_MAX_RESOLVERS) {
+    if (json_is_array(list) && json_array_size(list) > CFG_DNS_MAX_RESOLVERS) {
         walk_error_at(w, "resolvers", "%zu addresses: at most %d", json_array_size(list),
-                      DNS_MAX_RESOLVERS);
+                      CFG_DNS_MAX_RESOLVERS);
         return;
     }
     if (!(list = walk_array(w, root, "resolvers", 1)))

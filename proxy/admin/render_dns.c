@@ -34,7 +34,7 @@ static json_t *lookups_json(const uint64_t *lookups)
  * runs). */
 static const char *state_of(const struct discovery_view *v)
 {
-    if (v->has_answer)
+    if (v->set->n > 0)
         return v->last_error[0] ? "stale" : "resolved";
     return v->last_error[0] ? "unresolved" : "pending";
 }

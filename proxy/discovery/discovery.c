@@ -13,10 +13,8 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "discovery/internal.h"
-#include "discovery/resolvconf.h"
 
 #define RESOLV_CONF "/etc/resolv.conf"
-#define RESOLV_CONF_MAX (64u << 10)
 
 /* ---- evdns ----------------------------------------------------------------------- */
 
@@ -30,28 +28,17 @@ static void log_evdns(int severity, const char *msg)
         log_debug("dns: evdns: %s", msg);
 }
 
-/* The nameservers of /etc/resolv.conf for SRV queries (evdns reads the file itself);
- * 127.0.0.1:53 when it names none, as evdns and the C library do. */
-static void read_resolv_conf(struct discovery *d)
+/* SRV queries go where evdns sends its A/AAAA queries: the nameservers it took (from
+ * "resolvers" or resolv.conf; 127.0.0.1 when that names none, as the C library does). */
+static void take_evdns_nameservers(struct discovery *d, struct evdns_base *evdns)
 {
-    char text[RESOLV_CONF_MAX];
-    size_t n = 0;
-    FILE *f = fopen(RESOLV_CONF, "r");
-    if (f) {
-        n = fread(text, 1, sizeof text - 1, f);
-        fclose(f);
-    }
-    text[n] = '\0';
-    d->n_resolvers = dns_resolv_conf_nameservers(text, d->resolvers, d->resolver_lens,
-                                                 DISCOVERY_MAX_RESOLVERS);
-    if (d->n_resolvers == 0) {
-        struct cfg_addr local;
-        char why[64];
-        if (config_addr_parse("127.0.0.1:53", 0, &local, why, sizeof why) == 0) {
-            memcpy(&d->resolvers[0], &local.sa, sizeof local.sa);
-            d->resolver_lens[0] = local.len;
-            d->n_resolvers = 1;
-        }
+    d->n_resolvers = 0;
+    int n = evdns_base_count_nameservers(evdns);
+    for (int i = 0; i < n && d->n_resolvers < CFG_DNS_MAX_RESOLVERS; i++) {
+        int len = evdns_base_get_nameserver_addr(
+            evdns, i, (struct sockaddr *)&d->resolvers[d->n_resolvers], sizeof d->resolvers[0]);
+        if (len > 0 && (size_t)len <= sizeof d->resolvers[0])
+            d->resolver_lens[d->n_resolvers++] = (socklen_t)len;
     }
 }
 
@@ -72,22 +59,19 @@ static struct evdns_base *new_evdns(struct discovery *d, const struct config *cf
     /* Before resolv.conf, whose "options timeout: attempts:" win. */
     set_option(evdns, "timeout:", DISCOVERY_QUERY_TIMEOUT_MS / 1000);
     set_option(evdns, "attempts:", DISCOVERY_QUERY_ATTEMPTS);
-    d->n_resolvers = 0;
     for (size_t i = 0; i < cfg->dns.n_resolvers; i++) {
         const struct cfg_addr *r = &cfg->dns.resolvers[i];
         if (evdns_base_nameserver_sockaddr_add(evdns, (const struct sockaddr *)&r->sa, r->len,
                                                0) != 0)
             log_warn("dns: resolver %s cannot be used", r->text);
-        memcpy(&d->resolvers[d->n_resolvers], &r->sa, sizeof r->sa);
-        d->resolver_lens[d->n_resolvers++] = r->len;
     }
     if (cfg->dns.n_resolvers == 0) {
         int rc = evdns_base_resolv_conf_parse(
             evdns, DNS_OPTION_NAMESERVERS | DNS_OPTION_SEARCH | DNS_OPTION_MISC, RESOLV_CONF);
         if (rc != 0)
             log_warn("dns: cannot use %s (evdns error %d): asking 127.0.0.1:53", RESOLV_CONF, rc);
-        read_resolv_conf(d);
     }
+    take_evdns_nameservers(d, evdns);
     return evdns;
 }
 
@@ -309,7 +293,7 @@ int discovery_fill(const struct discovery *d, struct config *cfg, struct err *er
         const struct cfg_pool *p = &cfg->pools[i];
         for (size_t j = 0; j < p->n_dns; j++) {
             const struct watch *w = find_watch(d, p->name, &p->dns[j]);
-            if (w && w->has_answer && fill_entry(cfg, i, &p->dns[j], w, err) < 0)
+            if (w && w->answer.n > 0 && fill_entry(cfg, i, &p->dns[j], w, err) < 0)
                 return -1;
         }
     }
@@ -356,7 +340,7 @@ static void check_one(const struct discovery_view *v, void *arg)
 {
     struct check *c = arg;
     char line[512];
-    if (v->has_answer)
+    if (v->set->n > 0)
         return;
     c->failed++;
     snprintf(line, sizeof line, "pools.%s.backends[%zu] (%s): %s; ferry starts without "
@@ -395,10 +379,7 @@ void discovery_foreach(const struct discovery *d,
         struct discovery_view v = {
             .pool = w->pool, .index = w->entry.index, .is_srv = w->entry.is_srv,
             .text = w->text, .family = w->entry.family, .set = &w->answer,
-            .has_answer = w->has_answer, .is_resolving = w->lookup != NULL,
-            .last_result = w->last_result, .ttl_s = w->ttl_s,
-            .refresh_in_ms = w->lookup ? 0 : w->next_lookup_ms - now,
-            .answered_ago_ms = w->has_answer ? now - w->answered_ms : -1,
+            .ttl_s = w->ttl_s, .refresh_in_ms = w->lookup ? 0 : w->next_lookup_ms - now,
             .last_error = w->last_error, .failures = w->failures, .lookups = w->lookups,
         };
         fn(&v, arg);

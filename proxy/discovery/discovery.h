@@ -75,12 +75,8 @@ struct discovery_view {
     const char *text;               /* "api.internal:8080" or the SRV name */
     enum cfg_family family;
     const struct dns_set *set;      /* the last answer (empty: none yet) */
-    bool has_answer;
-    bool is_resolving;              /* a lookup is in flight */
-    enum dns_result last_result;    /* of the last lookup (valid when lookups > 0) */
     uint32_t ttl_s;                 /* the last answer's TTL, as the records said */
     int64_t refresh_in_ms;          /* until the next lookup (0: in flight) */
-    int64_t answered_ago_ms;        /* since the last answer (-1: none) */
     const char *last_error;         /* "" when the last lookup succeeded or none ran */
     unsigned failures;              /* failed lookups in a row */
     const uint64_t *lookups;        /* [DNS_RESULTS], by result */

@@ -17,17 +17,16 @@ struct lookup;
 /* Per query and resolver: evdns's "timeout" and "attempts", and the SRV queries'. */
 #define DISCOVERY_QUERY_TIMEOUT_MS 2000u
 #define DISCOVERY_QUERY_ATTEMPTS 2u
-#define DISCOVERY_MAX_RESOLVERS 16
 
 struct discovery {
     struct event_base *base;        /* borrowed: the main thread's loop */
     struct evdns_base *evdns;       /* owned; NULL before the first follow */
     /* Where SRV queries go: the resolvers evdns was given. */
-    struct sockaddr_storage resolvers[DISCOVERY_MAX_RESOLVERS];
-    socklen_t resolver_lens[DISCOVERY_MAX_RESOLVERS];
+    struct sockaddr_storage resolvers[CFG_DNS_MAX_RESOLVERS];
+    socklen_t resolver_lens[CFG_DNS_MAX_RESOLVERS];
     size_t n_resolvers;
     /* "resolvers" as last followed (n_configured 0: /etc/resolv.conf), to see a change. */
-    struct cfg_addr configured[DISCOVERY_MAX_RESOLVERS];
+    struct cfg_addr configured[CFG_DNS_MAX_RESOLVERS];
     size_t n_configured;
     unsigned min_ttl_ms, max_ttl_ms;
     struct watch *watches;          /* owned list, in config order */
@@ -39,13 +38,6 @@ struct discovery {
     uint64_t random;                /* xorshift64 state for retry jitter, never 0 */
 };
 
-/* What a watch is doing. */
-enum watch_state {
-    WATCH_IDLE,             /* waiting for its timer (the next lookup) */
-    WATCH_ASKING_SRV,       /* srv entries: the SRV query is in flight */
-    WATCH_ASKING_ADDRESSES, /* the A/AAAA queries (of the name, or of the targets) */
-};
-
 /* One DNS entry of the followed config. */
 struct watch {
     struct watch *next;             /* the discovery's list */
@@ -53,19 +45,15 @@ struct watch {
     char *pool;                     /* owned */
     struct cfg_dns_backend entry;   /* a copy: name owned; index as last followed */
     char text[DNS_WIRE_NAME_MAX + 8];  /* "name:port" or the SRV name */
-    enum watch_state state;
     struct lookup *lookup;          /* shared with its queries (see watch.c); NULL when idle */
     struct event *timer;            /* owned: the next lookup */
-    struct dns_set answer;          /* owned: the last answer, normalized */
-    bool has_answer;
+    struct dns_set answer;          /* owned: the last answer, normalized (empty: none
+                                       yet; a failure keeps the last one) */
     uint32_t ttl_s;                 /* the last answer's */
-    int64_t answered_ms;            /* when (monotonic) */
     int64_t next_lookup_ms;         /* when the timer fires */
     unsigned failures;              /* in a row */
-    enum dns_result last_result;
     char last_error[256];           /* "" when the last lookup succeeded */
     uint64_t lookups[DNS_RESULTS];
-    bool is_followed;               /* discovery_follow's mark */
 };
 
 /* ---- watch.c ---- */

@@ -46,15 +46,6 @@ struct lookup {
     char empty[DNS_WIRE_NAME_MAX + 32]; /* a name that had no records of a kind */
 };
 
-static const char *const STATE_NAMES[] = { "idle", "asking SRV", "asking addresses" };
-
-static void set_state(struct watch *w, enum watch_state state)
-{
-    log_debug("dns pool=%s name=%s %s -> %s", w->pool, w->text, STATE_NAMES[w->state],
-              STATE_NAMES[state]);
-    w->state = state;
-}
-
 /* ---- a lookup's life ------------------------------------------------------------ */
 
 static struct lookup *lookup_new(struct watch *w)
@@ -119,7 +110,7 @@ static void schedule(struct watch *w, unsigned delay_ms)
 
 static void log_failure(const struct watch *w, unsigned retry_ms)
 {
-    if (!w->has_answer)
+    if (w->answer.n == 0)
         log_warn("dns lookup failed pool=%s name=%s error=\"%s\": no backends from it until it "
                  "resolves; retry_ms=%u", w->pool, w->text, w->last_error, retry_ms);
     else
@@ -151,7 +142,7 @@ static void settle_answer(struct watch *w, struct lookup *l)
     struct discovery *d = w->disc;
     char change[512];
     dns_set_normalize(&l->found);
-    bool is_change = !w->has_answer || !dns_set_equal(&w->answer, &l->found);
+    bool is_change = w->answer.n == 0 || !dns_set_equal(&w->answer, &l->found);
     if (w->failures > 0)
         log_info("dns resolves again pool=%s name=%s after %u failed lookup(s)", w->pool,
                  w->text, w->failures);
@@ -161,9 +152,7 @@ static void settle_answer(struct watch *w, struct lookup *l)
                  w->text, l->found.n, l->ttl, change[0] ? change : "weights");
         dns_set_move(&w->answer, &l->found);
     }
-    w->has_answer = true;
     w->ttl_s = l->ttl;
-    w->answered_ms = clock_now_ms();
     w->failures = 0;
     w->last_error[0] = '\0';
     schedule(w, dns_refresh_ms(l->ttl, d->min_ttl_ms, d->max_ttl_ms));
@@ -182,9 +171,7 @@ static void finish(struct lookup *l)
     }
     w->lookup = NULL;
     l->watch = NULL;
-    set_state(w, WATCH_IDLE);
     w->lookups[result]++;
-    w->last_result = result;
     if (result == DNS_RESULT_OK)
         settle_answer(w, l);
     else
@@ -331,7 +318,6 @@ static void on_srv(void *arg, const struct srv_outcome *o)
     enum dns_result r = result_of_srv(o);
     l->srv = NULL;
     if (r == DNS_RESULT_OK) {
-        set_state(w, WATCH_ASKING_ADDRESSES);
         ask_targets(l, o->answer);
     } else if (r == DNS_RESULT_NODATA) {
         snprintf(l->empty, sizeof l->empty, "no SRV record for %s", w->entry.name);
@@ -357,12 +343,10 @@ static void start_lookup(struct watch *w)
     }
     w->lookup = l;
     if (w->entry.is_srv) {
-        set_state(w, WATCH_ASKING_SRV);
         l->srv = srv_query_start(w->disc, w->entry.name, on_srv, l, why, sizeof why);
         if (!l->srv)
             fail(l, DNS_RESULT_ERROR, "SRV %s: %s", w->entry.name, why);
     } else {
-        set_state(w, WATCH_ASKING_ADDRESSES);
         ask_addresses(l, w->entry.name, w->entry.port, 0, false);
     }
     if (l->pending == 0 && !l->srv)
@@ -426,7 +410,6 @@ void watch_restart(struct watch *w)
 {
     abandon(w);
     evtimer_del(w->timer);
-    set_state(w, WATCH_IDLE);
     start_lookup(w);
 }
 

@@ -1,15 +1,12 @@
-/* Fuzzes the SRV answer parser (proxy/discovery/wire.c) and the resolv.conf reader
- * (proxy/discovery/resolvconf.c) on any bytes. The input is read as the answer to the
- * query for _http._tcp.api.test whose id is the input's first two bytes (so seeds that
- * are real answers stay answers). Checks: no crash or over-read; a known status; the
+/* Fuzzes the SRV answer parser (proxy/discovery/wire.c) on any bytes. The input is
+ * read as the answer to the query for _http._tcp.api.test whose id is the input's
+ * first two bytes (so seeds that are real answers stay answers). Checks: no crash or over-read; a known status; the
  * same status and records again; an answer's records within DNS_WIRE_SRV_MAX, each
  * target a NUL-terminated name of printable characters without empty labels that a
- * query can be built for; nameservers of the input as text within the bound and of an
- * address family. */
+ * query can be built for. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "discovery/resolvconf.h"
 #include "discovery/wire.h"
 
 #define NAME "_http._tcp.api.test"
@@ -30,24 +27,6 @@ static void check_target(const char *target)
         abort();
 }
 
-static void check_resolv_conf(const uint8_t *data, size_t size)
-{
-    char *text = malloc(size + 1);
-    struct sockaddr_storage out[4];
-    socklen_t lens[4];
-    if (!text)
-        return;
-    memcpy(text, data, size);
-    text[size] = '\0';
-    size_t n = dns_resolv_conf_nameservers(text, out, lens, 4);
-    if (n > 4)
-        abort();
-    for (size_t i = 0; i < n; i++)
-        if ((out[i].ss_family != AF_INET && out[i].ss_family != AF_INET6) || lens[i] == 0)
-            abort();
-    free(text);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct dns_srv_answer a, again;
@@ -62,6 +41,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t i = 0; i < a.n; i++)
             check_target(a.records[i].target);
     }
-    check_resolv_conf(data, size);
     return 0;
 }

@@ -1,6 +1,5 @@
-/* test_discovery_wire — SRV queries and answers (proxy/discovery/wire.c) and the
- * nameservers of resolv.conf (proxy/discovery/resolvconf.c): the query's bytes, a
- * real answer (dnsmasq's, compressed), rcodes, answers to other questions, and every
+/* test_discovery_wire — SRV queries and answers (proxy/discovery/wire.c): the
+ * query's bytes, a real answer (dnsmasq's, compressed), rcodes, answers to other questions, and every
  * kind of malformed answer, at every truncation length. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -8,11 +7,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <string.h>
 
-#include "discovery/resolvconf.h"
 #include "discovery/wire.h"
 
 #define NAME "_http._tcp.api.test"
@@ -272,33 +268,6 @@ static void test_ttl_with_the_top_bit_is_zero(void **state)
     assert_int_equal(a.ttl, 0);
 }
 
-static void test_resolv_conf_nameservers(void **state)
-{
-    const char *text = "# generated\n"
-                       "search example.test\n"
-                       "nameserver 10.0.0.2\n"
-                       "  nameserver\t::1 # local\n"
-                       "nameserver fe80::1%eth0\n"
-                       "nameserver not-an-address\n"
-                       "nameservers 10.9.9.9\n"
-                       "options ndots:2\n"
-                       "nameserver 10.0.0.3";
-    struct sockaddr_storage out[8];
-    socklen_t lens[8];
-    assert_int_equal(dns_resolv_conf_nameservers(text, out, lens, 8), 4);
-    const struct sockaddr_in *in = (const struct sockaddr_in *)&out[0];
-    assert_int_equal(in->sin_family, AF_INET);
-    assert_int_equal(ntohs(in->sin_port), 53);
-    assert_int_equal(ntohl(in->sin_addr.s_addr), 0x0a000002);
-    assert_int_equal(out[1].ss_family, AF_INET6);
-    assert_int_equal(lens[1], sizeof(struct sockaddr_in6));
-    assert_int_equal(out[2].ss_family, AF_INET6);
-    in = (const struct sockaddr_in *)&out[3];
-    assert_int_equal(ntohl(in->sin_addr.s_addr), 0x0a000003);
-    assert_int_equal(dns_resolv_conf_nameservers(text, out, lens, 2), 2);
-    assert_int_equal(dns_resolv_conf_nameservers("", out, lens, 8), 0);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -312,7 +281,6 @@ int main(void)
         cmocka_unit_test(test_malformed_answers),
         cmocka_unit_test(test_too_many_records),
         cmocka_unit_test(test_ttl_with_the_top_bit_is_zero),
-        cmocka_unit_test(test_resolv_conf_nameservers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
