@@ -14,6 +14,7 @@
 #include "core/daemon.h"
 #include "core/listen.h"
 #include "core/worker.h"
+#include "discovery/discovery.h"
 #include "runtime/backend.h"
 #include "runtime/runtime.h"
 #include "tls/tls.h"
@@ -516,21 +517,40 @@ static void process_metrics(struct text *t, struct daemon *d)
             (unsigned long long)workers[i].accepted);
 }
 
+static void put_dns_labels(struct text *t, const struct discovery_view *v)
+{
+    put(t, "{pool=\"");
+    put_label_value(t, v->pool);
+    put(t, "\",name=\"");
+    put_label_value(t, v->text);
+    put(t, "\"");
+}
+
+static void put_dns_lookups(const struct discovery_view *v, void *arg)
+{
+    for (int r = 0; r < DNS_RESULTS; r++) {
+        put(arg, "ferry_dns_lookups_total");
+        put_dns_labels(arg, v);
+        put(arg, ",result=\"%s\"} %llu\n", dns_result_name((enum dns_result)r),
+            (unsigned long long)v->lookups[r]);
+    }
+}
+
+static void put_dns_addresses(const struct discovery_view *v, void *arg)
+{
+    put(arg, "ferry_dns_addresses");
+    put_dns_labels(arg, v);
+    put(arg, "} %zu\n", v->set->n);
+}
+
 static void dns_metrics(struct text *t, struct daemon *d)
 {
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (!f) {
-        t->failed = true;
-        return;
-    }
-    render_dns_metrics(daemon_discovery(d), f);
-    if (fclose(f) != 0 || !text)
-        t->failed = true;
-    else
-        put(t, "%s", text);
-    free(text);
+    put(t, "# HELP ferry_dns_lookups_total Lookups of backends' DNS names, by result.\n"
+           "# TYPE ferry_dns_lookups_total counter\n");
+    discovery_foreach(daemon_discovery(d), put_dns_lookups, t);
+    put(t, "# HELP ferry_dns_addresses Addresses a backend DNS name resolved to last (the "
+           "backends it gives).\n# TYPE ferry_dns_addresses gauge\n");
+    discovery_foreach(daemon_discovery(d), put_dns_addresses, t);
 }
 
 char *admin_render_metrics(struct daemon *d)

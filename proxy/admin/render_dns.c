@@ -66,28 +66,3 @@ json_t *render_dns_status(const struct discovery *d, const char *pool)
     }
     return p.list;
 }
-
-static void put_lookups(const struct discovery_view *v, void *arg)
-{
-    for (int r = 0; r < DNS_RESULTS; r++)
-        fprintf(arg, "ferry_dns_lookups_total{pool=\"%s\",name=\"%s\",result=\"%s\"} %llu\n",
-                v->pool, v->text, dns_result_name((enum dns_result)r),
-                (unsigned long long)v->lookups[r]);
-}
-
-static void put_addresses(const struct discovery_view *v, void *arg)
-{
-    fprintf(arg, "ferry_dns_addresses{pool=\"%s\",name=\"%s\"} %zu\n", v->pool, v->text,
-            v->set->n);
-}
-
-/* Pool and DNS names are validated to characters a label value takes as they are. */
-void render_dns_metrics(const struct discovery *d, FILE *out)
-{
-    fputs("# HELP ferry_dns_lookups_total Lookups of backends' DNS names, by result.\n"
-          "# TYPE ferry_dns_lookups_total counter\n", out);
-    discovery_foreach(d, put_lookups, out);
-    fputs("# HELP ferry_dns_addresses Addresses a backend DNS name resolved to last (the "
-          "backends it gives).\n# TYPE ferry_dns_addresses gauge\n", out);
-    discovery_foreach(d, put_addresses, out);
-}
