@@ -41,17 +41,24 @@ static long base64_decoded_length(const unsigned char *text, size_t len)
 
 /* ---- keys ------------------------------------------------------------------------- */
 
-/* The 64 bytes after the name: HMAC then AES in nginx's binary files, AES then HMAC
- * in HAProxy's base64 lines (its struct tls_sess_key_256). */
-enum key_layout { NAME_HMAC_AES, NAME_AES_HMAC };
-
-static void key_from_bytes(struct tls_ticket_key *key, const unsigned char *raw,
-                           enum key_layout layout)
+void tls_ticket_key_from_bytes(struct tls_ticket_key *key,
+                               const unsigned char raw[TLS_TICKET_KEY_BYTES],
+                               enum tls_ticket_key_layout layout)
 {
-    bool hmac_first = layout == NAME_HMAC_AES;
+    bool hmac_first = layout == TLS_KEY_NAME_HMAC_AES;
     memcpy(key->name, raw, sizeof key->name);
     memcpy(key->hmac, raw + (hmac_first ? 16 : 48), sizeof key->hmac);
     memcpy(key->aes, raw + (hmac_first ? 48 : 16), sizeof key->aes);
+}
+
+void tls_ticket_key_to_bytes(const struct tls_ticket_key *key,
+                             unsigned char raw[TLS_TICKET_KEY_BYTES],
+                             enum tls_ticket_key_layout layout)
+{
+    bool hmac_first = layout == TLS_KEY_NAME_HMAC_AES;
+    memcpy(raw, key->name, sizeof key->name);
+    memcpy(raw + (hmac_first ? 16 : 48), key->hmac, sizeof key->hmac);
+    memcpy(raw + (hmac_first ? 48 : 16), key->aes, sizeof key->aes);
 }
 
 /* `where` starts the message: "line 2: " or "". */
@@ -61,7 +68,7 @@ static int wrong_size(struct err *err, const char *where, size_t bytes)
         return err_set(err, "%s48 bytes: an AES-128 key; ferry takes 80-byte keys only "
                        "(make one with: openssl rand 80)", where);
     return err_set(err, "%s%zu bytes; a key is %d bytes (16 name, 32 HMAC, 32 AES)", where,
-                   bytes, TLS_TICKET_FILE_KEY_BYTES);
+                   bytes, TLS_TICKET_KEY_BYTES);
 }
 
 static int too_many(struct err *err)
@@ -73,17 +80,18 @@ static int too_many(struct err *err)
 static int parse_binary(const unsigned char *data, size_t len, struct tls_ticket_key *keys,
                         struct err *err)
 {
-    if (len % TLS_TICKET_FILE_KEY_BYTES != 0) {
+    if (len % TLS_TICKET_KEY_BYTES != 0) {
         if (len == 48)
             return wrong_size(err, "", len);
         return err_set(err, "%zu bytes: not a whole number of %d-byte keys", len,
-                       TLS_TICKET_FILE_KEY_BYTES);
+                       TLS_TICKET_KEY_BYTES);
     }
-    size_t n = len / TLS_TICKET_FILE_KEY_BYTES;
+    size_t n = len / TLS_TICKET_KEY_BYTES;
     if (n > TLS_TICKET_FILE_MAX_KEYS)
         return too_many(err);
     for (size_t i = 0; i < n; i++)
-        key_from_bytes(&keys[i], data + i * TLS_TICKET_FILE_KEY_BYTES, NAME_HMAC_AES);
+        tls_ticket_key_from_bytes(&keys[i], data + i * TLS_TICKET_KEY_BYTES,
+                                  TLS_KEY_NAME_HMAC_AES);
     return (int)n;
 }
 
@@ -95,11 +103,11 @@ static int parse_line(const unsigned char *text, size_t len, size_t line,
     long bytes = base64_decoded_length(text, len);
     if (bytes < 0)
         return err_set(err, "%snot base64", where);
-    if (bytes != TLS_TICKET_FILE_KEY_BYTES)
+    if (bytes != TLS_TICKET_KEY_BYTES)
         return wrong_size(err, where, (size_t)bytes);
-    unsigned char raw[TLS_TICKET_FILE_KEY_BYTES + 2];   /* EVP_DecodeBlock: padding too */
+    unsigned char raw[TLS_TICKET_KEY_BYTES + 2];   /* EVP_DecodeBlock: padding too */
     EVP_DecodeBlock(raw, text, (int)len);
-    key_from_bytes(key, raw, NAME_AES_HMAC);
+    tls_ticket_key_from_bytes(key, raw, TLS_KEY_NAME_AES_HMAC);
     OPENSSL_cleanse(raw, sizeof raw);
     return 0;
 }

@@ -25,7 +25,8 @@
 
 #include "core/err.h"
 
-#define TLS_TICKET_FILE_KEY_BYTES 80
+/* A key as bytes: a 16-byte name and the two 32-byte secrets (see the layouts). */
+#define TLS_TICKET_KEY_BYTES 80
 /* A rotation needs three at most (the key that encrypts, the next one handed out
  * ahead, the previous one); the rest is room for a slower scheme. */
 #define TLS_TICKET_FILE_MAX_KEYS 8
@@ -35,6 +36,18 @@ struct tls_ticket_key {
     unsigned char hmac[32];     /* HMAC-SHA256 */
     unsigned char aes[32];      /* AES-256-CBC */
 };
+
+/* The order of the secrets after the name: HMAC then AES in nginx's binary files, AES
+ * then HMAC in HAProxy's base64 lines (its struct tls_sess_key_256) and in the keys a
+ * binary upgrade hands over. */
+enum tls_ticket_key_layout { TLS_KEY_NAME_HMAC_AES, TLS_KEY_NAME_AES_HMAC };
+
+void tls_ticket_key_from_bytes(struct tls_ticket_key *key,
+                               const unsigned char raw[TLS_TICKET_KEY_BYTES],
+                               enum tls_ticket_key_layout layout);
+void tls_ticket_key_to_bytes(const struct tls_ticket_key *key,
+                             unsigned char raw[TLS_TICKET_KEY_BYTES],
+                             enum tls_ticket_key_layout layout);
 
 /* Parses a key file's contents into keys[] (in file order). Returns the number of
  * keys, 1..TLS_TICKET_FILE_MAX_KEYS, or -1 with the reason in *err ("line 3: not

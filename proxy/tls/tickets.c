@@ -147,10 +147,7 @@ size_t tls_ticket_keys_export(struct tls_ticket_keys *keys, unsigned char *buf, 
     pthread_rwlock_rdlock(&keys->lock);
     if (len >= keys->n_keys * TLS_TICKET_KEY_BYTES) {
         for (size_t i = 0; i < keys->n_keys; i++) {
-            const struct tls_ticket_key *k = &keys->keys[i];
-            memcpy(buf + used, k->name, sizeof k->name);
-            memcpy(buf + used + 16, k->aes, sizeof k->aes);
-            memcpy(buf + used + 48, k->hmac, sizeof k->hmac);
+            tls_ticket_key_to_bytes(&keys->keys[i], buf + used, TLS_KEY_NAME_AES_HMAC);
             used += TLS_TICKET_KEY_BYTES;
         }
     }
@@ -164,12 +161,9 @@ int tls_ticket_keys_import(struct tls_ticket_keys *keys, const unsigned char *bu
     if (len % TLS_TICKET_KEY_BYTES != 0 || n == 0 || n > TLS_TICKET_KEYS_KEPT)
         return -1;
     pthread_rwlock_wrlock(&keys->lock);
-    for (size_t i = 0; i < n; i++) {
-        struct tls_ticket_key *k = &keys->keys[i];
-        memcpy(k->name, buf + i * TLS_TICKET_KEY_BYTES, sizeof k->name);
-        memcpy(k->aes, buf + i * TLS_TICKET_KEY_BYTES + 16, sizeof k->aes);
-        memcpy(k->hmac, buf + i * TLS_TICKET_KEY_BYTES + 48, sizeof k->hmac);
-    }
+    for (size_t i = 0; i < n; i++)
+        tls_ticket_key_from_bytes(&keys->keys[i], buf + i * TLS_TICKET_KEY_BYTES,
+                                  TLS_KEY_NAME_AES_HMAC);
     keys->n_keys = n;
     pthread_rwlock_unlock(&keys->lock);
     return 0;

@@ -39,6 +39,7 @@
 
 #include "config/config.h"
 #include "core/err.h"
+#include "tls/ticket_file.h"
 
 /* ---- session-ticket keys (daemon-wide) -------------------------------------------
  * AES-256-CBC + HMAC-SHA256 ticket keys: one current key that encrypts new tickets and
@@ -72,7 +73,6 @@ void tls_ticket_keys_free(struct tls_ticket_keys *keys);
  * first. export: the length written
  * to buf, 0 when it is too small. import: replaces the keys; 0, or -1 (keys
  * unchanged) when len is not 1..TLS_TICKET_KEYS_KEPT whole keys. Thread-safe. */
-#define TLS_TICKET_KEY_BYTES 80
 size_t tls_ticket_keys_export(struct tls_ticket_keys *keys, unsigned char *buf, size_t len);
 int tls_ticket_keys_import(struct tls_ticket_keys *keys, const unsigned char *buf, size_t len);
 

@@ -12,7 +12,7 @@
 
 #include "tls/ticket_file.h"
 
-enum { LINE_MAX_CHARS = 4 * ((TLS_TICKET_FILE_KEY_BYTES + 2) / 3) + 1 };
+enum { LINE_MAX_CHARS = 4 * ((TLS_TICKET_KEY_BYTES + 2) / 3) + 1 };
 
 /* The 80 bytes of key as a binary file (nginx: name, HMAC, AES) or a base64 line
  * (HAProxy: name, AES, HMAC) lays it out. */
@@ -47,26 +47,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     expect_keys(data, size, keys, n);
 
-    unsigned char binary[TLS_TICKET_FILE_MAX_KEYS * TLS_TICKET_FILE_KEY_BYTES];
+    unsigned char binary[TLS_TICKET_FILE_MAX_KEYS * TLS_TICKET_KEY_BYTES];
     unsigned char text[TLS_TICKET_FILE_MAX_KEYS * (LINE_MAX_CHARS + 1)];
     size_t text_len = 0;
     for (int i = 0; i < n; i++) {
-        unsigned char line[TLS_TICKET_FILE_KEY_BYTES];
+        unsigned char line[TLS_TICKET_KEY_BYTES];
         key_bytes(&keys[i], true, line);
-        text_len += (size_t)EVP_EncodeBlock(text + text_len, line, TLS_TICKET_FILE_KEY_BYTES);
+        text_len += (size_t)EVP_EncodeBlock(text + text_len, line, TLS_TICKET_KEY_BYTES);
         text[text_len++] = '\n';
-        key_bytes(&keys[i], false, binary + (size_t)i * TLS_TICKET_FILE_KEY_BYTES);
+        key_bytes(&keys[i], false, binary + (size_t)i * TLS_TICKET_KEY_BYTES);
     }
     expect_keys(text, text_len, keys, n);
     /* Random keys are binary; keys made only of printable bytes and blanks read as
      * text (ticket_file.h). */
     bool text_only = true;
-    for (size_t i = 0; i < (size_t)n * TLS_TICKET_FILE_KEY_BYTES; i++) {
+    for (size_t i = 0; i < (size_t)n * TLS_TICKET_KEY_BYTES; i++) {
         unsigned char c = binary[i];
         text_only = text_only && ((c >= 0x20 && c <= 0x7e) || c == '\t' || c == '\r'
                                   || c == '\n');
     }
     if (!text_only)
-        expect_keys(binary, (size_t)n * TLS_TICKET_FILE_KEY_BYTES, keys, n);
+        expect_keys(binary, (size_t)n * TLS_TICKET_KEY_BYTES, keys, n);
     return 0;
 }

@@ -16,9 +16,9 @@
 
 /* Key i of a test: every byte differs from every other key's, and the three parts
  * differ from one another, so a mix-up of keys or of parts shows. */
-static void make_key(unsigned char raw[TLS_TICKET_FILE_KEY_BYTES], int i)
+static void make_key(unsigned char raw[TLS_TICKET_KEY_BYTES], int i)
 {
-    for (int b = 0; b < TLS_TICKET_FILE_KEY_BYTES; b++)
+    for (int b = 0; b < TLS_TICKET_KEY_BYTES; b++)
         raw[b] = (unsigned char)(i * 97 + b * 3 + 1);
 }
 
@@ -26,7 +26,7 @@ static void make_key(unsigned char raw[TLS_TICKET_FILE_KEY_BYTES], int i)
  * (the name first in both). */
 static void assert_key_laid_out(const struct tls_ticket_key *key, int i, int hmac_at, int aes_at)
 {
-    unsigned char raw[TLS_TICKET_FILE_KEY_BYTES];
+    unsigned char raw[TLS_TICKET_KEY_BYTES];
     make_key(raw, i);
     assert_memory_equal(key->name, raw, 16);
     assert_memory_equal(key->hmac, raw + hmac_at, 32);
@@ -49,7 +49,7 @@ static void assert_haproxy_key_is(const struct tls_ticket_key *key, int i)
 /* Base64 of key i (108 characters and a NUL). */
 static void key_line(char out[112], int i, size_t bytes)
 {
-    unsigned char raw[TLS_TICKET_FILE_KEY_BYTES * 2];
+    unsigned char raw[TLS_TICKET_KEY_BYTES * 2];
     for (size_t b = 0; b < bytes; b++)
         raw[b] = (unsigned char)(i * 97 + (int)b * 3 + 1);
     assert_true(EVP_EncodeBlock((unsigned char *)out, raw, (int)bytes) > 0);
@@ -74,12 +74,12 @@ static void assert_refused(const void *data, size_t len, const char *why)
 
 static void test_binary_keys_in_file_order(void **state)
 {
-    unsigned char data[3 * TLS_TICKET_FILE_KEY_BYTES];
+    unsigned char data[3 * TLS_TICKET_KEY_BYTES];
     for (int i = 0; i < 3; i++)
-        make_key(data + i * TLS_TICKET_FILE_KEY_BYTES, i);
+        make_key(data + i * TLS_TICKET_KEY_BYTES, i);
     struct tls_ticket_key keys[TLS_TICKET_FILE_MAX_KEYS];
     struct err err;
-    assert_int_equal(parse(data, TLS_TICKET_FILE_KEY_BYTES, keys, &err), 1);    /* nginx */
+    assert_int_equal(parse(data, TLS_TICKET_KEY_BYTES, keys, &err), 1);    /* nginx */
     assert_key_is(&keys[0], 0);
     assert_int_equal(parse(data, sizeof data, keys, &err), 3);
     for (int i = 0; i < 3; i++)
@@ -88,9 +88,9 @@ static void test_binary_keys_in_file_order(void **state)
 
 static void test_binary_of_the_wrong_length_is_refused(void **state)
 {
-    unsigned char data[2 * TLS_TICKET_FILE_KEY_BYTES];
+    unsigned char data[2 * TLS_TICKET_KEY_BYTES];
     make_key(data, 0);
-    make_key(data + TLS_TICKET_FILE_KEY_BYTES, 1);
+    make_key(data + TLS_TICKET_KEY_BYTES, 1);
     assert_refused(data, 79, "79 bytes: not a whole number of 80-byte keys");
     assert_refused(data, 81, "81 bytes: not a whole number");
     assert_refused(data, 159, "159 bytes");
@@ -99,12 +99,12 @@ static void test_binary_of_the_wrong_length_is_refused(void **state)
 
 static void test_binary_with_too_many_keys_is_refused(void **state)
 {
-    unsigned char data[(TLS_TICKET_FILE_MAX_KEYS + 1) * TLS_TICKET_FILE_KEY_BYTES];
+    unsigned char data[(TLS_TICKET_FILE_MAX_KEYS + 1) * TLS_TICKET_KEY_BYTES];
     for (int i = 0; i <= TLS_TICKET_FILE_MAX_KEYS; i++)
-        make_key(data + i * TLS_TICKET_FILE_KEY_BYTES, i);
+        make_key(data + i * TLS_TICKET_KEY_BYTES, i);
     struct tls_ticket_key keys[TLS_TICKET_FILE_MAX_KEYS];
     struct err err;
-    assert_int_equal(parse(data, sizeof data - TLS_TICKET_FILE_KEY_BYTES, keys, &err),
+    assert_int_equal(parse(data, sizeof data - TLS_TICKET_KEY_BYTES, keys, &err),
                      TLS_TICKET_FILE_MAX_KEYS);
     assert_refused(data, sizeof data, "more than 8 keys");
 }
@@ -114,8 +114,8 @@ static void test_binary_with_too_many_keys_is_refused(void **state)
 static void test_base64_lines_are_the_same_keys(void **state)
 {
     char a[112], b[112], text[400];
-    key_line(a, 0, TLS_TICKET_FILE_KEY_BYTES);
-    key_line(b, 1, TLS_TICKET_FILE_KEY_BYTES);
+    key_line(a, 0, TLS_TICKET_KEY_BYTES);
+    key_line(b, 1, TLS_TICKET_KEY_BYTES);
     assert_int_equal(strlen(a), 108);
     /* CRLF, blanks around a line, empty lines and no final newline are all fine */
     snprintf(text, sizeof text, "\n  %s \r\n\r\n\t%s", a, b);
@@ -129,7 +129,7 @@ static void test_base64_lines_are_the_same_keys(void **state)
 static void test_base64_line_of_the_wrong_length_names_its_line(void **state)
 {
     char good[112], short_key[112], text[400];
-    key_line(good, 0, TLS_TICKET_FILE_KEY_BYTES);
+    key_line(good, 0, TLS_TICKET_KEY_BYTES);
     key_line(short_key, 1, 60);
     snprintf(text, sizeof text, "%s\n\n%s\n", good, short_key);
     assert_refused(text, strlen(text), "line 3: 60 bytes; a key is 80 bytes");
@@ -141,7 +141,7 @@ static void test_base64_line_of_the_wrong_length_names_its_line(void **state)
 static void test_bad_base64_is_refused(void **state)
 {
     char line[112], text[400];
-    key_line(line, 0, TLS_TICKET_FILE_KEY_BYTES);
+    key_line(line, 0, TLS_TICKET_KEY_BYTES);
     const size_t len = strlen(line);
     struct { size_t at; char c; } damage[] = {
         { 5, '*' },         /* outside the alphabet */
@@ -167,7 +167,7 @@ static void test_text_with_too_many_keys_is_refused(void **state)
     char line[112], text[(TLS_TICKET_FILE_MAX_KEYS + 1) * 112];
     size_t used = 0;
     for (int i = 0; i <= TLS_TICKET_FILE_MAX_KEYS; i++) {
-        key_line(line, i, TLS_TICKET_FILE_KEY_BYTES);
+        key_line(line, i, TLS_TICKET_KEY_BYTES);
         used += (size_t)snprintf(text + used, sizeof text - used, "%s\n", line);
     }
     assert_refused(text, used, "more than 8 keys");
@@ -186,10 +186,10 @@ static void test_empty_file_is_refused(void **state)
 
 static void test_two_keys_with_one_name_are_refused(void **state)
 {
-    unsigned char data[2 * TLS_TICKET_FILE_KEY_BYTES];
+    unsigned char data[2 * TLS_TICKET_KEY_BYTES];
     make_key(data, 0);
-    make_key(data + TLS_TICKET_FILE_KEY_BYTES, 1);
-    memcpy(data + TLS_TICKET_FILE_KEY_BYTES, data, 16);
+    make_key(data + TLS_TICKET_KEY_BYTES, 1);
+    memcpy(data + TLS_TICKET_KEY_BYTES, data, 16);
     assert_refused(data, sizeof data, "keys 1 and 2 have the same name");
 }
 

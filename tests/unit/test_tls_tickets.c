@@ -68,8 +68,8 @@ static void write_keys(const char *file, const int *ids, size_t n)
     FILE *f = fopen(file, "wb");
     assert_non_null(f);
     for (size_t i = 0; i < n; i++) {
-        unsigned char raw[TLS_TICKET_FILE_KEY_BYTES];
-        for (int b = 0; b < TLS_TICKET_FILE_KEY_BYTES; b++)
+        unsigned char raw[TLS_TICKET_KEY_BYTES];
+        for (int b = 0; b < TLS_TICKET_KEY_BYTES; b++)
             raw[b] = (unsigned char)(ids[i] * 31 + b * 7 + 3);
         assert_int_equal(fwrite(raw, sizeof raw, 1, f), 1);
     }
