@@ -5,12 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include <event2/dns.h>
 #include <event2/event.h>
 
 #include "core/clock.h"
+#include "core/jitter.h"
 #include "core/log.h"
 #include "discovery/internal.h"
 
@@ -127,10 +127,7 @@ void discovery_changed(struct discovery *d)
 
 uint32_t discovery_random(struct discovery *d)
 {
-    d->random ^= d->random << 13;
-    d->random ^= d->random >> 7;
-    d->random ^= d->random << 17;
-    return (uint32_t)(d->random >> 32);
+    return (uint32_t)(jitter_next(&d->random) >> 32);
 }
 
 struct discovery *discovery_new(struct event_base *base, discovery_change_fn on_change,
@@ -142,10 +139,7 @@ struct discovery *discovery_new(struct event_base *base, discovery_change_fn on_
     d->base = base;
     d->on_change = on_change;
     d->change_arg = arg;
-    d->min_ttl_ms = 1000;
-    d->max_ttl_ms = 300000;
-    if (getrandom(&d->random, sizeof d->random, 0) != (ssize_t)sizeof d->random || !d->random)
-        d->random = (uint64_t)clock_now_ms() | 1;
+    d->random = jitter_seed();
     d->changed = event_new(base, -1, 0, on_changed, d);
     if (!d->changed) {
         free(d);

@@ -11,6 +11,7 @@
 
 #include "core/bev.h"
 #include "core/clock.h"
+#include "core/jitter.h"
 #include "core/log.h"
 #include "health/response.h"
 #include "health/verdict.h"
@@ -53,11 +54,7 @@ static void schedule_next(struct probe *p)
 {
     unsigned interval = p->pool->cfg->health_check.interval_ms;
     unsigned spread = interval / 5;     /* the width of +-10% */
-    uint64_t x = p->health->random;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    p->health->random = x;
+    uint64_t x = jitter_next(&p->health->random);
     unsigned offset = spread ? (unsigned)(x % (spread + 1)) : 0;
     int64_t due = p->started_ms + interval - spread / 2 + offset;
     int64_t wait = due - clock_now_ms();
@@ -312,7 +309,7 @@ struct health *health_new(struct event_base *base, struct runtime *rt, struct he
     }
     h->base = base;
     h->runtime = rt;
-    h->random = (uint64_t)clock_now_ms() * 0x9e3779b97f4a7c15ULL | 1;
+    h->random = jitter_seed();
     runtime_ref(rt);
     for (size_t i = 0; i < rt->n_pools; i++) {
         struct rt_pool *pool = &rt->pools[i];
