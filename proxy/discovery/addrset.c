@@ -121,24 +121,6 @@ static void merge_walk(const struct dns_set *old, const struct dns_set *now,
     }
 }
 
-static void count(const struct dns_found *f, int where, void *arg)
-{
-    struct dns_set_diff *d = arg;
-    if (where < 0)
-        d->removed++;
-    else if (where > 0)
-        d->added++;
-    else
-        d->kept++;
-}
-
-struct dns_set_diff dns_set_compare(const struct dns_set *old, const struct dns_set *now)
-{
-    struct dns_set_diff d = { 0 };
-    merge_walk(old, now, count, &d);
-    return d;
-}
-
 struct text {
     char *buf;
     size_t size, used;

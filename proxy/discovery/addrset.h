@@ -41,12 +41,8 @@ bool dns_set_equal(const struct dns_set *a, const struct dns_set *b);
 void dns_set_move(struct dns_set *to, struct dns_set *from);
 void dns_set_clear(struct dns_set *s);
 
-/* How two normalized sets differ, by address (weights aside). */
-struct dns_set_diff {
-    size_t added, removed, kept;
-};
-struct dns_set_diff dns_set_compare(const struct dns_set *old, const struct dns_set *now);
-/* The change as text for the log: "+127.0.0.3:80 -127.0.0.2:80" (truncated to fit). */
+/* How two normalized sets differ, by address (weights aside), as text for the log:
+ * "-127.0.0.2:80 +127.0.0.3:80" ("" for none; truncated to fit). */
 void dns_set_describe_change(const struct dns_set *old, const struct dns_set *now, char *buf,
                              size_t size);
 
