@@ -15,6 +15,7 @@
 #include "http/internal.h"
 #include "http/proxy.h"
 #include "http2/h2.h"
+#include "tls/tls.h"
 #include "upstream/pool.h"
 
 static const char *const state_names[] = {
@@ -135,6 +136,13 @@ static void on_timeout(struct http_session *s)
         h2_idle_timeout(s);
         break;
     case HS_IDLE:
+        if (s->tls && !s->handshake_done) {
+            log_debug("http session %p: TLS handshake not done after %u ms", (void *)s,
+                      s->timer_ms);
+            tls_count_handshake_timeout();
+        }
+        http_close(s);
+        break;
     case HS_TUNNEL:
     case HS_FLUSH:
     case HS_LINGER:

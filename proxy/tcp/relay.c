@@ -371,6 +371,8 @@ static void on_idle_timer(evutil_socket_t fd, short what, void *arg)
     if (r->state == R_PEEKING || is_handshaking(r)) {
         log_debug("tcp session %p: no %s in time, closing", (void *)r,
                   r->state == R_PEEKING ? "ClientHello" : "TLS handshake");
+        if (r->state != R_PEEKING)
+            tls_count_handshake_timeout();
         relay_close(&r->base);
         return;
     }

@@ -113,6 +113,8 @@ enum tls_failure_reason tls_count_handshake_failure(const SSL *ssl, unsigned lon
     return reason;
 }
 
+void tls_count_handshake_timeout(void) { bump(&failures[TLS_FAIL_TIMEOUT]); }
+
 const char *tls_failure_reason_name(enum tls_failure_reason reason)
 {
     switch (reason) {
@@ -120,6 +122,7 @@ const char *tls_failure_reason_name(enum tls_failure_reason reason)
     case TLS_FAIL_PROTOCOL_VERSION: return "protocol_version";
     case TLS_FAIL_CERTIFICATE:      return "certificate";
     case TLS_FAIL_CLOSED:           return "closed";
+    case TLS_FAIL_TIMEOUT:          return "timeout";
     case TLS_FAIL_OTHER:
     case TLS_FAIL_COUNT:            break;
     }

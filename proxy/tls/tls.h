@@ -150,6 +150,7 @@ enum tls_failure_reason {
     TLS_FAIL_PROTOCOL_VERSION,  /* TLS version below the minimum, or not TLS at all */
     TLS_FAIL_CERTIFICATE,       /* a certificate was missing, rejected or not trusted */
     TLS_FAIL_CLOSED,            /* the peer closed before finishing the handshake */
+    TLS_FAIL_TIMEOUT,           /* not finished within timeouts.client_header_ms */
     TLS_FAIL_OTHER,
     TLS_FAIL_COUNT
 };
@@ -170,7 +171,9 @@ struct tls_stats {
  * queue is peeked. Returns the reason counted
  * (for the log line). */
 enum tls_failure_reason tls_count_handshake_failure(const SSL *ssl, unsigned long ssl_err);
-/* "no_shared_cipher", "protocol_version", "certificate", "closed", "other". */
+/* The same for a handshake the daemon gave up waiting for. */
+void tls_count_handshake_timeout(void);
+/* "no_shared_cipher", "protocol_version", "certificate", "closed", "timeout", "other". */
 const char *tls_failure_reason_name(enum tls_failure_reason reason);
 struct tls_stats tls_stats_snapshot(void);
 

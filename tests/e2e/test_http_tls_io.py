@@ -107,6 +107,7 @@ def test_tls_handshake_must_finish_within_client_header_ms():
             for name, sock in stalled:
                 with ft.Client.over(sock) as c:
                     assert c.is_closed_by_peer(1.0), "%s client still open" % name
+            assert failures(f).get("timeout") == 2, failures(f)
 
 
 def test_sessions_resume_with_tls12_and_tls13():

@@ -153,6 +153,9 @@ def test_tls_handshake_must_finish_within_client_header_ms():
             for name, sock in stalled:
                 assert is_closed_by_peer(sock, 1.0), "%s client still open" % name
                 sock.close()
+            timeouts = ft.metric(f.metrics(), "ferry_tls_handshake_failures_total",
+                                 reason="timeout")
+            assert timeouts == 2, timeouts
 
 
 def test_sigterm_drains_an_open_relay_then_exits_zero():
