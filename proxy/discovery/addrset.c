@@ -56,8 +56,7 @@ int dns_found_cmp(const struct dns_found *a, const struct dns_found *b)
     return port_a < port_b ? -1 : port_a > port_b;
 }
 
-/* Stable on ties by their order of addition, so that the first of repeated addresses
- * is the one kept: insertion sort (answers hold a few dozen addresses at most). */
+/* Insertion sort: answers hold a few dozen addresses at most. */
 static void sort(struct dns_set *s)
 {
     for (size_t i = 1; i < s->n; i++) {
@@ -69,13 +68,27 @@ static void sort(struct dns_set *s)
     }
 }
 
+/* Of two records for one address, the one that serves (not backup), then the heavier:
+ * the same whatever order the answers came in. */
+static bool outranks(const struct dns_found *a, const struct dns_found *b)
+{
+    if (a->backup != b->backup)
+        return !a->backup;
+    return a->weight > b->weight;
+}
+
 void dns_set_normalize(struct dns_set *s)
 {
     sort(s);
     size_t kept = 0;
-    for (size_t i = 0; i < s->n; i++)
-        if (kept == 0 || dns_found_cmp(&s->items[kept - 1], &s->items[i]) != 0)
+    for (size_t i = 0; i < s->n; i++) {
+        if (kept > 0 && dns_found_cmp(&s->items[kept - 1], &s->items[i]) == 0) {
+            if (outranks(&s->items[i], &s->items[kept - 1]))
+                s->items[kept - 1] = s->items[i];
+        } else {
             s->items[kept++] = s->items[i];
+        }
+    }
     s->n = kept;
 }
 

@@ -32,8 +32,9 @@ struct dns_set {
 /* Adds an address (a copy of sa, len bytes); 0, or -1 when out of memory. */
 int dns_set_add(struct dns_set *s, const struct sockaddr *sa, socklen_t len, unsigned weight,
                 bool backup);
-/* Sorts and drops repeated addresses (the first one added stays: with SRV, the one
- * of the record listed first). */
+/* Sorts and merges repeated addresses (SRV records naming one target twice, or two
+ * targets with one address): the one kept is not backup if either was not, and has
+ * the larger weight among those, so the result does not depend on answer order. */
 void dns_set_normalize(struct dns_set *s);
 /* Same addresses, weights and backup flags (both normalized)? */
 bool dns_set_equal(const struct dns_set *a, const struct dns_set *b);

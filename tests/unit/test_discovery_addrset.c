@@ -1,5 +1,5 @@
 /* test_discovery_addrset — address sets of DNS answers (proxy/discovery/addrset.c):
- * order does not matter, duplicates go, diffs and their text. */
+ * order does not matter, duplicates merge, diffs and their text. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,7 +13,8 @@
 #include "discovery/addrset.h"
 
 /* Adds "a.b.c.d" or a v6 address with a port. */
-static void add(struct dns_set *s, const char *host, unsigned port, unsigned weight)
+static void add_found(struct dns_set *s, const char *host, unsigned port, unsigned weight,
+                      bool backup)
 {
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
@@ -31,7 +32,12 @@ static void add(struct dns_set *s, const char *host, unsigned port, unsigned wei
         assert_int_equal(inet_pton(AF_INET, host, &in->sin_addr), 1);
         len = sizeof *in;
     }
-    assert_int_equal(dns_set_add(s, (struct sockaddr *)&ss, len, weight, false), 0);
+    assert_int_equal(dns_set_add(s, (struct sockaddr *)&ss, len, weight, backup), 0);
+}
+
+static void add(struct dns_set *s, const char *host, unsigned port, unsigned weight)
+{
+    add_found(s, host, port, weight, false);
 }
 
 static const char *text_of(const struct dns_set *s, size_t i)
@@ -78,18 +84,29 @@ static void test_ports_and_weights_make_a_difference(void **state)
     dns_set_clear(&c);
 }
 
-static void test_repeated_addresses_keep_the_first(void **state)
+/* Records naming one address: the serving one wins over a backup, then the heavier,
+ * in every order the answers can arrive in. */
+static void test_repeated_addresses_merge_the_same_in_any_order(void **state)
 {
-    struct dns_set s = { 0 };
-    add(&s, "10.0.0.9", 80, 5);
-    add(&s, "10.0.0.1", 80, 1);
-    add(&s, "10.0.0.9", 80, 7);
-    add(&s, "10.0.0.9", 80, 2);
-    dns_set_normalize(&s);
-    assert_int_equal(s.n, 2);
-    assert_string_equal(text_of(&s, 1), "10.0.0.9:80");
-    assert_int_equal(s.items[1].weight, 5);
-    dns_set_clear(&s);
+    static const struct {
+        unsigned weight;
+        bool backup;
+    } records[] = { { 9, true }, { 5, false }, { 7, false }, { 2, false } };
+    static const int orders[][4] = { { 0, 1, 2, 3 }, { 3, 2, 1, 0 }, { 2, 0, 3, 1 },
+                                     { 1, 3, 0, 2 } };
+    for (size_t o = 0; o < sizeof orders / sizeof orders[0]; o++) {
+        struct dns_set s = { 0 };
+        add(&s, "10.0.0.1", 80, 1);
+        for (size_t i = 0; i < 4; i++)
+            add_found(&s, "10.0.0.9", 80, records[orders[o][i]].weight,
+                      records[orders[o][i]].backup);
+        dns_set_normalize(&s);
+        assert_int_equal(s.n, 2);
+        assert_string_equal(text_of(&s, 1), "10.0.0.9:80");
+        assert_int_equal(s.items[1].weight, 7);
+        assert_false(s.items[1].backup);
+        dns_set_clear(&s);
+    }
 }
 
 static void test_the_change_is_described(void **state)
@@ -134,7 +151,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_order_of_the_answer_does_not_matter),
         cmocka_unit_test(test_ports_and_weights_make_a_difference),
-        cmocka_unit_test(test_repeated_addresses_keep_the_first),
+        cmocka_unit_test(test_repeated_addresses_merge_the_same_in_any_order),
         cmocka_unit_test(test_the_change_is_described),
         cmocka_unit_test(test_move_hands_over_the_items),
     };
