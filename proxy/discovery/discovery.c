@@ -85,23 +85,23 @@ static bool resolvers_changed(const struct discovery *d, const struct config *cf
     return false;
 }
 
-/* New resolvers: each watch abandons its lookup in flight (cancelled on the old evdns
- * base, still there) and asks the new ones at once; then the old base goes. */
-static void use_resolvers(struct discovery *d, const struct config *cfg)
+/* New resolvers: a new evdns base replaces d's. The old one goes to *old, to be freed
+ * once the watches have abandoned what they asked it. false when out of memory (the
+ * resolvers stay as they were). */
+static bool use_resolvers(struct discovery *d, const struct config *cfg,
+                          struct evdns_base **old)
 {
-    struct evdns_base *old = d->evdns, *evdns = new_evdns(d, cfg);
+    struct evdns_base *evdns = new_evdns(d, cfg);
     if (!evdns) {
         log_error("dns: out of memory: the resolvers stay as they were");
-        return;
+        return false;
     }
+    *old = d->evdns;
     d->evdns = evdns;
-    for (struct watch *w = d->watches; w; w = w->next)
-        watch_restart(w);
-    if (old)
-        evdns_base_free(old, 1);
     d->n_configured = cfg->dns.n_resolvers;
     for (size_t i = 0; i < d->n_configured; i++)
         d->configured[i] = cfg->dns.resolvers[i];
+    return true;
 }
 
 /* ---- life ------------------------------------------------------------------------ */
@@ -213,15 +213,17 @@ void discovery_follow(struct discovery *d, const struct config *cfg)
         d->evdns = NULL;
         return;
     }
-    if (resolvers_changed(d, cfg))
-        use_resolvers(d, cfg);
+    struct evdns_base *old_evdns = NULL;
+    bool new_resolvers = resolvers_changed(d, cfg) && use_resolvers(d, cfg, &old_evdns);
     struct watch *old = d->watches, **tail = &d->watches;
     d->watches = NULL;
     for (size_t i = 0; i < cfg->n_pools; i++) {
         const struct cfg_pool *p = &cfg->pools[i];
         for (size_t j = 0; j < p->n_dns; j++) {
             struct watch *w = take_watch(&old, p->name, &p->dns[j]);
-            if (!w && !(w = watch_new(d, p->name, &p->dns[j]))) {
+            if (w && (new_resolvers || watch_is_stalled(w))) {
+                watch_restart(w);   /* asks the new resolvers at once */
+            } else if (!w && !(w = watch_new(d, p->name, &p->dns[j]))) {
                 log_error("dns: out of memory: pools.%s.backends[%zu] is not looked up",
                           p->name, p->dns[j].index);
                 continue;
@@ -237,6 +239,9 @@ void discovery_follow(struct discovery *d, const struct config *cfg)
         log_info("dns pool=%s name=%s: no longer in the config", w->pool, w->text);
         watch_free(w);
     }
+    /* Every lookup on the old base was abandoned above: its requests fail now. */
+    if (old_evdns)
+        evdns_base_free(old_evdns, 1);
 }
 
 /* ---- filling a config ------------------------------------------------------------- */

@@ -63,9 +63,11 @@ struct watch {
 struct watch *watch_new(struct discovery *d, const char *pool, const struct cfg_dns_backend *e);
 /* Stops what is in flight and frees it (the answer goes with it). */
 void watch_free(struct watch *w);
-/* Abandons a lookup in flight and starts another at once (new resolvers); the
- * answer is kept. */
+/* Abandons a lookup in flight and starts another at once (new resolvers, or a
+ * stalled watch); the answer is kept. */
 void watch_restart(struct watch *w);
+/* Neither looking up nor waiting to (its timer could not be set: out of memory)? */
+bool watch_is_stalled(const struct watch *w);
 /* Does the watch look up what entry e of pool `pool` asks for? */
 bool watch_matches(const struct watch *w, const char *pool, const struct cfg_dns_backend *e);
 /* Has it had an answer or a failure yet? */

@@ -105,7 +105,9 @@ static void schedule(struct watch *w, unsigned delay_ms)
 {
     struct timeval tv = clock_tv_from_ms(delay_ms);
     w->next_lookup_ms = clock_now_ms() + delay_ms;
-    evtimer_add(w->timer, &tv);
+    if (evtimer_add(w->timer, &tv) != 0)
+        log_error("dns pool=%s name=%s: out of memory: not looked up again until the next "
+                  "reload", w->pool, w->text);
 }
 
 static void log_failure(const struct watch *w, unsigned retry_ms)
@@ -411,6 +413,11 @@ void watch_restart(struct watch *w)
     abandon(w);
     evtimer_del(w->timer);
     start_lookup(w);
+}
+
+bool watch_is_stalled(const struct watch *w)
+{
+    return !w->lookup && !evtimer_pending(w->timer, NULL);
 }
 
 bool watch_matches(const struct watch *w, const char *pool, const struct cfg_dns_backend *e)
