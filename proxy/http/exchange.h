@@ -41,6 +41,10 @@ enum { HTTP_HIGH_WATER = 256 * 1024, HTTP_LOW_WATER = HTTP_HIGH_WATER / 2 };
  * requests, the start of a body). */
 enum { HTTP_INPUT_SLACK = 16 * 1024 };
 
+/* Exchanges a worker keeps between requests (http_exchange_give_back): its HTTP/1.x
+ * sessions' requests at their peak concurrency cost no malloc up to this many. */
+enum { HTTP_SPARE_EXCHANGES = 256 };
+
 /* What restarts a timer (ms counted from the last such activity). */
 enum http_timer_rule {
     HTTP_TIMER_FIXED,   /* nothing: a deadline */
@@ -239,6 +243,15 @@ void http_exchange_free(struct http_exchange *ex);
  * http_exchange_init makes for front end `client` (same ops and worker), keeping its
  * buffer and event: an exchange reused by another front end of the worker. */
 void http_exchange_reset(struct http_exchange *ex, struct session *client);
+
+/* For a front end that holds an exchange only while a request runs (HTTP/1.x: an idle
+ * keep-alive connection holds none): one of the worker's spares (no malloc), else a
+ * new one; as http_exchange_init makes it. NULL when out of memory. */
+struct http_exchange *http_exchange_take(const struct http_exchange_ops *ops, struct worker *w,
+                                         struct session *client);
+/* Ends ex's request as http_exchange_end does and keeps ex among the worker's spares
+ * (up to HTTP_SPARE_EXCHANGES; freed beyond). */
+void http_exchange_give_back(struct http_exchange *ex);
 
 /* Starts a request on generation rt (a reference is taken) and its listener l: routes
  * it (no route: 404, CONNECT: 501) and goes for a backend. start_ms is when its first

@@ -1,5 +1,7 @@
-/* An exchange's life and record: setting it up once per front end, the access-log
- * line and the listener's counters per request, and the end of a request. */
+/* An exchange's life and record: setting it up once per front end (or taking a spare
+ * one), the access-log line and the listener's counters per request, and the end of a
+ * request. */
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -11,6 +13,7 @@
 #include "core/log.h"
 #include "core/session.h"
 #include "core/sockio.h"
+#include "core/worker.h"
 #include "http/access.h"
 #include "http/exchange_internal.h"
 #include "runtime/backend.h"
@@ -63,6 +66,72 @@ void http_exchange_free(struct http_exchange *ex)
         evbuffer_free(ex->fwd_head);
     ex->up_read = NULL;
     ex->fwd_head = NULL;
+}
+
+/* Exchanges a worker keeps for its HTTP/1.x sessions' next requests (blank, with their
+ * head buffer and read event), up to HTTP_SPARE_EXCHANGES. A worker cache
+ * (worker_keep_cache): only the worker's thread touches it. */
+struct spare_exchanges {
+    size_t n;
+    struct http_exchange *items[HTTP_SPARE_EXCHANGES];  /* owned */
+};
+
+static void free_spare_exchanges(void *cache)
+{
+    struct spare_exchanges *spares = cache;
+    while (spares->n > 0) {
+        struct http_exchange *ex = spares->items[--spares->n];
+        http_exchange_free(ex);
+        free(ex);
+    }
+    free(spares);
+}
+
+/* The worker's spares, made on first use; NULL when out of memory (no reuse then). */
+static struct spare_exchanges *spares_of(struct worker *w)
+{
+    static const char key;      /* its address names the cache */
+    struct spare_exchanges *spares = worker_cache(w, &key);
+    if (spares)
+        return spares;
+    spares = calloc(1, sizeof *spares);
+    if (spares && worker_keep_cache(w, &key, spares, free_spare_exchanges) < 0) {
+        free(spares);
+        spares = NULL;
+    }
+    return spares;
+}
+
+struct http_exchange *http_exchange_take(const struct http_exchange_ops *ops, struct worker *w,
+                                         struct session *client)
+{
+    struct spare_exchanges *spares = spares_of(w);
+    struct http_exchange *ex;
+    if (spares && spares->n > 0) {
+        ex = spares->items[--spares->n];
+        ex->ops = ops;
+        http_exchange_reset(ex, client);
+        return ex;
+    }
+    ex = malloc(sizeof *ex);
+    if (ex && http_exchange_init(ex, ops, w, client) < 0) {
+        http_exchange_free(ex);
+        free(ex);
+        ex = NULL;
+    }
+    return ex;
+}
+
+void http_exchange_give_back(struct http_exchange *ex)
+{
+    http_exchange_end(ex);
+    struct spare_exchanges *spares = spares_of(ex->worker);
+    if (spares && spares->n < HTTP_SPARE_EXCHANGES) {
+        spares->items[spares->n++] = ex;
+        return;
+    }
+    http_exchange_free(ex);
+    free(ex);
 }
 
 void http_exchange_note_for_log(struct http_exchange *ex, const struct http_exchange_request *req)

@@ -11,7 +11,7 @@
 
 static struct http_session *session_of(struct http_exchange *ex)
 {
-    return (struct http_session *)((char *)ex - offsetof(struct http_session, ex));
+    return (struct http_session *)((char *)ex->client - offsetof(struct http_session, base));
 }
 
 static void kick(struct http_exchange *ex)

@@ -102,8 +102,11 @@ struct http_session {
     bool client_shut, up_shut;  /* tunnel: our write side is shut */
     bool unread_input;          /* flushing: the client sent more after its last request */
 
-    struct http_exchange ex;    /* HTTP/1.x: the current request's backend side (one
-                                   at a time: pipelined requests wait in client_in) */
+    struct http_exchange *ex;   /* HTTP/1.x: the current request's backend side (one
+                                   at a time: pipelined requests wait in client_in),
+                                   from its dispatch to the end of the pump round that
+                                   ends it; NULL between requests (the worker keeps it:
+                                   http_exchange_take) */
     bool is_fresh;              /* no request parsed yet: HTTP/2 may still start (ALPN,
                                    h2c preface) */
     struct h2_conn *h2;         /* owned; HTTP/2 connections (HS_H2 and after) */
@@ -148,6 +151,9 @@ void http_arm_response_timer(struct http_session *s);
 
 /* session.c */
 void http_kick(struct http_session *s);
+/* Makes s->ex ready for the request being dispatched (the one still held, or one the
+ * worker gives). False when out of memory: the session is closed. */
+bool http_hold_exchange(struct http_session *s);
 void http_set_state(struct http_session *s, enum hs_state next);
 void http_arm_timer(struct http_session *s, unsigned ms, enum http_timer_rule rule);
 void http_close(struct http_session *s);

@@ -32,7 +32,7 @@ void http_start_flush(struct http_session *s)
 
 void http_finish_request(struct http_session *s, bool keep_client)
 {
-    http_exchange_end(&s->ex);
+    http_exchange_end(s->ex);
     if (!keep_client || s->draining) {
         http_start_flush(s);
         return;
@@ -46,7 +46,9 @@ void http_finish_request(struct http_session *s, bool keep_client)
 void http_reject(struct http_session *s, int status)
 {
     struct http_exchange_request unknown = { .version = LISTEN_HTTP_1_1 };
-    http_exchange_reject(&s->ex, s->base.runtime, s->base.listener, &unknown, s->start_ms,
+    if (!http_hold_exchange(s))
+        return;
+    http_exchange_reject(s->ex, s->base.runtime, s->base.listener, &unknown, s->start_ms,
                          status, false);
 }
 
@@ -229,8 +231,10 @@ static void dispatch(struct http_session *s, const struct http1_request *parsed,
     x.find_cookie = find_cookie;
     x.front = &parsed_head;
     http_route_key_of(req, &x.route);
+    if (!http_hold_exchange(s))
+        return;
     http_set_state(s, HS_EXCHANGE);
-    http_exchange_start(&s->ex, s->base.runtime, s->base.listener, &x, s->start_ms);
+    http_exchange_start(s->ex, s->base.runtime, s->base.listener, &x, s->start_ms);
     evbuffer_drain(s->client_in, head_len);
 }
 
@@ -294,7 +298,7 @@ bool http_request_step(struct http_session *s)
         http_close(s);
         return true;
     }
-    return http_exchange_step(&s->ex);
+    return http_exchange_step(s->ex);
 }
 
 /* ---- flushing and closing the client ------------------------------------------- */

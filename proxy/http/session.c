@@ -38,7 +38,7 @@ const struct config *http_cfg(const struct http_session *s) { return s->base.run
  * but without any callback telling us (they come at the watermarks only). */
 static size_t queued_bytes(struct http_session *s)
 {
-    return evbuffer_get_length(s->client_out) + http_exchange_queued(&s->ex);
+    return evbuffer_get_length(s->client_out) + (s->ex ? http_exchange_queued(s->ex) : 0);
 }
 
 void http_arm_timer(struct http_session *s, unsigned ms, enum http_timer_rule rule)
@@ -56,7 +56,8 @@ void http_arm_timer(struct http_session *s, unsigned ms, enum http_timer_rule ru
 static void session_io_free(struct http_session *s)
 {
     h2_free(s);
-    http_exchange_free(&s->ex);
+    if (s->ex)
+        http_exchange_give_back(s->ex);     /* a request cut short is logged here */
     http_client_close(s);
     if (s->timer)
         event_free(s->timer);
@@ -64,7 +65,7 @@ static void session_io_free(struct http_session *s)
 
 static void session_free(struct http_session *s)
 {
-    session_io_free(s);     /* a request cut short is logged here */
+    session_io_free(s);
     if (s->base.owns_upstreams)     /* they carry this client's PROXY header */
         upstream_pool_close_owner(worker_upstream_pool(s->base.worker), (uintptr_t)&s->base);
     session_detach(&s->base);
@@ -101,7 +102,8 @@ void http_close(struct http_session *s)
         return;
     http_set_state(s, HS_CLOSED);
     http_client_stop(s);
-    http_exchange_stop(&s->ex);
+    if (s->ex)
+        http_exchange_stop(s->ex);
     if (s->h2)
         h2_stop(s);
     /* Freed from the event loop, once every callback on the stack has returned. */
@@ -130,7 +132,7 @@ static void on_timeout(struct http_session *s)
         http_reject(s, 408);
         break;
     case HS_EXCHANGE:
-        http_exchange_timeout(&s->ex);
+        http_exchange_timeout(s->ex);
         break;
     case HS_H2:
         h2_idle_timeout(s);
@@ -177,10 +179,13 @@ static void update_flow(struct http_session *s)
     size_t in_max = http_cfg(s)->limits.max_header_bytes + HTTP_INPUT_SLACK;
     bool was_full = s->client_out_full;
     update_throttle(s->client_out, &s->client_out_full);
-    if (s->client_out_full != was_full && s->state == HS_EXCHANGE && s->ex.up_state == UP_BODY)
+    if (s->client_out_full != was_full && s->state == HS_EXCHANGE && s->ex &&
+        s->ex->up_state == UP_BODY)
         http_arm_response_timer(s);     /* the other side holds the response up now */
-    http_exchange_update_flow(&s->ex, s->state == HS_TUNNEL);
-    bool client_want = !s->client_eof && !s->ex.body_throttled && !s->client_out_full &&
+    if (s->ex)
+        http_exchange_update_flow(s->ex, s->state == HS_TUNNEL);
+    bool body_throttled = s->ex && s->ex->body_throttled;
+    bool client_want = !s->client_eof && !body_throttled && !s->client_out_full &&
                        !s->tls_wants_write && evbuffer_get_length(s->client_in) < in_max;
     http_client_set_reading(s, client_want);
 }
@@ -206,13 +211,39 @@ static bool flush_outputs(struct http_session *s)
     bool again = !(s->h2 && h2_defer_client_write(s)) && http_client_write(s, &failed);
     if (failed)
         s->client_error = true;
-    again |= s->h2 ? h2_flush_upstreams(s) : http_exchange_flush(&s->ex);
+    if (s->h2)
+        again |= h2_flush_upstreams(s);
+    else if (s->ex)
+        again |= http_exchange_flush(s->ex);
     if (again && s->timer_rule != HTTP_TIMER_FIXED) {
         /* Progress now: the timer's next look must not count it again later. */
         s->activity_ms = clock_now_ms();
         s->timer_queued = queued_bytes(s);
     }
     return again;
+}
+
+bool http_hold_exchange(struct http_session *s)
+{
+    if (!s->ex)
+        s->ex = http_exchange_take(&http_h1_exchange_ops, s->base.worker, &s->base);
+    if (s->ex)
+        return true;
+    log_error("http listener=%s client=%s: out of memory: connection closed",
+              s->base.listener->cfg->name, s->base.peer_text);
+    http_close(s);
+    return false;
+}
+
+/* Between requests the exchange goes back to the worker: an idle keep-alive
+ * connection does not hold its ~1 KiB. Only here, at the end of a round, since the
+ * request ends inside the exchange's own calls. */
+static void let_go_of_exchange(struct http_session *s)
+{
+    if (s->ex && !s->ex->is_started && s->state != HS_TUNNEL) {
+        http_exchange_give_back(s->ex);
+        s->ex = NULL;
+    }
 }
 
 static void pump(struct http_session *s)
@@ -233,6 +264,7 @@ static void pump(struct http_session *s)
         if (!flush_outputs(s))
             break;
     }
+    let_go_of_exchange(s);
     update_flow(s);
 }
 
@@ -279,13 +311,13 @@ static void op_drain(struct session *base)
 
 static const struct session_ops http_ops = { .close = op_close, .drain = op_drain };
 
-/* The session's timer and head buffer, and the client connection. */
+/* The session's timer and the client connection. */
 static int session_io_new(struct http_session *s, struct worker *w,
                           struct rt_listener *listener, int fd)
 {
     struct event_base *base = worker_base(w);
     s->timer = evtimer_new(base, on_timer, s);
-    if (!s->timer || http_exchange_init(&s->ex, &http_h1_exchange_ops, w, &s->base) < 0)
+    if (!s->timer)
         return -1;
     return http_client_open(s, base, listener, fd);
 }

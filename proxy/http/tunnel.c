@@ -28,26 +28,26 @@ static void propagate_eof(struct http_session *s, struct evbuffer *out, int fd, 
         return;
     *shut = true;
     if (is_tls)
-        s->client_eof = s->ex.up_eof = true;
+        s->client_eof = s->ex->up_eof = true;
     else
         shutdown(fd, SHUT_WR);
 }
 
 bool http_tunnel_step(struct http_session *s)
 {
-    if (s->ex.up_error || s->ex.up_write_failed) {     /* no answer to wait for here */
+    if (s->ex->up_error || s->ex->up_write_failed) {     /* no answer to wait for here */
         http_close(s);
         return true;
     }
-    struct evbuffer *up_in = bufferevent_get_input(s->ex.up), *up_out = bufferevent_get_output(s->ex.up);
+    struct evbuffer *up_in = bufferevent_get_input(s->ex->up), *up_out = bufferevent_get_output(s->ex->up);
     size_t moved = evbuffer_get_length(s->client_in) + evbuffer_get_length(up_in);
     evbuffer_add_buffer(up_out, s->client_in);
     evbuffer_add_buffer(s->client_out, up_in);
     if (s->client_eof)
-        propagate_eof(s, up_out, bufferevent_getfd(s->ex.up), upstream_is_tls(s->ex.up), &s->up_shut);
-    if (s->ex.up_eof)
+        propagate_eof(s, up_out, bufferevent_getfd(s->ex->up), upstream_is_tls(s->ex->up), &s->up_shut);
+    if (s->ex->up_eof)
         propagate_eof(s, s->client_out, s->client_fd, s->tls != NULL, &s->client_shut);
-    if (s->client_eof && s->ex.up_eof && evbuffer_get_length(s->client_out) == 0 &&
+    if (s->client_eof && s->ex->up_eof && evbuffer_get_length(s->client_out) == 0 &&
         evbuffer_get_length(up_out) == 0) {
         log_debug("http session %p: tunnel finished", (void *)s);
         http_close(s);
