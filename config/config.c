@@ -47,7 +47,7 @@ static const char *const ADMIN_KEYS[] = { "listen", "token", NULL };
 static const char *const LOG_KEYS[] = { "level", "access", "format", NULL };
 static const char *const TIMEOUT_KEYS[] = {
     "connect_ms", "client_header_ms", "client_idle_ms", "upstream_response_ms",
-    "tcp_idle_ms", "drain_ms", NULL };
+    "tcp_idle_ms", "drain_ms", "stop_grace_ms", NULL };
 static const char *const LIMIT_KEYS[] = {
     "max_connections", "max_header_bytes", "max_headers", "max_body_bytes", NULL };
 
@@ -136,21 +136,25 @@ static void parse_log(struct walker *w, const json_t *root, struct config *cfg)
 
 static void parse_timeouts(struct walker *w, const json_t *root, struct config *cfg)
 {
-    /* Same order as TIMEOUT_KEYS. */
+    /* Same order as TIMEOUT_KEYS, whose last one (stop_grace_ms: 0 is off) is not a
+     * deadline. */
     unsigned *fields[] = {
         &cfg->timeouts.connect_ms, &cfg->timeouts.client_header_ms,
         &cfg->timeouts.client_idle_ms, &cfg->timeouts.upstream_response_ms,
         &cfg->timeouts.tcp_idle_ms, &cfg->timeouts.drain_ms };
     static const unsigned defaults[] = { 3000, 10000, 60000, 30000, 3600000, 30000 };
-    for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
+    enum { N_DEADLINES = sizeof defaults / sizeof defaults[0] };
+    for (size_t i = 0; i < N_DEADLINES; i++)
         *fields[i] = defaults[i];
+    cfg->timeouts.stop_grace_ms = 0;
     const json_t *o = walk_object(w, root, "timeouts", false);
     if (!o)
         return;
     walk_push(w, "timeouts");
     walk_check_keys(w, o, TIMEOUT_KEYS);
-    for (size_t i = 0; TIMEOUT_KEYS[i]; i++)
+    for (size_t i = 0; i < N_DEADLINES; i++)
         walk_uint(w, o, TIMEOUT_KEYS[i], RANGE_TIMEOUT_MS, fields[i]);
+    walk_uint(w, o, "stop_grace_ms", RANGE_STOP_GRACE_MS, &cfg->timeouts.stop_grace_ms);
     walk_pop(w);
 }
 

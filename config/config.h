@@ -226,6 +226,8 @@ struct config {
     struct {
         unsigned connect_ms, client_header_ms, client_idle_ms,
                  upstream_response_ms, tcp_idle_ms, drain_ms;
+        unsigned stop_grace_ms; /* SIGTERM/SIGINT: /healthz 503 this long before the
+                                   drain; default 0 */
     } timeouts;
     struct {
         unsigned max_connections;   /* default 20000 */

@@ -49,6 +49,7 @@ struct walker {
 #define RANGE_WORKERS             1, 256                /* "auto"      */
 /*      ports in addresses:           1..65535              (addr.c)    */
 #define RANGE_TIMEOUT_MS          1, 86400000           /* 1 ms..1 day; also keepalive idle */
+#define RANGE_STOP_GRACE_MS       0, 3600000            /* 0 = off; up to an hour */
 #define RANGE_MAX_CONNECTIONS     1, 10000000           /* 20000       */
 #define RANGE_MAX_HEADER_BYTES    1024, 1048576         /* 16384       */
 #define RANGE_MAX_HEADERS         1, 1000               /* 100         */

@@ -220,6 +220,31 @@ static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
     wake_workers(d);
 }
 
+/* SIGTERM/SIGINT. With timeouts.stop_grace_ms, /healthz says draining at once while
+ * everything else goes on (the listeners accept), so that a load balancer that polls
+ * it stops sending new connections before they would be refused; the drain begins
+ * when the grace ends, or at a second signal. */
+static void begin_stop(struct daemon *d, const char *why)
+{
+    unsigned grace_ms = d->current ? d->current->cfg->timeouts.stop_grace_ms : 0;
+    bool was_announced = atomic_exchange(&d->stop_announced, true);
+    if (grace_ms == 0 || was_announced) {
+        evtimer_del(d->grace_timer);
+        daemon_begin_drain(d, why, false);
+        return;
+    }
+    log_info("%s: /healthz says draining; the listeners accept for stop_grace_ms=%u more, "
+             "then ferry drains (a second signal drains at once)", why, grace_ms);
+    sd_notify(0, "STOPPING=1");
+    struct timeval tv = clock_tv_from_ms(grace_ms);
+    evtimer_add(d->grace_timer, &tv);
+}
+
+static void on_grace_end(evutil_socket_t fd, short what, void *arg)
+{
+    daemon_begin_drain(arg, "stop_grace_ms elapsed", false);
+}
+
 static void on_worker_exit(evutil_socket_t fd, short what, void *arg)
 {
     struct daemon *d = arg;
@@ -234,7 +259,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     switch (sig) {
     case SIGTERM:
     case SIGINT:
-        daemon_begin_drain(d, sig == SIGTERM ? "SIGTERM" : "SIGINT", false);
+        begin_stop(d, sig == SIGTERM ? "SIGTERM" : "SIGINT");
         break;
     case SIGUSR2:
         upgrade_start(d);
@@ -276,10 +301,11 @@ static int add_events(struct daemon *d)
         if (!d->signals[i] || evsignal_add(d->signals[i], NULL) < 0)
             return -1;
     }
+    d->grace_timer = evtimer_new(d->base, on_grace_end, d);
     d->drain_timer = evtimer_new(d->base, on_drain_timeout, d);
     d->worker_exit = event_new(d->base, -1, 0, on_worker_exit, d);
     d->ticket_timer = event_new(d->base, -1, EV_PERSIST, on_ticket_rotate, d);
-    if (!d->drain_timer || !d->worker_exit || !d->ticket_timer)
+    if (!d->grace_timer || !d->drain_timer || !d->worker_exit || !d->ticket_timer)
         return -1;
     struct timeval tv = { .tv_sec = TLS_TICKET_ROTATE_INTERVAL_S };
     return event_add(d->ticket_timer, &tv);
@@ -401,6 +427,8 @@ void daemon_free(struct daemon *d)
     for (size_t i = 0; i < sizeof d->signals / sizeof d->signals[0]; i++)
         if (d->signals[i])
             event_free(d->signals[i]);
+    if (d->grace_timer)
+        event_free(d->grace_timer);
     if (d->drain_timer)
         event_free(d->drain_timer);
     if (d->worker_exit)
@@ -435,7 +463,7 @@ struct daemon_info daemon_info(struct daemon *d)
         .reloads_failed = atomic_load(&d->reloads_failed),
         .last_reload_ok_s = atomic_load(&d->last_reload_ok_s),
         .n_workers = d->n_workers,
-        .is_draining = atomic_load(&d->draining),
+        .is_draining = atomic_load(&d->stop_announced) || atomic_load(&d->draining),
         .is_upgrading = d->upgrade != NULL && !atomic_load(&d->draining),
         .upgrades_failed = atomic_load(&d->upgrades_failed),
         .upgrade_failure = d->upgrade_failure,

@@ -44,11 +44,14 @@ struct daemon {
                                                    a connection slot */
     _Atomic size_t n_waiting;           /* how many are set: releases look only then */
     _Atomic size_t next_waiter;         /* where the next search starts (fairness) */
+    _Atomic bool stop_announced;        /* SIGTERM/SIGINT came: /healthz says draining
+                                           (during stop_grace_ms, before `draining`) */
     _Atomic bool draining;
     _Atomic bool drains_softly;         /* the drain is a handover to a new binary */
     _Atomic bool stopping;
     _Atomic size_t workers_running;
     struct event *signals[6];           /* owned */
+    struct event *grace_timer;          /* owned: the end of stop_grace_ms */
     struct event *drain_timer;          /* owned */
     struct event *worker_exit;          /* owned: activated by exiting workers */
     struct event *ticket_timer;         /* owned */

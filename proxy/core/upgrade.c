@@ -279,7 +279,8 @@ static pid_t spawn(struct daemon *d, int channel_child, struct handover *h)
 
 void upgrade_start(struct daemon *d)
 {
-    if (d->upgrade || atomic_load(&d->draining)) {
+    /* Nor during stop_grace_ms: the new binary would serve on, and the stop be lost. */
+    if (d->upgrade || atomic_load(&d->draining) || atomic_load(&d->stop_announced)) {
         log_warn("SIGUSR2: %s; ignored", d->upgrade ? "an upgrade is under way" : "ferry is stopping");
         return;
     }

@@ -93,6 +93,20 @@ static void test_error_has_line_of_value(void **state)
     config_errors_clear(&errs);
 }
 
+/* stop_grace_ms may be 0 (no grace), unlike the deadlines beside it, and at most an
+ * hour. */
+static void test_stop_grace_ms_range(void **state)
+{
+    struct config_errors errs = { 0 };
+    parse_bad("{'timeouts':{'stop_grace_ms':3600001,'drain_ms':0},"
+              "'listeners':{'l':{'listen':'127.0.0.1:1','pool':'p'}},"
+              "'pools':{'p':{'backends':[{'address':'127.0.0.1:2'}]}}}", &errs);
+    assert_int_equal(errs.count, 2);
+    assert_true(has_message(&errs, "timeouts.stop_grace_ms (line 1): 3600001 is out of range 0..3600000"));
+    assert_true(has_message(&errs, "timeouts.drain_ms (line 1): 0 is out of range 1..86400000"));
+    config_errors_clear(&errs);
+}
+
 /* The scanner decodes keys as jansson does, so an escaped key is still found. */
 static void test_line_found_through_escaped_keys(void **state)
 {
@@ -264,6 +278,7 @@ int main(void)
         cmocka_unit_test(test_reports_three_independent_errors),
         cmocka_unit_test(test_reports_every_bad_backend),
         cmocka_unit_test(test_error_has_line_of_value),
+        cmocka_unit_test(test_stop_grace_ms_range),
         cmocka_unit_test(test_line_found_through_escaped_keys),
         cmocka_unit_test(test_missing_key_points_at_parent_line),
         cmocka_unit_test(test_required_top_level_keys_have_no_line),

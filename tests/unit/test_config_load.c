@@ -65,6 +65,7 @@ static void assert_design_globals(const struct config *cfg)
     assert_int_equal(cfg->timeouts.upstream_response_ms, 30000);
     assert_int_equal(cfg->timeouts.tcp_idle_ms, 3600000);
     assert_int_equal(cfg->timeouts.drain_ms, 30000);
+    assert_int_equal(cfg->timeouts.stop_grace_ms, 0);
     assert_int_equal(cfg->limits.max_connections, 20000);
     assert_int_equal(cfg->limits.max_header_bytes, 16384);
     assert_int_equal(cfg->limits.max_headers, 100);
@@ -325,7 +326,7 @@ static void test_pool_extras_and_boundaries(void **state)
 {
     struct config *cfg = parse_ok(
         "{'limits':{'max_body_bytes':4611686018427387904,'max_header_bytes':1024,'max_headers':1000},"
-        "'timeouts':{'connect_ms':86400000,'drain_ms':1},"
+        "'timeouts':{'connect_ms':86400000,'drain_ms':1,'stop_grace_ms':3600000},"
         "'listeners':{'l':{'listen':'127.0.0.1:65535','pool':'p'}},"
         "'pools':{'p':{'balance':'least_conn','retries':10,'backends':[{'address':'127.0.0.1:9'}],"
         "'health_check':{'type':'http','host':'Svc.Internal','interval_ms':100,'timeout_ms':99,'rise':100,'fall':1},"
@@ -335,6 +336,7 @@ static void test_pool_extras_and_boundaries(void **state)
     assert_int_equal(cfg->limits.max_header_bytes, 1024);
     assert_int_equal(cfg->timeouts.connect_ms, 86400000);
     assert_int_equal(cfg->timeouts.drain_ms, 1);
+    assert_int_equal(cfg->timeouts.stop_grace_ms, 3600000);
     const struct cfg_pool *p = &cfg->pools[0];
     assert_int_equal(p->balance, BALANCE_LEAST_CONN);
     assert_int_equal(p->retries, 10);
