@@ -389,10 +389,10 @@ def test_ipv6_listen():
 
 def test_idle_ms_closes_idle_keep_alive_connections():
     with ft.Backend("i", extra=["--idle-ms", "200"]) as b, ft.Client(b.port) as c:
+        start = time.monotonic()    # before the request: its answer starts the idle time
         assert c.request("GET", "/")[0] == 200
-        start = time.monotonic()
         assert c.is_closed_by_peer(timeout=3), "idle connection kept open"
-        assert time.monotonic() - start >= 0.1
+        assert time.monotonic() - start >= 0.19     # a timer may round a little
 
 
 def test_sigterm_with_open_connections_exits_zero():

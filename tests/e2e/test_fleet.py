@@ -234,8 +234,9 @@ def test_healthz_says_draining_while_an_instance_finishes_its_requests():
         result = {}
 
         def slow_request():
+            # long enough to be still running after the checks below on a slow machine
             with ft.Client(one.port("https"), tls=True, timeout=15) as c:
-                result["status"] = c.request("GET", "/sleep/1500",
+                result["status"] = c.request("GET", "/sleep/4000",
                                              headers={"Connection": "close"}, host="x")[0]
         client = threading.Thread(target=slow_request)
         client.start()
@@ -263,7 +264,10 @@ def haproxy_in_front(port, instances):
         "    option httpchk\n"
         '    http-check send meth GET uri /healthz hdr Authorization "Bearer %s"\n' % TOKEN +
         "    http-check expect status 200\n"
-        "    default-server inter 200ms fall 1 rise 1 send-proxy-v2\n"
+        # a check gets 2 s (not inter) and two must fail: a healthy ferry slow to answer
+        # one on a loaded machine stays in; a draining one (503 at once) goes in ~0.4 s
+        "    timeout check 2s\n"
+        "    default-server inter 200ms fall 2 rise 1 send-proxy-v2\n"
         "    retries 2\n    option redispatch 1\n" + servers +
         "frontend front\n    mode tcp\n    bind 127.0.0.1:%d\n" % port +
         "    default_backend ferries\n")

@@ -137,9 +137,10 @@ def test_status_shows_http2_connections_and_streams_per_listener():
         one, two = h2.H2Conn(f.port("plain")), h2.H2Conn(f.port("plain"))
         h1 = ft.Client(f.port("plain"))
         assert h1.request("GET", "/")[0] == 200          # HTTP/1.1: not counted
-        sleepers = [(one, one.request("GET", "/sleep/2000")),
-                    (one, one.request("GET", "/sleep/2000")),
-                    (two, two.request("GET", "/sleep/2000"))]
+        # long enough to be still running when a slow machine's /status comes
+        sleepers = [(one, one.request("GET", "/sleep/5000")),
+                    (one, one.request("GET", "/sleep/5000")),
+                    (two, two.request("GET", "/sleep/5000"))]
         for c in (one, two):
             c.flush()
         ft.poll_until(lambda: http2_status(f, "plain") == {"connections": 2, "streams": 3},

@@ -149,19 +149,22 @@ def test_404_when_no_route_matches():
 
 def test_408_for_a_slow_request_head():
     b = ft.Backend("alpha").start()
-    f = ft.Ferry(proxy_config(entries(b), timeouts={"client_header_ms": 300})).start()
+    f = ft.Ferry(proxy_config(entries(b), timeouts={"client_header_ms": 600})).start()
     with f, b, ft.connect(f.port("web")) as sock:
         start = time.monotonic()
         sock.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n")
         # trickling more bytes does not extend the deadline (slowloris)
         for piece in (b"X-A: 1\r\n", b"X-B: 2\r\n"):
             time.sleep(0.1)
-            sock.sendall(piece)
+            try:
+                sock.sendall(piece)
+            except OSError:     # a stalled client came after the 408: read it
+                break
         got = ft.read_until_close(sock, timeout=5)
         elapsed = time.monotonic() - start
         status, headers, _ = ft.parse_response(got)
         assert status == 408 and headers["connection"] == "close"
-        assert 0.25 < elapsed < 2.0, elapsed
+        assert 0.55 < elapsed < 2.5, elapsed
         assert b.stats()["app_requests"] == 0
 
 

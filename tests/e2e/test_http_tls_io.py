@@ -95,13 +95,13 @@ def test_tls_handshake_must_finish_within_client_header_ms():
     client waiting in the backlog is served); one that finished its handshake then has
     the idle allowance for its first request."""
     with ft.Backend("alpha") as b:
-        config, port = web_config(b)
+        config, _ = web_config(b)
         config["limits"] = {"max_connections": 2}
-        config["timeouts"] = {"client_header_ms": 300, "client_idle_ms": 3600000}
+        config["timeouts"] = {"client_header_ms": 1000, "client_idle_ms": 3600000}
         with ft.Ferry(config) as f:
-            _, tls, stalled = ft.unfinished_handshakes_then_a_client(f, port)
+            _, tls, stalled = ft.unfinished_handshakes_then_a_client(f, "web")
             with ft.Client.over(tls) as c:
-                time.sleep(0.6)     # twice client_header_ms, idle after the handshake
+                time.sleep(2.0)     # twice client_header_ms, idle after the handshake
                 status, _, body = c.request("GET", "/")
                 assert (status, body) == (200, b"alpha\n"), (status, body)
             for name, sock in stalled:

@@ -252,17 +252,72 @@ def test_ferry_reload_exit_codes():
 def test_healthz_says_serving_then_draining():
     with ft.Backend("a") as a:
         port = ft.free_port()
-        with ft.Ferry(config(port, [a])) as f, ft.Client(port) as slow:
+        # the request outlasts the checks below on a slow machine; the drain outlasts it
+        cfg = config(port, [a], timeouts={"drain_ms": 15000})
+        with ft.Ferry(cfg) as f, ft.Client(port) as slow:
             code, _, body = f.admin("GET", "/healthz")
             assert (code, json.loads(body)) == (200, {"status": "serving"}), body
-            slow.send(b"GET /sleep/3000 HTTP/1.1\r\nHost: x\r\n\r\n")
-            ft.poll_until(lambda: f.status()["connections"] >= 1, message="request in flight")
+            slow.send(b"GET /sleep/6000 HTTP/1.1\r\nHost: x\r\n\r\n")
+            ft.poll_until(lambda: f.status()["pools"]["p"]["backends"][0]["active"] == 1,
+                          message="request in flight")
             f.send_signal(signal.SIGTERM)
             ft.poll_until(lambda: f.admin("GET", "/healthz")[0] == 503, timeout=5,
                           message="/healthz 503 while draining")
             assert json.loads(f.admin("GET", "/healthz")[2]) == {"status": "draining"}
-            assert slow.read_response()[0] == 200
+            assert slow.read_response(timeout=15)[0] == 200
             assert f.wait_exit() == 0
+
+
+def refused(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        return False
+    except ConnectionRefusedError:
+        return True
+
+
+def test_stop_grace_ms_serves_on_while_healthz_says_draining():
+    """With timeouts.stop_grace_ms, SIGTERM turns /healthz to 503 at once while the
+    listener goes on accepting and serving (new connections and kept-alive ones) and
+    a binary upgrade is refused; only when the grace ends does ferry drain: new
+    connections are refused, and it exits 0."""
+    grace_s = 4.0       # what the checks in the grace need, with room on a slow machine
+    with ft.Backend("a") as a:
+        port = ft.free_port()
+        cfg = config(port, [a])
+        cfg["timeouts"]["stop_grace_ms"] = int(grace_s * 1000)
+        with ft.Ferry(cfg) as f, ft.Client(port) as kept:
+            assert kept.request("GET", "/")[0] == 200
+            signalled = time.monotonic()
+            f.send_signal(signal.SIGTERM)
+            ft.poll_until(lambda: f.admin("GET", "/healthz")[0] == 503, timeout=5,
+                          message="/healthz 503 in the grace")
+            assert f.status()["state"] == "draining"
+            assert who(port) == "a", "a new connection in the grace is not served"
+            assert kept.request("GET", "/")[0] == 200
+            f.send_signal(signal.SIGUSR2)
+            f.wait_log("SIGUSR2: ferry is stopping; ignored")
+            assert not refused(port)
+            ft.poll_until(lambda: refused(port), timeout=grace_s + 10,
+                          message="new connections refused once the grace ended")
+            assert time.monotonic() - signalled >= grace_s
+            f.wait_log("stop_grace_ms elapsed: draining")
+            assert f.wait_exit() == 0
+
+
+def test_a_second_sigterm_ends_the_stop_grace():
+    with ft.Backend("a") as a:
+        port = ft.free_port()
+        cfg = config(port, [a])
+        cfg["timeouts"]["stop_grace_ms"] = 3600000
+        with ft.Ferry(cfg) as f:
+            f.send_signal(signal.SIGTERM)
+            ft.poll_until(lambda: f.admin("GET", "/healthz")[0] == 503, timeout=5,
+                          message="/healthz 503 in the grace")
+            assert who(port) == "a"
+            f.send_signal(signal.SIGTERM)
+            assert f.wait_exit(timeout=15) == 0
+            assert "SIGTERM: draining" in f.stderr(), f.log()
 
 
 def test_cross_site_posts_are_refused_and_change_nothing():

@@ -40,10 +40,10 @@ def with_admin(f, config):
     return config
 
 
-def who(port, target="/"):
+def who(port, target="/", timeout=None):
     """The X-Backend of one GET on a new connection."""
     raw = ("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % target).encode()
-    status, headers, _ = ft.parse_response(ft.http_request(port, raw))
+    status, headers, _ = ft.parse_response(ft.http_request(port, raw, timeout=timeout))
     assert status == 200, status
     return headers.get("x-backend")
 
@@ -496,7 +496,9 @@ def test_removed_backend_drains_then_leaves():
         port = ft.free_port()
         with ft.Ferry(http_config(port, [b, a])) as f:
             slow = {}
-            t = threading.Thread(target=lambda: slow.update(who=who(port, "/sleep/1500")))
+            # long enough to be still in flight after the checks below on a slow machine
+            t = threading.Thread(target=lambda: slow.update(
+                who=who(port, "/sleep/4000", timeout=15)))
             t.start()
             ft.poll_until(lambda: backend_stat(f, "b")["active"] == 1, timeout=5,
                           message="the slow request at b")
@@ -504,7 +506,7 @@ def test_removed_backend_drains_then_leaves():
             names = [(x["name"], x["state"]) for x in f.status()["pools"]["p"]["backends"]]
             assert names == [("a", "up"), ("b", "draining")], names
             assert {who(port) for _ in range(4)} == {"a"}
-            t.join(10)
+            t.join(15)
             assert slow == {"who": "b"}, slow
             ft.poll_until(lambda: len(f.status()["pools"]["p"]["backends"]) == 1, timeout=5,
                           message="b gone from /status")

@@ -142,11 +142,11 @@ def test_tls_handshake_must_finish_within_client_header_ms():
     with every listener) come back: a client waiting in the backlog is served."""
     with ft.Backend("e", mode="echo") as b:
         config = tcp_config([b.address], limits={"max_connections": 2},
-                            timeouts={"client_header_ms": 300, "tcp_idle_ms": 3600000})
+                            timeouts={"client_header_ms": 1000, "tcp_idle_ms": 3600000})
         config["listeners"]["tcp"]["tls"] = {
             "certificates": [{"cert": ft.SERVER_CERT, "key": ft.SERVER_KEY}]}
         with ft.Ferry(config) as f:
-            _, tls, stalled = ft.unfinished_handshakes_then_a_client(f, f.port("tcp"))
+            _, tls, stalled = ft.unfinished_handshakes_then_a_client(f, "tcp")
             with tls:
                 tls.sendall(b"ping")
                 assert tls.recv(4) == b"ping"
@@ -204,12 +204,14 @@ def test_idle_relay_is_closed_after_tcp_idle_ms():
     with ft.Backend("e", mode="echo") as b:
         config = tcp_config([b.address], timeouts={"tcp_idle_ms": 300})
         with ft.Ferry(config) as f, ft.connect(f.port("tcp")) as sock:
+            # from before the last activity (it cannot be sooner), so a slow reply
+            # cannot shorten the idle time seen here; ferry's clock is coarse (a jiffy)
+            start = time.monotonic()
             sock.sendall(b"x")
             assert sock.recv(1) == b"x"
-            start = time.monotonic()
             assert ft.read_until_close(sock, timeout=5) == b""
             elapsed = time.monotonic() - start
-            assert 0.2 < elapsed < 3, "closed after %.2fs" % elapsed
+            assert 0.28 <= elapsed < 3, "closed after %.2fs" % elapsed
 
 
 def test_slow_reader_does_not_make_ferry_buffer_everything():
