@@ -144,6 +144,9 @@ static void parse_timeouts(struct walker *w, const json_t *root, struct config *
         &cfg->timeouts.tcp_idle_ms, &cfg->timeouts.drain_ms };
     static const unsigned defaults[] = { 3000, 10000, 60000, 30000, 3600000, 30000 };
     enum { N_DEADLINES = sizeof defaults / sizeof defaults[0] };
+    _Static_assert(sizeof fields / sizeof fields[0] == N_DEADLINES, "a default per field");
+    _Static_assert(sizeof TIMEOUT_KEYS / sizeof TIMEOUT_KEYS[0] == N_DEADLINES + 2,
+                   "TIMEOUT_KEYS: the deadlines, stop_grace_ms, NULL");
     for (size_t i = 0; i < N_DEADLINES; i++)
         *fields[i] = defaults[i];
     cfg->timeouts.stop_grace_ms = 0;

@@ -263,6 +263,14 @@ int cli_upgrade(const char *path)
         return rc;
     }
     admin_reply_clear(&r);
+    const char *state = json_string_value(json_object_get(st, "state"));
+    if (state && strcmp(state, "draining") == 0) {
+        /* It would ignore SIGUSR2: say so now rather than after waiting 90 s. */
+        fprintf(stderr, "ferry upgrade: ferry is stopping (/status says draining); nothing "
+                "done\n");
+        json_decref(st);
+        return CLI_FAILED;
+    }
     struct upgrade_wait w = {
         .old_pid = json_integer_value(json_object_get(st, "pid")),
         .failures = json_integer_value(json_object_get(json_object_get(st, "upgrade"), "failures")),

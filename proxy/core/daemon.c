@@ -228,7 +228,8 @@ static void begin_stop(struct daemon *d, const char *why)
 {
     unsigned grace_ms = d->current ? d->current->cfg->timeouts.stop_grace_ms : 0;
     bool was_announced = atomic_exchange(&d->stop_announced, true);
-    if (grace_ms == 0 || was_announced) {
+    upgrade_call_off(d);
+    if (grace_ms == 0 || was_announced || atomic_load(&d->draining)) {
         evtimer_del(d->grace_timer);
         daemon_begin_drain(d, why, false);
         return;

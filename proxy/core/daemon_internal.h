@@ -112,6 +112,9 @@ void upgrade_start(struct daemon *d);
 int upgrade_inherit(struct daemon *d, const struct config *cfg, int *admin_fd, struct err *err);
 /* The new process serves: tells the old one to drain (no-op when not an upgrade). */
 void upgrade_announce_ready(struct daemon *d);
+/* A stop began: an upgrade whose new process does not serve yet fails (killed), so
+ * that no new process takes over from one told to stop. */
+void upgrade_call_off(struct daemon *d);
 /* SIGCHLD: a new binary that ended before it served fails the upgrade. */
 void upgrade_reap(struct daemon *d);
 void upgrade_free(struct upgrade *u);

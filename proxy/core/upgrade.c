@@ -81,12 +81,11 @@ static void close_channel(struct upgrade *u)
     u->channel = -1;
 }
 
-/* The upgrade failed: this process serves on, and a later SIGUSR2 may try again. */
-static void fail(struct daemon *d, const char *why)
+/* Ends the upgrade as failed (why: what the new process did) and kills the new
+ * process if it still runs. */
+static void give_up(struct daemon *d, const char *why)
 {
     struct upgrade *u = d->upgrade;
-    log_error("upgrade failed: new process %d %s; this process (%d) goes on serving",
-              (int)u->pid, why, (int)getpid());
     snprintf(d->upgrade_failure, sizeof d->upgrade_failure, "new process %d %s", (int)u->pid,
              why);
     atomic_fetch_add(&d->upgrades_failed, 1);
@@ -96,6 +95,24 @@ static void fail(struct daemon *d, const char *why)
         kill(u->pid, SIGKILL);
     upgrade_free(u);
     d->upgrade = NULL;
+}
+
+/* The upgrade failed: this process serves on, and a later SIGUSR2 may try again. */
+static void fail(struct daemon *d, const char *why)
+{
+    log_error("upgrade failed: new process %d %s; this process (%d) goes on serving",
+              (int)d->upgrade->pid, why, (int)getpid());
+    give_up(d, why);
+}
+
+void upgrade_call_off(struct daemon *d)
+{
+    struct upgrade *u = d->upgrade;
+    if (!u || u->pid <= 0 || u->is_ready)     /* pid 0: we are the new process */
+        return;
+    log_warn("upgrade called off: ferry is stopping; new process %d, not serving yet, is "
+             "killed", (int)u->pid);
+    give_up(d, "was called off: ferry is stopping");
 }
 
 static void describe_status(int status, char *why, size_t len)

@@ -58,6 +58,7 @@ static void session_io_free(struct http_session *s)
     h2_free(s);
     if (s->ex)
         http_exchange_give_back(s->ex);     /* a request cut short is logged here */
+    s->ex = NULL;
     http_client_close(s);
     if (s->timer)
         event_free(s->timer);

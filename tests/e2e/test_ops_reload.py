@@ -297,6 +297,8 @@ def test_stop_grace_ms_serves_on_while_healthz_says_draining():
             assert kept.request("GET", "/")[0] == 200
             f.send_signal(signal.SIGUSR2)
             f.wait_log("SIGUSR2: ferry is stopping; ignored")
+            rc, _, err = ferry_cmd("upgrade", "-c", f.config_path, timeout=20)
+            assert rc == 1 and "ferry is stopping" in err, (rc, err)
             assert not refused(port)
             ft.poll_until(lambda: refused(port), timeout=grace_s + 10,
                           message="new connections refused once the grace ended")

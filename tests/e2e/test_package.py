@@ -51,10 +51,13 @@ def test_cmake_install_lays_out_binary_config_man_page_and_unit():
         unit = f.read()
     for line in ("Type=notify", "ExecStart=/usr/bin/ferry -c /etc/ferry/ferry.json",
                  "ExecReload=/usr/bin/ferry reload -c /etc/ferry/ferry.json",
-                 "ExecStop=/bin/kill -TERM $MAINPID", "NoNewPrivileges=yes",
+                 "KillSignal=SIGTERM", "KillMode=mixed", "NoNewPrivileges=yes",
                  "ProtectSystem=strict", "CapabilityBoundingSet=CAP_NET_BIND_SERVICE",
                  "AmbientCapabilities=CAP_NET_BIND_SERVICE", "LimitNOFILE="):
         assert line in unit, line
+    # one SIGTERM from systemd: a second (an ExecStop kill, then systemd's) would end
+    # timeouts.stop_grace_ms at once
+    assert "\nExecStop=" not in unit, unit
     # the installed binary looks for the installed config when no -c is given
     out = run([os.path.join(stage, "usr/bin/ferry"), "--help"])
     assert "/etc/ferry/ferry.json" in out, out

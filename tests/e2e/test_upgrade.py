@@ -148,5 +148,27 @@ def test_ferry_upgrade_to_a_binary_that_exits_leaves_the_old_one_serving():
                 stop_pid(new_pid)
 
 
+def test_a_stop_calls_off_an_upgrade_whose_new_process_does_not_serve_yet():
+    """SIGTERM while the new binary has not said it serves: the upgrade is called off
+    (the new process is killed), since it would otherwise take over from a process told
+    to stop and serve on; the old process stops as asked and exits 0."""
+    with ft.Backend("a") as a:
+        f = ft.Ferry(config(a), binary=installed_binary("ferry-slow-upgrade"))
+        with f:
+            pid_file = os.path.join(ft.tmpdir(), "slow-upgrade.pid")
+            # a new binary that never says it serves
+            replace(f.binary, "#!/bin/sh\necho $$ > %s\nexec sleep 60\n" % pid_file)
+            os.kill(f.pid, signal.SIGUSR2)
+            ft.poll_until(lambda: os.path.exists(pid_file) and open(pid_file).read().strip(),
+                          message="the new process started")
+            new_pid = int(open(pid_file).read())
+            assert f.status()["upgrade"]["state"] == "starting", f.status()["upgrade"]
+            f.send_signal(signal.SIGTERM)
+            f.wait_log("upgrade called off: ferry is stopping")
+            ft.poll_until(lambda: not opsload.pid_running(new_pid), timeout=10,
+                          message="the new process killed")
+            assert f.wait_exit(timeout=30) == 0
+
+
 if __name__ == "__main__":
     ft.main()
