@@ -16,7 +16,8 @@ import h2client as h2  # noqa: E402
 import h2env  # noqa: E402
 
 MIB = 1024 * 1024
-PROMPT_S = 1.0                       # a small GET next to the big transfers
+PROMPT_S = 1.0                       # a small GET next to the big transfers (at least)
+UNBLOCKED_S = 3.0                    # a GET beside a stalled stream (blocked: never)
 RSS_GROWTH_KIB = 32 * 1024           # socket buffers and watermarks, not the body
 SHORT = {"client_idle_ms": 1000, "client_header_ms": 1000, "upstream_response_ms": 1000}
 
@@ -58,12 +59,18 @@ def test_64mib_upload_and_download_on_one_connection_while_small_gets_stay_promp
     with started(b) as p, b, h2.H2Conn(p.port("tls"), tls=True, timeout=60) as c:
         up = c.stream(c.request("POST", "/sha256", body=data))
         down = c.stream(c.request("GET", "/bytes/%d" % n, keep_data=False))
+        began = time.monotonic()
         slowest = small_gets_until(c, lambda: up.done and down.done)
+        took = time.monotonic() - began
         assert up.status == 200 and up.data.split() == [
             hashlib.sha256(data).hexdigest().encode(), b"%d" % n], up
         assert down.status == 200 and down.received == n, down
         assert down.sha.hexdigest() == hashlib.sha256(ft.pattern_bytes(n)).hexdigest()
-        assert slowest < PROMPT_S, "a small GET took %.2fs" % slowest
+        # Queued behind the big bodies, a GET would take about as long as they do; a
+        # slow machine stretches both, so the bound grows with the transfers.
+        print("64 MiB each way in %.2fs; the slowest small GET took %.3fs" % (took, slowest))
+        assert slowest < max(PROMPT_S, took / 3), "a small GET took %.2fs of %.2fs" % (
+            slowest, took)
 
 
 def test_request_body_is_acknowledged_only_as_the_backend_drains_it():
@@ -88,7 +95,7 @@ def test_request_body_is_acknowledged_only_as_the_backend_drains_it():
         assert sent < 24 * MIB, "%d MiB acknowledged to a backend that reads nothing" % (sent // MIB)
         start = time.monotonic()
         assert c.get("/").status == 200
-        assert time.monotonic() - start < PROMPT_S, "a GET took %.1fs next to the stalled upload" % (
+        assert time.monotonic() - start < UNBLOCKED_S, "a GET took %.1fs next to the stalled upload" % (
             time.monotonic() - start)
         assert h2.settled_rss_kib(p.pid) - before < RSS_GROWTH_KIB
         stuck.close()           # the queued connection is reset: the stream ends, not the rest
@@ -107,7 +114,7 @@ def test_a_stream_the_client_does_not_read_stalls_alone():
         c.wait(lambda: s.received >= h2.CLIENT_STREAM_WINDOW, what="the stream window filled")
         for _ in range(20):
             start = time.monotonic()
-            assert c.get("/").status == 200 and time.monotonic() - start < PROMPT_S
+            assert c.get("/").status == 200 and time.monotonic() - start < UNBLOCKED_S
         assert s.received == h2.CLIENT_STREAM_WINDOW, "flow control ignored: %r" % s
         assert h2.settled_rss_kib(p.pid) - before < RSS_GROWTH_KIB
         c.resume(s)                         # it goes on where it stopped
