@@ -655,23 +655,22 @@ struct runtime *worker_runtime(struct worker *w) { return w->runtime; }
 
 struct upstream_pool *worker_upstream_pool(struct worker *w) { return w->upstream_pool; }
 
-void *worker_cache(struct worker *w, const void *key)
+void *worker_cache(struct worker *w, const void *key, size_t size,
+                   worker_cache_free_fn *free_fn)
 {
     for (struct worker_cache_entry *e = w->caches; e; e = e->next)
         if (e->key == key)
             return e->cache;
-    return NULL;
-}
-
-int worker_keep_cache(struct worker *w, const void *key, void *cache,
-                      worker_cache_free_fn *free_fn)
-{
     struct worker_cache_entry *e = malloc(sizeof *e);
-    if (!e)
-        return -1;
+    void *cache = calloc(1, size);
+    if (!e || !cache) {
+        free(e);
+        free(cache);
+        return NULL;
+    }
     *e = (struct worker_cache_entry){ key, cache, free_fn, w->caches };
     w->caches = e;
-    return 0;
+    return cache;
 }
 
 void worker_session_add(struct worker *w, struct session *s)

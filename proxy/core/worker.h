@@ -81,14 +81,13 @@ struct runtime *worker_runtime(struct worker *w);
 struct upstream_pool *worker_upstream_pool(struct worker *w);
 
 /* What a protocol keeps per worker beyond its sessions (say, spare objects for reuse),
- * so that core need not know it. Its thread only. worker_cache(): the cache kept under
- * key (the address of something of the caller's), or NULL. worker_keep_cache(): keeps
- * cache under key until the worker ends, when free_fn(cache) runs (after its sessions,
- * before its event base); -1 when out of memory (cache not kept). */
+ * so that core need not know it. Its thread only. The cache kept under key (the
+ * address of something of the caller's), made zeroed (size bytes) on first use; it
+ * lives until the worker ends, when free_fn(cache) runs (after its sessions, before
+ * its event base) and frees it. NULL when out of memory. */
 typedef void worker_cache_free_fn(void *cache);
-void *worker_cache(struct worker *w, const void *key);
-int worker_keep_cache(struct worker *w, const void *key, void *cache,
-                      worker_cache_free_fn *free_fn);
+void *worker_cache(struct worker *w, const void *key, size_t size,
+                   worker_cache_free_fn *free_fn);
 
 void worker_session_add(struct worker *w, struct session *s);
 void worker_session_remove(struct worker *w, struct session *s);

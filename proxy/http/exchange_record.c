@@ -70,7 +70,7 @@ void http_exchange_free(struct http_exchange *ex)
 
 /* Exchanges a worker keeps for its HTTP/1.x sessions' next requests (blank, with their
  * head buffer and read event), up to HTTP_SPARE_EXCHANGES. A worker cache
- * (worker_keep_cache): only the worker's thread touches it. */
+ * (worker_cache): only the worker's thread touches it. */
 struct spare_exchanges {
     size_t n;
     struct http_exchange *items[HTTP_SPARE_EXCHANGES];  /* owned */
@@ -87,19 +87,11 @@ static void free_spare_exchanges(void *cache)
     free(spares);
 }
 
-/* The worker's spares, made on first use; NULL when out of memory (no reuse then). */
+/* The worker's spares; NULL when out of memory (no reuse then). */
 static struct spare_exchanges *spares_of(struct worker *w)
 {
     static const char key;      /* its address names the cache */
-    struct spare_exchanges *spares = worker_cache(w, &key);
-    if (spares)
-        return spares;
-    spares = calloc(1, sizeof *spares);
-    if (spares && worker_keep_cache(w, &key, spares, free_spare_exchanges) < 0) {
-        free(spares);
-        spares = NULL;
-    }
-    return spares;
+    return worker_cache(w, &key, sizeof(struct spare_exchanges), free_spare_exchanges);
 }
 
 struct http_exchange *http_exchange_take(const struct http_exchange_ops *ops, struct worker *w,

@@ -131,7 +131,7 @@ static struct h2_stream *allocate(struct http_session *s)
 
 /* Closed streams a worker keeps for its connections' next ones (their buffers, events
  * and field arrays, empty), up to H2_SPARE_STREAMS: a stream costs no malloc while the
- * worker serves HTTP/2 at a steady rate. A worker cache (worker_keep_cache): only the
+ * worker serves HTTP/2 at a steady rate. A worker cache (worker_cache): only the
  * worker's thread touches them. */
 struct h2_spares {
     struct h2_stream *list;     /* owned */
@@ -183,19 +183,11 @@ static void free_spares(void *cache)
     free(spares);
 }
 
-/* The worker's spares, made on first use; NULL when out of memory (no reuse then). */
+/* The worker's spares; NULL when out of memory (no reuse then). */
 static struct h2_spares *spares_of(struct worker *w)
 {
     static const char key;      /* its address names the cache */
-    struct h2_spares *spares = worker_cache(w, &key);
-    if (spares)
-        return spares;
-    spares = calloc(1, sizeof *spares);
-    if (spares && worker_keep_cache(w, &key, spares, free_spares) < 0) {
-        free(spares);
-        spares = NULL;
-    }
-    return spares;
+    return worker_cache(w, &key, sizeof(struct h2_spares), free_spares);
 }
 
 struct h2_stream *h2_stream_new(struct h2_conn *c, int32_t id)
