@@ -79,6 +79,8 @@ struct cfg_http2 {
     unsigned max_concurrent_streams;    /* default 128 */
     unsigned initial_window_bytes;      /* default 65535 */
     unsigned max_frame_bytes;           /* default 16384 */
+    bool websocket;             /* WebSocket over HTTP/2 (RFC 8441 extended CONNECT,
+                                   SETTINGS_ENABLE_CONNECT_PROTOCOL); default true */
 };
 
 /* An address block ("10.0.0.0/8", "::1/128"; a bare address is a host). */

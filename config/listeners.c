@@ -11,7 +11,8 @@ static const char *const LISTENER_KEYS[] = { "listen", "mode", "tls", "http2", "
                                               "routes", "udp", "proxy_protocol",
                                               "proxy_protocol_from", NULL };
 static const char *const HTTP2_KEYS[] = { "h2c", "max_concurrent_streams",
-                                          "initial_window_bytes", "max_frame_bytes", NULL };
+                                          "initial_window_bytes", "max_frame_bytes",
+                                          "websocket", NULL };
 static const char *const ROUTE_KEYS[] = { "match", "pool", NULL };
 static const char *const MATCH_KEYS[] = { "host", "path_prefix", "sni", NULL };
 static const char *const TLS_KEYS[] = {
@@ -164,6 +165,7 @@ static void parse_http2(struct walker *w, const json_t *lst, struct cfg_listener
     h->max_concurrent_streams = 128;
     h->initial_window_bytes = 65535;
     h->max_frame_bytes = 16384;
+    h->websocket = true;
     const json_t *o = walk_object(w, lst, "http2", false);
     if (!o)
         return;
@@ -180,6 +182,7 @@ static void parse_http2(struct walker *w, const json_t *lst, struct cfg_listener
     walk_uint(w, o, "max_concurrent_streams", RANGE_H2_STREAMS, &h->max_concurrent_streams);
     walk_uint(w, o, "initial_window_bytes", RANGE_H2_WINDOW, &h->initial_window_bytes);
     walk_uint(w, o, "max_frame_bytes", RANGE_H2_FRAME, &h->max_frame_bytes);
+    walk_bool(w, o, "websocket", &h->websocket);
     walk_pop(w);
 }
 

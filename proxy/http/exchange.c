@@ -236,6 +236,8 @@ static void begin_request(struct http_exchange *ex, struct runtime *rt, struct r
     ex->is_idempotent = is_idempotent(ex->method);
     ex->req_body_kind = req->body;
     ex->req_upgrade = req->is_upgrade;
+    ex->req_needs_upgrade = req->needs_upgrade;
+    ex->is_tunnel = ex->up_shut = false;
     ex->version = req->version;
     http_exchange_note_for_log(ex, req);
 }
@@ -372,6 +374,10 @@ static void upstream_closed(struct http_exchange *ex)
         response_complete(ex);
         return;
     }
+    if (ex->is_tunnel) {        /* a reset ends a tunnel: the client sees one too */
+        truncate_response(ex);
+        return;
+    }
     struct backend *b = ex->backend;
     log_warn("http listener=%s backend=%s/%s: connection %s in the middle of the response body",
              listener_name(ex), b->pool, b->name, ex->up_error ? "failed" : "closed");
@@ -434,12 +440,28 @@ static void forward_interim(struct http_exchange *ex, const struct http1_respons
     evbuffer_drain(bufferevent_get_input(ex->up), head_len);
 }
 
+/* The exchange relays a tunnel its front end does not (an HTTP/2 stream): what the
+ * backend sends is a body that ends when it closes, the client's bytes go on as the
+ * request body, and the tunnel lives while either side moves (tcp_idle_ms). */
+static void relay_tunnel(struct http_exchange *ex, const struct http_response_plan *plan)
+{
+    struct http1_limits lim = http_exchange_limits(cfg_of(ex), false);
+    http_body_init(&ex->resp_body, HTTP1_BODY_UNTIL_CLOSE, 0, &lim, false);
+    ex->resp_body.trailers = NULL;
+    ex->resp_sink = plan->sink;
+    ex->resp_keep_alive = false;
+    ex->is_tunnel = true;
+    set_up_state(ex, UP_BODY);
+    ex->ops->set_timer(ex, cfg_of(ex)->timeouts.tcp_idle_ms, HTTP_TIMER_IDLE);
+}
+
 static void start_tunnel(struct http_exchange *ex, const struct http1_response *resp,
                          const char *head, size_t head_len)
 {
     char cookie[256];   /* a WebSocket client comes back to its backend too */
-    long n = ex->ops->tunnel(ex, resp, head, head_len,
-                             http_exchange_sticky_cookie(ex, cookie, sizeof cookie));
+    struct http_response_plan plan = {
+        .set_cookie = http_exchange_sticky_cookie(ex, cookie, sizeof cookie) };
+    long n = ex->ops->tunnel(ex, resp, head, head_len, &plan);
     evbuffer_drain(bufferevent_get_input(ex->up), head_len);
     if (n < 0)
         return;
@@ -448,6 +470,8 @@ static void start_tunnel(struct http_exchange *ex, const struct http1_response *
     ex->status = 101;
     ex->resp_started = true;
     http_exchange_record(ex);
+    if (plan.sink)
+        relay_tunnel(ex, &plan);
 }
 
 static void dispatch_response(struct http_exchange *ex, const struct http1_response *resp,
@@ -459,6 +483,8 @@ static void dispatch_response(struct http_exchange *ex, const struct http1_respo
         broken_response(ex, "101 Switching Protocols without an upgrade request");
     else if (resp->is_upgrade)
         start_tunnel(ex, resp, head, head_len);
+    else if (ex->req_needs_upgrade && resp->status / 100 == 2)
+        broken_response(ex, "a 2xx, not 101 Switching Protocols, to a WebSocket upgrade");
     else
         start_response(ex, resp, head, head_len);
 }
@@ -565,8 +591,12 @@ void http_exchange_timeout(struct http_exchange *ex)
         http_exchange_respond(ex, 504, true);
         return;
     case UP_BODY:
-        /* The client not taking the response is no fault of the backend's. */
-        if (!ex->ops->response_room(ex)) {
+        /* The client not taking the response is no fault of the backend's, nor is a
+         * tunnel where neither side said anything. */
+        if (ex->is_tunnel) {
+            log_debug("http listener=%s client=%s: tunnel idle for %u ms", listener_name(ex),
+                      ex->peer_text, cfg_of(ex)->timeouts.tcp_idle_ms);
+        } else if (!ex->ops->response_room(ex)) {
             log_info("http listener=%s client=%s: response not read", listener_name(ex),
                      ex->peer_text);
         } else {

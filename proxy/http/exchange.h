@@ -118,11 +118,14 @@ struct http_exchange_ops {
     long (*interim)(struct http_exchange *ex, const struct http1_response *resp,
                     const char *head, size_t head_len);
     /* 101 Switching Protocols to an upgrade request: the connection becomes a tunnel;
-     * set_cookie as plan->set_cookie above. NULL: this front end never asks for
-     * upgrades (a 101 is a broken response). Returns bytes sent, or -1 as for
-     * response_head. */
+     * plan->set_cookie as for response_head. The front end relays the tunnel's bytes
+     * itself (plan->sink left NULL: HTTP/1.x, the whole connection is the tunnel), or
+     * the exchange goes on relaying both ways (plan->sink set: HTTP/2, one stream is
+     * the tunnel): the request body raw, as pull_body gives it, and what the backend
+     * sends into sink until it closes. NULL: this front end never asks for upgrades (a
+     * 101 is a broken response). Returns bytes sent, or -1 as for response_head. */
     long (*tunnel)(struct http_exchange *ex, const struct http1_response *resp,
-                   const char *head, size_t head_len, const char *set_cookie);
+                   const char *head, size_t head_len, struct http_response_plan *plan);
     /* May more response body be read from the backend (the client side has room)? */
     bool (*response_room)(struct http_exchange *ex);
     /* Response body bytes were added to the plan's sink. */
@@ -165,6 +168,9 @@ struct http_exchange_request {
     enum http1_body_kind body;  /* how the head frames the body for the backend */
     bool body_done;             /* no body bytes will follow (none, or length 0) */
     bool is_upgrade;            /* asks for 101 (the front end supports ops->tunnel) */
+    bool needs_upgrade;         /* only a 101 may succeed: a 2xx without it is a broken
+                                   response (HTTP/2 extended CONNECT: a 2xx tells the
+                                   client its tunnel is open) */
     enum listen_http_version version;
 };
 
@@ -185,6 +191,9 @@ struct http_exchange {
     bool is_idempotent;
     enum http1_body_kind req_body_kind;
     bool req_upgrade;               /* a 101 may answer it */
+    bool req_needs_upgrade;         /* http_exchange_request.needs_upgrade */
+    bool is_tunnel;                 /* after a 101 the exchange relays (plan->sink) */
+    bool up_shut;                   /* tunnel: our write side to the backend is shut */
     bool req_done;                  /* the whole body is in the upstream output */
     bool body_started;              /* body bytes went upstream: no re-send */
     bool request_counted;           /* b->requests counted for this request */

@@ -2,6 +2,7 @@
  * connections, writing through at the end of a pump round, and flow control.
  * (proxy/ARCHITECTURE.md, "The HTTP session".) */
 #include <errno.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -182,6 +183,18 @@ static bool write_through(struct bufferevent *bev, bool *failed)
     return n > 0;
 }
 
+/* A tunnel the client ended (HTTP/2 END_STREAM) passes the EOF on once the backend
+ * has every byte, as the HTTP/1.1 tunnel does. TLS cannot half-close: such a tunnel
+ * waits for the backend to end it. */
+static void propagate_eof(struct http_exchange *ex)
+{
+    if (!ex->is_tunnel || !ex->req_done || ex->up_shut || upstream_is_tls(ex->up) ||
+        evbuffer_get_length(bufferevent_get_output(ex->up)) > 0)
+        return;
+    ex->up_shut = true;
+    shutdown(bufferevent_getfd(ex->up), SHUT_WR);
+}
+
 bool http_exchange_flush(struct http_exchange *ex)
 {
     if (!ex->up || ex->up_state == UP_CONNECTING || ex->up_write_failed)
@@ -190,6 +203,8 @@ bool http_exchange_flush(struct http_exchange *ex)
     bool again = write_through(ex->up, &failed);
     if (failed)
         ex->up_write_failed = true;
+    else
+        propagate_eof(ex);
     return again;
 }
 

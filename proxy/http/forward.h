@@ -31,6 +31,8 @@ struct http_request_rewrite {
     const char *default_host;   /* Host for a request that has none (HTTP/1.0) */
     const char *strip_cookie;   /* a cookie the backend must not see (ferry's sticky
                                    cookie), or NULL: removed from the Cookie fields */
+    const char *websocket_key;  /* HTTP/2 extended CONNECT: the Sec-WebSocket-Key of
+                                   the HTTP/1.1 upgrade request ferry writes */
 };
 
 /* The client's own X-Forwarded-For values, in order: each call of next() yields one

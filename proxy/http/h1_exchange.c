@@ -112,12 +112,13 @@ static long interim(struct http_exchange *ex, const struct http1_response *resp,
     return n > 0 ? n : 0;
 }
 
+/* The whole connection becomes the tunnel, relayed by the session (tunnel.c). */
 static long tunnel(struct http_exchange *ex, const struct http1_response *resp,
-                   const char *head, size_t head_len, const char *set_cookie)
+                   const char *head, size_t head_len, struct http_response_plan *plan)
 {
     struct http_session *s = session_of(ex);
     struct http_response_rewrite rw = { .framing = HTTP_FRAMING_NONE, .conn = HTTP_CONN_UPGRADE,
-                                        .set_cookie = set_cookie };
+                                        .set_cookie = plan->set_cookie };
     long n = http_forward_response_head(s->client_out, resp, head, head_len, &rw);
     if (n < 0) {
         http_close(s);

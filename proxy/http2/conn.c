@@ -323,8 +323,12 @@ static int send_settings(struct h2_conn *c)
         { NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, h->initial_window_bytes },
         { NGHTTP2_SETTINGS_MAX_FRAME_SIZE, h->max_frame_bytes },
         { NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, h2_cfg(c)->limits.max_header_bytes },
+        /* RFC 8441: WebSocket over HTTP/2; nghttp2 then takes :protocol (last: left
+         * out when off) */
+        { NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1 },
     };
-    if (nghttp2_submit_settings(c->ng, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]) != 0)
+    size_t n = sizeof iv / sizeof iv[0] - (h->websocket ? 0 : 1);
+    if (nghttp2_submit_settings(c->ng, NGHTTP2_FLAG_NONE, iv, n) != 0)
         return -1;
     int32_t window = h->initial_window_bytes > H2_CONN_WINDOW ? (int32_t)h->initial_window_bytes
                                                               : H2_CONN_WINDOW;

@@ -5,6 +5,8 @@
 #include <strings.h>
 
 #include <event2/buffer.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include "core/listen.h"
 #include "http/cookie.h"
@@ -13,8 +15,18 @@
 #include "http2/translate.h"
 #include "tls/tls.h"
 
-/* Room for an X-Client-Cert-Subject value. */
-enum { CERT_SUBJECT_MAX = 1024 };
+/* Room for an X-Client-Cert-Subject value; a Sec-WebSocket-Key (16 bytes in base64). */
+enum { CERT_SUBJECT_MAX = 1024, WEBSOCKET_KEY_TEXT = 25 };
+
+/* RFC 6455 §4.1: a nonce of 16 random bytes, base64-encoded. */
+static int websocket_key(char out[WEBSOCKET_KEY_TEXT])
+{
+    unsigned char nonce[16];
+    if (RAND_bytes(nonce, sizeof nonce) != 1)
+        return -1;
+    EVP_EncodeBlock((unsigned char *)out, nonce, sizeof nonce);
+    return 0;
+}
 
 /* http_exchange_request.write_head: the HTTP/1.1 head of the checked request. */
 int h2_request_write_head(const struct http_exchange_request *x, const char *strip_cookie,
@@ -31,6 +43,12 @@ int h2_request_write_head(const struct http_exchange_request *x, const char *str
     };
     if (s->tls && tls_peer_subject(s->tls, subject, sizeof subject) >= 0)
         rw.cert_subject = subject;
+    char key[WEBSOCKET_KEY_TEXT];
+    if (r->info->is_websocket) {
+        if (websocket_key(key) < 0)
+            return -1;
+        rw.websocket_key = key;
+    }
     nghttp2_nv nva[r->st->n_fields ? r->st->n_fields : 1];
     h2_stream_fields_as_nv(r->st, nva);
     return h2_translate_request_head(nva, r->st->n_fields, r->info, &rw, out) == 0 ? 0 : -1;

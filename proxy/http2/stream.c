@@ -342,6 +342,8 @@ static void start_exchange(struct h2_stream *st, const struct h2_request_info *i
         .route = { info->authority, info->authority_len, info->path, info->path_len },
         .body = info->body,
         .body_done = end_stream,
+        .is_upgrade = info->is_websocket,
+        .needs_upgrade = info->is_websocket,
         .version = LISTEN_HTTP_2,
         .write_head = h2_request_write_head,
         .find_header = h2_request_find_header,
@@ -383,8 +385,9 @@ void h2_stream_dispatch(struct h2_stream *st, bool end_stream)
     }
     st->state = H2S_EXCHANGE;
     if (rc < 0) {
-        int status = rc == H2_TRANSLATE_TOO_LARGE ? 431 : rc == H2_TRANSLATE_TARGET_TOO_LONG ? 414
-                                                                                          : 500;
+        int status = rc == H2_TRANSLATE_TOO_LARGE ? 431
+                     : rc == H2_TRANSLATE_TARGET_TOO_LONG ? 414
+                     : rc == H2_TRANSLATE_UNSUPPORTED ? 501 : 500;
         struct http_exchange_request unknown = { .version = LISTEN_HTTP_2 };
         http_exchange_reject(&st->ex, s->base.runtime, s->base.listener, &unknown, st->start_ms,
                              status, true);
@@ -469,7 +472,8 @@ static int pull_body(struct http_exchange *ex, struct evbuffer *out, uint64_t *m
     uint64_t max = st->ex.runtime->cfg->limits.max_body_bytes;
     size_t n = st->req_data ? evbuffer_get_length(st->req_data) : 0;
     *moved = 0;
-    if (max && st->req_received > max)
+    /* A WebSocket's bytes are no body: as in an HTTP/1.1 tunnel, no limit. */
+    if (max && st->req_received > max && ex->req_body_kind != HTTP1_BODY_UNTIL_CLOSE)
         return HTTP1_ERR_BODY_TOO_LARGE;
     bool chunked = ex->req_body_kind == HTTP1_BODY_CHUNKED;
     if (n > 0) {
@@ -508,26 +512,42 @@ static int submit_with_body(struct h2_stream *st, const nghttp2_nv *nva, size_t 
     return 0;
 }
 
-static long response_head(struct http_exchange *ex, const struct http1_response *resp,
-                          const char *head, size_t head_len, struct http_response_plan *plan)
+/* The final response's HEADERS, translated by `to_h2` (a response, or a tunnel's
+ * 101) with plan->set_cookie added; the body goes to resp_data. The stream is reset
+ * when that fails (-1). */
+static int submit_head(struct h2_stream *st, const struct http1_response *resp, size_t head_len,
+                       const struct http_response_plan *plan, bool has_body,
+                       int (*to_h2)(const struct http1_response *,
+                                    struct h2_response_fields *))
 {
-    struct h2_stream *st = stream_of(ex);
     nghttp2_nv nva[resp->num_headers + 3];
     char names[head_len];
     struct h2_response_fields f = { .nva = nva, .cap = resp->num_headers + 2, .names = names,
                                     .names_cap = head_len };
-    /* Only a chunked body has trailers. */
-    bool has_trailers = resp->body == HTTP1_BODY_CHUNKED;
-    if (has_trailers && !st->resp_trailers)
-        st->resp_trailers = evbuffer_new();
-    int rc = !has_trailers || st->resp_trailers ? h2_translate_response(resp, &f) : -1;
+    int rc = to_h2(resp, &f);
     if (rc == 0 && plan->set_cookie)
         nva[f.count++] = (nghttp2_nv){ (uint8_t *)"set-cookie", (uint8_t *)plan->set_cookie, 10,
                                        strlen(plan->set_cookie), NGHTTP2_NV_FLAG_NONE };
-    if (rc < 0 || submit_with_body(st, f.nva, f.count, resp->body != HTTP1_BODY_NONE) < 0) {
+    if (rc < 0 || submit_with_body(st, f.nva, f.count, has_body) < 0) {
         reset_stream(st, NGHTTP2_INTERNAL_ERROR);
         return -1;
     }
+    return 0;
+}
+
+static long response_head(struct http_exchange *ex, const struct http1_response *resp,
+                          const char *head, size_t head_len, struct http_response_plan *plan)
+{
+    struct h2_stream *st = stream_of(ex);
+    /* Only a chunked body has trailers. */
+    bool has_trailers = resp->body == HTTP1_BODY_CHUNKED;
+    if (has_trailers && !st->resp_trailers && !(st->resp_trailers = evbuffer_new())) {
+        reset_stream(st, NGHTTP2_INTERNAL_ERROR);
+        return -1;
+    }
+    if (submit_head(st, resp, head_len, plan, resp->body != HTTP1_BODY_NONE,
+                    h2_translate_response) < 0)
+        return -1;
     plan->sink = st->resp_data;
     plan->dechunk = true;
     plan->trailers = has_trailers ? st->resp_trailers : NULL;
@@ -544,6 +564,18 @@ static long interim(struct http_exchange *ex, const struct http1_response *resp,
                                     .names_cap = head_len };
     if (h2_translate_response(resp, &f) == 0)
         nghttp2_submit_headers(ng_of(st), NGHTTP2_FLAG_NONE, st->id, NULL, f.nva, f.count, NULL);
+    return 0;
+}
+
+/* A WebSocket's 101 (extended CONNECT, RFC 8441 §5): the client gets 200, the
+ * stream stays open, and the exchange relays the backend's bytes into resp_data. */
+static long tunnel(struct http_exchange *ex, const struct http1_response *resp,
+                   const char *head, size_t head_len, struct http_response_plan *plan)
+{
+    struct h2_stream *st = stream_of(ex);
+    if (submit_head(st, resp, head_len, plan, true, h2_translate_tunnel_response) < 0)
+        return -1;
+    plan->sink = st->resp_data;
     return 0;
 }
 
@@ -631,7 +663,7 @@ static const struct http_exchange_ops h2_exchange_ops = {
     .pull_body = pull_body,
     .response_head = response_head,
     .interim = interim,
-    .tunnel = NULL,     /* HTTP/2 requests cannot ask for an upgrade */
+    .tunnel = tunnel,   /* extended CONNECT for a WebSocket */
     .response_room = response_room,
     .response_progress = response_progress,
     .respond = respond,

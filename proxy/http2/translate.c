@@ -47,6 +47,7 @@ static enum field_kind kind_of(const char *name, size_t len)
         KIND("x-forwarded-proto", F_FERRY_SET),
         KIND("x-forwarded-host", F_FERRY_SET),
         KIND("x-client-cert-subject", F_FERRY_SET),
+        KIND("sec-websocket-key", F_FERRY_SET),    /* a WebSocket's: ferry's own */
     };
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
         if (kinds[i].len == len && memcmp(kinds[i].name, name, len) == 0)
@@ -195,7 +196,7 @@ static int check_size(const nghttp2_nv *fields, size_t n, const struct http1_lim
 
 /* What checking a request's fields found. */
 struct request {
-    const nghttp2_nv *method, *scheme, *authority, *path, *host; /* borrowed */
+    const nghttp2_nv *method, *scheme, *authority, *path, *protocol, *host; /* borrowed */
     enum http1_method method_id;
     bool has_regular;
     bool has_content_length;
@@ -205,8 +206,10 @@ struct request {
 
 static int read_pseudo(struct request *r, const nghttp2_nv *nv)
 {
-    static const char *const names[] = { ":method", ":scheme", ":authority", ":path" };
-    const nghttp2_nv **slots[] = { &r->method, &r->scheme, &r->authority, &r->path };
+    static const char *const names[] = { ":method", ":scheme", ":authority", ":path",
+                                         ":protocol" };
+    const nghttp2_nv **slots[] = { &r->method, &r->scheme, &r->authority, &r->path,
+                                   &r->protocol };
     if (r->has_regular)
         return H2_TRANSLATE_MALFORMED;
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -217,7 +220,7 @@ static int read_pseudo(struct request *r, const nghttp2_nv *nv)
         *slots[i] = nv;
         return 0;
     }
-    /* :protocol (extended CONNECT is not offered), :status, or anything else. */
+    /* :status, or anything else. */
     return H2_TRANSLATE_MALFORMED;
 }
 
@@ -285,14 +288,19 @@ static int check_pseudo(struct request *r)
     if (!r->method || !is_token(value_of(r->method), r->method->valuelen))
         return H2_TRANSLATE_MALFORMED;
     r->method_id = http1_method_id(value_of(r->method), r->method->valuelen);
-    if (r->method_id == HTTP1_METHOD_CONNECT) {
+    if (r->protocol && r->method_id != HTTP1_METHOD_CONNECT)
+        return H2_TRANSLATE_MALFORMED;
+    if (r->protocol && !r->authority)   /* RFC 8441 §4; :scheme and :path below */
+        return H2_TRANSLATE_MALFORMED;
+    if (r->method_id == HTTP1_METHOD_CONNECT && !r->protocol) {
         if (r->scheme || r->path || !r->authority)
             return H2_TRANSLATE_MALFORMED;
         return is_valid_authority(value_of(r->authority), r->authority->valuelen, true)
                    ? 0 : H2_TRANSLATE_MALFORMED;
     }
     if (!r->scheme || !r->path
-        || !is_valid_path(value_of(r->path), r->path->valuelen, r->method_id))
+        || !is_valid_path(value_of(r->path), r->path->valuelen,
+                          r->protocol ? HTTP1_METHOD_GET : r->method_id))
         return H2_TRANSLATE_MALFORMED;
     if (r->authority && !is_valid_authority(value_of(r->authority), r->authority->valuelen, false))
         return H2_TRANSLATE_MALFORMED;
@@ -312,6 +320,16 @@ static int check_host(const struct request *r)
     return is_valid_authority(value_of(h), h->valuelen, false) ? 0 : H2_TRANSLATE_MALFORMED;
 }
 
+/* Extended CONNECT (RFC 8441) stands for an HTTP/1.1 upgrade, which ferry makes
+ * for WebSocket only. */
+static int check_protocol(const struct request *r)
+{
+    if (!r->protocol)
+        return 0;
+    return http1_token_eq(value_of(r->protocol), r->protocol->valuelen, "websocket")
+               ? 0 : H2_TRANSLATE_UNSUPPORTED;
+}
+
 static int check_request(struct request *r, const nghttp2_nv *fields, size_t n, bool end_stream)
 {
     int rc = read_fields(r, fields, n);
@@ -322,6 +340,8 @@ static int check_request(struct request *r, const nghttp2_nv *fields, size_t n, 
     /* RFC 9113 §8.1.1: the length must match the DATA, and there is none. */
     if (rc == 0 && end_stream && r->has_content_length && r->content_length > 0)
         rc = H2_TRANSLATE_MALFORMED;
+    if (rc == 0)
+        rc = check_protocol(r);
     return rc;
 }
 
@@ -334,6 +354,8 @@ static bool is_bodiless_by_default(enum http1_method m)
 
 static enum http1_body_kind framing_of(const struct request *r, bool end_stream)
 {
+    if (r->protocol)
+        return HTTP1_BODY_UNTIL_CLOSE;  /* a WebSocket's bytes, after the upgrade */
     if (r->method_id == HTTP1_METHOD_CONNECT)
         return HTTP1_BODY_NONE; /* its DATA are the tunnel's bytes, not a body */
     if (r->has_content_length)
@@ -346,9 +368,10 @@ static enum http1_body_kind framing_of(const struct request *r, bool end_stream)
 static void fill_info(const struct request *r, bool end_stream, struct h2_request_info *info)
 {
     const nghttp2_nv *authority = r->authority ? r->authority : r->host;
-    info->method_id = r->method_id;
-    info->method = value_of(r->method);
-    info->method_len = r->method->valuelen;
+    info->is_websocket = r->protocol != NULL;
+    info->method_id = info->is_websocket ? HTTP1_METHOD_GET : r->method_id;
+    info->method = info->is_websocket ? "GET" : value_of(r->method);
+    info->method_len = info->is_websocket ? 3 : r->method->valuelen;
     info->path = r->path ? value_of(r->path) : NULL;
     info->path_len = r->path ? r->path->valuelen : 0;
     info->authority = authority ? value_of(authority) : NULL;
@@ -503,6 +526,19 @@ static bool next_forwarded_for(void *ctx, const char **value, size_t *value_len)
     return false;
 }
 
+/* RFC 6455 §4.1: what makes the request a WebSocket upgrade for the backend. */
+static int add_upgrade(struct evbuffer *out, const struct http_request_rewrite *rw)
+{
+    if (!rw->websocket_key)
+        return -1;
+    const struct piece key[] = { { "Sec-WebSocket-Key: ", 19 },
+                                 { rw->websocket_key, strlen(rw->websocket_key) },
+                                 { "\r\n", 2 } };
+    if (add_str(out, "Connection: Upgrade\r\nUpgrade: websocket\r\n") < 0)
+        return -1;
+    return add_pieces(out, key, sizeof key / sizeof key[0]);
+}
+
 static int add_framing(struct evbuffer *out, const struct h2_request_info *info)
 {
     if (info->body == HTTP1_BODY_LENGTH)
@@ -520,6 +556,7 @@ static int add_request_head(struct evbuffer *out, const nghttp2_nv *fields, size
     if (add_request_line(out, info) < 0 || add_host(out, info, rw) < 0
         || add_fields(out, fields, n, rw->strip_cookie) < 0
         || http_forward_add_proxy_fields(out, &prior, info->authority, info->authority_len, rw) < 0
+        || (info->is_websocket && add_upgrade(out, rw) < 0)
         || add_framing(out, info) < 0)
         return -1;
     return evbuffer_add(out, "\r\n", 2);

@@ -26,6 +26,8 @@ enum h2_translate_error {
     H2_TRANSLATE_TOO_LARGE = -2,    /* header list over the limits: answer 431 */
     H2_TRANSLATE_TARGET_TOO_LONG = -3, /* :path over max_target_bytes: answer 414 */
     H2_TRANSLATE_NO_MEMORY = -4,    /* the evbuffer could not grow */
+    H2_TRANSLATE_UNSUPPORTED = -5,  /* extended CONNECT for a :protocol other than
+                                       websocket: answer 501 */
 };
 
 /* The size of one field as SETTINGS_MAX_HEADER_LIST_SIZE counts it (RFC 9113 §6.5.2):
@@ -47,7 +49,11 @@ struct h2_request_info {
     const char *authority;      /* :authority, else the host field; NULL if neither */
     size_t authority_len;
     enum http1_body_kind body;  /* framing of the request to the backend: NONE,
-                                   LENGTH (content-length) or CHUNKED */
+                                   LENGTH (content-length) or CHUNKED; UNTIL_CLOSE for
+                                   a WebSocket (its DATA are the tunnel's bytes) */
+    bool is_websocket;          /* extended CONNECT with :protocol websocket (RFC
+                                   8441): method GET from here on, an upgrade for the
+                                   backend */
     uint64_t content_length;    /* body == HTTP1_BODY_LENGTH */
     bool expect_continue;       /* "expect: 100-continue" */
 };
@@ -57,12 +63,14 @@ struct h2_request_info {
  * HTTP/1.1 head appended to `head` and *info.
  *
  * Malformed (H2_TRANSLATE_MALFORMED): a pseudo-header other than :method, :scheme,
- * :authority, :path (:protocol included: extended CONNECT is not offered); one
- * repeated; one after a regular field; :method missing or not a token; for methods
- * other than CONNECT :scheme or :path missing, or :path empty, not starting with '/'
- * (or exactly "*" for OPTIONS) or with a byte a request-target may not have (SP, CTL,
- * '#', non-ASCII); CONNECT with :scheme or :path, or without :authority, or with one
- * that names no port; :authority with userinfo ('@') or not a valid uri-host[:port];
+ * :authority, :path, :protocol; one repeated; one after a regular field; :method
+ * missing or not a token; :protocol with a method other than CONNECT (RFC 8441 §4:
+ * nghttp2 lets :protocol through only when ferry sent SETTINGS_ENABLE_CONNECT_PROTOCOL);
+ * for methods other than CONNECT, and for CONNECT with :protocol, :scheme or :path
+ * missing, or :path empty, not starting with '/' (or exactly "*" for OPTIONS) or with
+ * a byte a request-target may not have (SP, CTL, '#', non-ASCII); CONNECT with
+ * :protocol but without :authority; CONNECT without :protocol with :scheme or :path,
+ * or without :authority, or with one that names no port; :authority with userinfo ('@') or not a valid uri-host[:port];
  * a field name that is empty, has an upper-case letter or a byte outside tchar; a
  * value with a byte other than VCHAR, obs-text, SP, HTAB (NUL, CR, LF and every other
  * control: RFC 9110 §5.5, the value goes on into an HTTP/1.1 head) or with
@@ -72,16 +80,19 @@ struct h2_request_info {
  * above 0 when end_stream (RFC 9113 §8.1.1: there is no DATA to match it); more than
  * one host field; a host field that differs from :authority (compared
  * case-insensitively) or, without :authority, is not a valid uri-host[:port].
+ * Unsupported (H2_TRANSLATE_UNSUPPORTED): a well-formed extended CONNECT whose
+ * :protocol is not "websocket" (compared without case).
  * Too large (H2_TRANSLATE_TOO_LARGE): the sum of h2_field_size() over all fields
  * above lim->max_header_bytes, or more than lim->max_headers regular fields (each
  * cookie crumb counts). :path longer than lim->max_target_bytes: TARGET_TOO_LONG.
  * Checked in that order: TOO_LARGE first (the list may have been cut short), then
- * MALFORMED, then TARGET_TOO_LONG. *info is set only on success.
+ * MALFORMED, then UNSUPPORTED, then TARGET_TOO_LONG. *info is set only on success.
  * A content-length above lim->max_body_bytes (when not 0) is not an error here: the
  * exchange answers 413 as for HTTP/1.1.
  *
  * The head: "METHOD SP :path SP HTTP/1.1" (CONNECT: "CONNECT SP :authority SP
- * HTTP/1.1"), then "Host: " :authority (else the host field, else
+ * HTTP/1.1"; a WebSocket's extended CONNECT: "GET SP :path SP HTTP/1.1", the upgrade
+ * request of RFC 6455 §4.1 it stands for), then "Host: " :authority (else the host field, else
  * rw->default_host); the regular fields in order, except host, te,
  * content-length, the cookie crumbs (joined with "; " into one Cookie line where the
  * first crumb was, RFC 9113 §8.2.3) and the fields ferry sets itself
@@ -89,7 +100,10 @@ struct h2_request_info {
  * HTTP/1.1 path writes (http_forward_add_proxy_fields: X-Forwarded-For with the
  * client's x-forwarded-for values first, X-Forwarded-Proto, X-Forwarded-Host = the
  * authority, X-Client-Cert-Subject); then the framing: none for CONNECT (its DATA are
- * the tunnel's bytes); "Content-Length: N" when the request has a content-length
+ * the tunnel's bytes), and for a WebSocket "Connection: Upgrade", "Upgrade: websocket"
+ * and "Sec-WebSocket-Key: " rw->websocket_key (a client's own sec-websocket-key is
+ * not passed; its sec-websocket-version, -protocol and -extensions are, as regular
+ * fields); "Content-Length: N" when the request has a content-length
  * (also 0); none when end_stream and the method is GET, HEAD, DELETE, OPTIONS or
  * TRACE; "Content-Length: 0" when end_stream otherwise (some servers refuse a POST
  * without a length); else "Transfer-Encoding: chunked" (the body's length is
@@ -143,6 +157,11 @@ struct h2_response_fields {
  * length (the head's length always suffices); -1 when that does not hold. Used for
  * 1xx too. */
 int h2_translate_response(const struct http1_response *resp, struct h2_response_fields *out);
+/* The 101 that opened a WebSocket for an extended CONNECT, as the client takes it
+ * (RFC 8441 §5): :status 200, and the fields as h2_translate_response keeps them but
+ * sec-websocket-accept (it answers the key ferry sent, not the client's). */
+int h2_translate_tunnel_response(const struct http1_response *resp,
+                                 struct h2_response_fields *out);
 
 /* A chunked trailer section as the HTTP/1.1 decoder passed it (already validated:
  * "name: value\r\n" lines, then "\r\n", nothing after) as HTTP/2 trailer fields in

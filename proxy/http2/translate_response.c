@@ -77,6 +77,23 @@ int h2_translate_response(const struct http1_response *resp, struct h2_response_
     return 0;
 }
 
+int h2_translate_tunnel_response(const struct http1_response *resp,
+                                 struct h2_response_fields *out)
+{
+    static const char accept[] = "sec-websocket-accept";
+    if (h2_translate_response(resp, out) < 0)
+        return -1;
+    memcpy(out->status, "200", 4);  /* what the first entry, :status, points at */
+    size_t kept = 1;
+    for (size_t i = 1; i < out->count; i++) {
+        const nghttp2_nv *nv = &out->nva[i];
+        if (nv->namelen != sizeof accept - 1 || memcmp(nv->name, accept, nv->namelen) != 0)
+            out->nva[kept++] = *nv;
+    }
+    out->count = kept;
+    return 0;
+}
+
 /* One "name: value\r\n" line of a trailer section at *p, OWS trimmed off the value;
  * *p moves past it. False at the blank line or when the line is not of that shape. */
 static bool next_trailer_line(const char **p, const char *end, struct http1_header *h)

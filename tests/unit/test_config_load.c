@@ -308,14 +308,16 @@ static void test_listener_http2_defaults_and_values(void **state)
     struct config *cfg = parse_ok(
         "{'listeners':{'d':{'listen':'127.0.0.1:1','pool':'p'},"
         "'c':{'listen':'127.0.0.1:2','pool':'p','http2':{'h2c':true,'max_concurrent_streams':10000,"
-        "'initial_window_bytes':2147483647,'max_frame_bytes':16777215}}},"
+        "'initial_window_bytes':2147483647,'max_frame_bytes':16777215,'websocket':false}}},"
         "'pools':{'p':{'backends':[{'address':'127.0.0.1:9'}]}}}");
     const struct cfg_http2 *d = &cfg->listeners[0].http2, *c = &cfg->listeners[1].http2;
     assert_false(d->h2c);
     assert_int_equal(d->max_concurrent_streams, 128);
     assert_int_equal(d->initial_window_bytes, 65535);
     assert_int_equal(d->max_frame_bytes, 16384);
+    assert_true(d->websocket);
     assert_true(c->h2c);
+    assert_false(c->websocket);
     assert_int_equal(c->max_concurrent_streams, 10000);
     assert_int_equal(c->initial_window_bytes, 2147483647);
     assert_int_equal(c->max_frame_bytes, 16777215);

@@ -366,6 +366,47 @@ static void test_connect_targets_the_authority_without_framing(void **state)
     free(got);
 }
 
+/* RFC 8441: a WebSocket's extended CONNECT goes to the backend as the HTTP/1.1
+ * upgrade request it stands for, with ferry's own key. */
+static void test_websocket_extended_connect_becomes_an_upgrade(void **state)
+{
+    const nghttp2_nv f[] = { NV(":method", "CONNECT"), NV(":protocol", "websocket"),
+                             NV(":scheme", "https"), NV(":path", "/chat?room=1"),
+                             NV(":authority", "ws.test"), NV("sec-websocket-version", "13"),
+                             NV("sec-websocket-key", "client-sent"),
+                             NV("sec-websocket-protocol", "chat") };
+    struct http_request_rewrite ws = rw;
+    ws.websocket_key = "dGhlIHNhbXBsZSBub25jZQ==";
+    struct h2_request_info info;
+    char *got = translate(f, COUNT(f), false, &ws, &info);
+    assert_string_equal(got, "GET /chat?room=1 HTTP/1.1\r\nHost: ws.test\r\n"
+                             "sec-websocket-version: 13\r\nsec-websocket-protocol: chat\r\n"
+                             TAIL("ws.test")
+                             "Connection: Upgrade\r\nUpgrade: websocket\r\n"
+                             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
+    assert_true(info.is_websocket);
+    assert_int_equal(info.method_id, HTTP1_METHOD_GET);
+    assert_string_equal(info.method, "GET");
+    assert_int_equal(info.body, HTTP1_BODY_UNTIL_CLOSE);
+    free(got);
+}
+
+static void test_extended_connect_for_another_protocol_is_unsupported(void **state)
+{
+    const nghttp2_nv f[] = { NV(":method", "CONNECT"), NV(":protocol", "webtransport"),
+                             NV(":scheme", "https"), NV(":path", "/"),
+                             NV(":authority", "ws.test") };
+    assert_int_equal(reject(f, COUNT(f), false, &limits), H2_TRANSLATE_UNSUPPORTED);
+    const nghttp2_nv upper[] = { NV(":method", "CONNECT"), NV(":protocol", "WebSocket"),
+                                 NV(":scheme", "https"), NV(":path", "/"),
+                                 NV(":authority", "ws.test") };
+    struct h2_request_info info;
+    struct http_request_rewrite ws = rw;
+    ws.websocket_key = "k";
+    free(translate(upper, COUNT(upper), false, &ws, &info));
+    assert_true(info.is_websocket);
+}
+
 static void test_options_asterisk_is_forwarded(void **state)
 {
     const nghttp2_nv f[] = {
@@ -415,7 +456,19 @@ static size_t field_count(const nghttp2_nv *f, size_t cap)
 
 static const struct bad_request malformed[] = {
     { "unknown pseudo-header", true, { GET_PSEUDO, NV(":foo", "x") } },
-    { ":protocol (no extended CONNECT)", true, { GET_PSEUDO, NV(":protocol", "websocket") } },
+    { ":protocol with GET", true, { GET_PSEUDO, NV(":protocol", "websocket") } },
+    { "extended CONNECT without :path", false,
+      { NV(":method", "CONNECT"), NV(":protocol", "websocket"), NV(":scheme", "https"),
+        NV(":authority", "h") } },
+    { "extended CONNECT without :scheme", false,
+      { NV(":method", "CONNECT"), NV(":protocol", "websocket"), NV(":path", "/"),
+        NV(":authority", "h") } },
+    { "extended CONNECT without :authority", false,
+      { NV(":method", "CONNECT"), NV(":protocol", "websocket"), NV(":scheme", "https"),
+        NV(":path", "/"), NV("host", "h") } },
+    { "repeated :protocol", false,
+      { NV(":method", "CONNECT"), NV(":protocol", "websocket"), NV(":protocol", "websocket"),
+        NV(":scheme", "https"), NV(":path", "/"), NV(":authority", "h") } },
     { ":status in a request", true, { GET_PSEUDO, NV(":status", "200") } },
     { "upper-case pseudo-header", true, { NV(":Method", "GET"), NV(":scheme", "https"), NV(":path", "/") } },
     { "repeated :method", true, { GET_PSEUDO, NV(":method", "GET") } },
@@ -706,6 +759,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_get_with_authority_becomes_origin_form_with_host),
+        cmocka_unit_test(test_websocket_extended_connect_becomes_an_upgrade),
+        cmocka_unit_test(test_extended_connect_for_another_protocol_is_unsupported),
         cmocka_unit_test(test_sticky_cookie_is_left_out_of_the_joined_field),
         cmocka_unit_test(test_head_written_later_is_the_same),
         cmocka_unit_test(test_get_summary_points_into_the_fields),

@@ -101,6 +101,19 @@ static void test_hop_by_hop_fields_are_removed(void **state)
                     HTTP1_METHOD_GET, ":status: 200\na: 1\ncontent-length: 2\n");
 }
 
+/* RFC 8441 §5: the client of an extended CONNECT takes a 200; the accept answers the
+ * key ferry sent, and the upgrade fields are HTTP/1.1's. */
+static void test_tunnel_response_is_200_without_the_upgrade_fields(void **state)
+{
+    struct storage *s = storage_new();
+    parse(s, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+             "Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+             "Sec-WebSocket-Protocol: chat\r\nX-Backend: a\r\n\r\n", HTTP1_METHOD_GET);
+    assert_int_equal(h2_translate_tunnel_response(&s->resp, &s->out), 0);
+    assert_string_equal(list_text(s), ":status: 200\nsec-websocket-protocol: chat\nx-backend: a\n");
+    free(s);
+}
+
 static void test_chunked_response_has_no_length(void **state)
 {
     assert_response("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nA: 1\r\n\r\n",
@@ -267,6 +280,7 @@ int main(void)
         cmocka_unit_test(test_head_response_keeps_its_content_length),
         cmocka_unit_test(test_304_keeps_its_content_length),
         cmocka_unit_test(test_204_has_no_content_length),
+        cmocka_unit_test(test_tunnel_response_is_200_without_the_upgrade_fields),
         cmocka_unit_test(test_1xx_has_no_content_length),
         cmocka_unit_test(test_101_loses_upgrade_and_connection),
         cmocka_unit_test(test_response_needs_room_for_every_field_and_two_more),

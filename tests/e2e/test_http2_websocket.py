@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""WebSocket over HTTP/2 (RFC 8441): ferry offers SETTINGS_ENABLE_CONNECT_PROTOCOL; an
+extended CONNECT with :protocol websocket goes to the backend as the HTTP/1.1 upgrade
+request it stands for, its 101 comes back as a 200 on the stream, and the stream's
+DATA and the backend's bytes are relayed both ways, with flow control, beside other
+streams of the connection, for as long as tcp_idle_ms allows. A backend that does not
+upgrade, another :protocol, or http2.websocket false each get a clear answer."""
+
+import hashlib
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ferrytest as ft  # noqa: E402
+import h2client as h2  # noqa: E402
+import h2env  # noqa: E402
+
+ENABLE_CONNECT_PROTOCOL = 0x8       # RFC 8441 §3
+
+
+def started(*backends, **config):
+    for b in backends:
+        b.start()
+    return h2env.proxy(h2env.h2_config(*backends, **config)).start()
+
+
+def open_websocket(c, path="/ws", protocol="websocket", headers=()):
+    """An extended CONNECT as browsers send it (RFC 8441 §4); returns the stream id."""
+    sid = c.new_stream_id()
+    c.send_headers(sid, [(":method", "CONNECT"), (":protocol", protocol),
+                         (":scheme", "https" if c.tls else "http"), (":path", path),
+                         (":authority", "localhost"), ("sec-websocket-version", "13")]
+                   + list(headers))
+    return sid
+
+
+def active_upstreams(p):
+    return p.status()["pools"]["web"]["backends"][0]["active"]
+
+
+def test_websocket_over_h2_relays_both_ways_beside_other_streams():
+    h2env.ferry_only("RFC 8441 (HAProxy's reference run is not set up for it)")
+    b = ft.Backend("alpha")
+    with started(b) as p, b, h2.H2Conn(p.port("tls"), tls=True, timeout=30) as c:
+        c.wait(lambda: c.settings_received, what="the server's SETTINGS")
+        assert c.peer_settings.get(ENABLE_CONNECT_PROTOCOL) == 1, c.peer_settings
+        sid = open_websocket(c)
+        ws = c.stream(sid)
+        c.wait(lambda: ws.headers is not None or ws.done, what="the tunnel's answer")
+        assert ws.status == 200 and not ws.done, ws
+        assert ws.header("x-backend") == "alpha"
+        # HTTP/1.1's upgrade fields stay on the backend side
+        assert not {"sec-websocket-accept", "upgrade", "connection"} & set(ws.names()), ws.headers
+        c.send_data(sid, b"hello over h2")
+        c.wait(lambda: bytes(ws.data) == b"hello over h2", what="the echo")
+        # more than the windows hold, while another stream is answered
+        big = os.urandom(3 * 1024 * 1024)
+        c.send_data(sid, big)
+        assert c.get("/").status == 200
+        want = len(b"hello over h2") + len(big)
+        c.wait(lambda: len(ws.data) >= want, timeout=60, what="3 MiB echoed")
+        assert hashlib.sha256(bytes(ws.data[13:])).digest() == hashlib.sha256(big).digest()
+        assert active_upstreams(p) == 1
+        c.reset_stream(sid)         # the client goes: so does the backend connection
+        c.flush()
+        ft.poll_until(lambda: active_upstreams(p) == 0, message="the tunnel's upstream closed")
+        assert c.get("/").status == 200
+
+
+def test_the_clients_end_of_stream_reaches_the_backend_and_its_close_ends_the_stream():
+    """END_STREAM from the client is the tunnel's half-close: the backend (an echo) gets
+    its EOF after every byte, answers the rest and closes; the stream then ends
+    cleanly (END_STREAM, no reset)."""
+    h2env.ferry_only("RFC 8441 (HAProxy's reference run is not set up for it)")
+    b = ft.Backend("alpha")
+    with started(b) as p, b, h2.H2Conn(p.port("plain"), timeout=30) as c:
+        sid = open_websocket(c)
+        ws = c.stream(sid)
+        c.wait(lambda: ws.status == 200, what="the tunnel")
+        c.send_data(sid, b"last words", end_stream=True)
+        c.wait(lambda: ws.done, what="the stream's end")
+        assert (bytes(ws.data), ws.ended, ws.reset) == (b"last words", True, None), ws
+        ft.poll_until(lambda: active_upstreams(p) == 0, message="the tunnel's upstream closed")
+
+
+def test_a_websocket_tunnel_lives_by_tcp_idle_ms_not_upstream_response_ms():
+    h2env.ferry_only("ferry's timeouts")
+    b = ft.Backend("alpha")
+    timeouts = {"upstream_response_ms": 300, "tcp_idle_ms": 1500}
+    with started(b, timeouts=timeouts) as p, b, h2.H2Conn(p.port("plain"), timeout=30) as c:
+        sid = open_websocket(c)
+        ws = c.stream(sid)
+        c.wait(lambda: ws.status == 200, what="the tunnel")
+        quiet_until = time.monotonic() + 0.8    # longer than upstream_response_ms
+        while time.monotonic() < quiet_until:
+            c.step(0.05)
+        assert not ws.done, ws
+        c.send_data(sid, b"still here")
+        c.wait(lambda: bytes(ws.data) == b"still here", what="the echo after 0.8 s idle")
+        idle_from = time.monotonic()
+        c.wait(lambda: ws.done, timeout=10, what="the idle tunnel ended")
+        assert time.monotonic() - idle_from >= 1.4, "ended before tcp_idle_ms"
+        assert ws.reset is not None, ws
+        assert c.get("/").status == 200     # the connection lives on
+
+
+def test_a_backend_that_does_not_upgrade_gets_502_and_its_errors_pass():
+    h2env.ferry_only("ferry's answers")
+    b = ft.Backend("alpha")
+    with started(b) as p, b, h2.H2Conn(p.port("plain")) as c:
+        # "/" answers 200 without 101: to the client a 2xx would mean an open tunnel
+        ok = c.stream(open_websocket(c, path="/"))
+        c.wait(lambda: ok.done, what="the answer")
+        assert ok.status == 502, ok
+        denied = c.stream(open_websocket(c, path="/status/403"))
+        c.wait(lambda: denied.done, what="the answer")
+        assert denied.status == 403, denied
+        other = c.stream(open_websocket(c, protocol="webtransport"))
+        c.wait(lambda: other.done, what="the answer")
+        assert other.status == 501, other
+        assert b.stats()["app_requests"] == 2
+        assert c.get("/").status == 200
+
+
+def test_http2_websocket_false_offers_no_extended_connect():
+    h2env.ferry_only("ferry's config")
+    b = ft.Backend("alpha")
+    with started(b, http2={"websocket": False}) as p, b, h2.H2Conn(p.port("plain")) as c:
+        c.wait(lambda: c.settings_received, what="the server's SETTINGS")
+        assert ENABLE_CONNECT_PROTOCOL not in c.peer_settings, c.peer_settings
+        ws = c.stream(open_websocket(c))
+        c.wait(lambda: ws.done, what="the refusal")
+        assert ws.reset == h2.PROTOCOL_ERROR, ws
+        assert b.stats()["app_requests"] == 0
+        assert c.get("/").status == 200
+
+
+if __name__ == "__main__":
+    ft.main()
