@@ -8,8 +8,12 @@ upgrade, another :protocol, or http2.websocket false each get a clear answer."""
 
 import hashlib
 import os
+import socket
 import sys
 import time
+
+# python3-h2, the library (h2client, ferry's raw-frame client, is imported as h2 below)
+from h2 import config as h2_config, connection as h2_connection, events as h2_events
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ferrytest as ft  # noqa: E402
@@ -66,6 +70,47 @@ def test_websocket_over_h2_relays_both_ways_beside_other_streams():
         c.flush()
         ft.poll_until(lambda: active_upstreams(p) == 0, message="the tunnel's upstream closed")
         assert c.get("/").status == 200
+
+
+def test_python_h2_opens_a_websocket_and_ends_it_cleanly():
+    """Another implementation's client state machine (python3-h2, which sends :protocol
+    only once the server's SETTINGS allow it) against ferry: 200, an echo, and a clean
+    end after its END_STREAM."""
+    h2env.ferry_only("RFC 8441 (HAProxy's reference run is not set up for it)")
+    b = ft.Backend("alpha")
+    with started(b) as p, b, socket.create_connection(("127.0.0.1", p.port("plain")),
+                                                      timeout=10) as sock:
+        conn = h2_connection.H2Connection(h2_config.H2Configuration(client_side=True))
+        conn.initiate_connection()
+        sock.sendall(conn.data_to_send())
+        seen = []
+
+        def run_until(predicate):
+            while not predicate():
+                data = sock.recv(65536)
+                assert data, "ferry closed the connection: %r" % seen
+                for event in conn.receive_data(data):
+                    seen.append(event)
+                    if isinstance(event, h2_events.DataReceived):
+                        conn.acknowledge_received_data(event.flow_controlled_length,
+                                                       event.stream_id)
+                sock.sendall(conn.data_to_send())
+
+        def has(kind):
+            return [e for e in seen if isinstance(e, kind)]
+        run_until(lambda: has(h2_events.RemoteSettingsChanged))
+        sid = conn.get_next_available_stream_id()
+        conn.send_headers(sid, [(":method", "CONNECT"), (":protocol", "websocket"),
+                                (":scheme", "http"), (":path", "/ws"),
+                                (":authority", "localhost"), ("sec-websocket-version", "13")])
+        sock.sendall(conn.data_to_send())
+        run_until(lambda: has(h2_events.ResponseReceived) or has(h2_events.StreamReset))
+        assert dict(has(h2_events.ResponseReceived)[0].headers)[b":status"] == b"200", seen
+        conn.send_data(sid, b"ping!", end_stream=True)
+        sock.sendall(conn.data_to_send())
+        run_until(lambda: has(h2_events.StreamEnded) or has(h2_events.StreamReset))
+        assert not has(h2_events.StreamReset), seen
+        assert b"".join(e.data for e in has(h2_events.DataReceived)) == b"ping!"
 
 
 def test_the_clients_end_of_stream_reaches_the_backend_and_its_close_ends_the_stream():
