@@ -5,6 +5,7 @@
  * I/O are in exchange_io.c. */
 #include <errno.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -237,6 +238,7 @@ static void begin_request(struct http_exchange *ex, struct runtime *rt, struct r
     ex->req_body_kind = req->body;
     ex->req_upgrade = req->is_upgrade;
     ex->req_needs_upgrade = req->needs_upgrade;
+    ex->upgrade_accept[0] = '\0';
     ex->is_tunnel = ex->up_shut = false;
     ex->version = req->version;
     http_exchange_note_for_log(ex, req);
@@ -474,6 +476,22 @@ static void start_tunnel(struct http_exchange *ex, const struct http1_response *
         relay_tunnel(ex, &plan);
 }
 
+/* RFC 6455 §4.1: the client (ferry, when it wrote the key) fails an upgrade whose
+ * accept does not answer its key. */
+static bool upgrade_accepted(const struct http_exchange *ex, const struct http1_response *resp)
+{
+    static const char name[] = "sec-websocket-accept";
+    if (!ex->upgrade_accept[0])
+        return true;
+    size_t want = strlen(ex->upgrade_accept);
+    for (size_t i = 0; i < resp->num_headers; i++) {
+        const struct http1_header *h = &resp->headers[i];
+        if (h->name_len == sizeof name - 1 && strncasecmp(h->name, name, h->name_len) == 0)
+            return h->value_len == want && memcmp(h->value, ex->upgrade_accept, want) == 0;
+    }
+    return false;
+}
+
 static void dispatch_response(struct http_exchange *ex, const struct http1_response *resp,
                               const char *head, size_t head_len)
 {
@@ -481,6 +499,8 @@ static void dispatch_response(struct http_exchange *ex, const struct http1_respo
         forward_interim(ex, resp, head, head_len);
     else if (resp->is_upgrade && !(ex->req_upgrade && ex->ops->tunnel))
         broken_response(ex, "101 Switching Protocols without an upgrade request");
+    else if (resp->is_upgrade && !upgrade_accepted(ex, resp))
+        broken_response(ex, "a 101 whose Sec-WebSocket-Accept does not answer the key");
     else if (resp->is_upgrade)
         start_tunnel(ex, resp, head, head_len);
     else if (ex->req_needs_upgrade && resp->status / 100 == 2)

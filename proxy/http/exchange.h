@@ -192,6 +192,9 @@ struct http_exchange {
     enum http1_body_kind req_body_kind;
     bool req_upgrade;               /* a 101 may answer it */
     bool req_needs_upgrade;         /* http_exchange_request.needs_upgrade */
+    char upgrade_accept[32];        /* a WebSocket upgrade the front end keyed itself
+                                       (HTTP/2): the Sec-WebSocket-Accept its 101 must
+                                       carry (RFC 6455 §4.2.2); "" for none */
     bool is_tunnel;                 /* after a 101 the exchange relays (plan->sink) */
     bool up_shut;                   /* tunnel: our write side to the backend is shut */
     bool req_done;                  /* the whole body is in the upstream output */

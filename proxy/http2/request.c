@@ -1,6 +1,7 @@
 /* What the exchange asks of an HTTP/2 request as it starts (struct
  * http_exchange_request): the HTTP/1.1 head once the request found its route, and the
  * fields a pool balances on. */
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -28,6 +29,22 @@ static int websocket_key(char out[WEBSOCKET_KEY_TEXT])
     return 0;
 }
 
+/* RFC 6455 §4.2.2: the accept a server answers key with, base64(SHA-1(key GUID)). */
+static int websocket_accept(const char *key, char *out, size_t size)
+{
+    static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    char text[WEBSOCKET_KEY_TEXT + sizeof guid];
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned md_len = 0;
+    int n = snprintf(text, sizeof text, "%s%s", key, guid);
+    if (n < 0 || (size_t)n >= sizeof text ||
+        EVP_Digest(text, (size_t)n, md, &md_len, EVP_sha1(), NULL) != 1 ||
+        size < 4 * ((md_len + 2) / 3) + 1)
+        return -1;
+    EVP_EncodeBlock((unsigned char *)out, md, (int)md_len);
+    return 0;
+}
+
 /* http_exchange_request.write_head: the HTTP/1.1 head of the checked request. */
 int h2_request_write_head(const struct http_exchange_request *x, const char *strip_cookie,
                           struct evbuffer *out)
@@ -45,7 +62,9 @@ int h2_request_write_head(const struct http_exchange_request *x, const char *str
         rw.cert_subject = subject;
     char key[WEBSOCKET_KEY_TEXT];
     if (r->info->is_websocket) {
-        if (websocket_key(key) < 0)
+        struct http_exchange *ex = &r->st->ex;
+        if (websocket_key(key) < 0 ||
+            websocket_accept(key, ex->upgrade_accept, sizeof ex->upgrade_accept) < 0)
             return -1;
         rw.websocket_key = key;
     }

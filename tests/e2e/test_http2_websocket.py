@@ -19,6 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ferrytest as ft  # noqa: E402
 import h2client as h2  # noqa: E402
 import h2env  # noqa: E402
+from rawbackend import RawBackend  # noqa: E402
 
 ENABLE_CONNECT_PROTOCOL = 0x8       # RFC 8441 §3
 
@@ -166,6 +167,27 @@ def test_a_backend_that_does_not_upgrade_gets_502_and_its_errors_pass():
         assert other.status == 501, other
         assert b.stats()["app_requests"] == 2
         assert c.get("/").status == 200
+
+
+def switching_with_a_wrong_accept(conn, req):
+    """A 101 that does not answer the key ferry sent (RFC 6455 §4.2.2)."""
+    assert req.headers.get("sec-websocket-key"), req.headers
+    conn.send(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+              b"Connection: Upgrade\r\nSec-WebSocket-Accept: bm90IHRoZSBhbnN3ZXI=\r\n\r\n")
+
+
+def test_a_101_that_does_not_answer_ferrys_key_is_a_502():
+    """ferry keyed the upgrade, so ferry checks the answer, as a WebSocket client must:
+    the HTTP/2 client cannot (it never saw the key)."""
+    h2env.ferry_only("ferry's answers")
+    with RawBackend({"/ws": switching_with_a_wrong_accept}) as rb:
+        cfg = h2env.h2_config()
+        cfg["pools"]["web"]["backends"] = [{"address": rb.address, "name": "raw"}]
+        with ft.Ferry(cfg) as p, h2.H2Conn(p.port("plain")) as c:
+            ws = c.stream(open_websocket(c))
+            c.wait(lambda: ws.done, what="the answer")
+            assert ws.status == 502, ws
+            assert "Sec-WebSocket-Accept does not answer the key" in p.stderr(), p.log()
 
 
 def test_http2_websocket_false_offers_no_extended_connect():
