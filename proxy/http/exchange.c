@@ -138,10 +138,16 @@ static bool can_resend(const struct http_exchange *ex)
            evbuffer_get_length(ex->fwd_head) > 0;
 }
 
+/* A WebSocket's upgrade (HTTP/2) waits for its 101 before any of its bytes go on. */
+static bool holds_request_body(const struct http_exchange *ex)
+{
+    return ex->req_needs_upgrade && !ex->is_tunnel;
+}
+
 static void arm_wait_timer(struct http_exchange *ex)
 {
     const struct config *cfg = cfg_of(ex);
-    if (ex->req_done)
+    if (ex->req_done || holds_request_body(ex))
         ex->ops->set_timer(ex, cfg->timeouts.upstream_response_ms, HTTP_TIMER_FIXED);
     else    /* the client is still sending: it must not stall */
         ex->ops->set_timer(ex, cfg->timeouts.client_idle_ms, HTTP_TIMER_IDLE);
@@ -427,7 +433,9 @@ static void start_response(struct http_exchange *ex, const struct http1_response
     ex->bytes_out += (uint64_t)n;
     ex->status = resp->status;
     ex->resp_started = true;
-    ex->resp_keep_alive = resp->keep_alive;
+    /* After a refused upgrade the client's bytes may still be on their way (none
+     * went, but the connection is not worth the doubt). */
+    ex->resp_keep_alive = resp->keep_alive && !ex->req_needs_upgrade;
     set_up_state(ex, UP_BODY);
     ex->ops->set_timer(ex, cfg_of(ex)->timeouts.upstream_response_ms, HTTP_TIMER_OUTPUT);
 }
@@ -469,11 +477,22 @@ static void start_tunnel(struct http_exchange *ex, const struct http1_response *
         return;
     backend_report_success(ex->backend);
     ex->bytes_out += (uint64_t)n;
-    ex->status = 101;
+    ex->status = plan.sink ? 200 : 101;    /* what the client got (HTTP/2: 200) */
     ex->resp_started = true;
     http_exchange_record(ex);
     if (plan.sink)
         relay_tunnel(ex, &plan);
+}
+
+/* A backend that answers a WebSocket upgrade with a 2xx (an application without
+ * WebSocket) is no broken backend: any client can ask for an upgrade, and counting
+ * these would let one eject healthy backends. To the HTTP/2 client a 2xx would say
+ * its tunnel is open: 502. */
+static void refuse_upgrade(struct http_exchange *ex)
+{
+    log_info("http listener=%s backend=%s/%s: a 2xx, not 101, to a WebSocket upgrade: 502",
+             listener_name(ex), ex->backend->pool, ex->backend->name);
+    http_exchange_respond(ex, 502, true);
 }
 
 /* RFC 6455 §4.1: the client (ferry, when it wrote the key) fails an upgrade whose
@@ -504,7 +523,7 @@ static void dispatch_response(struct http_exchange *ex, const struct http1_respo
     else if (resp->is_upgrade)
         start_tunnel(ex, resp, head, head_len);
     else if (ex->req_needs_upgrade && resp->status / 100 == 2)
-        broken_response(ex, "a 2xx, not 101 Switching Protocols, to a WebSocket upgrade");
+        refuse_upgrade(ex);
     else
         start_response(ex, resp, head, head_len);
 }
@@ -576,7 +595,7 @@ bool http_exchange_step(struct http_exchange *ex)
     /* After a failed write the body has nowhere to go: it waits (bounded) with the
      * front end while the backend's answer is read. */
     if (!ex->req_done && !ex->body_throttled && !ex->up_write_failed &&
-        (r = request_body_step(ex)) == STEP_CHANGED)
+        !holds_request_body(ex) && (r = request_body_step(ex)) == STEP_CHANGED)
         return true;
     bool progressed = r == STEP_PROGRESS;
     if (ex->up_state == UP_WAIT_HEAD && response_head_step(ex) == STEP_CHANGED)
@@ -599,7 +618,7 @@ void http_exchange_timeout(struct http_exchange *ex)
     case UP_CONNECTING:
         return;     /* bufferevent_socket_connect times the connect */
     case UP_WAIT_HEAD:
-        if (!ex->req_done) {
+        if (!ex->req_done && !holds_request_body(ex)) {
             log_info("http listener=%s client=%s: request body stalled", listener_name(ex),
                      ex->peer_text);
             http_exchange_respond(ex, 408, false);

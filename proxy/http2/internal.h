@@ -36,6 +36,11 @@ enum {
     H2_CONN_BUFFER = 1024 * 1024,   /* ... by all streams of a connection */
     H2_CONN_WINDOW = 256 * 1024,    /* request payload all streams may send unacked */
     H2_SPARE_STREAMS = 512,         /* closed streams a worker keeps for reuse */
+    /* WebSockets (RFC 8441) open at once on one connection: each holds a backend
+     * connection for as long as it lives, where an HTTP/1.1 client connection holds
+     * one at most. A browser shares a connection across tabs: room for many, not for
+     * max_concurrent_streams of them. Past it: 503. */
+    H2_MAX_WEBSOCKETS = 32,
 };
 
 struct h2_conn {
@@ -43,6 +48,7 @@ struct h2_conn {
     nghttp2_session *ng;            /* owned */
     struct h2_stream *streams;      /* owned: every stream nghttp2 told us of */
     size_t n_streams;
+    size_t n_websockets;            /* streams that are WebSockets (H2_MAX_WEBSOCKETS) */
     struct h2_guard guard;
     size_t resp_buffered;           /* response payload held by all streams */
     size_t block_bytes;             /* encoded bytes of the header block arriving */
@@ -74,6 +80,7 @@ struct h2_stream {
     int32_t id;
     enum h2_stream_state state;
     bool counted;                   /* in the listener's HTTP/2 stream count */
+    bool is_websocket;              /* counted in conn->n_websockets */
     /* The pump steps and flushes only streams something happened to (see
      * h2_stream_mark): a step that made no progress makes none again until then. */
     bool needs_step;                /* step it in this pump round */

@@ -235,6 +235,8 @@ void h2_stream_free(struct h2_stream *st)
     if (st->next)
         st->next->prev = st->prev;
     c->n_streams--;
+    if (st->is_websocket)
+        c->n_websockets--;
     if (st->counted)
         atomic_fetch_sub_explicit(&socket_of(st)->h2_streams, 1, memory_order_relaxed);
     c->resp_buffered -= st->resp_counted;
@@ -359,6 +361,24 @@ static void start_exchange(struct h2_stream *st, const struct h2_request_info *i
         http_exchange_start(&st->ex, s->base.runtime, s->base.listener, &x, st->start_ms);
 }
 
+/* 0, or the status refusing a WebSocket: 501 when a reload turned them off (the
+ * connection's SETTINGS still offer them), 503 past H2_MAX_WEBSOCKETS. */
+static int admit_websocket(struct h2_stream *st)
+{
+    struct h2_conn *c = st->conn;
+    if (!c->session->base.listener->cfg->http2.websocket)
+        return 501;
+    if (c->n_websockets >= H2_MAX_WEBSOCKETS) {
+        log_info("http2 listener=%s client=%s: more than %d WebSockets on one connection",
+                 c->session->base.listener->cfg->name, c->session->base.peer_text,
+                 H2_MAX_WEBSOCKETS);
+        return 503;
+    }
+    st->is_websocket = true;
+    c->n_websockets++;
+    return 0;
+}
+
 void h2_stream_dispatch(struct h2_stream *st, bool end_stream)
 {
     struct http_session *s = st->conn->session;
@@ -384,10 +404,12 @@ void h2_stream_dispatch(struct h2_stream *st, bool end_stream)
         return;
     }
     st->state = H2S_EXCHANGE;
-    if (rc < 0) {
-        int status = rc == H2_TRANSLATE_TOO_LARGE ? 431
-                     : rc == H2_TRANSLATE_TARGET_TOO_LONG ? 414
-                     : rc == H2_TRANSLATE_UNSUPPORTED ? 501 : 500;
+    int status = rc == H2_TRANSLATE_TOO_LARGE ? 431
+                 : rc == H2_TRANSLATE_TARGET_TOO_LONG ? 414
+                 : rc == H2_TRANSLATE_UNSUPPORTED ? 501
+                 : rc < 0 ? 500
+                 : info.is_websocket ? admit_websocket(st) : 0;
+    if (status) {
         struct http_exchange_request unknown = { .version = LISTEN_HTTP_2 };
         http_exchange_reject(&st->ex, s->base.runtime, s->base.listener, &unknown, st->start_ms,
                              status, true);
@@ -401,6 +423,11 @@ void h2_stream_trailers(struct h2_stream *st)
 {
     st->req_end = true;
     h2_stream_mark(st);
+    if (st->is_websocket) {     /* RFC 9113 §8.5: a tunnel's stream carries DATA only */
+        release_fields(st);
+        reset_stream(st, NGHTTP2_PROTOCOL_ERROR);
+        return;
+    }
     if (st->state != H2S_EXCHANGE || !st->ex.is_started ||
         st->ex.req_body_kind != HTTP1_BODY_CHUNKED) {
         release_fields(st);     /* a body with a length has no room for them */
@@ -652,7 +679,8 @@ static void finish(struct http_exchange *ex, bool complete)
         /* The client must take the rest in time (its window may stay shut). */
         arm_timer(st, h2_cfg(st->conn)->timeouts.client_idle_ms, true);
     } else {
-        reset_stream(st, NGHTTP2_INTERNAL_ERROR);
+        /* RFC 9113 §8.5: a tunnel whose TCP side broke (or went idle) is a CONNECT_ERROR */
+        reset_stream(st, ex->is_tunnel ? NGHTTP2_CONNECT_ERROR : NGHTTP2_INTERNAL_ERROR);
     }
     http_exchange_end(ex);
 }

@@ -377,7 +377,8 @@ static void fill_info(const struct request *r, bool end_stream, struct h2_reques
     info->authority = authority ? value_of(authority) : NULL;
     info->authority_len = authority ? authority->valuelen : 0;
     info->body = framing_of(r, end_stream);
-    info->content_length = r->has_content_length ? r->content_length : 0;
+    /* a WebSocket's bytes are no body, whatever a content-length said */
+    info->content_length = r->has_content_length && !info->is_websocket ? r->content_length : 0;
     info->expect_continue = r->expect_continue;
 }
 

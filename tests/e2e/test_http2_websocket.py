@@ -22,6 +22,7 @@ import h2env  # noqa: E402
 from rawbackend import RawBackend  # noqa: E402
 
 ENABLE_CONNECT_PROTOCOL = 0x8       # RFC 8441 §3
+CONNECT_ERROR = 0xa                 # RFC 9113 §7: a tunnel's TCP side broke
 
 
 def started(*backends, **config):
@@ -147,7 +148,7 @@ def test_a_websocket_tunnel_lives_by_tcp_idle_ms_not_upstream_response_ms():
         idle_from = time.monotonic()
         c.wait(lambda: ws.done, timeout=10, what="the idle tunnel ended")
         assert time.monotonic() - idle_from >= 1.4, "ended before tcp_idle_ms"
-        assert ws.reset is not None, ws
+        assert ws.reset == CONNECT_ERROR, ws
         assert c.get("/").status == 200     # the connection lives on
 
 
@@ -167,6 +168,69 @@ def test_a_backend_that_does_not_upgrade_gets_502_and_its_errors_pass():
         assert other.status == 501, other
         assert b.stats()["app_requests"] == 2
         assert c.get("/").status == 200
+
+
+def test_data_before_the_200_waits_for_the_upgrade_and_never_reaches_a_refusal():
+    """A client's DATA before its 200 are the tunnel's, not the upgrade request's body:
+    they wait for the 101. When the backend refuses (404), they never reach it: sent
+    behind the GET, they would be a second request that bypassed ferry (smuggled)."""
+    h2env.ferry_only("ferry's tunnels")
+    b = ft.Backend("alpha")
+    smuggled = b"GET /headers HTTP/1.1\r\nHost: x\r\nX-Client-Cert-Subject: CN=admin\r\n\r\n"
+    with started(b) as p, b, h2.H2Conn(p.port("plain")) as c:
+        refused = open_websocket(c, path="/status/404")
+        c.send_data(refused, smuggled, end_stream=True)
+        c.wait(lambda: c.stream(refused).done, what="the refusal")
+        assert c.stream(refused).status == 404, c.stream(refused)
+        early = open_websocket(c)
+        c.send_data(early, b"sent before the 200")
+        ws = c.stream(early)
+        c.wait(lambda: bytes(ws.data) == b"sent before the 200", what="the early bytes echoed")
+        assert ws.status == 200, ws
+        assert b.stats()["app_requests"] == 2     # /status/404 and /ws: nothing smuggled
+
+
+def test_refused_upgrades_and_a_silent_backend_do_not_eject_or_hang():
+    """Any client can ask an application without WebSocket for one: its 2xx answers
+    (502 to the client) count nothing against the backend, which stays up. A backend
+    that never answers the upgrade gets 504 after upstream_response_ms, whatever the
+    client keeps sending."""
+    h2env.ferry_only("ferry's passive health")
+    b = ft.Backend("alpha")
+    pool = {"passive": {"failures": 2, "eject_ms": 60000, "on_5xx": True}}
+    with started(b, pool=pool, timeouts={"upstream_response_ms": 500}) as p, b, \
+            h2.H2Conn(p.port("plain")) as c:
+        for _ in range(4):
+            ws = c.stream(open_websocket(c, path="/"))
+            c.wait(lambda: ws.done, what="the answer")
+            assert ws.status == 502, ws
+        backend = p.status()["pools"]["web"]["backends"][0]
+        assert backend["state"] == "up" and backend["failures"] == 0, backend
+        assert c.get("/").status == 200
+        silent = open_websocket(c, path="/hang")
+        started_at = time.monotonic()
+        for _ in range(8):      # activity from the client does not stretch the wait
+            c.send_data(silent, b"x")
+            c.step(0.1)
+        c.wait(lambda: c.stream(silent).done, what="the 504")
+        assert c.stream(silent).status == 504, c.stream(silent)
+        assert time.monotonic() - started_at < 3.0
+
+
+def test_websockets_per_connection_are_bounded():
+    h2env.ferry_only("ferry's limits")
+    b = ft.Backend("alpha")
+    with started(b) as p, b, h2.H2Conn(p.port("plain"), timeout=30) as c:
+        open_ones = [c.stream(open_websocket(c)) for _ in range(32)]
+        c.wait(lambda: all(s.status == 200 for s in open_ones), what="32 tunnels")
+        extra = c.stream(open_websocket(c))
+        c.wait(lambda: extra.done, what="the 33rd answered")
+        assert extra.status == 503, extra
+        c.reset_stream(open_ones[0].id)
+        c.flush()
+        ft.poll_until(lambda: active_upstreams(p) == 31, message="one tunnel closed")
+        again = c.stream(open_websocket(c))
+        c.wait(lambda: again.status == 200, what="a tunnel in the freed place")
 
 
 def switching_with_a_wrong_accept(conn, req):

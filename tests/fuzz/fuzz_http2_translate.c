@@ -312,6 +312,14 @@ static void fuzz_response(const char *data, size_t size, enum http1_method metho
         out.cap = resp.num_headers + 2;
         CHECK(h2_translate_response(&resp, &out) == 0);
         check_response_list(&resp, &out);
+        if (resp.is_upgrade) {      /* a WebSocket's 101, as an HTTP/2 client gets it */
+            CHECK(h2_translate_tunnel_response(&resp, &out) == 0);
+            CHECK(out.count >= 1 && out.nva[0].valuelen == 3 &&
+                  memcmp(out.nva[0].value, "200", 3) == 0);
+            for (size_t i = 1; i < out.count; i++)
+                CHECK(!(out.nva[i].namelen == 20 &&
+                        memcmp(out.nva[i].name, "sec-websocket-accept", 20) == 0));
+        }
         free(names);
     }
     free(head);
