@@ -457,7 +457,6 @@ static void relay_tunnel(struct http_exchange *ex, const struct http_response_pl
 {
     struct http1_limits lim = http_exchange_limits(cfg_of(ex), false);
     http_body_init(&ex->resp_body, HTTP1_BODY_UNTIL_CLOSE, 0, &lim, false);
-    ex->resp_body.trailers = NULL;
     ex->resp_sink = plan->sink;
     ex->resp_keep_alive = false;
     ex->is_tunnel = true;

@@ -233,6 +233,29 @@ def test_websockets_per_connection_are_bounded():
         c.wait(lambda: again.status == 200, what="a tunnel in the freed place")
 
 
+def test_trailers_on_a_websocket_reset_it_and_a_reload_can_turn_websockets_off():
+    """A tunnel's stream carries DATA only (RFC 9113 §8.5): HEADERS after the 200 reset
+    it. A reload to http2.websocket false reaches a connection whose SETTINGS still
+    offer WebSockets: its next one is answered 501."""
+    h2env.ferry_only("ferry's config")
+    b = ft.Backend("alpha")
+    with started(b) as p, b, h2.H2Conn(p.port("plain")) as c:
+        ws = c.stream(open_websocket(c))
+        c.wait(lambda: ws.status == 200, what="the tunnel")
+        c.send_headers(ws.id, [("x-trailer", "1")], end_stream=True)
+        c.wait(lambda: ws.done, what="the reset")
+        assert ws.reset == h2.PROTOCOL_ERROR, ws
+        cfg = p.config
+        cfg["listeners"]["plain"]["http2"]["websocket"] = False
+        p.write_config(cfg)
+        p.reload()
+        ft.poll_until(lambda: p.status()["generation"] == 2, message="the reload applied")
+        later = c.stream(open_websocket(c))
+        c.wait(lambda: later.done, what="the answer")
+        assert later.status == 501, later
+        assert c.get("/").status == 200
+
+
 def switching_with_a_wrong_accept(conn, req):
     """A 101 that does not answer the key ferry sent (RFC 6455 §4.2.2)."""
     assert req.headers.get("sec-websocket-key"), req.headers
